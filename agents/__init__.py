@@ -1,0 +1,1 @@
+"""Agents: torch modules over batches -- one small shared rule, many copies."""

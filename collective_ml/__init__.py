@@ -1,0 +1,1 @@
+"""Cores that combine or train many parts (MoE, ensembles, PSO, ES, AE)."""

@@ -1,0 +1,1 @@
+"""Emergence: metrics of what emerges, recorders, plots and videos."""

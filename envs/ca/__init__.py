@@ -1,0 +1,1 @@
+"""Cellular-automata worlds: Life-like rules, Lenia, the NCA canvas."""

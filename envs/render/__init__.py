@@ -1,0 +1,1 @@
+"""The pygame viewer and recorders shared by every world."""

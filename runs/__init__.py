@@ -1,0 +1,1 @@
+"""The colony CLI, experiments (one file each) and benchmarks."""

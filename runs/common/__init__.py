@@ -1,0 +1,1 @@
+"""Shared run plumbing: run directories, seeding, devices, checkpoints, metrics."""
