@@ -1,0 +1,66 @@
+"""Experiments, benchmarks and agents known to the ``colony`` CLI.
+
+An experiment or benchmark is one module in ``runs/`` with a ``Config``
+dataclass (docstring on every field; tyro makes it the ``--help``) and
+``main(cfg)``. Experiments may add ``watch(cfg, checkpoint) -> world`` for
+``colony watch``. Modules are imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+from colonylab.envs.registry import UnknownNameError
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A runnable module: ``name`` -> ``colonylab.runs.<module>``."""
+
+    name: str
+    module: str
+    description: str
+
+    def load(self) -> ModuleType:
+        """Import the module."""
+        return importlib.import_module(f"colonylab.runs.{self.module}")
+
+
+EXPERIMENTS: dict[str, RunSpec] = {
+    s.name: s
+    for s in [
+        RunSpec(
+            "life-soup",
+            "life_soup",
+            "random soups under several Life-like rules: population, activity, entropy, period",
+        ),
+    ]
+}
+
+BENCHMARKS: dict[str, RunSpec] = {
+    s.name: s
+    for s in [
+        RunSpec("life", "bench_life", "Life cell updates/s: Numba kernels vs a NumPy np.roll step"),
+    ]
+}
+
+# Agents (torch modules in colonylab.agents) register here as they land.
+AGENTS: dict[str, str] = {}
+
+
+def experiment(name: str) -> RunSpec:
+    """The experiment called ``name``, or an error listing the known ones."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise UnknownNameError("experiment", name, EXPERIMENTS) from None
+
+
+def benchmark(name: str) -> RunSpec:
+    """The benchmark suite called ``name``, or an error listing the known ones."""
+    try:
+        return BENCHMARKS[name]
+    except KeyError:
+        raise UnknownNameError("benchmark", name, BENCHMARKS) from None
