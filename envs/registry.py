@@ -104,7 +104,9 @@ def make(name: str, config: Any = None, **overrides: Any) -> Any:
 def _register_builtin() -> None:
     ca = "colonylab.envs.ca"
     life = dict(entry_point=f"{ca}.life:LifeWorld", config_entry=f"{ca}.life:LifeConfig")
-    register(WorldSpec("life", description="Conway's Game of Life (B3/S23) on batched boards", **life))
+    register(
+        WorldSpec("life", description="Conway's Game of Life (B3/S23) on batched boards", **life)
+    )
     register(
         WorldSpec(
             "highlife",

@@ -8,6 +8,7 @@ fields of their config dataclasses (parsed by tyro), so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -49,10 +50,8 @@ def parse_config(cls: type, args: list[str], *, prog: str, default: Any = None) 
 
 
 def _print_config_help(cls: type, prog: str, default: Any) -> None:
-    try:
+    with contextlib.suppress(SystemExit):
         parse_config(cls, ["--help"], prog=prog, default=default)
-    except SystemExit:
-        pass
 
 
 def _metrics_table(title: str, metrics: dict[str, float]) -> Table:
@@ -383,10 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     if verb in _VERBS and verb != "list":
         wants_help, rest_argv = _split_help(argv[1:])
         if wants_help:
-            try:
+            with contextlib.suppress(UnknownNameError):
                 _verb_help(parser, verb, rest_argv)
-            except UnknownNameError:
-                pass
             return 0
     try:
         ns, rest = parser.parse_known_args(argv)

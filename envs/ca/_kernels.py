@@ -48,9 +48,14 @@ def life_step_bytes(src, dst, birth, survive, torus):
         # interior columns: branch-free so LLVM vectorizes the loop
         for x in range(1, w - 1):
             count = (
-                above[x - 1] + above[x] + above[x + 1]
-                + mid[x - 1] + mid[x + 1]
-                + below[x - 1] + below[x] + below[x + 1]
+                above[x - 1]
+                + above[x]
+                + above[x + 1]
+                + mid[x - 1]
+                + mid[x + 1]
+                + below[x - 1]
+                + below[x]
+                + below[x + 1]
             )
             out[x] = lut[mid[x] * 9 + count]
         # the two edge columns

@@ -109,6 +109,8 @@ def parse_rle(text: str) -> RLEPattern:
                 continue
             if ch.isspace():
                 continue
+            if ch == "!" and count:
+                raise RLEError(f"run count {count!r} is not followed by a tag", *count_pos)
             run = int(count) if count else 1
             if count and run == 0:
                 raise RLEError("a run count must be at least 1", *count_pos)
@@ -164,16 +166,15 @@ def to_rle(cells: np.ndarray, *, rule: str | None = "B3/S23", name: str | None =
     def emit(run: int, tag: str) -> None:
         tokens.append(f"{run}{tag}" if run > 1 else tag)
 
-    pending_rows = 0
+    current_row = 0  # the row the written tokens have reached
     for y in range(h):
         row = cells[y]
         nz = np.flatnonzero(row)
         if nz.size == 0:
-            pending_rows += 1
             continue
-        if y > 0:
-            emit(pending_rows + 1, "$")
-        pending_rows = 0
+        if y > current_row:
+            emit(y - current_row, "$")
+            current_row = y
         row = row[: nz[-1] + 1]
         x = 0
         while x < row.size:
