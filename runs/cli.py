@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownNameError, CLIError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
+    except SystemExit as exc:  # tyro exits after printing a parse error or --help
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130

@@ -89,7 +89,8 @@ def main(cfg: Config) -> Path | None:
     run = RunDir("demo", cfg.seed, cfg, root=cfg.out, tensorboard=False)
     gif = run.media / "demo.gif"
     t0 = time.perf_counter()
-    record_rollout(world, gif, cfg.steps, fps=cfg.fps, every=cfg.every)
+    # the GIF without the overlay (each panel is labelled); the MP4 larger, with it
+    record_rollout(world, gif, cfg.steps, fps=cfg.fps, every=cfg.every, overlay=False)
     elapsed = time.perf_counter() - t0
     for name, sub in world.worlds.items():
         run.log(world.step_count, {f"emergence/{name}/{k}": v for k, v in sub.metrics().items()})
@@ -99,8 +100,14 @@ def main(cfg: Config) -> Path | None:
     if cfg.mp4:
         # the same run once more, as MP4 (cheap next to the GIF encoding)
         world.reset(seed=cfg.seed)
+        side = 2 * world.render_rgb().shape[0]
         record_rollout(
-            world, run.media / "demo.mp4", cfg.steps, fps=cfg.fps, every=1, progress=False
+            world,
+            run.media / "demo.mp4",
+            cfg.steps,
+            fps=cfg.fps,
+            window_size=(side, side),
+            progress=False,
         )
     run.close()
     console.print(summarize(world, elapsed))

@@ -53,6 +53,15 @@ class Config:
     plots: bool = True
     """Write the PNG plots."""
 
+    def __post_init__(self) -> None:
+        for rule in self.rules:
+            LifeRule.parse(rule)  # refuse bad rules before doing any work
+        if not self.rules:
+            raise ValueError("rules must name at least one rule")
+        for name in ("size", "batch", "steps", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
 
 def _rule_key(rule: str) -> str:
     return LifeRule.parse(rule).notation.replace("/", "")
@@ -132,8 +141,6 @@ def _boards_png(results: list[dict], path: Path) -> None:
 
 def main(cfg: Config) -> list[dict]:
     """Run every rule; log, plot, checkpoint and print a summary table."""
-    for rule in cfg.rules:
-        LifeRule.parse(rule)  # refuse bad rules before doing any work
     seed_everything(cfg.seed)
     console = Console()
     run = RunDir("life-soup", cfg.seed, cfg, root=cfg.out)

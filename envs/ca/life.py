@@ -138,7 +138,11 @@ class LifeWorld:
 
     @property
     def board(self) -> np.ndarray:
-        """The current boards, ``uint8[B, H, W]`` (unpacked lazily, cached per step)."""
+        """The current boards, ``uint8[B, H, W]`` (unpacked lazily, cached per step).
+
+        This is the world's own buffer, overwritten as the world steps; ``reset`` and
+        ``step`` return copies.
+        """
         if self._board_step != self.step_count:
             if self.config.packed:
                 K.unpack_bits(self._a, self._board)
@@ -180,7 +184,7 @@ class LifeWorld:
             )
         self.step_count = 0
         self.set_board(board)
-        return self.board
+        return self.board.copy()
 
     def step(self, actions: None = None) -> StepResult:
         """Advance every board one step; returns the new boards."""
@@ -189,7 +193,7 @@ class LifeWorld:
         self.run(1)
         b = self.config.batch
         return StepResult(
-            self.board,
+            self.board.copy(),  # a copy: the cached board changes with the next step
             np.zeros(b, dtype=np.float32),
             np.zeros(b, dtype=bool),
             np.zeros(b, dtype=bool),

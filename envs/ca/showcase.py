@@ -76,12 +76,13 @@ class ShowcaseWorld:
         obs = {}
         for i, (name, world) in enumerate(self.worlds.items()):
             obs[name] = world.reset(seed=None if seed is None else seed + i)
-        # Life panel: a gun in the top-left corner, the soup kept to the lower half
+        # Life panel: a gun near the top-right corner (its gliders wrap into the soup),
+        # the soup kept to the lower half
         life = self.worlds["life"]
         board = life.board.copy()
         n = self.config.panel
         board[:, : n // 2, :] = 0
-        stamp(board[0], get_pattern("gosper-glider-gun"), n // 8, 12)
+        stamp(board[0], get_pattern("gosper-glider-gun"), n // 8, n - 80)
         life.set_board(board)
         obs["life"] = life.board
         self.step_count = 0
