@@ -63,7 +63,7 @@ class ShowcaseWorld:
         self.config = cfg = config or ShowcaseConfig()
         n = cfg.panel
         self.worlds = {
-            "life": LifeWorld(LifeConfig(size=n, rule="B3/S23", density=0.3)),
+            "life": LifeWorld(LifeConfig(size=n, rule="B3/S23", density=0.3, boundary="bounded")),
             "lenia": LeniaWorld(LeniaConfig(size=n, init="orbia", num_creatures=cfg.orbia)),
             "highlife": LifeWorld(LifeConfig(size=n, rule="B36/S23", pattern="replicator")),
             "daynight": LifeWorld(LifeConfig(size=n, rule="B3678/S34678", density=0.5)),
@@ -76,13 +76,13 @@ class ShowcaseWorld:
         obs = {}
         for i, (name, world) in enumerate(self.worlds.items()):
             obs[name] = world.reset(seed=None if seed is None else seed + i)
-        # Life panel: a gun near the top-right corner (its gliders wrap into the soup),
-        # the soup kept to the lower half
+        # Life panel (bounded): a gun near the top-left corner fires gliders down-right
+        # into the soup kept to the lower half
         life = self.worlds["life"]
         board = life.board.copy()
         n = self.config.panel
         board[:, : n // 2, :] = 0
-        stamp(board[0], get_pattern("gosper-glider-gun"), n // 8, n - 80)
+        stamp(board[0], get_pattern("gosper-glider-gun"), n // 8, 8)
         life.set_board(board)
         obs["life"] = life.board
         self.step_count = 0
