@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def _batched(board: np.ndarray) -> np.ndarray:
+def as_batched(board: np.ndarray) -> np.ndarray:
+    """``[H, W]`` -> ``[1, H, W]``; ``[B, H, W]`` unchanged; anything else refused."""
     board = np.asarray(board)
     if board.ndim == 2:
         return board[None]
@@ -25,7 +26,7 @@ def _batched(board: np.ndarray) -> np.ndarray:
 
 def population(board: np.ndarray) -> np.ndarray:
     """Live cells (or total mass for continuous states) per board: ``[B]``."""
-    board = _batched(board)
+    board = as_batched(board)
     if board.dtype == np.uint8 or board.dtype == bool:
         return board.reshape(board.shape[0], -1).sum(axis=1, dtype=np.int64)
     return board.reshape(board.shape[0], -1).sum(axis=1, dtype=np.float64)
@@ -33,13 +34,13 @@ def population(board: np.ndarray) -> np.ndarray:
 
 def density(board: np.ndarray) -> np.ndarray:
     """Population divided by the number of cells: ``float64[B]``."""
-    board = _batched(board)
+    board = as_batched(board)
     return population(board) / float(board.shape[1] * board.shape[2])
 
 
 def activity(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
     """Share of cells that changed (mean absolute change for continuous states): ``[B]``."""
-    previous, current = _batched(previous), _batched(current)
+    previous, current = as_batched(previous), as_batched(current)
     if previous.shape != current.shape:
         raise ValueError(f"shapes differ: {previous.shape} vs {current.shape}")
     diff = np.abs(current.astype(np.float32) - previous.astype(np.float32))
@@ -54,7 +55,7 @@ def block_entropy(board: np.ndarray, block: int = 2) -> np.ndarray:
     ``block**2``-bit code and the entropy of the code histogram is divided by
     ``block**2``.
     """
-    board = _batched(board)
+    board = as_batched(board)
     if board.dtype != np.uint8 and board.dtype != bool:
         raise ValueError("block_entropy needs binary boards; use value_entropy for continuous")
     if not 1 <= block <= 4:
@@ -79,7 +80,7 @@ def block_entropy(board: np.ndarray, block: int = 2) -> np.ndarray:
 
 def value_entropy(state: np.ndarray, bins: int = 32) -> np.ndarray:
     """Entropy (bits) of the histogram of continuous values in [0, 1], over live cells."""
-    state = _batched(state)
+    state = as_batched(state)
     out = np.zeros(state.shape[0])
     for i, s in enumerate(state):
         live = s[s > 1e-3]

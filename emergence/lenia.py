@@ -8,14 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _batched(state: np.ndarray) -> np.ndarray:
-    state = np.asarray(state)
-    if state.ndim == 2:
-        return state[None]
-    if state.ndim != 3:
-        raise ValueError(f"state must be [B, H, W] or [H, W]; got shape {state.shape}")
-    return state
+from colonylab.emergence.ca import as_batched as _batched
 
 
 def mass(state: np.ndarray) -> np.ndarray:

@@ -244,6 +244,11 @@ def cmd_demo(ns: argparse.Namespace, rest: list[str]) -> int:
 # -- parser -----------------------------------------------------------------------------------
 
 
+def _add_record_args(parser: argparse.ArgumentParser, record_help: str) -> None:
+    parser.add_argument("--record", default=None, help=record_help)
+    parser.add_argument("--fps", type=int, default=30, help="frames per second of recordings")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; world/experiment options are parsed by tyro afterwards."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -285,8 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="human: live pygame window; rgb_array: render frames; none (default)",
     )
-    p.add_argument("--record", default=None, help="record a GIF or MP4 to this path")
-    p.add_argument("--fps", type=int, default=30, help="frames per second of recordings")
+    _add_record_args(p, "record a GIF or MP4 to this path")
 
     p = sub.add_parser(
         "watch",
@@ -299,8 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="experiment checkpoint to load")
     p.add_argument("--seed", type=int, default=0, help="seed of the world's reset")
     p.add_argument("--steps", type=int, default=300, help="steps to record without a display")
-    p.add_argument("--record", default=None, help="also record to this GIF/MP4 path")
-    p.add_argument("--fps", type=int, default=30, help="frames per second of recordings")
+    _add_record_args(p, "also record to this GIF/MP4 path")
 
     p = sub.add_parser(
         "train",

@@ -85,6 +85,14 @@ class LifeConfig:
             raise ValueError(f"density must be in [0, 1], got {self.density!r}")
         if not 0.0 <= self.trail < 1.0:
             raise ValueError(f"trail must be in [0, 1), got {self.trail!r}")
+        if self.pattern is not None:
+            cells = _load_pattern(self.pattern)  # unknown names / malformed RLE fail here
+            h, w = self.shape
+            if cells.shape[0] > h or cells.shape[1] > w:
+                raise ValueError(
+                    f"pattern {self.pattern!r} ({cells.shape[0]} x {cells.shape[1]} cells) does "
+                    f"not fit a {h} x {w} board"
+                )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -175,7 +183,7 @@ class LifeWorld:
         rng = np.random.default_rng(seed)
         b, h, w = self.shape
         if self.config.pattern:
-            cells = self._load_pattern(self.config.pattern)
+            cells = _load_pattern(self.config.pattern)
             board = np.zeros((h, w), dtype=K.CELL_DTYPE)
             stamp(board, cells, (h - cells.shape[0]) // 2, (w - cells.shape[1]) // 2)
         else:
@@ -280,12 +288,19 @@ class LifeWorld:
             board[i, y % board.shape[1], x % board.shape[2]] ^= 1
         self.set_board(board)
 
-    @staticmethod
-    def _load_pattern(pattern: str) -> np.ndarray:
-        path = Path(pattern)
-        if path.suffix.lower() == ".rle" or path.exists():
+
+def _load_pattern(pattern: str) -> np.ndarray:
+    """Cells of a library pattern name or an ``.rle`` file path."""
+    path = Path(pattern)
+    if path.suffix.lower() == ".rle" or path.exists():
+        try:
             return load_rle(path).cells
+        except FileNotFoundError as exc:
+            raise ValueError(str(exc)) from None
+    try:
         return get_pattern(pattern)
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]}; or give a path to an .rle file") from None
 
 
 def _make_lut() -> np.ndarray:

@@ -205,6 +205,8 @@ def load_rle(path: str | Path) -> RLEPattern:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"RLE file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ValueError(f"RLE path {str(path)!r} is not a file")
     return parse_rle(path.read_text())
 
 

@@ -196,3 +196,15 @@ def test_console_script_is_installed():
         [sys.executable, "-m", "colonylab.runs.cli", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "colony" in result.stdout
+
+
+def test_rollout_malformed_rle_reports_line_and_column(tmp_path, capsys):
+    path = tmp_path / "bad.rle"
+    path.write_text("x = 3, y = 3\nbo$2bq$3o!\n")
+    code, _, err = run(["rollout", "life", "--pattern", str(path), "--steps", "1"], capsys)
+    assert code == 2 and "line 2, column 6" in err
+
+
+def test_rollout_unknown_pattern_lists_known(capsys):
+    code, _, err = run(["rollout", "life", "--pattern", "glidr", "--steps", "1"], capsys)
+    assert code == 2 and "gosper-glider-gun" in err
