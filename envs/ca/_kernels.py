@@ -144,27 +144,28 @@ def life_step_packed(src, dst, birth, survive, torus):
         below = src[b, down] if down < h else src[b, y]
         mask_up = ones if up >= 0 else zero
         mask_down = ones if down < h else zero
+        # a sliding window of three words per row: (left, centre, right)
+        if torus:
+            a_l = above[nw - 1] & mask_up
+            m_l = mid[nw - 1]
+            c_l = below[nw - 1] & mask_down
+        else:
+            a_l = zero
+            m_l = zero
+            c_l = zero
+        a = above[0] & mask_up
+        m = mid[0]
+        c = below[0] & mask_down
         for k in range(nw):
-            kl = k - 1
             kr = k + 1
-            if torus:
-                kl = kl % nw
-                kr = kr % nw
-            a = above[k] & mask_up
-            m = mid[k]
-            c = below[k] & mask_down
-            if kl >= 0:
-                a_l = above[kl] & mask_up
-                m_l = mid[kl]
-                c_l = below[kl] & mask_down
-            else:
-                a_l = zero
-                m_l = zero
-                c_l = zero
             if kr < nw:
                 a_r = above[kr] & mask_up
                 m_r = mid[kr]
                 c_r = below[kr] & mask_down
+            elif torus:
+                a_r = above[0] & mask_up
+                m_r = mid[0]
+                c_r = below[0] & mask_down
             else:
                 a_r = zero
                 m_r = zero
@@ -178,6 +179,7 @@ def life_step_packed(src, dst, birth, survive, torus):
             c_e = (c >> one) | (c_r << s63)
             bit0, bit1, bit2, bit3 = _neighbour_count_bits(a_w, a, a_e, m_w, m_e, c_w, c, c_e)
             out[k] = _apply_rule_bits(m, bit0, bit1, bit2, bit3, birth, survive, ones)
+            a_l, a, m_l, m, c_l, c = a, a_r, m, m_r, c, c_r
 
 
 @njit(cache=True)
