@@ -1,0 +1,100 @@
+"""Anchor workload for ``colony bench grid``: MAgent2's battle with random actions.
+
+Runs inside a separate virtual environment where ``magent2`` is installed (it needs
+pygame-ce, which conflicts with pygame), so it imports nothing from colonylab.
+Prints one JSON line: ``{"api", "agents", "map_size", "steps", "agent_steps",
+"seconds", "agent_steps_per_s", "peak_rss_mb"}``.
+
+    .venv-magent/bin/python runs/anchors/magent2_battle.py --agents 10000 --api raw
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def map_size_for(agents: int) -> int:
+    """MAgent2's battle places 0.04 * map_size**2 agents per team."""
+    return max(12, math.ceil(math.sqrt(agents / 0.08)))
+
+
+def run_raw(map_size: int, steps: int, seed: int) -> tuple[int, int, float]:
+    from magent2.environments.battle.battle import raw_env
+
+    env = raw_env(map_size=map_size, max_cycles=10**9, seed=seed).unwrapped
+    env.reset(seed=seed)
+    grid = env.env  # magent2.GridWorld: the engine under the PettingZoo wrapper
+    handles = grid.get_handles()
+    rng = np.random.default_rng(seed)
+    agents0 = sum(grid.get_num(h) for h in handles)
+    n_actions = [grid.get_action_space(h)[0] for h in handles]
+    done = 0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        for h, na in zip(handles, n_actions, strict=True):
+            grid.get_observation(h)  # views + features, as a policy would read them
+            n = grid.get_num(h)
+            grid.set_action(h, rng.integers(0, na, n, dtype=np.int32))
+        grid.step()
+        for h in handles:
+            done += len(grid.get_reward(h))
+        grid.clear_dead()
+    return agents0, done, time.perf_counter() - t0
+
+
+def run_pettingzoo(map_size: int, steps: int, seed: int) -> tuple[int, int, float]:
+    from magent2.environments import battle_v4
+
+    env = battle_v4.parallel_env(map_size=map_size, max_cycles=10**9)
+    env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    agents0 = len(env.agents)
+    done = 0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        agents = env.agents
+        acts = rng.integers(0, 21, len(agents))
+        env.step(dict(zip(agents, acts.tolist(), strict=True)))
+        done += len(agents)
+    return agents0, done, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, required=True, help="total agents (both teams)")
+    parser.add_argument("--api", choices=["raw", "pettingzoo"], default="raw")
+    parser.add_argument("--steps", type=int, default=0, help="steps (0: about 2 s of work)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    map_size = map_size_for(args.agents)
+    run = run_raw if args.api == "raw" else run_pettingzoo
+    steps = args.steps or max(2, min(200, 2_000_000 // max(args.agents, 1)))
+    run(map_size, 1, args.seed)  # warm-up (allocations, first observation buffers)
+    agents0, done, seconds = run(map_size, steps, args.seed)
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "api": args.api,
+                "agents": agents0,
+                "map_size": map_size,
+                "steps": steps,
+                "agent_steps": done,
+                "seconds": seconds,
+                "agent_steps_per_s": done / seconds,
+                "peak_rss_mb": rss_kb / 1024,
+            }
+        )
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
