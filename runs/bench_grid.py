@@ -1,0 +1,193 @@
+"""Benchmark ``colony bench grid``: battle agent-steps per second, against MAgent2.
+
+Random actions, observations included (13 x 13 x 5 float32 views, as MAgent2 builds
+them), through the array API and through the PettingZoo dict API. Every
+measurement runs in its own subprocess, so ``peak_rss_mb`` is that workload's
+alone. With ``--anchor-python PATH`` (the python of a venv where ``magent2`` is
+installed -- it needs pygame-ce, so keep it apart, e.g. ``.venv-magent``) the same
+workload runs in MAgent2, interleaved with ours, and the table reports ratios.
+
+    python3 -m venv .venv-magent && .venv-magent/bin/pip install magent2
+    colony bench grid --anchor-python .venv-magent/bin/python --json bench-grid.json
+
+JSON: one row per (api, agents) with ``agents``, ``agent_steps_per_s``,
+``anchor_agent_steps_per_s``, ``ratio``, ``peak_rss_mb`` (and the anchor's).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ANCHOR_SCRIPT = Path(__file__).parent / "anchors" / "magent2_battle.py"
+# MAgent2 builds a 13 x 13 x 5 float32 view per agent-step: 3,380 bytes
+VIEW_BYTES = 13 * 13 * 5 * 4
+
+
+@dataclass(frozen=True)
+class Config:
+    """Battle throughput (array and PettingZoo APIs) against MAgent2 in the same run."""
+
+    agents: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)
+    """Total agents (both teams) for the array API."""
+    pettingzoo_agents: tuple[int, ...] = (1_000, 10_000)
+    """Total agents for the PettingZoo dict API."""
+    anchor_python: str | None = None
+    """Python of a venv with magent2 installed; runs the anchor in the same run."""
+    seconds: float = 2.0
+    """Approximate seconds of stepping per measurement."""
+    seed: int = 0
+    """Seed of both worlds."""
+    json: str | None = None
+    """Write the results to this JSON file."""
+    worker: str | None = None
+    """Internal: run one measurement (``array:N`` or ``pettingzoo:N``) and print JSON."""
+
+
+def _steps_for(agents: int, seconds: float, rate_guess: float) -> int:
+    return int(max(2, min(500, seconds * rate_guess / max(agents, 1))))
+
+
+def measure_ours(api: str, agents: int, seconds: float, seed: int) -> dict:
+    """One workload in this process: random actions, observations built every step."""
+    from colonylab.envs.grid.battle import BattleConfig, BattleWorld
+
+    rng = np.random.default_rng(seed)
+    if api == "array":
+        world = BattleWorld(BattleConfig(agents=agents, max_cycles=10**9))
+        world.reset(seed=seed)
+        n = len(world.alive)
+        world.step(rng.integers(0, 21, n))  # warm-up: compile, first obs buffers
+        steps = _steps_for(agents, seconds, 3e6)
+        done = 0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            done += int(world.alive.sum())
+            world.step(rng.integers(0, 21, n))
+        elapsed = time.perf_counter() - t0
+    else:
+        from colonylab.envs.grid import battle_v0
+
+        env = battle_v0.parallel_env(agents=agents, max_cycles=10**9)
+        env.reset(seed=seed)
+        env.step(dict(zip(env.agents, rng.integers(0, 21, len(env.agents)).tolist(), strict=True)))
+        steps = _steps_for(agents, seconds, 1e6)
+        done = 0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            live = env.agents
+            acts = rng.integers(0, 21, len(live)).tolist()
+            env.step(dict(zip(live, acts, strict=True)))
+            done += len(live)
+        elapsed = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "api": api,
+        "agents": agents,
+        "steps": steps,
+        "agent_steps": done,
+        "seconds": elapsed,
+        "agent_steps_per_s": done / elapsed,
+        "peak_rss_mb": rss_mb,
+    }
+
+
+def _subprocess_json(cmd: list[str]) -> dict:
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_ours(api: str, agents: int, cfg: Config) -> dict:
+    """Our workload in a fresh subprocess (clean peak RSS)."""
+    cmd = [sys.executable, "-m", "colonylab.runs.bench_grid", "--worker", f"{api}:{agents}"]
+    cmd += ["--seconds", str(cfg.seconds), "--seed", str(cfg.seed)]
+    return _subprocess_json(cmd)
+
+
+def run_anchor(api: str, agents: int, cfg: Config) -> dict:
+    """MAgent2's workload in the anchor venv."""
+    anchor_api = "raw" if api == "array" else "pettingzoo"
+    cmd = [cfg.anchor_python, str(ANCHOR_SCRIPT), "--agents", str(agents), "--api", anchor_api]
+    return _subprocess_json(cmd + ["--seed", str(cfg.seed)])
+
+
+def main(cfg: Config) -> list[dict]:
+    """Interleave ours and the anchor per row; print the table; write JSON."""
+    if cfg.worker:
+        api, _, n = cfg.worker.partition(":")
+        print(json.dumps(measure_ours(api, int(n), cfg.seconds, cfg.seed)))
+        return []
+    if cfg.anchor_python and not Path(cfg.anchor_python).exists():
+        raise FileNotFoundError(f"--anchor-python {cfg.anchor_python!r} does not exist")
+    console = Console()
+    work = [("array", n) for n in cfg.agents] + [("pettingzoo", n) for n in cfg.pettingzoo_agents]
+    rows = []
+    with console.status("benchmarking battle...") as status:
+        for api, n in work:
+            status.update(f"battle, {api} API, {n:,} agents: ours")
+            ours = run_ours(api, n, cfg)
+            row = {
+                "api": api,
+                "agents": ours["agents"],
+                "agent_steps_per_s": ours["agent_steps_per_s"],
+                "peak_rss_mb": ours["peak_rss_mb"],
+                "anchor_agent_steps_per_s": None,
+                "anchor_agents": None,
+                "anchor_peak_rss_mb": None,
+                "ratio": None,
+            }
+            if cfg.anchor_python:
+                status.update(f"battle, {api} API, {n:,} agents: MAgent2")
+                anchor = run_anchor(api, n, cfg)
+                row["anchor_agent_steps_per_s"] = anchor["agent_steps_per_s"]
+                row["anchor_agents"] = anchor["agents"]
+                row["anchor_peak_rss_mb"] = anchor["peak_rss_mb"]
+                row["ratio"] = ours["agent_steps_per_s"] / anchor["agent_steps_per_s"]
+            # share of the memory-bandwidth ceiling: obs bytes written per second
+            row["obs_gb_per_s"] = row["agent_steps_per_s"] * VIEW_BYTES / 1e9
+            rows.append(row)
+    table = Table(title="colony bench grid (battle, random actions, obs 13x13x5 float32)")
+    for col in ("api", "agents", "agent-steps/s", "MAgent2", "ratio", "obs GB/s", "peak RSS"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            r["api"],
+            f"{r['agents']:,}",
+            f"{r['agent_steps_per_s']:.3g}",
+            "-" if r["anchor_agent_steps_per_s"] is None else f"{r['anchor_agent_steps_per_s']:.3g}",
+            "-" if r["ratio"] is None else f"{r['ratio']:.1f}x",
+            f"{r['obs_gb_per_s']:.2f}",
+            f"{r['peak_rss_mb']:,.0f} MB",
+        )
+    console.print(table)
+    if not cfg.anchor_python:
+        console.print("no --anchor-python: MAgent2 not run (see --help for how to set it up)")
+    if cfg.json:
+        payload = {
+            "suite": "grid",
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "results": rows,
+        }
+        Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.json).write_text(json.dumps(payload, indent=2))
+        console.print(f"wrote [bold]{cfg.json}[/]")
+    return rows
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))
