@@ -166,7 +166,9 @@ def main(cfg: Config) -> list[dict]:
             r["api"],
             f"{r['agents']:,}",
             f"{r['agent_steps_per_s']:.3g}",
-            "-" if r["anchor_agent_steps_per_s"] is None else f"{r['anchor_agent_steps_per_s']:.3g}",
+            "-"
+            if r["anchor_agent_steps_per_s"] is None
+            else f"{r['anchor_agent_steps_per_s']:.3g}",
             "-" if r["ratio"] is None else f"{r['ratio']:.1f}x",
             f"{r['obs_gb_per_s']:.2f}",
             f"{r['peak_rss_mb']:,.0f} MB",

@@ -496,3 +496,13 @@ def greedy_actions(view, mask, fallback, out):
                 best_d = d
                 action = a
         out[i] = action
+
+
+# ---- pursuit (predators and prey) ------------------------------------------------------
+
+# ---- end of pursuit kernels ----
+
+
+# ---- gather (food patches, free-for-all) -----------------------------------------------
+
+# ---- end of gather kernels ----
