@@ -46,6 +46,7 @@ class WorldSpec:
         description: one line for ``colony list``.
         defaults: config fields this entry overrides (variants of one world).
         policies: names accepted by ``colony rollout --policy``.
+        default_policy: the policy ``colony rollout`` / ``watch`` use when none is named.
     """
 
     name: str
@@ -54,9 +55,21 @@ class WorldSpec:
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)
     policies: tuple[str, ...] = ("none",)
+    default_policy: str = "none"
 
 
 WORLDS: dict[str, WorldSpec] = {}
+
+# scripted policies of the battle: one for both teams, or "<red>-vs-<blue>"
+BATTLE_POLICIES = (
+    "random",
+    "greedy",
+    "noop",
+    "greedy-vs-random",
+    "random-vs-greedy",
+    "greedy-vs-noop",
+    "none",
+)
 
 
 def register(spec: WorldSpec) -> None:
@@ -145,6 +158,17 @@ def _register_builtin() -> None:
             entry_point=f"{ca}.showcase:ShowcaseWorld",
             config_entry=f"{ca}.showcase:ShowcaseConfig",
             description="Four CA side by side: Life gun + soup, Lenia Orbia, HighLife, Day & Night",
+        )
+    )
+    grid = "colonylab.envs.grid"
+    register(
+        WorldSpec(
+            "battle",
+            entry_point=f"{grid}.battle:BattleWorld",
+            config_entry=f"{grid}.battle:BattleConfig",
+            description="MAgent2-style battle: two teams on a grid, 21 actions, 13x13 views (Numba)",
+            policies=BATTLE_POLICIES,
+            default_policy="greedy-vs-random",
         )
     )
 

@@ -38,10 +38,10 @@ VIEW_BYTES = 13 * 13 * 5 * 4
 class Config:
     """Battle throughput (array and PettingZoo APIs) against MAgent2 in the same run."""
 
-    agents: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)
-    """Total agents (both teams) for the array API."""
-    pettingzoo_agents: tuple[int, ...] = (1_000, 10_000)
-    """Total agents for the PettingZoo dict API."""
+    agents: str = "1000,10000,100000,1000000"
+    """Total agents (both teams) for the array API, comma-separated."""
+    pettingzoo_agents: str = "1000,10000"
+    """Total agents for the PettingZoo dict API, comma-separated ("" to skip)."""
     anchor_python: str | None = None
     """Python of a venv with magent2 installed; runs the anchor in the same run."""
     seconds: float = 2.0
@@ -52,6 +52,25 @@ class Config:
     """Write the results to this JSON file."""
     worker: str | None = None
     """Internal: run one measurement (``array:N`` or ``pettingzoo:N``) and print JSON."""
+
+
+def parse_counts(name: str, text: str) -> list[int]:
+    """``"1000,10000"`` -> ``[1000, 10000]``; refuses anything but positive integers."""
+    counts = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            value = int(part.replace("_", ""))
+        except ValueError:
+            value = 0
+        if value < 2:
+            raise ValueError(
+                f"--{name.replace('_', '-')}: {part!r} is not an agent count; expected "
+                "comma-separated integers >= 2, e.g. 1000,10000"
+            )
+        counts.append(value)
+    return counts
 
 
 def _steps_for(agents: int, seconds: float, rate_guess: float) -> int:
@@ -132,7 +151,8 @@ def main(cfg: Config) -> list[dict]:
     if cfg.anchor_python and not Path(cfg.anchor_python).exists():
         raise FileNotFoundError(f"--anchor-python {cfg.anchor_python!r} does not exist")
     console = Console()
-    work = [("array", n) for n in cfg.agents] + [("pettingzoo", n) for n in cfg.pettingzoo_agents]
+    work = [("array", n) for n in parse_counts("agents", cfg.agents)]
+    work += [("pettingzoo", n) for n in parse_counts("pettingzoo_agents", cfg.pettingzoo_agents)]
     rows = []
     with console.status("benchmarking battle...") as status:
         for api, n in work:

@@ -103,7 +103,19 @@ def _split_help(argv: list[str]) -> tuple[bool, list[str]]:
 def cmd_list(_: argparse.Namespace, rest: list[str]) -> int:
     """Print worlds, agents, experiments and benchmarks, one line each."""
     sections = [
-        ("worlds", {n: s.description for n, s in world_registry.WORLDS.items()}, "colony rollout"),
+        (
+            "worlds",
+            {
+                n: s.description
+                + (
+                    f"; policies: {', '.join(p for p in s.policies if p != 'none')}"
+                    if s.policies != ("none",)
+                    else ""
+                )
+                for n, s in world_registry.WORLDS.items()
+            },
+            "colony rollout",
+        ),
         ("agents", dict(registry.AGENTS), ""),
         (
             "experiments",
@@ -125,20 +137,34 @@ def cmd_list(_: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _make_policy(world: Any, spec: Any, policy: str, seed: int):
+    """The named scripted policy; also made the world's ``default_policy`` (the viewer
+    and the recorder step worlds without actions)."""
     if policy not in spec.policies:
         raise CLIError(
             f"world {spec.name!r} has no policy {policy!r}; its policies: {', '.join(spec.policies)}"
         )
     if policy == "none":
         return lambda obs: None
-    return world.policy(policy, seed=seed)
+    act = world.policy(policy, seed=seed)
+    if hasattr(world, "default_policy"):
+        world.default_policy = act
+    return act
+
+
+def _overlay_fn(world: Any):
+    """Emergence numbers for the viewer overlay of grid worlds (None for others)."""
+    if all(hasattr(world, a) for a in ("grid", "pos", "team", "alive", "attack_target")):
+        from colonylab.runs.common.grid_metrics import grid_overlay
+
+        return grid_overlay
+    return None
 
 
 def cmd_rollout(ns: argparse.Namespace, rest: list[str]) -> int:
     """Step a world, optionally rendering it live or recording it."""
     prog = f"colony rollout {ns.world}"
     spec, world = _world_with_options(ns.world, rest, prog)
-    act = _make_policy(world, spec, ns.policy, ns.seed)
+    act = _make_policy(world, spec, ns.policy or spec.default_policy, ns.seed)
     if ns.render == "human":
         from colonylab.envs.render.viewer import Viewer, display_available
 
@@ -148,7 +174,7 @@ def cmd_rollout(ns: argparse.Namespace, rest: list[str]) -> int:
                 "SDL_VIDEODRIVER=dummy); use --record PATH.gif|.mp4 to record the rollout instead"
             )
         world.reset(seed=ns.seed)
-        with Viewer(world, title=prog) as viewer:
+        with Viewer(world, title=prog, metrics_fn=_overlay_fn(world)) as viewer:
             steps = viewer.run(max_steps=ns.steps, record_path=ns.record)
         console.print(_metrics_table(f"{ns.world} after {steps} steps", world.metrics()))
         return 0
@@ -156,7 +182,7 @@ def cmd_rollout(ns: argparse.Namespace, rest: list[str]) -> int:
         from colonylab.envs.render.viewer import record_rollout
 
         world.reset(seed=ns.seed)
-        path = record_rollout(world, ns.record, ns.steps, fps=ns.fps)
+        path = record_rollout(world, ns.record, ns.steps, fps=ns.fps, metrics_fn=_overlay_fn(world))
         console.print(f"recorded {ns.steps} steps to [bold]{path}[/]")
         console.print(_metrics_table(f"{ns.world} after {world.step_count} steps", world.metrics()))
         return 0
@@ -187,7 +213,8 @@ def cmd_watch(ns: argparse.Namespace, rest: list[str]) -> int:
     if ns.target in world_registry.WORLDS:
         if ns.checkpoint:
             raise CLIError("--checkpoint is for experiments; worlds start from --seed")
-        _, world = _world_with_options(ns.target, rest, f"colony watch {ns.target}")
+        spec, world = _world_with_options(ns.target, rest, f"colony watch {ns.target}")
+        _make_policy(world, spec, ns.policy or spec.default_policy, ns.seed)
         world.reset(seed=ns.seed)
     elif ns.target in registry.EXPERIMENTS:
         module = registry.experiment(ns.target).load()
@@ -204,10 +231,10 @@ def cmd_watch(ns: argparse.Namespace, rest: list[str]) -> int:
             f"[yellow]no display found[/] (DISPLAY unset or SDL_VIDEODRIVER=dummy): "
             f"recording {ns.steps} steps to [bold]{path}[/] instead"
         )
-        record_rollout(world, path, ns.steps, fps=ns.fps)
+        record_rollout(world, path, ns.steps, fps=ns.fps, metrics_fn=_overlay_fn(world))
         console.print(f"wrote [bold]{path}[/]")
         return 0
-    with Viewer(world, title=f"colony watch {ns.target}") as viewer:
+    with Viewer(world, title=f"colony watch {ns.target}", metrics_fn=_overlay_fn(world)) as viewer:
         viewer.run(max_steps=None, record_path=ns.record)
     return 0
 
@@ -233,7 +260,7 @@ def cmd_bench(ns: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_demo(ns: argparse.Namespace, rest: list[str]) -> int:
-    """The main job: a cellular-automata showcase, watched live or recorded."""
+    """The main job: a battle of thousands (greedy vs random), watched live or recorded."""
     from colonylab.runs import demo
 
     cfg = parse_config(demo.Config, rest, prog="colony demo")
@@ -257,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Colony Lab: run world rollouts, watch them live, train collectives.",
         epilog=(
             "examples:\n"
-            "  colony demo                              the cellular-automata showcase\n"
+            "  colony demo                              a battle of 4,000 soldiers, live or recorded\n"
             "  colony list                              worlds, agents, experiments, benchmarks\n"
             "  colony rollout life --steps 500 --size 512 --rule B36/S23\n"
             "  colony watch lenia                       live pygame window\n"
@@ -283,7 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("world", help="a world name (colony list)")
     p.add_argument("--steps", type=int, default=200, help="steps to run (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the world's reset (default 0)")
-    p.add_argument("--policy", default="none", help="scripted policy for worlds with actions")
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="scripted policy for worlds with actions (default: the world's own, e.g. "
+        "greedy-vs-random for battle; 'colony list' names them)",
+    )
     p.add_argument(
         "--render",
         choices=["human", "rgb_array", "none"],
@@ -301,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("target", help="a world or an experiment name")
     p.add_argument("--checkpoint", default=None, help="experiment checkpoint to load")
+    p.add_argument(
+        "--policy", default=None, help="scripted policy of a world (default: the world's own)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the world's reset")
     p.add_argument("--steps", type=int, default=300, help="steps to record without a display")
     _add_record_args(p, "also record to this GIF/MP4 path")
@@ -326,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "demo",
-        help="the main job: a CA showcase (live window, or recorded without a display)",
+        help="the main job: a battle of thousands (live window, or recorded headless)",
         add_help=False,
     )
     return parser

@@ -1,13 +1,22 @@
-"""``colony demo``: the main job on its embedded default.
+"""``colony demo``: the main job on its embedded default -- a battle of thousands.
 
-For now a cellular-automata showcase (Life with a glider gun, Lenia's Orbium,
-HighLife's replicator, Day & Night), watched live in a pygame window, or, on a
-machine without a display, recorded to a GIF and MP4 with a summary of the
-emergence metrics.
+Two armies of ``agents / 2`` soldiers (MAgent2's battle rules on the Numba grid
+world) meet: red plays the scripted ``greedy`` policy (attack the weakest
+neighbour, close in on the nearest enemy in view, and beyond the view head for
+the nearest enemies on the minimap), blue plays ``random``. With a display the
+battle runs in the live pygame viewer (zoom, pan, pause; the overlay shows team
+sizes, kills, clusters, the front line and the encirclement index); without one
+it is recorded to ``demo.gif`` and ``demo.mp4`` under ``runs/out/demo/<run>/media``
+with ``metrics.png`` (the emergence series) and ``metrics.jsonl``, and a summary
+table is printed.
+
+The cellular-automata showcase of the first release is still one command away:
+``colony watch ca-showcase``.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,26 +25,28 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from colonylab.emergence.ca import block_entropy
-from colonylab.envs import make
-from colonylab.envs.ca.showcase import ShowcaseConfig
+from colonylab.emergence.grid import TeamSeries, kill_ratio
+from colonylab.envs.grid.battle import TEAM_NAMES, BattleConfig, BattleWorld
 from colonylab.runs.common import RunDir, seed_everything
+from colonylab.runs.common.grid_metrics import grid_log_metrics, grid_overlay
 
 
 @dataclass(frozen=True)
 class Config:
-    """The CA showcase: live window with a display, recorded otherwise."""
+    """A battle of thousands, greedy (red) against random (blue): live, or recorded headless."""
 
+    agents: int = 4000
+    """Soldiers of both teams together (the map is sized for MAgent's density 0.04 a side)."""
+    policy: str = "greedy-vs-random"
+    """Scripted policies, ``<red>-vs-<blue>`` (random, greedy, noop)."""
     steps: int = 300
     """Steps to record when headless (live: runs until you quit)."""
     seed: int = 0
-    """Seed of every panel."""
-    panel: int = 256
-    """Side of each of the four panels, in cells (multiple of 64)."""
-    fps: int = 30
+    """Seed of the world and the policies."""
+    fps: int = 20
     """Frames per second of the recording."""
     every: int = 2
-    """Record one frame every this many steps."""
+    """Record (and measure) one frame every this many steps."""
     record: bool | None = None
     """Record instead of opening a window (default: only when there is no display)."""
     mp4: bool = True
@@ -43,79 +54,167 @@ class Config:
     out: str | None = None
     """Run directory root (default runs/out)."""
 
-
-def summarize(world, elapsed: float) -> Table:
-    """A table of what each panel shows after the run."""
-    table = Table(title=f"CA showcase after {world.step_count} steps ({elapsed:.1f} s)")
-    for col in ("panel", "rule", "population / mass", "activity", "block entropy"):
-        table.add_column(col, justify="right" if col != "panel" else "left")
-    for name, sub in world.worlds.items():
-        m = sub.metrics()
-        if name == "lenia":
-            table.add_row(name, "R=13 T=10 mu=0.15 sigma=0.015", f"{m['mass']:.1f}", "-", "-")
-        else:
-            ent = block_entropy(sub.board[:1])[0]
-            table.add_row(
-                name,
-                sub.rule.notation,
-                f"{m['population']:,}",
-                f"{m['activity']:.4f}",
-                f"{ent:.3f} bit/cell",
+    def __post_init__(self) -> None:
+        if self.agents < 2:
+            raise ValueError(f"agents must be >= 2 (one a side), got {self.agents}")
+        if self.steps < 0 or self.every < 1 or self.fps < 1:
+            raise ValueError(
+                f"need steps >= 0, every >= 1 and fps >= 1; got steps={self.steps}, "
+                f"every={self.every}, fps={self.fps}"
             )
+
+
+def make_world(cfg: Config) -> BattleWorld:
+    """The demo's battle: minimap and position features on, so greedy soldiers can
+    find enemies beyond their view; ``default_policy`` set for the viewer."""
+    world = BattleWorld(
+        BattleConfig(agents=cfg.agents, minimap=True, extra_features=True, max_cycles=10**9)
+    )
+    world.reset(seed=cfg.seed)
+    world.default_policy = world.policy(cfg.policy, seed=cfg.seed)
+    return world
+
+
+class BattleLog:
+    """Per-frame record of the battle: team series, emergence scalars, ``metrics.jsonl``."""
+
+    def __init__(self, run: RunDir | None) -> None:
+        self.run = run
+        self.series = TeamSeries(2)
+        self.steps: list[int] = []
+        self.rows: list[dict[str, float]] = []
+        self._last_kills = np.zeros(2, dtype=np.int64)
+
+    def __call__(self, world: BattleWorld) -> None:
+        m = world.metrics()
+        total = np.array([m["red_kills"], m["blue_kills"]], dtype=np.int64)
+        sizes = np.array([m["red_alive"], m["blue_alive"]], dtype=np.int64)
+        self.series.append(sizes, total - self._last_kills)
+        self._last_kills = total
+        row = grid_log_metrics(world)
+        row.update(self.series.summary())
+        self.steps.append(world.step_count)
+        self.rows.append(row)
+        if self.run is not None:
+            self.run.log(world.step_count, row)
+
+    def column(self, key: str) -> np.ndarray:
+        return np.array([r.get(key, math.nan) for r in self.rows], dtype=np.float64)
+
+
+def plot_metrics(log: BattleLog, path: Path) -> Path:
+    """Team sizes, cumulative kill ratio, clusters, front line and encirclement over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.asarray(log.steps)
+    colours = ("#ff5440", "#5096ff")
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), constrained_layout=True)
+    ax = axes[0, 0]
+    for t, name in enumerate(TEAM_NAMES):
+        ax.plot(steps, log.series.sizes[:, t], color=colours[t], label=name)
+    ax.set(title="soldiers alive", xlabel="step")
+    ax.legend()
+    ax = axes[0, 1]
+    ratio = log.series.kill_ratio(smoothing=1.0)
+    ax.plot(steps, ratio, color="#444")
+    ax.set(title="kill ratio red : blue (cumulative, +1 smoothed)", xlabel="step", yscale="log")
+    ax = axes[1, 0]
+    for t, name in enumerate(TEAM_NAMES):
+        ax.plot(steps, log.column(f"emergence/team{t}_clusters"), color=colours[t], label=name)
+    ax.set(title="clusters (8-connected groups)", xlabel="step", yscale="log")
+    ax.legend()
+    ax = axes[1, 1]
+    ax.plot(steps, log.column("emergence/front_line"), color="#333", label="front line (contacts)")
+    ax.set(xlabel="step", title="front line and encirclement")
+    ax.legend(loc="upper left")
+    twin = ax.twinx()
+    twin.plot(steps, log.column("emergence/encirclement"), color="#c08000", lw=1, alpha=0.8)
+    twin.set_ylabel("encircled share of targets", color="#c08000")
+    twin.set_ylim(0, 1)
+    fig.suptitle("colony demo: greedy (red) vs random (blue)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def summarize(world: BattleWorld, log: BattleLog | None, elapsed: float) -> Table:
+    """What the battle came to: sizes, kills, kill ratio, clusters, front, encirclement."""
+    m = world.metrics()
+    table = Table(
+        title=f"battle of {world.n_agents:,} after {world.step_count} steps ({elapsed:.1f} s)"
+    )
+    table.add_column("metric")
+    table.add_column("red", justify="right")
+    table.add_column("blue", justify="right")
+    table.add_row("alive", f"{m['red_alive']:,}", f"{m['blue_alive']:,}")
+    table.add_row("kills", f"{m['red_kills']:,}", f"{m['blue_kills']:,}")
+    overlay = grid_overlay(world)
+    table.add_row(
+        "clusters (largest)",
+        f"{overlay['red clusters']} ({overlay['red largest']})",
+        f"{overlay['blue clusters']} ({overlay['blue largest']})",
+    )
+    ratio = kill_ratio(np.array([m["red_kills"], m["blue_kills"]]), smoothing=1.0)
+    table.add_row("kill ratio red:blue (+1)", f"{ratio:.1f}", "")
+    table.add_row("front line now", f"{overlay['front line']}", "")
+    if log is not None and log.rows:
+        enc = log.column("emergence/encirclement")
+        peak = np.nanmax(enc) if np.isfinite(enc).any() else math.nan
+        mean = np.nanmean(enc) if np.isfinite(enc).any() else math.nan
+        table.add_row("encircled share (mean / peak)", f"{mean:.3f} / {peak:.3f}", "")
+        front = log.column("emergence/front_line")
+        table.add_row("front line (peak)", f"{int(np.nanmax(front))}", "")
     return table
 
 
 def main(cfg: Config) -> Path | None:
-    """Run the showcase; returns the recording's path when headless."""
+    """Run the battle; returns the GIF's path when headless."""
     from colonylab.envs.render.viewer import Viewer, display_available, record_rollout
 
     console = Console()
     seed_everything(cfg.seed)
-    world = make("ca-showcase", config=ShowcaseConfig(panel=cfg.panel))
-    world.reset(seed=cfg.seed)
+    world = make_world(cfg)
     record = cfg.record if cfg.record is not None else not display_available()
     if not record:
         console.print("[bold]Colony Lab demo[/]: h for help, space to pause, q to quit")
-        with Viewer(world, title="Colony Lab - cellular automata") as viewer:
-            t0 = time.perf_counter()
+        t0 = time.perf_counter()
+        with Viewer(world, title="Colony Lab - battle", metrics_fn=grid_overlay) as viewer:
             viewer.run()
-        console.print(summarize(world, time.perf_counter() - t0))
+        console.print(summarize(world, None, time.perf_counter() - t0))
         return None
     if cfg.record is None:
         console.print(
             "[yellow]no display found[/] (DISPLAY unset or SDL_VIDEODRIVER=dummy): "
-            "recording the showcase instead of opening a window"
+            "recording the battle instead of opening a window"
         )
     run = RunDir("demo", cfg.seed, cfg, root=cfg.out, tensorboard=False)
+    log = BattleLog(run)
     gif = run.media / "demo.gif"
+    paths = [gif] + ([run.media / "demo.mp4"] if cfg.mp4 else [])
     t0 = time.perf_counter()
-    # the GIF without the overlay (each panel is labelled); the MP4 larger, with it
-    record_rollout(world, gif, cfg.steps, fps=cfg.fps, every=cfg.every, overlay=False)
+    record_rollout(
+        world,
+        paths,
+        cfg.steps,
+        fps=cfg.fps,
+        every=cfg.every,
+        metrics_fn=grid_overlay,
+        on_frame=log,
+    )
     elapsed = time.perf_counter() - t0
-    for name, sub in world.worlds.items():
-        run.log(world.step_count, {f"emergence/{name}/{k}": v for k, v in sub.metrics().items()})
     import imageio.v3 as iio
 
     iio.imwrite(run.media / "last_frame.png", world.render_rgb())
-    if cfg.mp4:
-        # the same run once more, as MP4 (cheap next to the GIF encoding)
-        world.reset(seed=cfg.seed)
-        side = 2 * world.render_rgb().shape[0]
-        record_rollout(
-            world,
-            run.media / "demo.mp4",
-            cfg.steps,
-            fps=cfg.fps,
-            window_size=(side, side),
-            progress=False,
-        )
+    plot_metrics(log, run.media / "metrics.png")
     run.close()
-    console.print(summarize(world, elapsed))
-    frames = 1 + int(np.ceil(cfg.steps / cfg.every))
-    console.print(
-        f"recorded {frames} frames to [bold]{gif}[/]" + (" and demo.mp4" if cfg.mp4 else "")
-    )
-    console.print(f"run directory: [bold]{run.path}[/]")
+    console.print(summarize(world, log, elapsed))
+    frames = 1 + math.ceil(cfg.steps / cfg.every)
+    names = ", ".join(p.name for p in paths)
+    console.print(f"recorded {frames} frames to {names} and metrics.png in [bold]{run.media}[/]")
     return gif
 
 

@@ -43,6 +43,11 @@ BENCHMARKS: dict[str, RunSpec] = {
     s.name: s
     for s in [
         RunSpec("life", "bench_life", "Life cell updates/s: Numba kernels vs a NumPy np.roll step"),
+        RunSpec(
+            "grid",
+            "bench_grid",
+            "battle agent-steps/s with observations, array and PettingZoo APIs, vs MAgent2",
+        ),
     ]
 }
 

@@ -288,6 +288,7 @@ class BattleWorld:
     """
 
     metadata = {"name": "battle_v0", "render_fps": 20, "render_modes": ["rgb_array", "human"]}
+    team_names = TEAM_NAMES
 
     def __init__(self, config: BattleConfig | None = None) -> None:
         self.config = cfg = config or BattleConfig()

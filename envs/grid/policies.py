@@ -5,7 +5,10 @@ Name                Behaviour
 ==================  ==============================================================
 ``random``          uniform over the 21 actions (seeded Generator)
 ``greedy``          attack the weakest adjacent enemy; else step towards the
-                    nearest enemy in view (free cells only); else a random move
+                    nearest enemy in view (free cells only); else, when the obs
+                    carry the minimap and the position features (``minimap=True,
+                    extra_features=True``), head for the nearest minimap block
+                    holding enemies; else a random move
 ``noop``            everyone waits
 ``A-vs-B``          red plays ``A``, blue plays ``B`` (e.g. ``greedy-vs-random``)
 ==================  ==============================================================
@@ -80,8 +83,14 @@ class GreedyPolicy:
         if mask is None:
             mask = np.ones(n, dtype=bool)
         fallback = self.rng.integers(K.FIRST_MOVE, K.FIRST_ATTACK, n, dtype=K.ACTION_DTYPE)
+        goal_y = np.full(n, np.nan, dtype=np.float32)
+        goal_x = np.full(n, np.nan, dtype=np.float32)
+        if isinstance(obs, dict) and "features" in obs and view.shape[-1] == 7:
+            # minimap + own position: head for the nearest enemies beyond the view
+            pos_frac = np.ascontiguousarray(np.asarray(obs["features"])[:, -2:], np.float32)
+            K.minimap_goals(view, pos_frac, goal_y, goal_x)
         out = np.zeros(n, dtype=K.ACTION_DTYPE)
-        K.greedy_actions(view, mask, fallback, out)
+        K.greedy_actions(view, mask, fallback, goal_y, goal_x, out)
         return out
 
 

@@ -30,11 +30,12 @@ cell, strided) before pygame scales it, so huge worlds stay interactive.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -148,7 +149,10 @@ def _format_value(value: Any) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        return f"{float(value):.4g}"
+        value = float(value)
+        if math.isfinite(value) and abs(value) >= 1e4:
+            return f"{value:,.0f}"  # 19,890 rather than 1.989e+04
+        return f"{value:.4g}"
     if isinstance(value, np.ndarray) and value.size == 1:
         return _format_value(value.item())
     text = str(value)
@@ -192,6 +196,9 @@ class Viewer:
         headless: draw to an off-screen surface (``SDL_VIDEODRIVER=dummy``); None picks
             ``not display_available()``.
         overlay: show the stats panel (and minimap when zoomed in).
+        metrics_fn: extra numbers for the stats panel, ``world -> dict`` (called when
+            the picture is refreshed, after ``world.metrics()``); experiments pass
+            emergence metrics this way, since worlds do not import them.
         media_dir: where ``s`` screenshots and ``r`` recordings go.
 
     Raises:
@@ -220,6 +227,7 @@ class Viewer:
         headless: bool | None = None,
         overlay: bool = True,
         media_dir: str | Path = "runs/out/screenshots",
+        metrics_fn: Callable[[Any], Mapping[str, Any]] | None = None,
     ) -> None:
         missing = [m for m in ("render_rgb", "step", "metrics") if not hasattr(world, m)]
         if missing:
@@ -250,6 +258,9 @@ class Viewer:
                 "video instead (record_rollout / --record out.mp4)"
             )
 
+        if metrics_fn is not None and not callable(metrics_fn):
+            raise TypeError(f"metrics_fn must be callable world -> dict, got {metrics_fn!r}")
+        self.metrics_fn = metrics_fn
         self.world = world
         self.name = str(metadata.get("name", type(world).__name__))
         self.title = title if title is not None else f"Colony Lab - {self.name}"
@@ -468,6 +479,8 @@ class Viewer:
         old = self._world_frame
         self._world_frame = frame
         self._metrics = dict(self.world.metrics())
+        if self.metrics_fn is not None:
+            self._metrics.update(self.metrics_fn(self.world))
         self._frame_key = key
         self._dirty = False
         if old is None or old.shape[:2] != frame.shape[:2]:
@@ -557,7 +570,8 @@ class Viewer:
             ("fps", f"{self._fps_ema:.1f} / {self.fps:g}"),
             ("zoom", f"{self._zoom:.3g} px/cell"),
         ]
-        metrics = list(self._metrics.items())
+        # the world's own step counter is already the first row
+        metrics = [(k, v) for k, v in self._metrics.items() if k not in ("step", "step_count")]
         extra = len(metrics) - _MAX_METRIC_LINES
         for key, value in metrics[:_MAX_METRIC_LINES]:
             label = str(key)
@@ -906,13 +920,15 @@ def _auto_window_size(width: int, height: int, target: int = 768) -> tuple[int, 
 
 def record_rollout(
     world: Any,
-    path: str | Path,
+    path: str | Path | Sequence[str | Path],
     steps: int,
     *,
     fps: float = 30,
     every: int = 1,
     overlay: bool = True,
     window_size: tuple[int, int] | None = None,
+    metrics_fn: Callable[[Any], Mapping[str, Any]] | None = None,
+    on_frame: Callable[[Any], None] | None = None,
     progress: bool = True,
 ) -> Path:
     """Step a world headlessly and record the composed viewer frames to a GIF / MP4.
@@ -922,17 +938,20 @@ def record_rollout(
 
     Args:
         world: any ``World``.
-        path: output ``.gif`` or ``.mp4`` (parent directories are created).
+        path: output ``.gif`` or ``.mp4`` (parent directories are created), or a list
+            of them: every file gets the same frames from one rollout.
         steps: world steps to take (>= 0).
         fps: playback rate of the video.
         every: world steps between recorded frames.
         overlay: include the stats overlay in the video.
+        metrics_fn: extra overlay numbers, ``world -> dict`` (see ``Viewer``).
+        on_frame: called as ``on_frame(world)`` before each recorded frame (logging).
         window_size: (width, height) of the frames; default ~768 px on the long side
             (integer zoom for small worlds).
         progress: show a rich progress bar.
 
     Returns:
-        The video path.
+        The video path (the first one, for a list).
 
     Raises:
         ValueError: for an unsupported extension or a bad ``steps`` / ``every``.
@@ -941,7 +960,11 @@ def record_rollout(
         raise ValueError(f"steps={steps!r} must be an int >= 0")
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"every={every!r} must be an int >= 1")
-    recorder = VideoRecorder(path, fps=fps)  # refuses a bad extension before any work
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths:
+        raise ValueError("record_rollout needs at least one output path")
+    # refuses a bad extension before any work
+    recorders = [VideoRecorder(p, fps=fps) for p in paths]
     if window_size is None:
         picture = _check_world_frame(world.render_rgb(), type(world).__name__)
         window_size = _auto_window_size(picture.shape[1], picture.shape[0])
@@ -956,7 +979,7 @@ def record_rollout(
     )
 
     with (
-        recorder,
+        contextlib.ExitStack() as stack,
         Viewer(
             world,
             window_size=window_size,
@@ -964,6 +987,7 @@ def record_rollout(
             steps_per_frame=int(every),
             headless=True,
             overlay=overlay,
+            metrics_fn=metrics_fn,
         ) as viewer,
         Progress(
             TextColumn("[bold]recording[/bold] {task.description}"),
@@ -974,13 +998,25 @@ def record_rollout(
             disable=not progress,
         ) as bar,
     ):
-        task = bar.add_task(recorder.path.name, total=int(steps))
+        for recorder in recorders:
+            stack.enter_context(recorder)
+        task = bar.add_task(recorders[0].path.name, total=int(steps))
+
+        def add_frame() -> None:
+            frame = viewer.frame()
+            for recorder in recorders:
+                recorder.add(frame)
+
+        if on_frame is not None:
+            on_frame(world)
         viewer.draw()
-        recorder.add(viewer.frame())
+        add_frame()
         done = 0
         while done < steps:
             done += viewer.step_world(min(int(every), int(steps) - done))
+            if on_frame is not None:
+                on_frame(world)
             viewer.draw()
-            recorder.add(viewer.frame())
+            add_frame()
             bar.update(task, completed=done)
-    return recorder.path
+    return recorders[0].path

@@ -256,6 +256,41 @@ def test_record_rollout_gif(tmp_path):
     assert world.step_count == 6
 
 
+def test_record_rollout_to_several_files_with_callbacks(tmp_path):
+    world = SquareWorld()
+    seen: list[int] = []
+    extra = {"calls": 0}
+
+    def metrics_fn(w):
+        extra["calls"] += 1
+        return {"square_doubled": 2 * w.x}
+
+    gif, mp4 = tmp_path / "a.gif", tmp_path / "b.mp4"
+    path = record_rollout(
+        world,
+        [gif, mp4],
+        steps=4,
+        every=2,
+        progress=False,
+        metrics_fn=metrics_fn,
+        on_frame=lambda w: seen.append(w.step_count),
+    )
+    assert path == gif and seen == [0, 2, 4] and extra["calls"] >= 3
+    assert iio.imread(gif, index=None).shape[0] == 3
+    assert iio.imread(mp4, index=None).shape[0] == 3
+    with pytest.raises(ValueError, match="at least one"):
+        record_rollout(SquareWorld(), [], steps=1)
+
+
+def test_metrics_fn_adds_overlay_rows(tmp_path):
+    v = Viewer(SquareWorld(), headless=True, metrics_fn=lambda w: {"answer": 42.0})
+    v.draw()
+    assert v._metrics["answer"] == 42.0 and "square_x" in v._metrics
+    v.close()
+    with pytest.raises(TypeError, match="metrics_fn"):
+        Viewer(SquareWorld(), headless=True, metrics_fn=3)
+
+
 # -- recorder --------------------------------------------------------------------------
 
 

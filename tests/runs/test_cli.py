@@ -30,6 +30,8 @@ def test_list_shows_every_section(capsys):
         "life",
         "lenia",
         "ca-showcase",
+        "battle",
+        "greedy-vs-random",
         "experiments",
         "life-soup",
         "benchmarks",
@@ -184,11 +186,34 @@ def test_bench_life_writes_json(tmp_path, capsys):
 
 
 def test_demo_records_without_display(run_root, capsys):
-    code, out, _ = run(["demo", "--steps", "6", "--panel", "128", "--out", str(run_root)], capsys)
-    assert code == 0 and "no display" in out
+    argv = ["demo", "--steps", "6", "--agents", "400", "--out", str(run_root)]
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and "no display" in out and "kill ratio" in out
     (run_dir,) = (run_root / "demo").iterdir()
-    for name in ("demo.gif", "demo.mp4", "last_frame.png"):
+    for name in ("demo.gif", "demo.mp4", "last_frame.png", "metrics.png"):
         assert (run_dir / "media" / name).stat().st_size > 0
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 2, 4, 6]
+    assert records[0]["emergence/team0_size"] == 200 and "emergence/front_line" in records[-1]
+
+
+def test_demo_refuses_bad_options(capsys):
+    code, _, err = run(["demo", "--agents", "1"], capsys)
+    assert code == 2 and "agents must be >= 2" in err
+
+
+def test_rollout_battle_records_with_policy_and_overlay(tmp_path, capsys):
+    path = tmp_path / "battle.gif"
+    argv = ["rollout", "battle", "--agents", "200", "--policy", "greedy-vs-random"]
+    code, out, _ = run([*argv, "--steps", "4", "--record", str(path)], capsys)
+    assert code == 0 and path.stat().st_size > 0 and "red_alive" in out
+
+
+def test_rollout_battle_refuses_unknown_policy_and_small_map(capsys):
+    code, _, err = run(["rollout", "battle", "--policy", "nope"], capsys)
+    assert code == 2 and "greedy-vs-random" in err
+    code, _, err = run(["rollout", "battle", "--map-size", "5", "--agents-per-team", "30"], capsys)
+    assert code != 0
 
 
 def test_console_script_is_installed():
