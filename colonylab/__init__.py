@@ -7,4 +7,12 @@ The import namespace ``colonylab`` maps onto the repository's top-level folders:
 (the ``colony`` CLI, experiments and benchmarks).
 """
 
+import os
+
+# Numba's parallel kernels run on OpenMP; its default spin-wait between parallel loops
+# makes a loop 10-100x slower when another process (or torch's own OpenMP pool) holds
+# the other core. Sleeping threads cost a few microseconds per loop instead. Set
+# OMP_WAIT_POLICY=ACTIVE yourself for a dedicated machine (read when OpenMP loads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

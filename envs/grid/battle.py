@@ -46,7 +46,8 @@ Policies               ``policy(name, seed)``: ``random``, ``greedy``, ``noop``,
                        ``default_policy`` (the viewer steps that way), else no-ops
 Kernels                Numba, ``_kernels.py``: the step (parallel with sequential
                        conflict passes: deterministic), the views (parallel over
-                       agents), features, greedy policy, rendering
+                       agents), features, greedy policy, rendering; one thread
+                       below 4,096 agents, all of Numba's above (``threads``)
 =====================  ===========================================================
 
 The observation is the world's own buffer, rewritten in place by the next
@@ -74,6 +75,7 @@ import numpy as np
 
 from colonylab.envs.base import StepResult, check_allocation
 from colonylab.envs.grid import _kernels as K
+from colonylab.envs.grid._threads import numba_threads, resolve_threads, with_kernel_threads
 
 TEAM_NAMES = ("red", "blue")
 OBS_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
@@ -131,6 +133,9 @@ class BattleConfig:
     """Return ``{"view", "features"}``: id bits, last action one-hot, last reward, position."""
     obs_dtype: Literal["float32", "float16", "uint8"] = "float32"
     """dtype of the views; ``uint8`` stores ``round(255 * value)``."""
+    threads: int | None = None
+    """Numba threads of this world's kernels; None: 1 below 4,096 agents (waking threads
+    costs more than it saves there), else all (``NUMBA_NUM_THREADS``)."""
 
     def __post_init__(self) -> None:
         for name in ("map_size", "agents", "agents_per_team"):
@@ -178,6 +183,12 @@ class BattleConfig:
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         if self.placement not in ("blocks", "random"):
             raise ValueError(f"placement must be 'blocks' or 'random', got {self.placement!r}")
+        if self.threads is not None and (
+            isinstance(self.threads, bool)
+            or not isinstance(self.threads, (int, np.integer))
+            or self.threads < 1
+        ):
+            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
         if self.obs_dtype not in OBS_DTYPES:
             raise ValueError(
                 f"obs_dtype must be one of {sorted(OBS_DTYPES)}, got {self.obs_dtype!r}"
@@ -318,6 +329,8 @@ class BattleWorld:
             f"({view_bytes / n:,.0f} bytes of observation per agent)",
         )
         self.n_agents = n
+        self.kernel_threads = resolve_threads(n, cfg.threads)
+        """Numba threads this world's kernels run on (``BattleConfig.threads``)."""
         self.team = np.repeat(np.arange(2, dtype=K.TEAM_DTYPE), self.team_size)
         self.pos = np.zeros((n, 2), dtype=K.POS_DTYPE)
         self.hp = np.zeros(n, dtype=K.HP_DTYPE)
@@ -386,6 +399,7 @@ class BattleWorld:
         return self._team_alive.copy()
 
     # -- reset -------------------------------------------------------------------------------
+    @with_kernel_threads
     def reset(self, seed: int | None = None) -> np.ndarray | dict[str, np.ndarray]:
         """Place both teams afresh; returns the first observations.
 
@@ -426,6 +440,7 @@ class BattleWorld:
         self._ready = True
         return self._observation()
 
+    @with_kernel_threads
     def set_state(
         self, pos: Any, hp: Any = None, alive: Any = None
     ) -> np.ndarray | dict[str, np.ndarray]:
@@ -484,6 +499,7 @@ class BattleWorld:
         return self._observation()
 
     # -- step ----------------------------------------------------------------------------------
+    @with_kernel_threads
     def step(self, actions: Any = None, *, observe: bool = True) -> StepResult:
         """Advance every agent one step.
 
@@ -589,6 +605,7 @@ class BattleWorld:
             self._features = np.zeros((self.n_agents, self.feature_size), dtype=np.float32)
         return {"view": self._view, "features": self.features(self._features)}
 
+    @with_kernel_threads
     def observe(self, out: np.ndarray | None = None) -> np.ndarray:
         """Every agent's view of the current state.
 
@@ -611,6 +628,7 @@ class BattleWorld:
         self.write_view(out, full=True)
         return out
 
+    @with_kernel_threads
     def write_view(self, out: np.ndarray, full: bool, index: np.ndarray | None = None) -> None:
         """Write the views of agents ``index`` (default: all) into the rows of ``out``.
 
@@ -692,6 +710,7 @@ class BattleWorld:
         self._minimap[1, ..., 1] = planes[0]
         return self._minimap
 
+    @with_kernel_threads
     def features(self, out: np.ndarray | None = None) -> np.ndarray:
         """Extra features of every agent, float32[N, F] (see the module docstring)."""
         if out is None:
@@ -729,7 +748,15 @@ class BattleWorld:
         ``"<red>-vs-<blue>"`` (e.g. ``greedy-vs-random``) for one per team."""
         from colonylab.envs.grid.policies import make_policy
 
-        return make_policy(name, self.team, seed=seed)
+        policy = make_policy(name, self.team, seed=seed)
+        threads = self.kernel_threads
+
+        def act(obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
+            with numba_threads(threads):
+                return policy(obs, mask)
+
+        act.policy = policy  # type: ignore[attr-defined]
+        return act
 
     def metrics(self) -> dict[str, float]:
         """Team sizes, total HP per team, kills so far (per killer's team), step."""
@@ -741,6 +768,7 @@ class BattleWorld:
             out[f"{name}_kills"] = int(self._kills[t])
         return out
 
+    @with_kernel_threads
     def render_rgb(self) -> np.ndarray:
         """The map, one pixel per cell, ``uint8[H, W, 3]``: red and blue agents shaded by
         HP (dark = hurt), walls grey, floor dark."""

@@ -414,18 +414,26 @@ def trajectory(seed: int, steps: int = 30, **kw) -> list[np.ndarray]:
 def test_seeded_trajectory_identical_twice_and_across_thread_counts():
     import numba
 
-    first = trajectory(11)
-    second = trajectory(11)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        single = trajectory(11)
-    finally:
-        numba.set_num_threads(threads)
+    most = numba.config.NUMBA_NUM_THREADS  # small worlds default to 1: ask for all
+    first = trajectory(11, threads=most)
+    second = trajectory(11, threads=most)
+    single = trajectory(11, threads=1)
+    assert small_world(threads=most).kernel_threads == most
     for a, b, c in zip(first, second, single, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
     assert not all(np.array_equal(a, b) for a, b in zip(first, trajectory(12), strict=True))
+
+
+def test_kernel_threads_default_and_refusal():
+    import numba
+
+    assert small_world().kernel_threads == 1  # below SERIAL_BELOW agents
+    big = BattleWorld(BattleConfig(agents=5000))
+    assert big.kernel_threads == numba.config.NUMBA_NUM_THREADS
+    assert small_world(threads=10**6).kernel_threads == numba.config.NUMBA_NUM_THREADS
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        BattleConfig(threads=0)
 
 
 def check_invariants(world: BattleWorld, before_alive: np.ndarray, before_counts: np.ndarray):
