@@ -185,6 +185,31 @@ def test_bench_life_writes_json(tmp_path, capsys):
     assert record["size"] == 128 and record["cells_per_s"] > 0 and record["ratio"] > 0
 
 
+def test_bench_grid_writes_json_rows(tmp_path, capsys):
+    path = tmp_path / "grid.json"
+    argv = ["bench", "grid", "--json", str(path), "--agents", "400", "--pettingzoo-agents", "400"]
+    code, out, _ = run([*argv, "--seconds", "0.05", "--repeats", "1"], capsys)
+    assert code == 0 and "MAgent2 not run" in out
+    rows = json.loads(path.read_text())["results"]
+    assert [(r["api"], r["agents"]) for r in rows] == [("array", 400), ("pettingzoo", 400)]
+    for r in rows:
+        assert set(r) >= {"agents", "agent_steps_per_s", "anchor_agent_steps_per_s", "ratio"}
+        assert r["agent_steps_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["ratio"] is None
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--agents", "10,x"], "'x' is not an agent count"),
+        (["--anchor-python", "/nonexistent/python"], "does not exist"),
+        (["--repeats", "0"], "repeats must be >= 1"),
+    ],
+)
+def test_bench_grid_refuses_bad_options(argv, match, capsys):
+    code, _, err = run(["bench", "grid", "--agents", "400", *argv], capsys)
+    assert code == 2 and match in " ".join(err.split())
+
+
 def test_demo_records_without_display(run_root, capsys):
     argv = ["demo", "--steps", "6", "--agents", "400", "--out", str(run_root)]
     code, out, _ = run(argv, capsys)
