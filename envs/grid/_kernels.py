@@ -1214,7 +1214,20 @@ def gather_step(
 
 @njit(parallel=True, cache=True)
 def gather_views(
-    grid, food_code, hp_code, pos, alive, killed, pad, row_lo, row_hi, one, minimap, index, full, out
+    grid,
+    food_code,
+    hp_code,
+    pos,
+    alive,
+    killed,
+    pad,
+    row_lo,
+    row_hi,
+    one,
+    minimap,
+    index,
+    full,
+    out,
 ):
     """Each agent's view of the map around it, written into ``out``.
 
@@ -1375,5 +1388,6 @@ def forage_actions(view, mask, fallback, scale, attack, hungry, out):
                 best_d = d
                 action = a
         out[i] = action
+
 
 # ---- end of gather kernels ----
