@@ -171,6 +171,16 @@ def _register_builtin() -> None:
             default_policy="greedy-vs-random",
         )
     )
+    register(
+        WorldSpec(
+            "gather",
+            entry_point=f"{grid}.gather:GatherWorld",
+            config_entry=f"{grid}.gather:GatherConfig",
+            description="MAgent-style gather: food patches, free-for-all with attacks (Numba)",
+            policies=("forage", "greedy", "random", "noop", "none"),
+            default_policy="forage",
+        )
+    )
 
 
 _register_builtin()
