@@ -114,6 +114,25 @@ def make(name: str, config: Any = None, **overrides: Any) -> Any:
     return world_cls(config)
 
 
+# ``colonylab.envs.grid.pursuit.CYCLE_PRESET``, written out so that listing worlds does
+# not import Numba (tests/envs/test_pursuit.py checks the two agree)
+PURSUIT_CYCLE_PRESET: dict[str, Any] = {
+    "map_size": 64,
+    "predators": 100,
+    "prey": 400,
+    "min_attackers": 1,
+    "prey_birth": 0.04,
+    "predator_starvation": 0.05,
+    "predator_energy": 1.0,
+    "kill_energy": 1.0,
+    "max_energy": 2.0,
+    "predator_birth": 0.05,
+    "birth_energy": 1.5,
+    "predator_capacity": 1200,
+    "prey_capacity": 3200,
+}
+
+
 def _register_builtin() -> None:
     ca = "colonylab.envs.ca"
     life = dict(entry_point=f"{ca}.life:LifeWorld", config_entry=f"{ca}.life:LifeConfig")
@@ -169,6 +188,37 @@ def _register_builtin() -> None:
             description="MAgent2-style battle: two teams on a grid, 21 actions, 13x13 views (Numba)",
             policies=BATTLE_POLICIES,
             default_policy="greedy-vs-random",
+        )
+    )
+    pursuit_policies = (
+        "greedy-vs-flee",
+        "random",
+        "greedy",
+        "noop",
+        "greedy-vs-random",
+        "random-vs-flee",
+        "greedy-vs-noop",
+        "none",
+    )
+    register(
+        WorldSpec(
+            "pursuit",
+            entry_point=f"{grid}.pursuit:PursuitWorld",
+            config_entry=f"{grid}.pursuit:PursuitConfig",
+            description="MAgent-style pursuit: predators need 2 attackers to kill a prey (Numba)",
+            policies=pursuit_policies,
+            default_policy="greedy-vs-flee",
+        )
+    )
+    register(
+        WorldSpec(
+            "pursuit-breeding",
+            entry_point=f"{grid}.pursuit:PursuitWorld",
+            config_entry=f"{grid}.pursuit:PursuitConfig",
+            description="pursuit with births and starvation: population cycles (CYCLE_PRESET)",
+            defaults=dict(PURSUIT_CYCLE_PRESET),
+            policies=pursuit_policies,
+            default_policy="random",
         )
     )
     register(

@@ -179,7 +179,7 @@ def main(cfg: Config) -> list[dict]:
     rows = []
     with console.status("benchmarking battle...") as status:
         for api, n in work:
-            ours_runs, anchor_runs = [], []
+            ours_runs, anchor_runs, anchor_errors = [], [], []
             for k in range(cfg.repeats):
                 status.update(f"battle, {api} API, {n:,} agents: ours ({k + 1}/{cfg.repeats})")
                 ours_runs.append(run_ours(api, n, cfg))
@@ -187,7 +187,11 @@ def main(cfg: Config) -> list[dict]:
                     status.update(
                         f"battle, {api} API, {n:,} agents: MAgent2 ({k + 1}/{cfg.repeats})"
                     )
-                    anchor_runs.append(run_anchor(api, n, cfg))
+                    try:
+                        anchor_runs.append(run_anchor(api, n, cfg))
+                    except RuntimeError as exc:  # a crash of the anchor is reported, not fatal
+                        anchor_errors.append(str(exc).splitlines()[-1])
+                        console.print(f"[yellow]MAgent2 failed[/] ({api}, {n:,}): {exc}")
             ours = max(ours_runs, key=lambda r: r["agent_steps_per_s"])
             row = {
                 "api": api,
@@ -201,6 +205,7 @@ def main(cfg: Config) -> list[dict]:
                 "ratio": None,
                 "repeats": cfg.repeats,
                 "all_agent_steps_per_s": [r["agent_steps_per_s"] for r in ours_runs],
+                "anchor_errors": anchor_errors,
             }
             if anchor_runs:
                 anchor = max(anchor_runs, key=lambda r: r["agent_steps_per_s"])
@@ -221,14 +226,14 @@ def main(cfg: Config) -> list[dict]:
         table.add_row(
             r["api"],
             f"{r['agents']:,}",
-            f"{r['agent_steps_per_s']:.3g}",
+            f"{r['agent_steps_per_s'] / 1e6:.2f}M",
             "-"
             if r["anchor_agent_steps_per_s"] is None
-            else f"{r['anchor_agent_steps_per_s']:.3g}",
+            else f"{r['anchor_agent_steps_per_s'] / 1e6:.2f}M",
             "-" if r["ratio"] is None else f"{r['ratio']:.1f}x",
             f"{r['obs_gb_per_s']:.2f}",
             f"{r['ceiling_share']:.0%}",
-            f"{r['peak_rss_mb']:,.0f} MB",
+            f"{r['peak_rss_mb']:,.0f}M",
             f"{r['bytes_per_agent']:,.0f}",
         )
     console.print(table)

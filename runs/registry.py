@@ -36,6 +36,11 @@ EXPERIMENTS: dict[str, RunSpec] = {
             "life_soup",
             "random soups under several Life-like rules: population, activity, entropy, period",
         ),
+        RunSpec(
+            "pursuit-cycles",
+            "pursuit_cycles",
+            "predator-prey population cycles in pursuit: period, phase lag, phase portrait",
+        ),
     ]
 }
 

@@ -1,6 +1,9 @@
-"""MAgent-class grid worlds on Numba: battle (array core + PettingZoo adapter).
+"""MAgent-class grid worlds on Numba: battle, pursuit, gather.
 
-``battle.BattleWorld`` is the array-first core (``BattleConfig`` configures it);
-``battle_v0.parallel_env`` wraps it as a PettingZoo ``ParallelEnv``; ``policies``
-holds the scripted ``random`` and ``greedy`` policies.
+Each world is an array-first core (``battle.BattleWorld``, ``pursuit.PursuitWorld``,
+``gather.GatherWorld``, configured by their frozen config dataclasses) with a
+PettingZoo ``ParallelEnv`` module on top (``battle_v0``, ``pursuit_v0``,
+``gather_v0``; the shared adapter is ``_parallel_env.GridParallelEnv``). Scripted
+policies live in ``policies`` (battle), ``pursuit_policies`` and
+``gather_policies``; every hot loop is a Numba kernel in ``_kernels.py``.
 """

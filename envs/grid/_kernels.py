@@ -1,4 +1,4 @@
-"""Numba kernels of the MAgent-class grid worlds (battle).
+"""Numba kernels of the MAgent-class grid worlds (battle, pursuit, gather).
 
 Every kernel takes arrays and scalars only and writes into preallocated outputs;
 dtypes and cell codes come from the constants below. Parallel loops (``prange``)
@@ -1024,6 +1024,7 @@ def pursuit_flee(view, mask, fallback, out):
                 best_d = nearest
                 action = a
         out[i] = action
+
 
 # ---- end of pursuit kernels ----
 

@@ -25,7 +25,7 @@ def map_size_for(agents: int) -> int:
     return max(12, math.ceil(math.sqrt(agents / 0.08)))
 
 
-def run_raw(map_size: int, steps: int, seed: int) -> tuple[int, int, float]:
+def run_raw(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int, int, float]:
     from magent2.environments.battle.battle import raw_env
 
     env = raw_env(map_size=map_size, max_cycles=10**9, seed=seed).unwrapped
@@ -37,7 +37,10 @@ def run_raw(map_size: int, steps: int, seed: int) -> tuple[int, int, float]:
     n_actions = [grid.get_action_space(h)[0] for h in handles]
     done = 0
     t0 = time.perf_counter()
-    for _ in range(steps):
+    for k in range(warmup + steps):
+        if k == warmup:  # the first steps allocate observation buffers: not timed
+            done = 0
+            t0 = time.perf_counter()
         for h, na in zip(handles, n_actions, strict=True):
             grid.get_observation(h)  # views + features, as a policy would read them
             n = grid.get_num(h)
@@ -49,7 +52,7 @@ def run_raw(map_size: int, steps: int, seed: int) -> tuple[int, int, float]:
     return agents0, done, time.perf_counter() - t0
 
 
-def run_pettingzoo(map_size: int, steps: int, seed: int) -> tuple[int, int, float]:
+def run_pettingzoo(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int, int, float]:
     from magent2.environments import battle_v4
 
     env = battle_v4.parallel_env(map_size=map_size, max_cycles=10**9)
@@ -58,7 +61,10 @@ def run_pettingzoo(map_size: int, steps: int, seed: int) -> tuple[int, int, floa
     agents0 = len(env.agents)
     done = 0
     t0 = time.perf_counter()
-    for _ in range(steps):
+    for k in range(warmup + steps):
+        if k == warmup:
+            done = 0
+            t0 = time.perf_counter()
         agents = env.agents
         acts = rng.integers(0, 21, len(agents))
         env.step(dict(zip(agents, acts.tolist(), strict=True)))
@@ -76,7 +82,7 @@ def main() -> None:
     map_size = map_size_for(args.agents)
     run = run_raw if args.api == "raw" else run_pettingzoo
     steps = args.steps or max(2, min(200, 2_000_000 // max(args.agents, 1)))
-    run(map_size, 1, args.seed)  # warm-up (allocations, first observation buffers)
+    # one env (MAgent2 0.3.4 corrupts its heap when a second 1M-agent env is made)
     agents0, done, seconds = run(map_size, steps, args.seed)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
