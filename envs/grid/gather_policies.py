@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from colonylab.envs.grid import _kernels as K
+from colonylab.envs.grid.policies import NoopPolicy, RandomPolicy
 
 GATHER_POLICIES = ("random", "forage", "greedy", "noop")
 HUNGRY = 0.5  # greedy agents below this HP fraction attack any neighbour
@@ -43,28 +44,6 @@ def _views(obs: Any) -> np.ndarray:
     if view.ndim != 4 or view.shape[-1] < 5:
         raise ValueError(f"gather policies take views of shape [N, S, S, C >= 5], got {view.shape}")
     return view
-
-
-class RandomPolicy:
-    """Uniformly random actions.
-
-    Args:
-        seed: seed of the policy's Generator.
-    """
-
-    def __init__(self, seed: int | None = None) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
-        n = _views(obs).shape[0]
-        return self.rng.integers(0, K.N_ACTIONS, n, dtype=K.ACTION_DTYPE)
-
-
-class NoopPolicy:
-    """Everyone waits."""
-
-    def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
-        return np.zeros(_views(obs).shape[0], dtype=K.ACTION_DTYPE)
 
 
 class ForagePolicy:

@@ -377,6 +377,7 @@ class PursuitWorld:
     """
 
     metadata = {"name": "pursuit_v0", "render_fps": 20, "render_modes": ["rgb_array", "human"]}
+    team_names = ("predators", "prey")
 
     def __init__(self, config: PursuitConfig | None = None) -> None:
         self.config = cfg = config or PursuitConfig()
