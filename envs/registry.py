@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from colonylab.envs.grid.presets import CYCLE_PRESET
+
 
 class UnknownNameError(KeyError):
     """An unknown world, experiment or benchmark name; the message lists the known ones."""
@@ -114,25 +116,6 @@ def make(name: str, config: Any = None, **overrides: Any) -> Any:
     return world_cls(config)
 
 
-# ``colonylab.envs.grid.pursuit.CYCLE_PRESET``, written out so that listing worlds does
-# not import Numba (tests/envs/test_pursuit.py checks the two agree)
-PURSUIT_CYCLE_PRESET: dict[str, Any] = {
-    "map_size": 64,
-    "predators": 100,
-    "prey": 400,
-    "min_attackers": 1,
-    "prey_birth": 0.04,
-    "predator_starvation": 0.05,
-    "predator_energy": 1.0,
-    "kill_energy": 1.0,
-    "max_energy": 2.0,
-    "predator_birth": 0.05,
-    "birth_energy": 1.5,
-    "predator_capacity": 1200,
-    "prey_capacity": 3200,
-}
-
-
 def _register_builtin() -> None:
     ca = "colonylab.envs.ca"
     life = dict(entry_point=f"{ca}.life:LifeWorld", config_entry=f"{ca}.life:LifeConfig")
@@ -216,7 +199,7 @@ def _register_builtin() -> None:
             entry_point=f"{grid}.pursuit:PursuitWorld",
             config_entry=f"{grid}.pursuit:PursuitConfig",
             description="pursuit with births and starvation: population cycles (CYCLE_PRESET)",
-            defaults=dict(PURSUIT_CYCLE_PRESET),
+            defaults=dict(CYCLE_PRESET),
             policies=pursuit_policies,
             default_policy="random",
         )

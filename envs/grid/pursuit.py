@@ -47,7 +47,7 @@ Population dynamics    all off by default (a fixed-population pursuit). ``prey_b
                        the initial count, 4x when that species breeds); the draws come
                        from ``np_random`` each step; slots and cells are claimed in one
                        sequential pass in agent-index order (deterministic)
-Cycles                 ``CYCLE_PRESET`` (below; random policies) makes predator and
+Cycles                 ``CYCLE_PRESET`` (``presets.py``; random) makes predator and
                        prey numbers cycle (period ~240 steps) with the predators a
                        quarter period behind the prey (``runs/pursuit_cycles.py``)
 Episode                ``terminated[i]`` is True in the step slot ``i`` dies; a slot
@@ -91,6 +91,7 @@ import numpy as np
 
 from colonylab.envs.base import StepResult, check_allocation
 from colonylab.envs.grid import _kernels as K
+from colonylab.envs.grid.presets import CYCLE_PRESET  # noqa: F401  (re-exported)
 
 SPECIES = ("predator", "prey")
 PREDATOR = 0
@@ -99,27 +100,7 @@ N_ACTIONS = (K.PURSUIT_PREDATOR_ACTIONS, K.PURSUIT_PREY_ACTIONS)
 OBS_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
 CAPACITY_FACTOR = 4  # default slots per initial agent of a species that breeds
 
-CYCLE_PRESET: dict[str, Any] = {
-    "map_size": 64,
-    "predators": 100,
-    "prey": 400,
-    "min_attackers": 1,
-    "prey_birth": 0.04,
-    "predator_starvation": 0.05,
-    "predator_energy": 1.0,
-    "kill_energy": 1.0,
-    "max_energy": 2.0,
-    "predator_birth": 0.05,
-    "birth_energy": 1.5,
-    "predator_capacity": 1200,
-    "prey_capacity": 3200,
-}
-"""Population dynamics under which predator and prey counts cycle, with ``random``
-policies for both species: period about 240 steps, predators peaking about 57 steps
-(a quarter period) after the prey, over 4,000 steps and every seed tried. Solo hunting
-(``min_attackers=1``): with the default cooperative kill rule the predators mostly die
-out within a few thousand steps (too few partners when they are scarce).
-``runs/pursuit_cycles.py`` measures the period and the phase lag."""
+# CYCLE_PRESET (population cycles) lives in presets.py, importable without Numba
 
 _BACKGROUND = (16, 17, 24)
 _WALL = (118, 120, 130)

@@ -916,5 +916,4 @@ def test_registry_cycle_preset_matches_the_module():
     from colonylab.envs import registry
     from colonylab.envs.grid.pursuit import CYCLE_PRESET
 
-    assert registry.PURSUIT_CYCLE_PRESET == CYCLE_PRESET
     assert registry.spec("pursuit-breeding").defaults == CYCLE_PRESET
