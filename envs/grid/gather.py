@@ -93,7 +93,8 @@ import numpy as np
 
 from colonylab.envs.base import StepResult, check_allocation
 from colonylab.envs.grid import _kernels as K
-from colonylab.envs.grid._threads import numba_threads, resolve_threads, with_kernel_threads
+from colonylab.envs.grid._threads import resolve_threads, with_kernel_threads
+from colonylab.envs.grid._world import GridWorld, threaded_policy
 
 OBS_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
 CELLS_PER_PATCH = 384  # default patches: one per this many map cells
@@ -323,7 +324,7 @@ def patch_mask(centres: np.ndarray, radius: int, side: int, walls: bool) -> np.n
 # ---- the world ---------------------------------------------------------------------------
 
 
-class GatherWorld:
+class GatherWorld(GridWorld):
     """Agents, food patches and attacks on a grid, stepped at once by Numba kernels.
 
     Args:
@@ -426,16 +427,6 @@ class GatherWorld:
         self._ready = False
 
     # -- sizes -------------------------------------------------------------------------------
-    @property
-    def _kernel_dtype(self) -> np.dtype:
-        """dtype the kernels write: float16 travels as its bits (uint16)."""
-        return np.dtype(np.uint16) if self.obs_dtype == np.float16 else self.obs_dtype
-
-    @property
-    def map_shape(self) -> tuple[int, int]:
-        """``(H, W)`` of the map."""
-        return (self.map_size, self.map_size)
-
     @property
     def n_alive(self) -> int:
         """Living agents."""
@@ -637,79 +628,13 @@ class GatherWorld:
         info = {"alive": self._n_alive, "kills": kills, "starved": starved, "eaten": eaten}
         return StepResult(obs, self.last_reward.copy(), self.killed.copy(), truncated, info)
 
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        """Validated actions as an integer array, or ValueError naming the first bad agent."""
-        if actions is None:
-            return self._noop
-        arr = np.asarray(actions)
-        n = self.n_agents
-        if arr.shape != (n,):
-            raise ValueError(
-                f"actions must have shape ({n},), one per agent (dead agents' entries are "
-                f"ignored); got shape {arr.shape}"
-            )
-        kind = arr.dtype.kind
-        if kind in "iu":
-            bad = K.first_bad_action(arr, self.alive, K.N_ACTIONS)
-        elif kind == "f":
-            with np.errstate(invalid="ignore"):
-                wrong = (
-                    ~np.isfinite(arr) | (arr != np.floor(arr)) | (arr < 0) | (arr >= K.N_ACTIONS)
-                )
-            wrong &= self.alive
-            bad = int(np.argmax(wrong)) if wrong.any() else -1
-        else:
-            raise ValueError(
-                f"actions must be integers (any int dtype, or integral floats), got dtype "
-                f"{arr.dtype}; e.g. np.asarray(actions, dtype=np.int32)"
-            )
-        if bad >= 0:
-            raise ValueError(
-                f"actions[{bad}] (agent agent_{bad}) = {arr[bad].item()!r} is not a gather "
-                f"action; expected an integer in [0, {K.N_ACTIONS}): 0 no-op, 1-12 move, "
-                "13-20 attack"
-            )
-        if kind == "f":
-            arr = np.where(self.alive, arr, 0).astype(K.ACTION_DTYPE)
-        return arr
+    def _action_error(self, index: int, value: Any) -> str:
+        return (
+            f"actions[{index}] (agent agent_{index}) = {value!r} is not a gather action; "
+            f"expected an integer in [0, {K.N_ACTIONS}): 0 no-op, 1-12 move, 13-20 attack"
+        )
 
     # -- observations ----------------------------------------------------------------------------
-    def _observation(self) -> np.ndarray | dict[str, np.ndarray]:
-        """The current observations in the world's buffers (incremental writes)."""
-        if self._view is None:
-            self._view = np.zeros((self.n_agents, *self.view_shape), dtype=self.obs_dtype)
-        full = self._view_step not in (self.step_count - 1, self.step_count)
-        self.write_view(self._view, full=full)
-        self._view_step = self.step_count
-        if not self.config.extra_features:
-            return self._view
-        if self._features is None:
-            self._features = np.zeros((self.n_agents, self.feature_size), dtype=np.float32)
-        return {"view": self._view, "features": self.features(self._features)}
-
-    @with_kernel_threads
-    def observe(self, out: np.ndarray | None = None) -> np.ndarray:
-        """Every agent's view of the current state.
-
-        Args:
-            out: ``[N, S, S, C]`` array of ``obs_dtype`` to write into (every value is
-                written); None: the world's own buffer.
-
-        Returns:
-            ``out`` or the world's buffer (dead agents' rows are zero).
-        """
-        if out is None:
-            obs = self._observation()
-            return obs["view"] if isinstance(obs, dict) else obs
-        expected = (self.n_agents, *self.view_shape)
-        if out.shape != expected or out.dtype != self.obs_dtype or not out.flags.c_contiguous:
-            raise ValueError(
-                f"out must be a C-contiguous {self.obs_dtype} array of shape {expected}, got "
-                f"{out.dtype} {out.shape}"
-            )
-        self.write_view(out, full=True)
-        return out
-
     @with_kernel_threads
     def write_view(self, out: np.ndarray, full: bool, index: np.ndarray | None = None) -> None:
         """Write the views of agents ``index`` (default: all) into the rows of ``out``.
@@ -751,16 +676,6 @@ class GatherWorld:
         self._food_code[...] = self._encode(self._food / np.float32(self.config.food_capacity))
         self._hp_code[...] = self._encode(self.hp / np.float32(self.config.max_hp))
         self._code_step = self.step_count
-
-    def _encode(self, values: np.ndarray) -> np.ndarray:
-        """float32 values in [0, 1] -> the kernels' codes for ``obs_dtype``."""
-        if self.obs_dtype == np.float32:
-            return np.asarray(values, dtype=np.float32)
-        if self.obs_dtype == np.float16:
-            return np.asarray(values, dtype=np.float32).astype(np.float16).view(np.uint16)
-        return np.floor(
-            np.asarray(values, dtype=np.float32) * np.float32(255) + np.float32(0.5)
-        ).astype(np.uint8)
 
     def minimap_planes(self) -> np.ndarray:
         """Agent and food density on the view grid, float32[2, S, S].
@@ -823,15 +738,7 @@ class GatherWorld:
         """A scripted policy ``obs -> int32[N]``: ``random``, ``forage``, ``greedy``, ``noop``."""
         from colonylab.envs.grid.gather_policies import make_policy
 
-        policy = make_policy(name, seed=seed)
-        threads = self.kernel_threads
-
-        def act(obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
-            with numba_threads(threads):
-                return policy(obs, mask)
-
-        act.policy = policy  # type: ignore[attr-defined]
-        return act
+        return threaded_policy(make_policy(name, seed=seed), self.kernel_threads)
 
     def metrics(self) -> dict[str, float]:
         """Step, living agents, their mean HP, food on the map, food eaten, kills, starved."""

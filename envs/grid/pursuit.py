@@ -91,6 +91,7 @@ import numpy as np
 
 from colonylab.envs.base import StepResult, check_allocation
 from colonylab.envs.grid import _kernels as K
+from colonylab.envs.grid._world import GridWorld
 from colonylab.envs.grid.presets import CYCLE_PRESET  # noqa: F401  (re-exported)
 
 SPECIES = ("predator", "prey")
@@ -345,7 +346,7 @@ def _capacities(cfg: PursuitConfig) -> tuple[int, int]:
 # ---- the world ---------------------------------------------------------------------------
 
 
-class PursuitWorld:
+class PursuitWorld(GridWorld):
     """Predators and prey on a grid, stepped all at once by Numba kernels (see the module
     docstring).
 
@@ -391,6 +392,7 @@ class PursuitWorld:
         self.n_actions = np.where(self.team == PREDATOR, N_ACTIONS[0], N_ACTIONS[1]).astype(
             K.ACTION_DTYPE
         )
+        self._action_limit = self.n_actions
         """Size of each slot's action set, int32[N] (17 or 9)."""
         self.first_slot = np.array([0, self.predator_slots], dtype=np.int64)
         self.end_slot = np.array([self.predator_slots, n], dtype=np.int64)
@@ -446,16 +448,6 @@ class PursuitWorld:
         self._ready = False
 
     # -- sizes ------------------------------------------------------------------------------
-    @property
-    def _kernel_dtype(self) -> np.dtype:
-        """dtype the kernels write: float16 travels as its bits (uint16)."""
-        return np.dtype(np.uint16) if self.obs_dtype == np.float16 else self.obs_dtype
-
-    @property
-    def map_shape(self) -> tuple[int, int]:
-        """``(H, W)`` of the map."""
-        return (self.map_size, self.map_size)
-
     @property
     def species_alive(self) -> np.ndarray:
         """Living ``(predators, prey)``, ``int64[2]`` (a copy)."""
@@ -660,39 +652,20 @@ class PursuitWorld:
         }
         return StepResult(obs, self.last_reward.copy(), self.killed.copy(), truncated, info)
 
+    def _first_bad_int_action(self, arr: np.ndarray) -> int:
+        return K.pursuit_first_bad_action(arr, self.team, self.alive, *N_ACTIONS)
+
+    def _action_error(self, index: int, value: Any) -> str:
+        t = int(self.team[index])
+        what = "0 no-op, 1-8 move, 9-16 attack" if t == PREDATOR else "0 no-op, 1-8 move"
+        return (
+            f"actions[{index}] (agent {self.agent_name(index)}) = {value!r} is not a "
+            f"{SPECIES[t]} action; expected an integer in [0, {N_ACTIONS[t]}): {what}"
+        )
+
     def _check_actions(self, actions: Any) -> np.ndarray:
-        """Validated actions as int32[N], or ValueError naming the first bad agent."""
-        if actions is None:
-            return self._noop
-        arr = np.asarray(actions)
-        n = self.n_agents
-        if arr.shape != (n,):
-            raise ValueError(
-                f"actions must have shape ({n},), one per agent slot (dead slots' entries are "
-                f"ignored); got shape {arr.shape}"
-            )
-        kind = arr.dtype.kind
-        if kind in "iu":
-            bad = K.pursuit_first_bad_action(arr, self.team, self.alive, *N_ACTIONS)
-        elif kind == "f":
-            with np.errstate(invalid="ignore"):
-                wrong = (
-                    ~np.isfinite(arr) | (arr != np.floor(arr)) | (arr < 0) | (arr >= self.n_actions)
-                )
-            wrong &= self.alive
-            bad = int(np.argmax(wrong)) if wrong.any() else -1
-        else:
-            raise ValueError(
-                f"actions must be integers (any int dtype, or integral floats), got dtype "
-                f"{arr.dtype}; e.g. np.asarray(actions, dtype=np.int32)"
-            )
-        if bad >= 0:
-            t = int(self.team[bad])
-            what = "0 no-op, 1-8 move, 9-16 attack" if t == PREDATOR else "0 no-op, 1-8 move"
-            raise ValueError(
-                f"actions[{bad}] (agent {self.agent_name(bad)}) = {arr[bad].item()!r} is not a "
-                f"{SPECIES[t]} action; expected an integer in [0, {N_ACTIONS[t]}): {what}"
-            )
+        """Validated actions as int32[N] (dead slots' entries zeroed), or ValueError."""
+        arr = super()._check_actions(actions)
         return np.where(self.alive, arr, 0).astype(K.ACTION_DTYPE)
 
     # -- observations ---------------------------------------------------------------------------
@@ -741,15 +714,6 @@ class PursuitWorld:
             self._minimap,
             kernel_out,
         )
-
-    def _encode(self, values: np.ndarray) -> np.ndarray:
-        """float32 values in [0, 1] -> the kernels' codes for ``obs_dtype``."""
-        values = np.asarray(values, dtype=np.float32)
-        if self.obs_dtype == np.float32:
-            return values
-        if self.obs_dtype == np.float16:
-            return values.astype(np.float16).view(np.uint16)
-        return np.floor(values * np.float32(255) + np.float32(0.5)).astype(np.uint8)
 
     def minimap_planes(self) -> np.ndarray:
         """Species densities on the view grid, float32[2, S, S] (predators, prey): share of
