@@ -37,7 +37,8 @@ left out take the no-op); an action for a dead, unborn or unknown agent, or a va
 that is not an integer in the agent's action range, raises ``ValueError`` naming
 the agent, and the world is not stepped. Each step's dicts hold the agents that
 were in ``agents`` before it (those that died with ``terminations`` True) and the
-newborns (reward 0). Observations are fresh arrays.
+newborns (reward 0), except in the truncating step, whose newborns are never
+reported. Observations are fresh arrays.
 
 Example::
 
@@ -281,14 +282,15 @@ class PursuitParallelEnv(ParallelEnv):
         acts = self._actions_array(actions)
         result = world.step(acts, observe=False)
         live = self._live
-        newborn = self._name(np.flatnonzero(world.born))
+        done = world.step_count >= self.max_cycles
+        # a child born in the truncating step never joins ``agents``, so it is not reported
+        newborn = self._name(np.flatnonzero(world.born)) if not done else live[:0]
         index = np.concatenate([live, newborn])
         names = self.agents + [self.possible_agents[int(k)] for k in self._slot_name[newborn]]
         obs = dict(zip(names, world.observe()[index], strict=True))
         rewards = dict(zip(names, result.reward[index].tolist(), strict=True))
         dead = world.killed[index]
         terminations = dict(zip(names, dead.tolist(), strict=True))
-        done = world.step_count >= self.max_cycles
         truncations = dict.fromkeys(names, done)
         infos = {agent: {} for agent in names}
         gone = index[dead]

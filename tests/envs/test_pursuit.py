@@ -797,6 +797,24 @@ def test_parallel_api_with_births_and_deaths():
     assert world.metrics()["prey_births"] > 0 and world.metrics()["kills"] > 0
 
 
+def test_children_of_the_truncating_step_are_not_reported():
+    """parallel_api_test sees only agents that were in ``agents``: a child born in the
+    last step (when ``agents`` empties) must not appear in that step's dicts."""
+    env = pursuit_v0.parallel_env(
+        **{**PZ_DYNAMICS, "prey_birth": 1.0, "prey_capacity": 200, "max_cycles": 3}
+    )
+    for seed in range(5):
+        env.reset(seed=seed)
+        for _ in range(3):
+            before = set(env.agents)
+            obs, rew, term, trunc, info = env.step({})
+            seen = set(env.agents)
+            assert set(obs) == set(rew) == set(term) == set(trunc) == set(info)
+            assert set(obs) <= before | seen
+        assert env.agents == [] and all(trunc.values())
+        assert env.world.born.any()  # there were children in the last step, unreported
+
+
 def test_possible_agents_are_made_on_demand():
     from colonylab.envs.grid.pursuit import CYCLE_PRESET
 
