@@ -207,7 +207,11 @@ class NCA(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         b, h, w, c = x.shape
-        pre = alive if alive is not None else alive_mask(x, cfg.alive_channel, cfg.alive_threshold, cfg.wrap)
+        pre = (
+            alive
+            if alive is not None
+            else alive_mask(x, cfg.alive_channel, cfg.alive_threshold, cfg.wrap)
+        )
         if fire is None:
             rate = cfg.fire_rate if fire_rate is None else fire_rate
             fire = fire_mask((b, h, w), rate, generator, x.device)

@@ -1,4 +1,4 @@
-"""The ``colony`` command: list, rollout, watch, train, bench, demo.
+"""The ``colony`` command: list, rollout, watch, train, eval, bench, demo.
 
 Every verb has ``--help``. World, experiment and benchmark options are the
 fields of their config dataclasses (parsed by tyro), so
@@ -250,6 +250,35 @@ def cmd_train(ns: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def cmd_eval(ns: argparse.Namespace, rest: list[str]) -> int:
+    """Evaluate an experiment's checkpoint (its ``evaluate(cfg, checkpoint) -> dict``)."""
+    module = registry.experiment(ns.experiment).load()
+    if not hasattr(module, "evaluate"):
+        evaluable = [n for n, s in registry.EXPERIMENTS.items() if s.evaluable]
+        raise CLIError(
+            f"experiment {ns.experiment!r} has no evaluation; evaluable: {', '.join(evaluable)}"
+        )
+    cfg = parse_config(module.Config, rest, prog=f"colony eval {ns.experiment}")
+    try:
+        results = module.evaluate(cfg, ns.checkpoint)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+    title = f"{ns.experiment}: {results.get('checkpoint', 'shipped checkpoint')}"
+    console.print(_metrics_table(title, {k: v for k, v in results.items() if _is_number(v)}))
+    if ns.json:
+        import json
+
+        path = Path(ns.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"wrote [bold]{path}[/]")
+    return 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def cmd_bench(ns: argparse.Namespace, rest: list[str]) -> int:
     """Run a benchmark suite; prints a table, writes JSON with ``--json``."""
     module = registry.benchmark(ns.suite).load()
@@ -289,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  colony rollout life --steps 500 --size 512 --rule B36/S23\n"
             "  colony watch lenia                       live pygame window\n"
             "  colony train life-soup --steps 300\n"
+            "  colony eval nca-grow --json eval.json     score a shipped checkpoint\n"
             "  colony bench life --json bench.json\n"
             "\n'colony VERB --help' explains each verb; 'colony rollout WORLD --help' also\n"
             "lists the world's own options."
@@ -350,6 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", nargs="?", default=None, help="an experiment name")
 
     p = sub.add_parser(
+        "eval",
+        help="evaluate an experiment's checkpoint (default: the one shipped): table + JSON",
+        description="Evaluate EXPERIMENT's trained checkpoint (--checkpoint, else the one "
+        "shipped with Colony Lab); its options are its Config fields: "
+        "'colony eval EXPERIMENT --help'.",
+        add_help=False,
+    )
+    p.add_argument("experiment", help="an experiment name (colony list)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint to evaluate")
+    p.add_argument("--json", default=None, help="write the results as JSON to this path")
+
+    p = sub.add_parser(
         "bench",
         help="run a benchmark suite: table + JSON",
         description="Run benchmark SUITE against its baseline in the same run; "
@@ -378,6 +420,7 @@ _VERBS = {
     "rollout": cmd_rollout,
     "watch": cmd_watch,
     "train": cmd_train,
+    "eval": cmd_eval,
     "bench": cmd_bench,
     "demo": cmd_demo,
 }
@@ -393,7 +436,7 @@ def _verb_help(parser: argparse.ArgumentParser, verb: str, argv: list[str]) -> N
         print(f"\nOptions of world {name!r}:")
         cls = world_registry.config_class(name)
         _print_config_help(cls, f"colony rollout {name}", world_registry.make_config(name))
-    elif verb in ("train", "watch") and name in registry.EXPERIMENTS:
+    elif verb in ("train", "watch", "eval") and name in registry.EXPERIMENTS:
         print(f"\nOptions of experiment {name!r}:")
         _print_config_help(registry.experiment(name).load().Config, f"colony {verb} {name}", None)
     elif verb == "watch" and name in world_registry.WORLDS:

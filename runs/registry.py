@@ -3,7 +3,9 @@
 An experiment or benchmark is one module in ``runs/`` with a ``Config``
 dataclass (docstring on every field; tyro makes it the ``--help``) and
 ``main(cfg)``. Experiments may add ``watch(cfg, checkpoint) -> world`` for
-``colony watch``. Modules are imported only when used.
+``colony watch`` and ``evaluate(cfg, checkpoint) -> dict`` for ``colony eval``
+(``checkpoint`` None: the checkpoint shipped with the package). Modules are
+imported only when used.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class RunSpec:
     name: str
     module: str
     description: str
+    evaluable: bool = False
+    """The module has ``evaluate(cfg, checkpoint) -> dict`` (``colony eval``)."""
 
     def load(self) -> ModuleType:
         """Import the module."""
@@ -41,6 +45,18 @@ EXPERIMENTS: dict[str, RunSpec] = {
             "pursuit_cycles",
             "predator-prey population cycles in pursuit: period, phase lag, phase portrait",
         ),
+        RunSpec(
+            "nca-grow",
+            "nca_grow",
+            "neural CA growing, persisting and regenerating an RGBA target (Mordvintsev 2020)",
+            evaluable=True,
+        ),
+        RunSpec(
+            "nca-digits",
+            "nca_digits",
+            "self-classifying digits: every live pixel votes, neighbours agree (Randazzo 2020)",
+            evaluable=True,
+        ),
     ]
 }
 
@@ -53,11 +69,18 @@ BENCHMARKS: dict[str, RunSpec] = {
             "bench_grid",
             "battle agent-steps/s with observations, array and PettingZoo APIs, vs MAgent2",
         ),
+        RunSpec(
+            "nca",
+            "bench_nca",
+            "neural CA steps/s and training-iteration time vs a plain conv2d reference",
+        ),
     ]
 }
 
 # Agents (torch modules in colonylab.agents) register here as they land.
-AGENTS: dict[str, str] = {}
+AGENTS: dict[str, str] = {
+    "nca": "neural cellular automaton: Sobel/learned perception, 1x1 update (agents/nca.py)",
+}
 
 
 def experiment(name: str) -> RunSpec:
