@@ -1,0 +1,190 @@
+"""The nca-grow experiment: targets, training modes, checkpoints, eval and watch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colonylab.runs import nca_grow
+from colonylab.runs.cli import main as colony
+from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
+from colonylab.runs.nca_grow import Config, draw_butterfly, evaluate, load_target, train, watch
+
+TINY = {
+    "size": 16,
+    "target_size": 8,
+    "hidden": 32,
+    "batch": 4,
+    "pool_size": 8,
+    "steps_min": 12,
+    "steps_max": 16,
+    "eval_every": 0,
+    "eval_batch": 2,
+    "threads": 1,
+    "plots": False,
+}
+
+
+def _blob(path, size=10, rgba=(200, 60, 30, 255), mode="RGBA"):
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    for y in range(2, size - 2):
+        for x in range(2, size - 2):
+            img.putpixel((x, y), rgba)
+    img.convert(mode).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nca")
+    target = _blob(out / "blob.png")
+    cfg = Config(**TINY, target=str(target), iterations=60, mode="growing")
+    from colonylab.runs.common import RunDir
+
+    run = RunDir("nca-grow", cfg.seed, cfg, root=out, tensorboard=False)
+    result = train(cfg, run)
+    run.close()
+    return cfg, result, run.checkpoints / "nca_grow.pt"
+
+
+def test_target_is_premultiplied_centred_and_resized(tmp_path):
+    path = _blob(tmp_path / "t.png", size=10, rgba=(255, 0, 0, 128))
+    t = load_target(path, target_size=None, size=14)
+    assert t.shape == (14, 14, 4) and t.dtype == torch.float32
+    assert torch.allclose(
+        t[4, 4], torch.tensor([128 / 255 * 255 / 255, 0, 0, 128 / 255]), atol=1e-3
+    )
+    assert t[:2].abs().sum() == 0 and t[-2:].abs().sum() == 0  # centred with margins
+    small = load_target(path, target_size=5, size=14)
+    assert (small[..., 3] > 0).sum() < (t[..., 3] > 0).sum()
+
+
+def test_rgb_images_convert_and_default_target_loads(tmp_path):
+    path = _blob(tmp_path / "rgb.png", mode="RGB")  # no alpha: opaque everywhere
+    t = load_target(path, None, 12)
+    assert t[..., 3].max() == 1.0
+    butterfly = load_target(None, 40, 72)
+    assert 0.3 < float((butterfly[..., 3] > 0.1).float().mean() * 72 * 72 / 1600) < 0.8
+
+
+def test_shipped_target_is_the_drawn_butterfly():
+    drawn = np.asarray(draw_butterfly(), dtype=np.float32)
+    shipped = np.asarray(Image.open(nca_grow.DEFAULT_TARGET).convert("RGBA"), dtype=np.float32)
+    assert shipped.shape == drawn.shape == (40, 40, 4)
+    assert np.abs(drawn - shipped).mean() < 2.0
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda p: p / "missing.png", "does not exist"),
+        (lambda p: (p / "text.png").write_text("not an image") and p / "text.png", "not an image"),
+        (lambda p: _blob(p / "big.png", size=30), "larger than the 20x20 canvas"),
+        (lambda p: _blob(p / "clear.png", rgba=(9, 9, 9, 0)), "fully transparent"),
+    ],
+)
+def test_bad_targets_are_refused(tmp_path, make, match):
+    path = make(tmp_path)
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        load_target(path, None, 20)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"mode": "melting"}, "mode must be one of"),
+        ({"steps_min": 10, "steps_max": 5}, "steps_max"),
+        ({"target_size": 100}, "target_size"),
+        ({"pool_size": 2}, "pool_size"),
+        ({"damage_count": 8}, "damage_count"),
+        ({"perception": "magic"}, "perception"),
+        ({"fire_rate": 0.0}, "fire_rate"),
+        ({"half_damage": 2.0}, "half_damage"),
+    ],
+)
+def test_bad_config_is_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Config(**kw)
+
+
+def test_training_lowers_the_loss_and_saves_a_checkpoint(tiny_run):
+    cfg, result, path = tiny_run
+    first, last = np.mean(result.losses[:5]), np.mean(result.losses[-5:])
+    assert last < 0.6 * first
+    model, payload = load_nca(path, "nca-grow")
+    assert payload["meta"]["config"]["iterations"] == 60
+    assert payload["meta"]["trained_steps"] == cfg.steps_max
+    assert "command" in payload["meta"]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, result.model.state_dict()[name])
+    assert torch.equal(payload["target"], result.target)
+
+
+@pytest.mark.parametrize("mode", ["growing", "persistent"])
+def test_other_modes_run_and_are_seeded(tmp_path, mode):
+    target = _blob(tmp_path / "b.png")
+    cfg = Config(**TINY, target=str(target), iterations=3, mode=mode)
+    a, b = train(cfg), train(cfg)
+    assert a.losses == b.losses  # same seed, same run
+    assert len(a.evals) == 1  # the final regeneration measurement
+
+
+def test_evaluate_reports_the_regeneration_keys(tiny_run, tmp_path):
+    cfg, _, path = tiny_run
+    out = evaluate(cfg, str(path))
+    for key in ("loss_grown", "loss_damaged", "loss_recovered", "recovery_ratio"):
+        assert np.isfinite(out[key]) and out[key] >= 0
+    assert out["grow_steps"] == cfg.steps_max and out["recover_steps"] == 100
+    assert evaluate(cfg, str(path)) == out  # seeded
+    js = tmp_path / "eval.json"
+    assert colony(["eval", "nca-grow", "--checkpoint", str(path), "--json", str(js)]) == 0
+    assert set(json.loads(js.read_text())) >= {"loss_grown", "loss_damaged", "loss_recovered"}
+
+
+def test_bad_checkpoints_give_clear_errors(tiny_run, tmp_path, capsys):
+    cfg, result, _ = tiny_run
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        evaluate(cfg, str(corrupt))
+    other = tmp_path / "other.pt"
+    save_nca(other, result.model, "nca-digits", {"command": "x"})
+    with pytest.raises(ValueError, match="checkpoint of 'nca-digits', not 'nca-grow'"):
+        evaluate(cfg, str(other))
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"format": "colonylab-nca/1", "experiment": "nca-grow",
+                "nca_config": {"channels": 16, "hidden": 64}, "state_dict": result.model.state_dict(),
+                "meta": {}}, wrong)  # fmt: skip
+    with pytest.raises(ValueError, match="do not fit the architecture"):
+        evaluate(cfg, str(wrong))
+    assert colony(["eval", "nca-grow", "--checkpoint", str(corrupt)]) == 2
+    assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_watch_world_grows_and_takes_damage(tiny_run):
+    cfg, _, path = tiny_run
+    canvas = watch(cfg, str(path))
+    for _ in range(cfg.steps_max):
+        canvas.step()
+    frame = canvas.render_rgb()
+    assert frame.shape == (16, 16, 3) and (frame < 250).any()
+    alive = float(canvas.state[..., 3].gt(0.1).sum())
+    assert canvas.handle_key("l")
+    assert float(canvas.state[..., 3].gt(0.1).sum()) < alive
+    canvas.handle_click(8, 8, 3)  # right click: reseed there
+    assert int(canvas.state[..., 3].gt(0).sum()) == 1
+    assert "loss" in canvas.metrics()
+
+
+@pytest.mark.skipif(
+    not shipped_checkpoint("nca_grow.pt").exists(), reason="no shipped checkpoint yet"
+)
+def test_shipped_checkpoint_regrows():
+    out = evaluate(Config(eval_batch=2))
+    assert out["loss_recovered"] <= 2.0 * out["loss_grown"]
+    assert out["loss_damaged"] > out["loss_recovered"]
+    assert out["command"].startswith("colony train nca-grow")
