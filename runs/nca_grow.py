@@ -66,6 +66,8 @@ from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
 EXPERIMENT = "nca-grow"
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_TARGET = ASSETS / "butterfly.png"
+# built-in targets drawn by this project (``--target butterfly`` / ``--target ladybug``)
+BUILTIN_TARGETS = {"butterfly": ASSETS / "butterfly.png", "ladybug": ASSETS / "ladybug.png"}
 SHIPPED = "nca_grow.pt"
 MODES = ("growing", "persistent", "regenerating")
 RECOVER_STEPS = 100
@@ -81,7 +83,8 @@ class Config:
     """``growing`` (from the seed every time), ``persistent`` (sample pool) or
     ``regenerating`` (pool + damage)."""
     target: str | None = None
-    """RGBA image to grow (any format Pillow reads); default: the project's butterfly."""
+    """RGBA image to grow (a path to any image Pillow reads), or a built-in target drawn by
+    this project: ``butterfly`` (default) or ``ladybug``."""
     target_size: int | None = 40
     """Resize the target so its longer side has this many pixels (None: keep its size)."""
     size: int = 72
@@ -213,6 +216,58 @@ def draw_butterfly(size: int = 40, supersample: int = 8):
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
+def draw_ladybug(size: int = 40, supersample: int = 8):
+    """The second built-in target: a ladybug drawn with Pillow (``PIL.Image``, RGBA)."""
+    from PIL import Image, ImageDraw
+
+    big = size * supersample
+    img = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    u = big / 46.0
+    cx, cy = big / 2.0, big / 2.0 + 2 * u
+    black = (30, 25, 30, 255)
+    # legs
+    for side in (-1, 1):
+        for k, dy in enumerate((-6, 1, 8)):
+            x0, y0 = cx + side * 8 * u, cy + dy * u
+            x1, y1 = cx + side * 18 * u, cy + (dy + (k - 1) * 4) * u
+            d.line((x0, y0, x1, y1), fill=black, width=int(1.3 * u))
+    # antennae
+    for side in (-1, 1):
+        d.line(
+            (cx + side * 2 * u, cy - 16 * u, cx + side * 7 * u, cy - 21 * u),
+            fill=black,
+            width=int(1.2 * u),
+        )
+    # head
+    d.ellipse((cx - 7 * u, cy - 19 * u, cx + 7 * u, cy - 8 * u), fill=black)
+    for side in (-1, 1):
+        d.ellipse(
+            (
+                cx + side * 3.5 * u - 1.4 * u,
+                cy - 16 * u - 1.4 * u,
+                cx + side * 3.5 * u + 1.4 * u,
+                cy - 16 * u + 1.4 * u,
+            ),
+            fill=(250, 250, 250, 255),
+        )
+    # body (shell)
+    d.ellipse((cx - 14 * u, cy - 12 * u, cx + 14 * u, cy + 17 * u), fill=black)
+    d.ellipse((cx - 13 * u, cy - 11 * u, cx + 13 * u, cy + 16 * u), fill=(220, 35, 35, 255))
+    d.line((cx, cy - 11 * u, cx, cy + 16 * u), fill=black, width=int(1.4 * u))
+    for dx, dy, r in (
+        (-6, -4, 3.0),
+        (6, -4, 3.0),
+        (-8, 6, 2.6),
+        (8, 6, 2.6),
+        (-4, 12, 2.2),
+        (4, 12, 2.2),
+    ):
+        x, y = cx + dx * u, cy + dy * u
+        d.ellipse((x - r * u, y - r * u, x + r * u, y + r * u), fill=black)
+    return img.resize((size, size), Image.Resampling.LANCZOS)
+
+
 def load_target(path: str | Path | None, target_size: int | None, size: int) -> torch.Tensor:
     """The target as premultiplied RGBA ``float32 (size, size, 4)``, centred.
 
@@ -223,7 +278,11 @@ def load_target(path: str | Path | None, target_size: int | None, size: int) -> 
     """
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path) if path is not None else DEFAULT_TARGET
+    if path is None:
+        path = DEFAULT_TARGET
+    elif str(path) in BUILTIN_TARGETS:
+        path = BUILTIN_TARGETS[str(path)]
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"target image {str(path)!r} does not exist")
     try:
