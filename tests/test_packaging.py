@@ -38,3 +38,26 @@ def test_import_arrows_point_one_way():
     assert _imports("envs") <= {"envs"}
     assert "envs" not in _imports("agents") | _imports("collective_ml")
     assert "runs" not in _imports("emergence") | _imports("agents") | _imports("collective_ml")
+
+
+def test_wheel_ships_data_files(tmp_path):
+    """Checkpoints, targets and pattern files shipped with the package land in the wheel,
+    so 'colony watch nca-grow' works right after 'pip install'."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(tmp_path)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("colonylab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    wanted = [p for p in (ROOT / "runs" / "checkpoints").glob("*.pt")]
+    wanted += list((ROOT / "runs" / "assets").glob("*.png"))
+    wanted += list((ROOT / "envs" / "ca" / "data").glob("*.rle"))
+    assert wanted, "no data files found"
+    for path in wanted:
+        rel = path.relative_to(ROOT)
+        assert "/".join(["colonylab", *rel.parts]) in names, f"{rel} is not in the wheel"

@@ -71,11 +71,15 @@ def test_rgb_images_convert_and_default_target_loads(tmp_path):
     assert 0.3 < float((butterfly[..., 3] > 0.1).float().mean() * 72 * 72 / 1600) < 0.8
 
 
-def test_shipped_target_is_the_drawn_butterfly():
-    drawn = np.asarray(draw_butterfly(), dtype=np.float32)
-    shipped = np.asarray(Image.open(nca_grow.DEFAULT_TARGET).convert("RGBA"), dtype=np.float32)
+@pytest.mark.parametrize("name", ["butterfly", "ladybug"])
+def test_shipped_targets_are_the_drawn_ones(name):
+    draw = {"butterfly": draw_butterfly, "ladybug": nca_grow.draw_ladybug}[name]
+    drawn = np.asarray(draw(), dtype=np.float32)
+    path = nca_grow.BUILTIN_TARGETS[name]
+    shipped = np.asarray(Image.open(path).convert("RGBA"), dtype=np.float32)
     assert shipped.shape == drawn.shape == (40, 40, 4)
     assert np.abs(drawn - shipped).mean() < 2.0
+    assert torch.equal(load_target(name, 32, 48), load_target(path, 32, 48))
 
 
 @pytest.mark.parametrize(
