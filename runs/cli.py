@@ -263,7 +263,7 @@ def cmd_eval(ns: argparse.Namespace, rest: list[str]) -> int:
         results = module.evaluate(cfg, ns.checkpoint)
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
-    title = f"{ns.experiment}: {results.get('checkpoint', 'shipped checkpoint')}"
+    title = f"{ns.experiment}: {Path(str(results.get('checkpoint', 'shipped'))).name}"
     console.print(_metrics_table(title, {k: v for k, v in results.items() if _is_number(v)}))
     if ns.json:
         import json

@@ -500,7 +500,7 @@ def plot_training(result: TrainResult, cfg: Config, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=(12, 6.5), constrained_layout=True)
-    grid = fig.add_gridspec(2, 6)
+    grid = fig.add_gridspec(2, 6, height_ratios=[1.3, 1])
     ax = fig.add_subplot(grid[0, :3])
     ax.semilogy(
         np.arange(1, len(result.losses) + 1), result.losses, lw=0.6, color="0.5", label="batch"
@@ -526,6 +526,11 @@ def plot_training(result: TrainResult, cfg: Config, path: Path) -> Path:
     )
     titles = ["target", f"grown ({cfg.steps_max})", "left half erased", "+20", "+50", "+100"]
     frames = _strip(result.model, result.target, cfg.steps_max, cfg.seed)
+    rows, cols = np.nonzero(result.target[..., 3].cpu().numpy() > 0.1)  # crop to the target
+    if rows.size:
+        margin = 3
+        top, left = max(0, rows.min() - margin), max(0, cols.min() - margin)
+        frames = [f[top : rows.max() + margin + 1, left : cols.max() + margin + 1] for f in frames]
     for i, (frame, title) in enumerate(zip(frames, titles, strict=True)):
         ax = fig.add_subplot(grid[1, i])
         ax.imshow(frame, interpolation="nearest")
