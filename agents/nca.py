@@ -75,8 +75,20 @@ class NCAConfig:
             raise ValueError(f"hidden must be an integer >= 1, got {self.hidden!r}")
         if self.perception not in ("sobel", "learned"):
             raise ValueError(f"perception must be 'sobel' or 'learned', got {self.perception!r}")
-        if not (isinstance(self.fire_rate, (int, float)) and 0.0 < self.fire_rate <= 1.0):
+        if not (
+            isinstance(self.fire_rate, (int, float))
+            and not isinstance(self.fire_rate, bool)
+            and 0.0 < self.fire_rate <= 1.0
+        ):
             raise ValueError(f"fire_rate must be in (0, 1], got {self.fire_rate!r}")
+        if not (
+            isinstance(self.alive_threshold, (int, float))
+            and not isinstance(self.alive_threshold, bool)
+            and math.isfinite(self.alive_threshold)
+        ):
+            raise ValueError(
+                f"alive_threshold must be a finite number, got {self.alive_threshold!r}"
+            )
         if not 0 <= self.alive_channel < self.channels:
             raise ValueError(
                 f"alive_channel must be in [0, channels={self.channels}), got {self.alive_channel}"
@@ -320,6 +332,10 @@ class ReferenceNCA(nn.Module):
     ) -> torch.Tensor:
         """One CA step on ``(B, H, W, C)`` states (computed channels-first)."""
         cfg = self.config
+        if x.dim() != 4 or x.shape[-1] != cfg.channels:
+            raise ValueError(
+                f"expected states of shape (B, H, W, {cfg.channels}), got {tuple(x.shape)}"
+            )
         b, h, w, c = x.shape
         z = x.permute(0, 3, 1, 2)  # (B, C, H, W)
 

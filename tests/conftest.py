@@ -17,3 +17,23 @@ def run_root(tmp_path, monkeypatch):
     monkeypatch.setenv("COLONY_RUNS_DIR", str(root))
     monkeypatch.chdir(tmp_path)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _torch_one_thread():
+    """Run torch on one thread in tests: small tensors, a shared 2-core machine.
+
+    Results do not depend on the thread count; this only keeps the suite fast
+    when other processes compete for the cores.
+    """
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

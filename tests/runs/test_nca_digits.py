@@ -1,0 +1,277 @@
+"""The nca-digits experiment: data, training, checkpoints, eval and watch."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from colonylab.runs import nca_digits
+from colonylab.runs.cli import main as colony
+from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
+from colonylab.runs.nca_digits import (
+    Config,
+    evaluate,
+    fresh_states,
+    load_mnist,
+    load_sklearn_digits,
+    read_idx,
+    swap_digits,
+    train,
+    watch,
+    write_idx,
+)
+
+# scikit-learn's digits at their own 8x8 size (plus a 1-cell border): tiny and fast
+TINY = {
+    "scale": 1,
+    "border": 1,
+    "classes": (0, 1),
+    "hidden": 32,
+    "batch": 8,
+    "pool_size": 32,
+    "steps_min": 8,
+    "steps_max": 12,
+    "eval_every": 0,
+    "eval_digits": 40,
+    "eval_steps": 40,
+    "swap_at": 20,
+    "threads": 1,
+    "plots": False,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from colonylab.runs.common import RunDir
+
+    out = tmp_path_factory.mktemp("digits")
+    cfg = Config(**TINY, iterations=300)
+    run = RunDir("nca-digits", cfg.seed, cfg, root=out, tensorboard=False)
+    result = train(cfg, run)
+    run.close()
+    return cfg, result, run.checkpoints / "nca_digits.pt"
+
+
+# -- data ----------------------------------------------------------------------------------
+def test_sklearn_digits_are_upscaled_and_split_stratified_and_seeded():
+    d = load_sklearn_digits(scale=3, border=2, test_share=0.2, seed=0)
+    assert d.train_images.shape[1:] == d.test_images.shape[1:] == (28, 28)
+    assert len(d.train_labels) + len(d.test_labels) == 1797
+    assert 0.19 < len(d.test_labels) / 1797 < 0.21
+    counts = np.bincount(d.test_labels.numpy(), minlength=10)
+    assert counts.min() >= 34 and counts.max() <= 38  # 20% of each class (174..183)
+    assert d.train_images.min() >= 0 and d.train_images.max() <= 1
+    assert d.train_images[:, :2].abs().sum() == 0  # the empty border
+    again = load_sklearn_digits(scale=3, border=2, test_share=0.2, seed=0)
+    assert torch.equal(again.test_images, d.test_images)
+    other = load_sklearn_digits(scale=3, border=2, test_share=0.2, seed=1)
+    assert not torch.equal(other.test_labels, d.test_labels)
+    # no held-out digit is also a training digit
+    train = {bytes(x.numpy()) for x in d.train_images}
+    assert not any(bytes(x.numpy()) in train for x in d.test_images)
+
+
+def _write_mnist(folder, n_train=6, n_test=4, gz=True, size=5):
+    rng = np.random.default_rng(0)
+    suffix = ".gz" if gz else ""
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, size, size), dtype=np.uint8),
+        "train-labels-idx1-ubyte": np.arange(n_train, dtype=np.uint8) % 10,
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, size, size), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": (np.arange(n_test, dtype=np.uint8) * 3) % 10,
+    }
+    for name, array in arrays.items():
+        write_idx(folder / (name + suffix), array)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_mnist_idx_round_trip(tmp_path, gz):
+    arrays = _write_mnist(tmp_path, gz=gz)
+    images = read_idx(tmp_path / ("train-images-idx3-ubyte" + (".gz" if gz else "")))
+    assert images.dtype == np.uint8 and np.array_equal(images, arrays["train-images-idx3-ubyte"])
+    d = load_mnist(tmp_path)
+    assert d.train_images.shape == (6, 5, 5) and d.test_images.shape == (4, 5, 5)
+    assert torch.allclose(
+        d.train_images, torch.from_numpy(arrays["train-images-idx3-ubyte"] / 255.0).float()
+    )
+    assert d.test_labels.tolist() == [0, 3, 6, 9]
+
+
+def test_bad_mnist_files_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_mnist(tmp_path / "nowhere")
+    _write_mnist(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte"):
+        load_mnist(tmp_path)
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x12\x34\x08\x01" + bytes(8))
+    with pytest.raises(ValueError, match="not an IDX file"):
+        read_idx(bad)
+    short = tmp_path / "short"
+    short.write_bytes(bytes([0, 0, 8, 2]) + np.asarray([3, 3], ">i4").tobytes() + bytes(5))
+    with pytest.raises(ValueError, match=r"says \(3, 3\).*truncated"):
+        read_idx(short)
+    notgz = tmp_path / "x.gz"
+    notgz.write_bytes(b"plain bytes")
+    with pytest.raises(ValueError, match="gzip"):
+        read_idx(notgz)
+    mismatched = tmp_path / "m"
+    mismatched.mkdir()
+    _write_mnist(mismatched)
+    write_idx(mismatched / "train-labels-idx1-ubyte.gz", np.zeros(5, np.uint8))
+    with pytest.raises(ValueError, match="6 images but labels"):
+        load_mnist(mismatched)
+    assert gzip.decompress((mismatched / "t10k-labels-idx1-ubyte.gz").read_bytes())[2] == 8
+
+
+def test_training_runs_on_mnist_files(tmp_path):
+    _write_mnist(tmp_path, n_train=12, n_test=6, size=6)
+    with pytest.raises(ValueError, match="does not exist"):
+        Config(mnist=str(tmp_path / "nowhere"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="has no 'train-images-idx3-ubyte'"):
+        Config(mnist=str(tmp_path / "empty"))
+    cfg = Config(
+        mnist=str(tmp_path),
+        **{**TINY, "classes": (), "eval_digits": 6, "eval_steps": 4, "swap_at": 2},
+        iterations=2,
+    )
+    result = train(cfg)
+    assert result.digits.source.startswith("mnist") and len(result.losses) == 2
+    assert result.evals[-1][1]["accuracy"] >= 0.0
+
+
+# -- states --------------------------------------------------------------------------------
+def test_fresh_states_and_digit_swaps():
+    a = torch.tensor([[[0.0, 0.5, 0.05], [0.9, 0.0, 0.0]]])  # (1, 2, 3)
+    b = torch.tensor([[[0.0, 0.7, 0.8], [0.0, 0.0, 0.0]]])
+    x = fresh_states(a, 12)
+    assert x.shape == (1, 2, 3, 12) and x[0, 0, 2, 0] == 0  # 0.05 is below the threshold
+    x[..., 1:] = 2.0 * (a > 0.1).unsqueeze(-1)
+    y, alive = swap_digits(x, b)
+    assert alive.tolist() == [[[False, True, True], [False, False, False]]]
+    assert y[0, 0, 1, 0] == pytest.approx(0.7) and (y[0, 0, 1, 1:] == 2).all()  # kept
+    assert (y[0, 0, 2, 1:] == 0).all()  # new cell starts at zero
+    assert (y[0, 1, 0] == 0).all()  # cell of the old digit only dies
+
+
+# -- config --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"steps_min": 30, "steps_max": 20}, "steps_max"),
+        ({"pool_size": 4}, "pool_size"),
+        ({"test_share": 1.0}, "test_share"),
+        ({"fresh_share": 0.9, "swap_share": 0.2}, "fresh_share \\+ swap_share"),
+        ({"swap_at": 300}, "swap_at"),
+        ({"classes": (3, 12)}, "classes must be digits"),
+        ({"classes": (4,)}, "at least two"),
+        ({"channels": 11}, "channels must be >= 12"),
+        ({"loss": "hinge"}, "loss must be one of"),
+        ({"perception": "magic"}, "perception"),
+        ({"fire_rate": 0.0}, "fire_rate"),
+        ({"scale": 0}, "scale"),
+        ({"eval_digits": 0}, "eval_digits"),
+    ],
+)
+def test_bad_config_is_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Config(**kw)
+
+
+def test_cli_prints_config_errors_cleanly(capsys):
+    assert colony(["train", "nca-digits", "--steps-min", "50", "--steps-max", "10"]) == 2
+    assert "steps_max" in capsys.readouterr().err
+
+
+# -- training ------------------------------------------------------------------------------
+def test_tiny_run_beats_chance_and_saves_a_checkpoint(tiny_run):
+    cfg, result, path = tiny_run
+    assert np.mean(result.losses[-10:]) < np.mean(result.losses[:5])
+    _, final = result.evals[-1]
+    assert final["accuracy"] >= 0.75  # two classes: chance is 0.5
+    model, payload = load_nca(path, "nca-digits")
+    assert payload["meta"]["config"]["iterations"] == 300
+    assert payload["data"]["scale"] == 1 and "command" in payload["meta"]
+    assert model.config.frozen_channels == 1
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, result.model.state_dict()[name])
+
+
+def test_training_is_seeded():
+    cfg = Config(**{**TINY, "eval_digits": 4, "eval_steps": 4, "swap_at": 2}, iterations=3)
+    assert train(cfg).losses == train(cfg).losses
+
+
+# -- checkpoints, eval, watch --------------------------------------------------------------
+def test_evaluate_the_shipped_checkpoint():
+    out = evaluate(Config(eval_digits=100, threads=1), None)
+    for key in ("accuracy", "agreement", "stability", "reagreement"):
+        assert 0.0 <= out[key] <= 1.0
+    assert out["accuracy"] >= 0.9
+    assert out["steps"] == 200 and out["digits"] == 100
+    assert out["checkpoint"] == str(shipped_checkpoint("nca_digits.pt"))
+    assert shipped_checkpoint("nca_digits.pt").stat().st_size < 1_000_000
+
+
+def test_bad_checkpoints_are_refused(tmp_path, tiny_run):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"definitely not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        evaluate(Config(), str(junk))
+    _, result, _ = tiny_run
+    grow = tmp_path / "grow.pt"
+    save_nca(grow, result.model, "nca-grow", {"command": "test"})
+    with pytest.raises(ValueError, match="'nca-grow', not 'nca-digits'"):
+        evaluate(Config(), str(grow))
+    nodata = tmp_path / "nodata.pt"
+    save_nca(nodata, result.model, "nca-digits", {"command": "test"})
+    with pytest.raises(ValueError, match="held out"):
+        evaluate(Config(), str(nodata))
+    with pytest.raises(FileNotFoundError):
+        evaluate(Config(), str(tmp_path / "missing.pt"))
+
+
+def test_cli_eval_writes_json(tmp_path, tiny_run):
+    _, _, path = tiny_run
+    js = tmp_path / "eval.json"
+    args = ["eval", "nca-digits", "--checkpoint", str(path), "--json", str(js)]
+    assert colony([*args, "--eval-digits", "10", "--eval-steps", "20", "--swap-at", "10"]) == 0
+    out = json.loads(js.read_text())
+    assert {"accuracy", "agreement", "stability", "reagreement", "checkpoint", "steps"} <= set(out)
+    assert out["digits"] == 10 and out["steps"] == 20
+    assert colony(["eval", "nca-digits", "--checkpoint", str(tmp_path / "nope.pt")]) == 2
+
+
+def test_watch_renders_votes_and_keys_swap_the_digit(tiny_run):
+    _, _, path = tiny_run
+    world = watch(Config(), str(path))
+    frame = world.render_rgb()
+    assert frame.dtype == np.uint8 and frame.shape == (*world.state.shape[1:3], 3)
+    assert (frame < 250).any() and (frame == 255).any()  # ink on white
+    for _ in range(3):
+        world.step()
+    assert world.handle_key("7")
+    assert world.metrics()["digit"] == 7
+    ink = world.state[0, ..., 0]
+    assert world.handle_key("x") and world.handle_key("3")
+    assert world.metrics()["digit"] == 3
+    assert not torch.equal(world.state[0, ..., 0], ink)
+    world.step()
+    assert 0 <= world.metrics()["agreement"] <= 1
+    assert not world.handle_key("q")
+    # right click adds ink; left click erases it
+    world.handle_key("e")
+    assert world.state.abs().sum() == 0
+    world.handle_click(4, 5, 3)
+    assert world.state[0, 5, 4, 0] == 1.0
+    assert world.metrics()["digit"] == -1  # a drawing, not a dataset digit
+    world.handle_click(4, 5, 1)
+    assert world.state[0, 5, 4, 0] == 0.0
+    assert nca_digits.votes_rgb(torch.zeros(6, 6, 20)).min() == 255  # no ink: all white
