@@ -672,6 +672,7 @@ def watch(cfg: Config, checkpoint: str | None = None) -> NCACanvas:
                 canvas.config, height=th, width=tw, channels=model.config.channels
             )
             canvas.reseed()
+            canvas.metadata = {**canvas.metadata, "name": f"nca-grow ({loaded[current['k']][2]})"}
             return True
         return False
 

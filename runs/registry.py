@@ -57,6 +57,11 @@ EXPERIMENTS: dict[str, RunSpec] = {
             "self-classifying digits: every live pixel votes, neighbours agree (Randazzo 2020)",
             evaluable=True,
         ),
+        RunSpec(
+            "jacobs1991",
+            "jacobs1991",
+            "competitive mixture of experts on vowels [i] [I] [a] [^] vs backprop nets (Jacobs 1991)",
+        ),
     ]
 }
 
@@ -73,6 +78,11 @@ BENCHMARKS: dict[str, RunSpec] = {
             "nca",
             "bench_nca",
             "neural CA steps/s and training-iteration time vs a plain conv2d reference",
+        ),
+        RunSpec(
+            "moe",
+            "bench_moe",
+            "MoE forward+backward tokens/s: grouped dispatch vs a per-expert loop and a dense FFN",
         ),
     ]
 }
