@@ -55,7 +55,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from colonylab.agents.nca import NCA, NCAConfig
@@ -68,6 +68,7 @@ from colonylab.emergence.nca import (
 from colonylab.envs.ca.nca_canvas import CanvasConfig, NCACanvas, disc_mask
 from colonylab.runs.common import RunDir, resolve_device, seed_everything
 from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
+from colonylab.runs.common.progress import progress_bar
 
 EXPERIMENT = "nca-digits"
 SHIPPED = "nca_digits.pt"
@@ -831,15 +832,7 @@ def main(cfg: Config) -> TrainResult:
     """Train, log, save the checkpoint and the picture, print the held-out table."""
     run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out)
     console.print(f"[bold]nca-digits[/] -> {run.path}")
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    with progress_bar(console) as progress:
         result = train(cfg, run, progress)
     run.close()
     if cfg.plots:

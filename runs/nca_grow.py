@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from colonylab.agents.nca import NCA, NCAConfig
@@ -62,6 +62,7 @@ from colonylab.envs.ca.nca_canvas import (
 )
 from colonylab.runs.common import RunDir, resolve_device, seed_everything
 from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
+from colonylab.runs.common.progress import progress_bar
 
 EXPERIMENT = "nca-grow"
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -569,15 +570,7 @@ def main(cfg: Config) -> TrainResult:
     """Train, log, save the checkpoint and pictures, print the regeneration table."""
     run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out)
     console.print(f"[bold]nca-grow[/] ({cfg.mode}) -> {run.path}")
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    with progress_bar(console) as progress:
         result = train(cfg, run, progress)
     run.close()
     if cfg.plots:

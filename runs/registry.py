@@ -84,6 +84,11 @@ BENCHMARKS: dict[str, RunSpec] = {
             "bench_moe",
             "MoE forward+backward tokens/s: grouped dispatch vs a per-expert loop and a dense FFN",
         ),
+        RunSpec(
+            "pso",
+            "bench_pso",
+            "PSO on Sphere/Rastrigin/Rosenbrock/Ackley: best value and ms/iteration vs PySwarms",
+        ),
     ]
 }
 
