@@ -1,0 +1,133 @@
+"""Tests for ``colony bench pso`` (colonylab.runs.bench_pso): tiny runs, JSON, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from colonylab.collective_ml.pso import benchmark_bounds, functions
+from colonylab.runs import bench_pso
+from colonylab.runs.bench_pso import NUMPY_FUNCTIONS, Config, main, parse_size, quality_verdict
+from colonylab.runs.cli import main as cli_main
+
+TINY = {"functions": ("sphere", "rastrigin"), "sizes": ("12x3x5",), "seeds": 2}
+ROW_FIELDS = {
+    "function",
+    "pop_size",
+    "dim",
+    "iterations",
+    "evaluations",
+    "impl",
+    "median_best",
+    "best_per_seed",
+    "median_ms_per_iter",
+    "ms_per_iter_per_seed",
+    "quality_vs_pyswarms",
+    "speed_vs_pyswarms",
+}
+
+
+def check_common(data: dict) -> None:
+    assert data["suite"] == "pso" and data["torch"] == torch.__version__
+    assert data["machine"]["cores"] >= 1 and data["threads"] == 1
+    assert data["bounds"]["rastrigin"] == [-5.12, 5.12]
+    for r in data["rows"]:
+        assert set(r) >= ROW_FIELDS
+        assert (r["pop_size"], r["dim"], r["iterations"], r["evaluations"]) == (12, 3, 5, 60)
+        assert len(r["best_per_seed"]) == 2 and len(r["ms_per_iter_per_seed"]) == 2
+        assert r["median_best"] >= 0 and r["median_ms_per_iter"] > 0
+
+
+def test_tiny_run_ours_only_writes_json(tmp_path):
+    path = tmp_path / "bench-pso.json"
+    payload = main(Config(**TINY, pyswarms=False, json=str(path)))
+    data = json.loads(path.read_text())
+    assert data == json.loads(json.dumps(payload))
+    check_common(data)
+    assert data["pyswarms"] is None and data["goal_met"] == {}
+    assert {(r["function"], r["impl"]) for r in data["rows"]} == {
+        (f, impl) for f in ("sphere", "rastrigin") for impl in ("ours", "ours-gbest")
+    }
+    assert all(r["quality_vs_pyswarms"] is None for r in data["rows"])
+    assert data["settings"]["ours"]["topology"] == "gbest"
+
+
+def test_missing_pyswarms_runs_ours_only_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench_pso, "pyswarms_version", lambda: None)
+    payload = main(Config(**TINY, like_for_like=False, topology="ring"))
+    assert "not installed" in capsys.readouterr().out
+    assert {r["impl"] for r in payload["rows"]} == {"ours"}
+    assert payload["settings"]["ours"]["topology"] == "ring"
+
+
+def test_tiny_run_against_pyswarms(tmp_path, monkeypatch):
+    if bench_pso.pyswarms_version() is None:  # not imported here: it writes a log file
+        pytest.skip("PySwarms (the bench extra) is not installed")
+    monkeypatch.chdir(tmp_path)  # PySwarms must not leave a report.log behind
+    path = tmp_path / "out.json"
+    data = main(Config(**TINY, json=str(path)))
+    assert json.loads(path.read_text()) == json.loads(json.dumps(data))
+    check_common(data)
+    assert not (tmp_path / "report.log").exists()
+    assert data["pyswarms"] is not None
+    rows = {(r["function"], r["impl"]): r for r in data["rows"]}
+    assert set(rows) == {
+        (f, impl) for f in ("sphere", "rastrigin") for impl in ("pyswarms", "ours", "ours-gbest")
+    }
+    for r in data["rows"]:
+        assert r["quality_vs_pyswarms"] in ("better", "equal", "worse")
+        assert r["speed_vs_pyswarms"] > 0
+    assert rows[("sphere", "pyswarms")]["quality_vs_pyswarms"] == "equal"
+    assert rows[("sphere", "pyswarms")]["speed_vs_pyswarms"] == pytest.approx(1.0)
+    assert len(data["goal_met"]) == 4 and all(
+        isinstance(v, bool) for v in data["goal_met"].values()
+    )
+
+
+def test_cli_help_and_run(tmp_path, capsys):
+    assert cli_main(["bench", "pso", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--json", "--seeds", "--sizes", "--topology", "--velocity-clamp", "--tie"):
+        assert flag in out
+    path = tmp_path / "cli.json"
+    argv = ["bench", "pso", "--sizes", "10x2x3", "--seeds", "1", "--functions", "ackley"]
+    argv += ["--pyswarms", "False", "--json", str(path)]
+    assert cli_main(argv) == 0
+    assert json.loads(path.read_text())["rows"][0]["function"] == "ackley"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"functions": ("griewank",)}, "unknown"),
+        ({"sizes": ("100x30",)}, "PxDxITERATIONS"),
+        ({"sizes": ("100x1x10",)}, "D >= 2"),
+        ({"seeds": 0}, "seeds"),
+        ({"topology": "star"}, "topology"),
+        ({"velocity_clamp": -1.0}, "velocity-clamp"),
+        ({"dtype": "float16"}, "dtype"),
+    ],
+)
+def test_bad_config_is_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Config(**kwargs)
+
+
+def test_parse_size_and_verdicts():
+    assert parse_size("100x30x1000") == (100, 30, 1000)
+    assert quality_verdict(1.0, 2.0, 1e-8) == "better"
+    assert quality_verdict(3.0, 2.0, 1e-8) == "worse"
+    assert quality_verdict(1e-20, 1e-24, 1e-8) == "equal"  # both solved
+    assert quality_verdict(2.0, 2.0, 1e-8) == "equal"
+
+
+@pytest.mark.parametrize("name", sorted(functions))
+def test_numpy_twins_equal_the_torch_functions(name):
+    b = benchmark_bounds[name]
+    x = np.random.default_rng(1).uniform(-b, b, (9, 6))
+    np.testing.assert_allclose(
+        NUMPY_FUNCTIONS[name](x), functions[name](torch.from_numpy(x)).numpy(), rtol=1e-12
+    )
