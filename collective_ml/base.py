@@ -26,7 +26,8 @@ Every core owns its random generator, seeded from ``seed`` (global RNGs are neve
 touched): on the CPU a NumPy ``PCG64`` generator, which draws uniforms about twice
 as fast as torch's CPU generator (random draws are a large share of a small
 swarm's step); elsewhere a ``torch.Generator`` on the device. Draw through
-:meth:`~PopulationOptimizer.uniform` and :meth:`~PopulationOptimizer.randint`.
+:meth:`~PopulationOptimizer.uniform`, :meth:`~PopulationOptimizer.normal` and
+:meth:`~PopulationOptimizer.randint`.
 ``state_dict()`` holds the generator state, so ``load_state_dict(state_dict())``
 into a fresh core built with the same arguments continues bit-identically (the same
 seed gives the same run on the same kind of device; CPU and CUDA streams differ).
@@ -185,6 +186,12 @@ class PopulationOptimizer(ABC):
         if self._np_rng is not None:
             return torch.from_numpy(self._np_rng.random(shape, dtype=self._np_dtype))
         return torch.rand(shape, generator=self.generator, device=self.device, dtype=self.dtype)
+
+    def normal(self, *shape: int) -> Tensor:
+        """``N(0, 1)`` of :attr:`dtype` on :attr:`device`, from the optimizer's generator."""
+        if self._np_rng is not None:
+            return torch.from_numpy(self._np_rng.standard_normal(shape, dtype=self._np_dtype))
+        return torch.randn(shape, generator=self.generator, device=self.device, dtype=self.dtype)
 
     def randint(self, high: int, *shape: int) -> Tensor:
         """Integers uniform in ``[0, high)``, int64 on :attr:`device`."""
