@@ -51,12 +51,10 @@ JSON: ``{"suite", "machine", "torch", "threads", "device", "config", "rows": [{"
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,7 +62,7 @@ from rich.console import Console
 from rich.table import Table
 
 from colonylab.collective_ml.moe import DenseFFN, LoopMoE, TopKMoE
-from colonylab.runs.bench_nca import machine_info
+from colonylab.runs.common.bench import machine_info, write_json
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.progress import progress_bar
 
@@ -444,10 +442,7 @@ def _run(cfg: Config) -> dict[str, Any]:
         "wall_s": wall,
     }
     if cfg.json:
-        path = Path(cfg.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2) + "\n")
-        console.print(f"wrote [bold]{path}[/]")
+        write_json(cfg.json, payload, console)
     return payload
 
 

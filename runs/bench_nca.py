@@ -51,10 +51,7 @@ JSON: ``{"suite", "machine", "torch", "threads", "device", "config", "rule",
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
-import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -66,6 +63,7 @@ from rich.console import Console
 from rich.table import Table
 
 from colonylab.agents.nca import NCA, NCAConfig, ReferenceNCA, alive_mask, fire_mask
+from colonylab.runs.common.bench import machine_info, write_json
 from colonylab.runs.common.device import resolve_device
 
 GOAL = 1.5
@@ -411,30 +409,6 @@ def _full_fp32(device: torch.device) -> Iterator[None]:
 
 
 # -- report ---------------------------------------------------------------------------------------
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """Where the numbers come from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, Any] = {
-        "arch": platform.machine(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "device": str(device),
-    }
-    if hasattr(os, "getloadavg"):
-        info["load_avg_1m"] = round(os.getloadavg()[0], 2)
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
 def _rows_for(
     case: str, values: dict[str, float], unit: str, higher_is_better: bool
 ) -> list[dict[str, Any]]:
@@ -559,10 +533,7 @@ def _run(cfg: Config) -> dict[str, Any]:
         "goal_met": goal_met,
     }
     if cfg.json:
-        path = Path(cfg.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2) + "\n")
-        console.print(f"wrote [bold]{path}[/]")
+        write_json(cfg.json, payload, console)
     return payload
 
 

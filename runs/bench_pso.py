@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import json
 import os
 import statistics
 import tempfile
@@ -76,7 +75,7 @@ from colonylab.collective_ml.pso import (
     benchmark_bounds,
     functions,
 )
-from colonylab.runs.bench_nca import machine_info
+from colonylab.runs.common.bench import machine_info, write_json
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.progress import progress_bar
 
@@ -415,10 +414,7 @@ def _run(cfg: Config) -> dict[str, Any]:
         "goal_met": goal_met,
     }
     if cfg.json:
-        path = Path(cfg.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2) + "\n")
-        console.print(f"wrote [bold]{path}[/]")
+        write_json(cfg.json, payload, console)
     return payload
 
 
