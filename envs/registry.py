@@ -214,6 +214,17 @@ def _register_builtin() -> None:
             default_policy="forage",
         )
     )
+    classic = "colonylab.envs.classic"
+    register(
+        WorldSpec(
+            "cartpole",
+            entry_point=f"{classic}.cartpole:CartPoleWorld",
+            config_entry=f"{classic}.cartpole:CartPoleConfig",
+            description="CartPole-v1 (Gymnasium's dynamics), many carts as torch tensors",
+            policies=("balance", "random"),
+            default_policy="balance",
+        )
+    )
 
 
 _register_builtin()

@@ -1,0 +1,261 @@
+"""Benchmark ``colony bench population``: evaluating a population of CartPole policies,
+batched against a per-individual loop over Gymnasium.
+
+``pop`` MLP policies (``4 -> 16 -> 2``, tanh, argmax), ``episodes`` episodes each, are
+evaluated twice in the same run, on the same episodes (the same seeds):
+
+``batched``  :class:`~colonylab.collective_ml.population.BatchedEvaluator`: every
+             episode of every policy in one :class:`~colonylab.envs.classic.VecCartPole`
+             (torch), one ``vmap``-ed ``functional_call`` forward per step for the
+             whole population; finished episodes are dropped as they end.
+``loop``     :class:`~colonylab.collective_ml.population.LoopEvaluator`: policy after
+             policy, episode after episode, ``gym.make("CartPole-v1")`` stepped one
+             action at a time and the policy called on one observation: how a
+             per-individual evaluation is usually written.
+
+Both do the same work: the returns must agree exactly and the environment steps
+(counted by both) must be equal, or the benchmark stops. The work depends on the
+policies (random ones fall after ~10-50 steps, good ones last 500), so two populations
+are measured:
+
+``trained``  the shipped ``cartpole-pso`` weights plus Gaussian noise (``noise``): a
+             population late in training, most episodes long;
+``random``   freshly initialised MLPs (PyTorch's default init, one seed per policy):
+             the start of training, short and ragged episodes.
+
+Reported per population and evaluator: seconds, episodes/s, env-steps/s, and the ratio
+batched / loop in env-steps/s (equal work, so also the ratio of the times). The issue's
+goal: >= 20x.
+
+JSON: ``{"suite", "machine", "torch", "gymnasium", "threads", "device", "config",
+"cases": [{"population", "impl", "seconds", "episodes", "env_steps", "episodes_per_s",
+"env_steps_per_s", "ratio_vs_loop", "mean_return"}], "agreement": {population:
+max_abs_diff}, "goal": 20, "goal_met": {population: bool}}``.
+
+    colony bench population --json runs/out/bench-population.json
+    colony bench population --pop 256 --episodes 4 --populations trained
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from colonylab.collective_ml.base import flatten_params
+from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
+from colonylab.runs.common.device import resolve_device
+from colonylab.runs.common.policies import SHIPPED, cartpole_factory, load_policy, mlp_policy
+
+GOAL = 20.0
+POPULATIONS = ("trained", "random")
+SHIPPED_CHECKPOINT = SHIPPED / "cartpole_pso.pt"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Batched population evaluation on vectorized CartPole vs a loop over Gymnasium envs."""
+
+    pop: int = 256
+    """Policies in the population."""
+    episodes: int = 1
+    """Episodes per policy (both evaluators play the same ones)."""
+    populations: tuple[str, ...] = POPULATIONS
+    """Which populations to measure: trained (shipped weights + noise) and/or random."""
+    noise: float = 0.1
+    """Standard deviation of the noise added to the shipped weights (trained population)."""
+    checkpoint: str | None = None
+    """cartpole-pso checkpoint of the trained population (default: the shipped one)."""
+    repeats: int = 1
+    """Timed runs of the batched evaluator (the best counts; the loop runs once)."""
+    device: str = "cpu"
+    """Device of the batched evaluator: cpu, cuda, cuda:N or auto (the loop is CPU)."""
+    threads: int | None = 1
+    """Torch CPU threads for both (None: torch's default)."""
+    seed: int = 0
+    """Seed of the policies, the noise and the episodes."""
+    json: str | None = None
+    """Write the results to this JSON file."""
+
+    def __post_init__(self) -> None:
+        for name, low in (("pop", 1), ("episodes", 1), ("repeats", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}"
+                )
+        if not self.populations:
+            raise ValueError(f"--populations needs at least one of {', '.join(POPULATIONS)}")
+        unknown = [p for p in self.populations if p not in POPULATIONS]
+        if unknown:
+            raise ValueError(
+                f"--populations: unknown {unknown}; choose from {', '.join(POPULATIONS)}"
+            )
+        if not self.noise >= 0:
+            raise ValueError(f"--noise must be >= 0, got {self.noise}")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise ValueError(f"--threads must be an integer >= 1, got {self.threads!r}")
+        device = str(self.device)
+        if not (device in ("cpu", "auto", "cuda") or device.startswith("cuda:")):
+            raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
+            raise ValueError(
+                f"--checkpoint {self.checkpoint!r} does not exist; make one with "
+                "'colony train cartpole-pso', or leave it out to use the shipped one"
+            )
+
+
+def make_population(kind: str, cfg: Config) -> tuple[torch.nn.Module, torch.Tensor]:
+    """``(policy template, params (pop, D))`` of the ``trained`` or ``random`` population."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if kind == "trained":
+        policy, payload = load_policy(cfg.checkpoint or SHIPPED_CHECKPOINT, "cartpole-pso")
+        center = payload["params"].float()
+        noise = torch.randn(cfg.pop, center.numel(), generator=gen)
+        return policy, center + cfg.noise * noise
+    rows = []
+    for i in range(cfg.pop):
+        torch.manual_seed(cfg.seed * 1_000_003 + i)
+        rows.append(flatten_params(mlp_policy()))
+    return mlp_policy(), torch.stack(rows)
+
+
+def main(cfg: Config) -> dict[str, Any]:
+    """Time both evaluators on each population, print the table, write JSON.
+
+    ``--threads`` holds for this call only (the previous torch setting comes back).
+
+    Raises:
+        SystemExit: the evaluators disagree (status 2).
+    """
+    threads_before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _run(cfg)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(cfg: Config) -> dict[str, Any]:
+    import gymnasium as gym
+
+    device = resolve_device(cfg.device)
+    console = Console()
+    cases: list[dict[str, Any]] = []
+    agreement: dict[str, float] = {}
+    total_episodes = cfg.pop * cfg.episodes
+    for kind in cfg.populations:
+        policy, params = make_population(kind, cfg)
+        batched = BatchedEvaluator(
+            policy, cartpole_factory(), episodes=cfg.episodes, seed=cfg.seed, device=device
+        )
+        loop = LoopEvaluator(
+            policy, lambda: gym.make("CartPole-v1"), episodes=cfg.episodes, seed=cfg.seed
+        )
+        with console.status(f"{kind}: batched evaluator ({total_episodes} episodes)..."):
+            batched.returns(params[: min(cfg.pop, 4)])  # warm-up: first-call costs
+            best = float("inf")
+            for _ in range(cfg.repeats):
+                start = time.perf_counter()
+                batched_returns = batched.returns(params).cpu()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                best = min(best, time.perf_counter() - start)
+            batched_steps = batched.last_env_steps
+        with console.status(f"{kind}: loop over Gymnasium ({total_episodes} episodes)..."):
+            start = time.perf_counter()
+            loop_returns = loop.returns(params)
+            loop_seconds = time.perf_counter() - start
+        diff = float((batched_returns - loop_returns).abs().max())
+        agreement[kind] = diff
+        if diff > 1e-6 or batched_steps != loop.last_env_steps:
+            console.print(
+                f"[bold red]error:[/] {kind}: the evaluators disagree (largest return "
+                f"difference {diff}, env steps {batched_steps} vs {loop.last_env_steps})",
+                highlight=False,
+            )
+            raise SystemExit(2)
+        mean_return = float(loop_returns.mean())
+        rows = {"batched": best, "loop": loop_seconds}
+        for impl, seconds in rows.items():
+            cases.append(
+                {
+                    "population": kind,
+                    "impl": impl,
+                    "seconds": seconds,
+                    "episodes": total_episodes,
+                    "env_steps": batched_steps,
+                    "episodes_per_s": total_episodes / seconds,
+                    "env_steps_per_s": batched_steps / seconds,
+                    "ratio_vs_loop": loop_seconds / seconds,
+                    "mean_return": mean_return,
+                }
+            )
+    goal_met = {
+        r["population"]: bool(r["ratio_vs_loop"] >= GOAL) for r in cases if r["impl"] == "batched"
+    }
+    threads = torch.get_num_threads()
+    table = Table(
+        title=f"colony bench population ({cfg.pop} MLP policies x {cfg.episodes} episodes, "
+        f"CartPole-v1, batched on {device}, {threads} threads)"
+    )
+    for col in ("population", "impl", "return", "env steps", "s", "episodes/s", "steps/s",
+                "vs loop"):  # fmt: skip
+        table.add_column(
+            col, justify="left" if col in ("population", "impl") else "right", no_wrap=True
+        )
+    for r in cases:
+        table.add_row(
+            r["population"],
+            r["impl"],
+            f"{r['mean_return']:.1f}",
+            f"{r['env_steps']:,}",
+            f"{r['seconds']:.3f}",
+            f"{r['episodes_per_s']:,.0f}",
+            f"{r['env_steps_per_s']:,.0f}",
+            f"{r['ratio_vs_loop']:.1f}x",
+        )
+    console.print(table)
+    console.print("returns and env steps agree exactly between the evaluators")
+    for kind, met in goal_met.items():
+        ratio = next(
+            r["ratio_vs_loop"] for r in cases if r["population"] == kind and r["impl"] == "batched"
+        )
+        mark = "[green]met[/]" if met else "[yellow]not met[/]"
+        console.print(f"goal >= {GOAL:g}x on the {kind} population: {ratio:.1f}x, {mark}")
+    results = {
+        "suite": "population",
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "torch": torch.__version__,
+        "gymnasium": gym.__version__,
+        "threads": threads,
+        "device": str(device),
+        "config": asdict(cfg),
+        "cases": cases,
+        "agreement": agreement,
+        "goal": GOAL,
+        "goal_met": goal_met,
+    }
+    if cfg.json:
+        path = Path(cfg.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"wrote [bold]{path}[/]")
+    return results
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))
