@@ -38,8 +38,6 @@ max_abs_diff}, "goal": 20, "goal_met": {population: bool}}``.
 
 from __future__ import annotations
 
-import json
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +49,7 @@ from rich.table import Table
 
 from colonylab.collective_ml.base import flatten_params
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
+from colonylab.runs.common.bench import machine_info, write_json
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.policies import SHIPPED, cartpole_factory, load_policy, mlp_policy
 
@@ -235,8 +234,7 @@ def _run(cfg: Config) -> dict[str, Any]:
         console.print(f"goal >= {GOAL:g}x on the {kind} population: {ratio:.1f}x, {mark}")
     results = {
         "suite": "population",
-        "machine": platform.machine(),
-        "processor": platform.processor(),
+        "machine": machine_info(device),
         "torch": torch.__version__,
         "gymnasium": gym.__version__,
         "threads": threads,
@@ -248,10 +246,7 @@ def _run(cfg: Config) -> dict[str, Any]:
         "goal_met": goal_met,
     }
     if cfg.json:
-        path = Path(cfg.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2) + "\n")
-        console.print(f"wrote [bold]{path}[/]")
+        write_json(cfg.json, results, console)
     return results
 
 

@@ -62,6 +62,23 @@ EXPERIMENTS: dict[str, RunSpec] = {
             "jacobs1991",
             "competitive mixture of experts on vowels [i] [I] [a] [^] vs backprop nets (Jacobs 1991)",
         ),
+        RunSpec(
+            "cartpole-pso",
+            "cartpole_pso",
+            "an MLP policy for CartPole-v1 found by PSO through the batched evaluator",
+            evaluable=True,
+        ),
+        RunSpec(
+            "cartpole-pgpe",
+            "cartpole_pgpe",
+            "an MLP policy for CartPole-v1 found by PGPE + ClipUp through the batched evaluator",
+            evaluable=True,
+        ),
+        RunSpec(
+            "ae-suite",
+            "ae_suite",
+            "Adaptive Evolution controller vs AdamW: regression, delay, scaling, plateau, bad lr",
+        ),
     ]
 }
 
@@ -88,6 +105,16 @@ BENCHMARKS: dict[str, RunSpec] = {
             "pso",
             "bench_pso",
             "PSO on Sphere/Rastrigin/Rosenbrock/Ackley: best value and ms/iteration vs PySwarms",
+        ),
+        RunSpec(
+            "population",
+            "bench_population",
+            "256 CartPole MLP policies: batched vmap evaluator vs a loop over Gymnasium envs",
+        ),
+        RunSpec(
+            "ae",
+            "bench_ae",
+            "time to target on static regression: AE-controlled AdamW vs plain AdamW",
         ),
     ]
 }
