@@ -48,7 +48,21 @@ Boundaries (applied per coordinate after the move):
 ``periodic``  wraps around: ``lo + (x - lo) mod (hi - lo)``; velocity kept.
 ``random``    an out-of-bounds coordinate is re-drawn uniformly in ``[lo, hi]``.
 
-``velocity_clamp`` (a fraction of ``hi - lo`` per dimension, or None) caps ``|v|``.
+``velocity_clamp`` (a fraction of ``hi - lo`` per dimension, or None) caps ``|v|``
+coordinate by coordinate. ``velocity_norm_clamp`` (``kappa``, or None) caps the
+whole step instead: with ``u_d = v_d / (hi_d - lo_d)`` (the velocity in box units),
+a particle whose ``||u||_2 > kappa`` has its velocity scaled by ``kappa / ||u||_2``
+(direction kept). A per-coordinate cap ``c`` lets a step span ``c sqrt(D)`` box
+sides; the norm cap holds it to ``kappa`` in any ``D``, so it bites harder as
+``D`` grows (each coordinate's RMS share is ``kappa / sqrt(D)``: 0.37 in 30-D,
+0.2 in 100-D for ``kappa = 2``). Both may be set (coordinate cap first).
+
+Linearly decreasing inertia (Shi & Eberhart 1998): ``w=(w_start, w_end)`` with
+``iterations=T`` (the budget, in ``tell`` calls) moves the swarm with
+``w_t = w_start + (w_end - w_start) t / (T - 1)`` after the ``t``-th tell
+(``t = 0 .. T-1``), then ``w_end`` for any tell past the budget. The schedule is a
+function of :attr:`generations`, so a restored ``state_dict`` resumes it exactly.
+
 Initial positions are uniform in the bounds; initial velocities are SPSO 2006's
 ``(u - x_0) / 2`` with ``u`` uniform in the bounds.
 
@@ -137,11 +151,16 @@ class PSO(PopulationOptimizer):
             particles inside.
         topology: ``gbest``, ``ring``, ``von_neumann`` or ``random``.
         variant: ``inertia`` or ``constriction``.
-        w: Inertia weight (``inertia`` only; default 0.7298).
+        w: Inertia weight (``inertia`` only; default 0.7298), or ``(w_start, w_end)``:
+            linearly decreasing over ``iterations`` tells (needs ``iterations``).
         c1: Cognitive coefficient (default 1.49618, or 2.05 for ``constriction``).
         c2: Social coefficient (default 1.49618, or 2.05 for ``constriction``).
         boundary: ``clamp``, ``reflect``, ``periodic`` or ``random``.
         velocity_clamp: ``|v|`` cap as a fraction of ``hi - lo`` per dimension; None: off.
+        velocity_norm_clamp: ``kappa``, cap on the norm of the velocity in box units
+            (``||v / (hi - lo)||_2``), direction kept; None: off.
+        iterations: The run's budget in tells, for a ``(w_start, w_end)`` schedule
+            (ignored by a constant ``w``).
         informants: K of the ``random`` topology.
         seed: Seed of the swarm's generator.
         device: Torch device (default CPU).
@@ -161,11 +180,13 @@ class PSO(PopulationOptimizer):
         *,
         topology: str = "gbest",
         variant: str = "inertia",
-        w: float | None = None,
+        w: float | tuple[float, float] | None = None,
         c1: float | None = None,
         c2: float | None = None,
         boundary: str = "clamp",
         velocity_clamp: float | None = None,
+        velocity_norm_clamp: float | None = None,
+        iterations: int | None = None,
         informants: int = 3,
         seed: int = 0,
         device: torch.device | str | None = None,
@@ -190,6 +211,16 @@ class PSO(PopulationOptimizer):
         self.topology, self.variant, self.boundary = topology, variant, boundary
         self.informants = informants
         self._set_coefficients(variant, w, c1, c2)
+        if iterations is not None and (
+            isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1
+        ):
+            raise ValueError(f"iterations must be an integer >= 1 (or None), got {iterations!r}")
+        if self.w_end is not None and iterations is None:
+            raise ValueError(
+                f"w=({self.w!r}, {self.w_end!r}) decreases over a budget: pass iterations= "
+                "(the number of tell calls the run will make)"
+            )
+        self.iterations = iterations
         self._set_bounds(bounds)
         if velocity_clamp is not None and not (
             isinstance(velocity_clamp, (int, float)) and velocity_clamp > 0
@@ -200,6 +231,17 @@ class PSO(PopulationOptimizer):
             )
         self.velocity_clamp = velocity_clamp
         self._vmax = None if velocity_clamp is None else self._range * velocity_clamp
+        if velocity_norm_clamp is not None and not (
+            isinstance(velocity_norm_clamp, (int, float))
+            and not isinstance(velocity_norm_clamp, bool)
+            and math.isfinite(velocity_norm_clamp)
+            and velocity_norm_clamp > 0
+        ):
+            raise ValueError(
+                f"velocity_norm_clamp is a step length in box sides and must be a finite "
+                f"number > 0 (or None), got {velocity_norm_clamp!r}"
+            )
+        self.velocity_norm_clamp = velocity_norm_clamp
 
         p, d, kw = pop_size, dim, {"device": self.device, "dtype": self.dtype}
         self._neighbours: Tensor | None = None
@@ -231,17 +273,30 @@ class PSO(PopulationOptimizer):
             c1 = CONSTRICTION_C if c1 is None else c1
             c2 = CONSTRICTION_C if c2 is None else c2
             self.chi = constriction_coefficient(c1 + c2)
+            self.w_end = None
             self.w, self.c1, self.c2 = self.chi, c1, c2
             self._w, self._c1, self._c2 = self.chi, self.chi * c1, self.chi * c2
             return
         w = INERTIA_W if w is None else w
+        w_end = None
+        if isinstance(w, (tuple, list)):
+            if len(w) != 2:
+                raise ValueError(f"w must be a number or a pair (w_start, w_end), got {w!r}")
+            w, w_end = w
         c1 = INERTIA_C if c1 is None else c1
         c2 = INERTIA_C if c2 is None else c2
-        for name, value in (("w", w), ("c1", c1), ("c2", c2)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        checks = [("w", w), ("c1", c1), ("c2", c2)] + ([] if w_end is None else [("w_end", w_end)])
+        for name, value in checks:
+            if not (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and value >= 0
+            ):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         self.chi = None
         self.w, self.c1, self.c2 = float(w), float(c1), float(c2)
+        self.w_end = None if w_end is None else float(w_end)
         self._w, self._c1, self._c2 = self.w, self.c1, self.c2
 
     def _set_bounds(self, bounds: Any) -> None:
@@ -273,6 +328,18 @@ class PSO(PopulationOptimizer):
         else:
             self._lo, self._hi = self.bounds
             self._range = self._hi - self._lo
+
+    def inertia_at(self, t: int) -> float:
+        """The inertia weight of the move after the ``t``-th tell (``t`` from 0).
+
+        Constant ``w`` (or ``chi`` for ``constriction``) unless ``w=(w_start, w_end)``:
+        then linear from ``w_start`` at ``t = 0`` to ``w_end`` at ``t = iterations - 1``,
+        and ``w_end`` after.
+        """
+        if self.w_end is None:
+            return self._w
+        span = max(self.iterations - 1, 1)
+        return self.w + (self.w_end - self.w) * min(t, span) / span
 
     def _draw_targets(self) -> Tensor:
         """``(P * K,)``: whom each particle's K links inform (with replacement)."""
@@ -327,13 +394,22 @@ class PSO(PopulationOptimizer):
     def _move(self) -> None:
         x = self._x
         r = self.uniform(2, *x.shape)
-        v = self._v * self._w
+        v = self._v * self.inertia_at(self.generations)
         v.addcmul_(r[0], self._pbest_x - x, value=self._c1)
         v.addcmul_(r[1], self._informant_best() - x, value=self._c2)
         if self._vmax is not None:
             v = v.clamp_(-self._vmax, self._vmax)
+        if self.velocity_norm_clamp is not None:
+            v = self._cap_step_norm(v)
         x = x + v
         self._x, self._v = self._apply_boundary(x, v)
+
+    def _cap_step_norm(self, v: Tensor) -> Tensor:
+        """Scale rows with ``||v / (hi - lo)||_2 > kappa`` down to ``kappa`` (in place)."""
+        span, kappa = self._range, self.velocity_norm_clamp
+        if isinstance(span, float):  # one kernel: rows with norm > kappa * span rescaled to it
+            return v.renorm_(2, 0, kappa * span)
+        return v.div_(span).renorm_(2, 0, kappa).mul_(span)
 
     def _apply_boundary(self, x: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         lo, hi, span = self._lo, self._hi, self._range

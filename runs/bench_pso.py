@@ -18,8 +18,10 @@ Implementations (rows):
 ``ours-gbest``  like for like: our gbest PSO with the same coefficients and the
                 periodic boundary, no velocity clamp.
 ``ours``        our bench configuration (``--topology``, ``--variant``,
-                ``--boundary``, ``--velocity-clamp``; default gbest, inertia,
-                periodic, velocity clamp 0.2 of the range).
+                ``--boundary``, ``--w``/``--w-end``, ``--velocity-clamp``,
+                ``--velocity-norm-clamp``); default gbest, inertia, periodic,
+                inertia decreasing linearly 0.8 -> 0.6 over the run's iterations,
+                no per-coordinate clamp, velocity norm clamp 1.5 box sides.
 
 Both sides evaluate the same formulas, each natively (ours on torch tensors,
 PySwarms on NumPy arrays); ms/iteration is the wall time of the whole run
@@ -30,11 +32,29 @@ below ``--tie`` count as equal: solved), ``speed`` is PySwarms' ms / ours (> 1:
 ours faster). Without PySwarms the bench runs ours only and says so.
 
 Why the ``ours`` default: with 200 iterations in 100-D, an unclamped swarm spends
-its budget flying round the periodic box; a velocity clamp of 0.2 of the range
-makes it converge and wins by 3-60x there, and on Sphere/Rosenbrock/Ackley-30.
-Its one loss is Rastrigin-30 (1000 iterations), where the unclamped wrap-around
-keeps exploring and finds better basins (``ours-gbest`` wins that row). No single
-setting of topology, boundary and clamp we tried wins all eight rows.
+its budget flying round the periodic box (``ours-gbest`` loses Rastrigin,
+Rosenbrock and Ackley-100); a per-coordinate clamp (0.2 of the range) makes it
+converge there but costs Rastrigin-30 (1000 iterations) its exploration. The
+velocity *norm* clamp bounds the whole step to ``kappa`` box sides, which is
+tight per coordinate in 100-D (RMS share ``kappa / 10``) and loose in 30-D
+(``kappa / 5.5``), so it converges the 100-D swarm and leaves the 30-D swarm
+nearly unclamped. The inertia schedule 0.8 -> 0.6 (Shi & Eberhart's linearly
+decreasing weight, given the budget) explores a little longer early and
+converges harder late than the constant 0.7298. Over 20 seeds (not only the
+bench's 5) it has the lower median on Rosenbrock-30 (20.2 vs PySwarms' 22.1) and
+Rastrigin-30 (17.4 vs 17.9), the latter within seed noise (quartiles ~15-21 for
+both); on Ackley-30 both are trapped in a local minimum on 6 of 20 seeds and
+solve the rest; it wins the 100-D rows by 2-30x. Its cost is one more kernel
+per iteration (``renorm``), about 13 us at 100 x 30, so the 30-D speed ratios
+are thin (~1.05-1.6x) and can dip below 1 on a busy machine.
+
+The search that led here: constant w with no clamp ties or wins the 30-D rows
+but loses three 100-D rows; any per-coordinate clamp (0.2-0.5), ring, von
+Neumann or clamp/reflect/random boundaries lose Rastrigin-30; w 0.9 -> 0.4 is
+trapped on Ackley-30 on some seeds. PySwarms' Rosenbrock-100 median (4702)
+comes from its default initial velocities U[0, 1) in every coordinate: a
+coherent drift toward +1, where the Rosenbrock minimum is, which is bimodal
+over seeds (3.6e3-2.1e4); ours start at SPSO 2006's unbiased ``(u - x) / 2``.
 
 JSON: ``{"suite", "machine", "torch", "numpy", "pyswarms", "threads", "device",
 "dtype", "config", "settings", "bounds", "rows": [{"function", "pop_size", "dim",
@@ -96,8 +116,14 @@ class Config:
     """Variant of the 'ours' row: inertia or constriction."""
     boundary: str = "periodic"
     """Boundary of the 'ours' row: clamp, reflect, periodic or random."""
-    velocity_clamp: float | None = 0.2
-    """Velocity clamp of the 'ours' row as a fraction of the range (None: off)."""
+    w: float = 0.8
+    """Inertia weight of the 'ours' row at the first iteration (inertia variant only)."""
+    w_end: float | None = 0.6
+    """Inertia at the last iteration, linear in between (None: constant --w)."""
+    velocity_clamp: float | None = None
+    """Per-coordinate velocity clamp of the 'ours' row, fraction of the range (None: off)."""
+    velocity_norm_clamp: float | None = 1.5
+    """Cap on the 'ours' row's step norm in box sides, ||v / (hi - lo)|| (None: off)."""
     like_for_like: bool = True
     """Also run 'ours-gbest': our gbest PSO with PySwarms' settings."""
     pyswarms: bool = True
@@ -135,6 +161,13 @@ class Config:
                 raise ValueError(f"--{name} {value!r}: choose one of {', '.join(allowed)}")
         if self.velocity_clamp is not None and not self.velocity_clamp > 0:
             raise ValueError(f"--velocity-clamp must be > 0 (or None), got {self.velocity_clamp!r}")
+        if self.velocity_norm_clamp is not None and not self.velocity_norm_clamp > 0:
+            raise ValueError(
+                f"--velocity-norm-clamp must be > 0 (or None), got {self.velocity_norm_clamp!r}"
+            )
+        for name, value in (("w", self.w), ("w-end", self.w_end)):
+            if value is not None and not value >= 0:
+                raise ValueError(f"--{name} must be >= 0, got {value!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"--dtype must be float32 or float64, got {self.dtype!r}")
         if self.threads is not None and (
@@ -244,10 +277,15 @@ def run_ours(
     device: torch.device,
     dtype: torch.dtype,
 ) -> tuple[float, float]:
-    """``(best value, ms per iteration)`` of our PSO with ``settings``."""
+    """``(best value, ms per iteration)`` of our PSO with ``settings``.
+
+    The swarm is told the budget (``iterations``), which a ``w=(start, end)`` schedule uses.
+    """
     b = benchmark_bounds[name]
     f = functions[name]
-    pso = PSO(d, p, (-b, b), seed=seed, device=device, dtype=dtype, **settings)
+    pso = PSO(
+        d, p, (-b, b), seed=seed, device=device, dtype=dtype, iterations=iterations, **settings
+    )
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
     t0 = time.perf_counter()
@@ -309,7 +347,10 @@ def _run(cfg: Config) -> dict[str, Any]:
         "variant": cfg.variant,
         "boundary": cfg.boundary,
         "velocity_clamp": cfg.velocity_clamp,
+        "velocity_norm_clamp": cfg.velocity_norm_clamp,
     }
+    if cfg.variant == "inertia":  # constriction's chi takes the place of w
+        settings["ours"]["w"] = cfg.w if cfg.w_end is None else (cfg.w, cfg.w_end)
     sizes = [parse_size(s) for s in cfg.sizes]
     results: dict[tuple, list[tuple[float, float]]] = {}
     total = len(sizes) * len(cfg.functions) * cfg.seeds * len(settings)

@@ -153,6 +153,70 @@ def test_velocity_clamp_caps_speed():
         assert pso.velocities.abs().max() <= 0.4 + 1e-6
 
 
+def test_velocity_norm_clamp_caps_the_step_in_box_units():
+    lo, hi = torch.tensor([-1.0, 0.0, -10.0]), torch.tensor([1.0, 0.5, 10.0])
+    kappa = 0.3
+    pso = PSO(3, 10, (lo, hi), velocity_norm_clamp=kappa, boundary="periodic", seed=2)
+    with torch.no_grad():
+        pso._v = pso._v * 50.0
+    for _ in range(5):
+        pso.tell(sphere(pso.ask()) * 1e6)
+        norm = torch.linalg.vector_norm(pso.velocities / (hi - lo), dim=1)
+        assert (norm <= kappa * (1 + 1e-5)).all() and (norm > 0.9 * kappa).any()
+
+
+def test_velocity_norm_clamp_keeps_direction_and_leaves_slow_particles_alone():
+    pso = PSO(2, 3, (0.0, 2.0), velocity_norm_clamp=1.0)  # cap: a step of 2 (one box side)
+    v = torch.tensor([[3.0, 4.0], [0.6, -0.8], [0.0, 0.0]])
+    out = pso._cap_step_norm(v.clone())
+    assert torch.allclose(out[0], torch.tensor([1.2, 1.6]))  # norm 5 -> 2, same direction
+    assert torch.equal(out[1:], v[1:])  # under the cap, and a standing particle: untouched
+    per_dim = PSO(2, 3, ([0.0, 0.0], [2.0, 4.0]), velocity_norm_clamp=1.0)
+    out = per_dim._cap_step_norm(torch.tensor([[6.0, 16.0]]))  # box units (3, 4): norm 5
+    assert torch.allclose(out, torch.tensor([[1.2, 3.2]]))
+
+
+def test_linearly_decreasing_inertia_schedule():
+    pso = PSO(2, 4, w=(0.9, 0.4), iterations=11)
+    assert (pso.w, pso.w_end, pso.iterations) == (0.9, 0.4, 11)
+    got = [pso.inertia_at(t) for t in (0, 5, 10, 11, 100)]
+    assert got == pytest.approx([0.9, 0.65, 0.4, 0.4, 0.4])
+    assert PSO(2, 4, w=(0.5, 0.5), iterations=1).inertia_at(0) == 0.5
+    constant = PSO(2, 4, w=0.6, iterations=11)
+    assert constant.w_end is None and constant.inertia_at(7) == 0.6
+    assert PSO(2, 4, variant="constriction").inertia_at(3) == pytest.approx(0.72984, abs=1e-5)
+
+
+def test_inertia_schedule_is_what_the_swarm_moves_with():
+    """One move by hand: v' = w_t v + c1 r1 (p - x) + c2 r2 (l - x), with w_t from the schedule."""
+    kw = {"w": (0.9, 0.1), "iterations": 5, "boundary": "periodic", "dtype": torch.float64}
+    pso = PSO(3, 5, (-2.0, 2.0), seed=3, **kw)
+    pso.optimize(sphere, 2)  # the next move is the one after tell number t = 2
+    x, v = pso.ask().clone(), pso.velocities
+    r = torch.rand(2, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    pso.uniform = lambda *shape: r  # the move's r1, r2
+    pso.tell(sphere(x))
+    p, _ = pso.personal_best
+    g = pso.best.params
+    want = 0.5 * v + pso.c1 * r[0] * (p - x) + pso.c2 * r[1] * (g - x)
+    assert torch.allclose(pso.velocities, want)
+
+
+def test_schedule_state_dict_round_trip_continues_identically():
+    f = functions["ackley"]
+    kw = {"w": (0.8, 0.6), "iterations": 20, "velocity_norm_clamp": 0.5, "boundary": "periodic"}
+    a = PSO(6, 10, (-32.768, 32.768), seed=1, **kw)
+    a.optimize(f, 8)
+    b = PSO(6, 10, (-32.768, 32.768), seed=99, **kw)
+    b.load_state_dict(a.state_dict())
+    for _ in range(12):
+        xa, xb = a.ask(), b.ask()
+        assert torch.equal(xa, xb)
+        a.tell(f(xa))
+        b.tell(f(xb))
+    assert torch.equal(a.velocities, b.velocities) and a.best.fitness == b.best.fitness
+
+
 def test_per_dimension_bounds_and_errors():
     pso = PSO(2, 5, ([0.0, -10.0], [1.0, 10.0]), seed=0)
     x = pso.ask()
@@ -175,6 +239,15 @@ def test_per_dimension_bounds_and_errors():
         ({"boundary": "bounce"}, "unknown boundary"),
         ({"velocity_clamp": 0.0}, "velocity_clamp"),
         ({"w": -0.1}, "w must be"),
+        ({"w": (0.9, 0.4)}, "pass iterations="),
+        ({"w": (0.9, -0.4), "iterations": 10}, "w_end must be"),
+        ({"w": (0.9, 0.4, 0.1), "iterations": 10}, "pair"),
+        ({"w": True}, "w must be"),
+        ({"iterations": 0}, "iterations must be"),
+        ({"iterations": 2.5}, "iterations must be"),
+        ({"velocity_norm_clamp": 0.0}, "velocity_norm_clamp"),
+        ({"velocity_norm_clamp": float("inf")}, "velocity_norm_clamp"),
+        ({"variant": "constriction", "w": (0.9, 0.4), "iterations": 5}, "no inertia weight"),
         ({"informants": 0}, "informants"),
     ],
 )

@@ -53,6 +53,16 @@ def test_tiny_run_ours_only_writes_json(tmp_path):
     }
     assert all(r["quality_vs_pyswarms"] is None for r in data["rows"])
     assert data["settings"]["ours"]["topology"] == "gbest"
+    assert data["settings"]["ours"]["w"] == [0.8, 0.6]  # decreasing over each row's budget
+    assert data["settings"]["ours"]["velocity_norm_clamp"] == 1.5
+    assert "w" not in data["settings"]["ours-gbest"]  # like for like: PySwarms' constant w
+
+
+def test_constriction_and_constant_w_settings():
+    tiny = {**TINY, "pyswarms": False, "like_for_like": False}
+    ours = main(Config(**tiny, variant="constriction"))["settings"]["ours"]
+    assert ours["variant"] == "constriction" and "w" not in ours  # chi replaces w
+    assert main(Config(**tiny, w=0.7, w_end=None))["settings"]["ours"]["w"] == 0.7
 
 
 def test_missing_pyswarms_runs_ours_only_and_says_so(tmp_path, monkeypatch, capsys):
@@ -90,7 +100,8 @@ def test_tiny_run_against_pyswarms(tmp_path, monkeypatch):
 def test_cli_help_and_run(tmp_path, capsys):
     assert cli_main(["bench", "pso", "--help"]) == 0
     out = capsys.readouterr().out
-    for flag in ("--json", "--seeds", "--sizes", "--topology", "--velocity-clamp", "--tie"):
+    flags = ("--json", "--seeds", "--sizes", "--topology", "--velocity-clamp", "--tie")
+    for flag in (*flags, "--w", "--w-end", "--velocity-norm-clamp"):
         assert flag in out
     path = tmp_path / "cli.json"
     argv = ["bench", "pso", "--sizes", "10x2x3", "--seeds", "1", "--functions", "ackley"]
@@ -108,6 +119,8 @@ def test_cli_help_and_run(tmp_path, capsys):
         ({"seeds": 0}, "seeds"),
         ({"topology": "star"}, "topology"),
         ({"velocity_clamp": -1.0}, "velocity-clamp"),
+        ({"velocity_norm_clamp": 0.0}, "velocity-norm-clamp"),
+        ({"w_end": -0.5}, "w-end"),
         ({"dtype": "float16"}, "dtype"),
     ],
 )
