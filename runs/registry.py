@@ -122,6 +122,7 @@ BENCHMARKS: dict[str, RunSpec] = {
 # Agents (torch modules in colonylab.agents) register here as they land.
 AGENTS: dict[str, str] = {
     "nca": "neural cellular automaton: Sobel/learned perception, 1x1 update (agents/nca.py)",
+    "sensory": "AttentionNeuron: shared recurrent sensory neurons + fixed-query attention, permutation-invariant (agents/sensory.py)",
 }
 
 
