@@ -57,6 +57,7 @@ from torch import nn
 
 from colonylab.collective_ml.ae import LAWS, AEConfig, AEController
 from colonylab.runs.common import RunDir
+from colonylab.runs.common.bench import torch_threads
 from colonylab.runs.common.progress import progress_bar
 
 EXPERIMENT = "ae-suite"
@@ -596,12 +597,8 @@ def combine(paths: list[Path], out: Path) -> Path:
 def main(cfg: Config) -> dict[str, Any]:
     """Run the scenarios, print and write the tables and figures; returns the JSON payload."""
     run_cfg = cfg.resolved()
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(run_cfg.threads)
-    try:
+    with torch_threads(run_cfg.threads):
         return _run(cfg, run_cfg)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run(cfg: Config, run_cfg: Config) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from colonylab.runs.ae_suite import (
     regression_model,
     run_regression,
 )
-from colonylab.runs.common.bench import machine_info, write_json
+from colonylab.runs.common.bench import machine_info, torch_threads, write_json
 
 
 @dataclass(frozen=True)
@@ -107,12 +107,8 @@ def step_overhead(kind: str, cfg: Config) -> tuple[float, float]:
 
 def main(cfg: Config) -> dict[str, Any]:
     """Run the seeds and the overhead blocks, print the table, write JSON."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _run(cfg)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _run(cfg: Config) -> dict[str, Any]:

@@ -62,7 +62,7 @@ from rich.console import Console
 from rich.table import Table
 
 from colonylab.collective_ml.moe import DenseFFN, LoopMoE, TopKMoE
-from colonylab.runs.common.bench import machine_info, write_json
+from colonylab.runs.common.bench import machine_info, torch_threads, write_json
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.progress import progress_bar
 
@@ -298,13 +298,8 @@ def main(cfg: Config) -> dict[str, Any]:
     Raises:
         SystemExit: grouped and loop disagree (status 2).
     """
-    threads_before = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _run(cfg)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run(cfg: Config) -> dict[str, Any]:

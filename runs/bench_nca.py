@@ -63,7 +63,7 @@ from rich.console import Console
 from rich.table import Table
 
 from colonylab.agents.nca import NCA, NCAConfig, ReferenceNCA, alive_mask, fire_mask
-from colonylab.runs.common.bench import machine_info, write_json
+from colonylab.runs.common.bench import machine_info, torch_threads, write_json
 from colonylab.runs.common.device import resolve_device
 
 GOAL = 1.5
@@ -430,13 +430,8 @@ def main(cfg: Config) -> dict[str, Any]:
     Raises:
         SystemExit: the implementations disagree on a benchmarked state (status 2).
     """
-    threads_before = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _run(cfg)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run(cfg: Config) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from rich.table import Table
 
 from colonylab.collective_ml.base import flatten_params
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
-from colonylab.runs.common.bench import machine_info, write_json
+from colonylab.runs.common.bench import machine_info, torch_threads, write_json
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.policies import SHIPPED, cartpole_factory, load_policy, mlp_policy
 
@@ -136,13 +136,8 @@ def main(cfg: Config) -> dict[str, Any]:
     Raises:
         SystemExit: the evaluators disagree (status 2).
     """
-    threads_before = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _run(cfg)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run(cfg: Config) -> dict[str, Any]:

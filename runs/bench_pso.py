@@ -95,7 +95,7 @@ from colonylab.collective_ml.pso import (
     benchmark_bounds,
     functions,
 )
-from colonylab.runs.common.bench import machine_info, write_json
+from colonylab.runs.common.bench import machine_info, torch_threads, write_json
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.progress import progress_bar
 
@@ -310,13 +310,8 @@ def main(cfg: Config) -> dict[str, Any]:
 
     ``--threads`` holds for this call only (the previous torch setting comes back).
     """
-    threads_before = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _run(cfg)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run(cfg: Config) -> dict[str, Any]:

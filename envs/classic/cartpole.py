@@ -324,8 +324,13 @@ class VecCartPole:
     def _dynamics(self, state: Tensor, push_right: Tensor) -> Tensor:
         """One explicit Euler step, operation for operation as Gymnasium's CartPoleEnv
         (``x + tau * x_dot`` etc. for the four variables at once)."""
-        _, x_dot, theta, theta_dot = state.unbind(1)
         force = torch.where(push_right, self._force_right, self._force_left)
+        return self._euler(state, force)
+
+    def _euler(self, state: Tensor, force: Tensor) -> Tensor:
+        """One explicit Euler step of the cart-pole equations under ``force [N]`` on the
+        cart (shared with the swing-up)."""
+        _, x_dot, theta, theta_dot = state.unbind(1)
         costheta = torch.cos(theta)
         sintheta = torch.sin(theta)
         temp = (force + self.polemass_length * theta_dot.square() * sintheta) / self.total_mass

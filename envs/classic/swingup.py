@@ -283,16 +283,7 @@ class VecCartPoleSwingUp(VecCartPole):
     def _dynamics(self, state: Tensor, force: Tensor) -> Tensor:  # type: ignore[override]
         """One explicit Euler step of CartPole's equations with the force ``[N]`` and
         viscous cart friction (``force - friction * x_dot`` acts on the cart)."""
-        _, x_dot, theta, theta_dot = state.unbind(1)
-        force = force - self.friction * x_dot
-        costheta = torch.cos(theta)
-        sintheta = torch.sin(theta)
-        temp = (force + self.polemass_length * theta_dot.square() * sintheta) / self.total_mass
-        thetaacc = (self.gravity * sintheta - costheta * temp) / (
-            self.length * (4.0 / 3.0 - self.masspole * costheta.square() / self.total_mass)
-        )
-        xacc = temp - self.polemass_length * thetaacc * costheta / self.total_mass
-        return state + self.tau * torch.stack((x_dot, xacc, theta_dot, thetaacc), dim=1)
+        return self._euler(state, force - self.friction * state[:, 1])
 
     def _check_actions(self, actions: Any) -> Tensor:
         """``actions`` as a float ``[N]`` tensor in the world's dtype on its device, or a

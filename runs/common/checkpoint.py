@@ -53,10 +53,24 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a corrupt file or not a torch file (the message names the path).
+    """
+    import pickle
+    import zipfile
+
     import torch
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
+        raise ValueError(
+            f"{str(path)!r} is not a readable checkpoint (corrupt or not a torch file): "
+            f"{str(exc).splitlines()[0][:200]}"
+        ) from None

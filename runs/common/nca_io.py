@@ -11,16 +11,12 @@ wrong in one line (``ValueError``) instead of a torch traceback.
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from colonylab.agents.nca import NCA, NCAConfig
-from colonylab.runs.common.checkpoint import save_checkpoint
+from colonylab.runs.common.checkpoint import load_checkpoint, save_checkpoint
 
 FORMAT = "colonylab-nca/1"
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -53,15 +49,7 @@ def read_nca_checkpoint(path: str | Path, experiment: str) -> dict[str, Any]:
         ValueError: not a torch file, not an NCA checkpoint, or one of another experiment.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
-        raise ValueError(
-            f"{str(path)!r} is not a readable checkpoint (corrupt or not a torch file): "
-            f"{str(exc).splitlines()[0][:200]}"
-        ) from None
+    payload = load_checkpoint(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(
             f"{str(path)!r} is not a Colony Lab NCA checkpoint (format {FORMAT!r}); "

@@ -23,11 +23,9 @@
 from __future__ import annotations
 
 import dataclasses
-import pickle
 import shlex
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -44,7 +42,7 @@ from torch import Tensor, nn
 from colonylab.collective_ml.base import PopulationOptimizer, num_params, unflatten_into
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator, episode_seeds
 from colonylab.envs.classic.cartpole import CartPoleConfig, CartPoleWorld, VecCartPole
-from colonylab.runs.common.checkpoint import save_checkpoint
+from colonylab.runs.common.checkpoint import load_checkpoint, save_checkpoint
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.progress import progress_bar
 from colonylab.runs.common.rundir import RunDir
@@ -422,15 +420,7 @@ def load_policy(path: str | Path, experiment: str) -> tuple[nn.Module, dict[str,
             another experiment, or weights that do not fit the recorded architecture.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
-        raise ValueError(
-            f"{str(path)!r} is not a readable checkpoint (corrupt or not a torch file): "
-            f"{str(exc).splitlines()[0][:200]}"
-        ) from None
+    payload = load_checkpoint(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(
             f"{str(path)!r} is not a Colony Lab CartPole policy checkpoint (format "
