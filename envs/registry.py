@@ -225,6 +225,18 @@ def _register_builtin() -> None:
             default_policy="balance",
         )
     )
+    register(
+        WorldSpec(
+            "cartpole-swingup",
+            entry_point=f"{classic}.swingup:SwingUpWorld",
+            config_entry=f"{classic}.swingup:SwingUpConfig",
+            description="CartPole swing-up (Ha's constants): the pole starts hanging down",
+            policies=("energy", "random", "zero"),
+            default_policy="energy",
+        )
+    )
+    # -- puzzle pong (envs/classic/pong.py) --
+    # -- ant (envs/mujoco/ant.py) --
 
 
 _register_builtin()
