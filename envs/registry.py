@@ -236,6 +236,16 @@ def _register_builtin() -> None:
         )
     )
     # -- puzzle pong (envs/classic/pong.py) --
+    register(
+        WorldSpec(
+            "puzzle-pong",
+            entry_point=f"{classic}.pong:PuzzlePongWorld",
+            config_entry=f"{classic}.pong:PuzzlePongConfig",
+            description="Pong vs a scripted opponent, seen as patches of a 32x32 screen (Numba)",
+            policies=("track", "follow", "random"),
+            default_policy="track",
+        )
+    )
     # -- ant (envs/mujoco/ant.py) --
 
 
