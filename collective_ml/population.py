@@ -165,6 +165,13 @@ class BatchedEvaluator:
             has ``subset(index) -> world``, continue with a world of the running ones
             only (finished episodes cost nothing more). Results are the same either way.
         drop_min: Drop finished episodes only while at least this many envs are stepped.
+        recurrent: The policy carries a state: ``policy(obs, state) -> (outputs,
+            new_state)`` with ``state=None`` at an episode's start and
+            ``policy.initial_state(obs)`` giving the zero state (a pytree of tensors
+            with a leading batch axis), e.g. :class:`~colonylab.agents.sensory.AttentionNeuronPolicy`.
+            Each environment keeps its own state; it travels with the environment when
+            finished episodes are dropped. Default (None): recurrent when the policy
+            has an ``initial_state`` method.
     """
 
     def __init__(
@@ -181,8 +188,12 @@ class BatchedEvaluator:
         obs_dtype: torch.dtype | None = None,
         drop_finished: bool = True,
         drop_min: int = 64,
+        recurrent: bool | None = None,
     ) -> None:
         _check_common(episodes, max_steps, seed)
+        if recurrent is None:
+            recurrent = callable(getattr(policy, "initial_state", None))
+        self.recurrent = bool(recurrent)
         self.drop_finished = bool(drop_finished)
         self.drop_min = drop_min
         self.device = torch.device(device) if device is not None else torch.device("cpu")
@@ -208,8 +219,11 @@ class BatchedEvaluator:
         def forward(params: dict[str, Tensor], obs: Tensor) -> Tensor:
             return functional_call(policy_module, params, (obs,), tie_weights=tied)
 
+        def forward_recurrent(params: dict[str, Tensor], obs: Tensor, state: Any) -> Any:
+            return functional_call(policy_module, params, (obs, state), tie_weights=tied)
+
         # one vmap over environments: (n, 1, *obs) with (n, *param) -> (n, 1, ...)
-        self._batched_forward = torch.vmap(forward)
+        self._batched_forward = torch.vmap(forward_recurrent if self.recurrent else forward)
 
     def world(self, num_envs: int) -> VectorWorld:
         """The (cached) world of ``num_envs`` environments."""
@@ -259,9 +273,21 @@ class BatchedEvaluator:
         # Reading "how many still run" waits for an accelerator; there, look every 16 steps.
         check_every = 1 if self.device.type == "cpu" else 16
         can_drop = self.drop_finished and hasattr(world, "subset")
+        state = None
+        if self.recurrent:
+            x = torch.as_tensor(obs, device=self.device).to(self.obs_dtype).unsqueeze(1)
+            # (n, 1, ...) per environment, zeros: every episode starts fresh
+            state = torch.utils._pytree.tree_map(
+                lambda t: t.unsqueeze(1),
+                self.policy.initial_state(x.squeeze(1)),
+            )
         for t in range(self.max_steps):
             x = torch.as_tensor(obs, device=self.device).to(self.obs_dtype).unsqueeze(1)
-            out = self._batched_forward(env_params, x).squeeze(1)  # (n_running, ...)
+            if self.recurrent:
+                out, state = self._batched_forward(env_params, x, state)
+                out = out.squeeze(1)  # (n_running, ...)
+            else:
+                out = self._batched_forward(env_params, x).squeeze(1)  # (n_running, ...)
             obs, reward, terminated, truncated, _ = world.step(self.action_fn(out))
             reward = torch.as_tensor(reward, device=self.device).to(torch.float64)
             acc += torch.where(running, reward, 0.0)
@@ -282,6 +308,8 @@ class BatchedEvaluator:
                 keep = running.nonzero().squeeze(1)
                 world = world.subset(keep)
                 obs = torch.as_tensor(obs, device=self.device)[keep]
+                if state is not None:
+                    state = torch.utils._pytree.tree_map(lambda t: t[keep], state)
                 slot, owner = slot[keep], owner[keep]
                 env_params = {k: v[owner] for k, v in per_individual.items()}
                 acc = torch.zeros(left, dtype=torch.float64, device=self.device)
@@ -311,8 +339,9 @@ class LoopEvaluator:
         env_factory: ``env_factory() -> env`` with ``reset(seed=int) -> (obs, info)`` and
             ``step(int) -> (obs, reward, terminated, truncated, info)``, e.g.
             ``lambda: gymnasium.make("CartPole-v1")``.
-        episodes, max_steps, seed, shared_episodes, action_fn, obs_dtype: as
-            :class:`BatchedEvaluator`; the same seeds start the same episodes.
+        episodes, max_steps, seed, shared_episodes, action_fn, obs_dtype, recurrent: as
+            :class:`BatchedEvaluator`; the same seeds start the same episodes. An action
+            of one integer goes to the env as an ``int``, any other as a NumPy array.
     """
 
     def __init__(
@@ -326,8 +355,12 @@ class LoopEvaluator:
         shared_episodes: bool = False,
         action_fn: Callable[[Tensor], Tensor] = argmax_actions,
         obs_dtype: torch.dtype | None = None,
+        recurrent: bool | None = None,
     ) -> None:
         _check_common(episodes, max_steps, seed)
+        if recurrent is None:
+            recurrent = callable(getattr(policy, "initial_state", None))
+        self.recurrent = bool(recurrent)
         self.policy = copy.deepcopy(policy).cpu().eval()
         self.param_dtype = _policy_dtype(self.policy)
         self.num_params = num_params(self.policy)
@@ -369,9 +402,18 @@ class LoopEvaluator:
             for e in range(self.episodes):
                 obs, _ = self.env.reset(seed=int(seeds[i, e]))
                 total = 0.0
+                state = None
                 for _ in range(self.max_steps):
                     x = torch.as_tensor(obs).to(self.obs_dtype).unsqueeze(0)
-                    action = int(self.action_fn(self.policy(x))[0])
+                    if self.recurrent:
+                        output, state = self.policy(x, state)
+                    else:
+                        output = self.policy(x)
+                    action = self.action_fn(output)[0]
+                    if action.numel() == 1 and not action.is_floating_point():
+                        action = int(action)
+                    else:
+                        action = action.numpy()
                     obs, reward, terminated, truncated, _ = self.env.step(action)
                     total += float(reward)
                     env_steps += 1

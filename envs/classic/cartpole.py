@@ -99,6 +99,8 @@ class VecCartPole:
     # Gymnasium's CartPoleEnv constants, computed the same way.
     gravity = 9.8
     masscart = 1.0
+    render_track_height = 0.72
+    """Height of the track in a rendered panel, as a share of the panel's height."""
     masspole = 0.1
     total_mass = masspole + masscart
     length = 0.5  # half the pole's length
@@ -445,7 +447,7 @@ class VecCartPole:
         h, w, _ = panel.shape
         panel[:] = _BACKGROUND_DONE if done else _BACKGROUND
         scale = w / (2 * self.x_threshold)  # pixels per metre
-        track_y = int(h * 0.72)
+        track_y = int(h * self.render_track_height)
         panel[track_y, :] = _TRACK
         x, _, theta, _ = state
         cart_x = w / 2 + x * scale

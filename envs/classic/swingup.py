@@ -48,7 +48,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ from torch import Tensor
 from colonylab.envs.base import StepResult
 from colonylab.envs.classic.cartpole import VecCartPole
 
-__all__ = ["VecCartPoleSwingUp"]
+__all__ = ["SwingUpConfig", "SwingUpWorld", "VecCartPoleSwingUp"]
 
 
 class VecCartPoleSwingUp(VecCartPole):
@@ -101,6 +102,7 @@ class VecCartPoleSwingUp(VecCartPole):
     theta_threshold_radians = math.inf  # the pole may turn freely
     num_actions = 1
     obs_dim = 5
+    render_track_height = 0.5  # the pole hangs below the track too
 
     def __init__(
         self,
@@ -338,3 +340,48 @@ class VecCartPoleSwingUp(VecCartPole):
 
             return random_policy
         raise ValueError(f"unknown swing-up policy {name!r}; choose zero or random")
+
+
+@dataclass(frozen=True)
+class SwingUpConfig:
+    """Configuration of the ``cartpole-swingup`` world (``colony rollout cartpole-swingup``)."""
+
+    num_envs: int = 16
+    """Carts stepped together."""
+    max_episode_steps: int = 1000
+    """Truncation limit (Ha's swing-up: 1000 steps of 0.01 s)."""
+    autoreset: bool = True
+    """Start a new episode as soon as one ends (False: finished carts freeze)."""
+    friction: float = 0.1
+    """Viscous friction of the cart on the track (N s/m)."""
+    dtype: Literal["float64", "float32"] = "float64"
+    """State precision."""
+    device: str = "cpu"
+    """Torch device of the state (cpu, cuda, cuda:N)."""
+    render_envs: int = 16
+    """Carts drawn by the viewer, as a grid of panels."""
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "max_episode_steps", "render_envs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+
+
+class SwingUpWorld(VecCartPoleSwingUp):
+    """:class:`VecCartPoleSwingUp` built from a :class:`SwingUpConfig` (the registry's entry)."""
+
+    def __init__(self, config: SwingUpConfig | None = None) -> None:
+        config = config if config is not None else SwingUpConfig()
+        self.config = config
+        super().__init__(
+            config.num_envs,
+            device=config.device,
+            dtype=torch.float64 if config.dtype == "float64" else torch.float32,
+            max_episode_steps=config.max_episode_steps,
+            autoreset=config.autoreset,
+            render_envs=config.render_envs,
+            friction=config.friction,
+        )
