@@ -35,7 +35,7 @@ import torch
 
 from colonylab.collective_ml.base import flatten_params, unflatten_into
 from colonylab.collective_ml.population import BatchedEvaluator
-from colonylab.envs.classic.swingup import VecCartPoleSwingUp
+from colonylab.envs.classic.swingup import SwingUpConfig, SwingUpWorld, VecCartPoleSwingUp
 from colonylab.runs.common.policies import command_line
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
@@ -43,6 +43,7 @@ from colonylab.runs.common.sensory import (
     AGENT_LABELS,
     SHIPPED,
     Condition,
+    SensoryWatch,
     behaviour_clone,
     build_agent,
     console,
@@ -371,3 +372,19 @@ if __name__ == "__main__":
     import tyro
 
     main(tyro.cli(Config))
+
+
+def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
+    """``colony watch sensory-cartpole``: carts swung up by the AttentionNeuron with
+    their inputs shuffled every ``shuffle_every`` steps; ``x`` re-shuffles now, ``m``
+    hands the carts to the MLP baseline and back."""
+    agents = load_agents(checkpoint)
+    world = SwingUpWorld(SwingUpConfig(num_envs=cfg.watch_envs, render_envs=cfg.watch_envs))
+    return SensoryWatch(
+        world,
+        agents,
+        shuffle_every=cfg.shuffle_every,
+        action_fn=lambda out: continuous_actions(out).double().clamp(-1, 1),
+        seed=cfg.seed,
+        name=f"{EXPERIMENT} (x: reshuffle, m: MLP/AttentionNeuron)",
+    )
