@@ -250,7 +250,9 @@ def cmd_eval(ns: argparse.Namespace, rest: list[str]) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from exc
     title = f"{ns.experiment}: {Path(str(results.get('checkpoint', 'shipped'))).name}"
-    console.print(_metrics_table(title, {k: v for k, v in results.items() if _is_number(v)}))
+    scalars = {k: v for k, v in results.items() if _is_number(v)}
+    if scalars:  # evaluations with rows (sensory-*) print their own table
+        console.print(_metrics_table(title, scalars))
     if ns.json:
         import json
 
