@@ -1,0 +1,388 @@
+"""Benchmark ``colony bench sensory``: evaluating a population of recurrent
+AttentionNeuron policies on cart-pole swing-up, batched against a per-individual loop.
+
+``pop`` :class:`~colonylab.agents.sensory.AttentionNeuronPolicy` policies (``act_dim=1``,
+recurrent: ``policy(obs, state) -> (action, state)``, the state None at an episode's
+start), ``episodes`` episodes of at most ``max_steps`` steps each, on
+:class:`~colonylab.envs.classic.swingup.VecCartPoleSwingUp` (float32, 5 inputs,
+continuous actions in ``[-1, 1]``), evaluated two ways in the same run, on the same
+episodes (the same seeds):
+
+``batched``  :class:`~colonylab.collective_ml.population.BatchedEvaluator`: every
+             episode of every policy in one vectorized swing-up world, one ``vmap``-ed
+             ``functional_call`` forward per step for the whole population, each
+             environment carrying its own recurrent state; finished episodes are
+             dropped as they end.
+``loop``     :class:`~colonylab.collective_ml.population.LoopEvaluator`: policy after
+             policy, episode after episode, one swing-up environment behind a
+             Gymnasium-style adapter (``reset(seed=int)``, ``step(action)``), the policy
+             called on one observation at a time: how a per-individual evaluation is
+             usually written. Being slow, it plays only the first ``loop_pop``
+             individuals (all of them when ``loop_pop >= pop``); the rates are per
+             episode and per env step, so they are compared directly (its time for the
+             whole population, ``seconds_scaled``, is its time x ``pop / loop_pop``).
+
+Both play the same episodes: an episode's start is drawn from its own seed
+(``episode_seeds``), the batched world being reset with one seed per environment and
+the single environment with ``[seed]``, which give the same generator. On the
+individuals both evaluate, the env steps must be equal and the returns agree to
+``RTOL`` relative (``|batched - loop| <= RTOL * max(1, |loop|)``), or the benchmark stops
+with status 2. The returns are not bit-equal: the batched forward runs ``vmap``-ed
+(batched) matmuls in float32 and the loop unbatched ones, whose last bits differ, and
+1000 steps of swing-up carry that on. Measured at the defaults (CPU, 1 thread), the
+largest relative difference is 2-3e-6 on random policies (16 and 64 checked) and 6e-6 on
+a partly trained checkpoint (~930-step episodes), with equal env steps; ``RTOL = 1e-3``
+leaves a wide margin while still catching a wrong seed, state or action.
+
+The work depends on the policies: random ones push the cart off the track after a few
+hundred steps, good ones swing the pole up and balance it for all ``max_steps``. Two
+populations are measured:
+
+``trained``  the ``sensory-cartpole`` AttentionNeuron checkpoint
+             (``runs/checkpoints/sensory_cartpole_attention.pt``, or ``--checkpoint``)
+             plus Gaussian noise (``noise``): a population late in training, long
+             episodes. Skipped, with a note, when there is no such checkpoint yet;
+``random``   freshly initialised AttentionNeuron policies (PyTorch's default init, one
+             seed per policy): the start of training, ragged episodes.
+
+Reported per population and evaluator: mean return, env steps, seconds, episodes/s,
+env-steps/s, and the ratio batched / loop in episodes/s (``ratio_vs_loop``; the same
+ratio in env-steps/s is ``ratio_steps_vs_loop``). The goal: >= 20x in episodes/s.
+
+JSON: ``{"suite", "machine", "torch", "threads", "device", "config", "rtol",
+"cases": [{"population", "impl", "seconds", "seconds_scaled", "individuals",
+"episodes", "env_steps", "episodes_per_s", "env_steps_per_s", "ratio_vs_loop",
+"ratio_steps_vs_loop", "mean_return"}], "agreement": {population: {"individuals",
+"max_abs_diff", "max_rel_diff", "env_steps"}}, "skipped": {population: reason},
+"goal": 20, "goal_met": {population: bool}}``.
+
+    colony bench sensory --json runs/out/bench-sensory.json
+    colony bench sensory --pop 512 --loop-pop 8 --populations random --device cuda
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch import Tensor
+
+from colonylab.agents.sensory import AttentionNeuronPolicy
+from colonylab.collective_ml.base import flatten_params
+from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
+from colonylab.envs.classic.swingup import VecCartPoleSwingUp
+from colonylab.runs.common.bench import machine_info, torch_threads, write_json
+from colonylab.runs.common.device import resolve_device
+
+GOAL = 20.0
+RTOL = 1e-3
+"""Returns agree when ``|batched - loop| <= RTOL * max(1, |loop|)`` (float32 forwards)."""
+POPULATIONS = ("trained", "random")
+CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "sensory_cartpole_attention.pt"
+EXPERIMENT = "sensory-cartpole"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Batched evaluation of AttentionNeuron populations on swing-up vs a per-individual loop."""
+
+    pop: int = 256
+    """Policies in the population (all evaluated by the batched evaluator)."""
+    episodes: int = 1
+    """Episodes per policy (both evaluators play the same ones)."""
+    max_steps: int = 1000
+    """Steps per episode at most (also the world's truncation limit)."""
+    loop_pop: int = 16
+    """The loop plays only the first loop_pop policies (rates compared per episode)."""
+    populations: tuple[str, ...] = POPULATIONS
+    """Which populations to measure: trained (checkpoint + noise) and/or random."""
+    noise: float = 0.05
+    """Standard deviation of the noise added to the checkpoint's weights (trained)."""
+    checkpoint: str | None = None
+    """AttentionNeuron checkpoint of the trained population (default: shipped, if present)."""
+    repeats: int = 1
+    """Timed runs of the batched evaluator (the best counts; the loop runs once)."""
+    device: str = "cpu"
+    """Device of the batched evaluator: cpu, cuda, cuda:N or auto (the loop is CPU)."""
+    threads: int | None = 1
+    """Torch CPU threads for both (None: torch's default)."""
+    seed: int = 0
+    """Seed of the policies, the noise and the episodes."""
+    json: str | None = None
+    """Write the results to this JSON file."""
+
+    def __post_init__(self) -> None:
+        for name, low in (
+            ("pop", 1),
+            ("episodes", 1),
+            ("max_steps", 1),
+            ("loop_pop", 1),
+            ("repeats", 1),
+            ("seed", 0),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}"
+                )
+        if not self.populations:
+            raise ValueError(f"--populations needs at least one of {', '.join(POPULATIONS)}")
+        unknown = [p for p in self.populations if p not in POPULATIONS]
+        if unknown:
+            raise ValueError(
+                f"--populations: unknown {unknown}; choose from {', '.join(POPULATIONS)}"
+            )
+        if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)):
+            raise ValueError(f"--noise must be a number >= 0, got {self.noise!r}")
+        if not self.noise >= 0:
+            raise ValueError(f"--noise must be >= 0, got {self.noise}")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise ValueError(f"--threads must be an integer >= 1, got {self.threads!r}")
+        device = str(self.device)
+        if not (device in ("cpu", "auto", "cuda") or device.startswith("cuda:")):
+            raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
+            raise ValueError(
+                f"--checkpoint {self.checkpoint!r} does not exist; make one with "
+                f"'colony train {EXPERIMENT}', or leave it out to use the shipped one"
+            )
+
+
+class SwingUpEnv:
+    """One swing-up environment behind a Gymnasium-style interface, for the loop.
+
+    ``reset(seed=int) -> (obs float32[5], {})`` (the start drawn from
+    ``default_rng(seed)``, as env ``n`` of a batched world reset with per-env seeds);
+    ``step(action) -> (obs float32[5], reward, terminated, truncated, {})`` with a
+    float action in ``[-1, 1]`` (a number, 0-d or ``[1]`` array / tensor).
+    """
+
+    def __init__(self, max_episode_steps: int = 1000) -> None:
+        self.world = VecCartPoleSwingUp(
+            1,
+            dtype=torch.float32,
+            validate_actions=False,
+            max_episode_steps=max_episode_steps,
+        )
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[Tensor, dict]:
+        obs = self.world.reset(seed=None if seed is None else [int(seed)])
+        return obs[0], {}
+
+    def step(self, action: Any) -> tuple[Tensor, float, bool, bool, dict]:
+        act = torch.as_tensor(np.asarray(action, dtype=np.float32)).reshape(1)
+        obs, reward, terminated, truncated, _ = self.world.step(act)
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), {}
+
+
+def continuous_actions(output: Tensor) -> Tensor:
+    """Policy outputs ``(..., 1)`` (tanh, in ``[-1, 1]``) -> actions ``(...)``."""
+    return output.squeeze(-1)
+
+
+def make_population(kind: str, cfg: Config) -> tuple[torch.nn.Module, torch.Tensor] | None:
+    """``(policy template, params (pop, D))`` of the ``trained`` or ``random`` population;
+    None for ``trained`` when there is no checkpoint."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if kind == "trained":
+        from colonylab.runs.common.sensory import load_agent
+
+        path = Path(cfg.checkpoint) if cfg.checkpoint else CHECKPOINT
+        if not path.is_file():
+            return None
+        policy, payload = load_agent(path, EXPERIMENT)
+        if not callable(getattr(policy, "initial_state", None)):
+            raise ValueError(f"{str(path)!r} is not an AttentionNeuron checkpoint")
+        center = payload["params"].float()
+        noise = torch.randn(cfg.pop, center.numel(), generator=gen)
+        return policy, center + cfg.noise * noise
+    rows = []
+    for i in range(cfg.pop):
+        torch.manual_seed(cfg.seed * 1_000_003 + i)
+        rows.append(flatten_params(AttentionNeuronPolicy(act_dim=1)))
+    return AttentionNeuronPolicy(act_dim=1), torch.stack(rows)
+
+
+def main(cfg: Config) -> dict[str, Any]:
+    """Time both evaluators on each population, print the table, write JSON.
+
+    ``--threads`` holds for this call only (the previous torch setting comes back).
+
+    Raises:
+        SystemExit: the evaluators disagree (status 2).
+    """
+    with torch_threads(cfg.threads):
+        return _run(cfg)
+
+
+def _run(cfg: Config) -> dict[str, Any]:
+    device = resolve_device(cfg.device)
+    console = Console()
+    cases: list[dict[str, Any]] = []
+    agreement: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    total_episodes = cfg.pop * cfg.episodes
+    loop_pop = min(cfg.loop_pop, cfg.pop)
+    loop_episodes = loop_pop * cfg.episodes
+    world_factory = partial(
+        VecCartPoleSwingUp,
+        dtype=torch.float32,
+        validate_actions=False,
+        max_episode_steps=cfg.max_steps,
+    )
+    common = dict(
+        episodes=cfg.episodes,
+        max_steps=cfg.max_steps,
+        seed=cfg.seed,
+        action_fn=continuous_actions,
+    )
+    for kind in cfg.populations:
+        made = make_population(kind, cfg)
+        if made is None:
+            path = cfg.checkpoint or CHECKPOINT
+            reason = f"no checkpoint at {path}; make one with 'colony train {EXPERIMENT}'"
+            skipped[kind] = reason
+            console.print(f"[yellow]note:[/] {kind} population skipped: {reason}", highlight=False)
+            continue
+        policy, params = made
+        batched = BatchedEvaluator(policy, world_factory, device=device, **common)
+        loop = LoopEvaluator(policy, partial(SwingUpEnv, cfg.max_steps), **common)
+        with console.status(f"{kind}: batched evaluator ({total_episodes} episodes)..."):
+            # warm-up (first-call costs), and the env steps of the loop's individuals
+            batched.returns(params[:loop_pop])
+            subset_steps = batched.last_env_steps
+            best = float("inf")
+            for _ in range(cfg.repeats):
+                start = time.perf_counter()
+                batched_returns = batched.returns(params).cpu()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                best = min(best, time.perf_counter() - start)
+            batched_steps = batched.last_env_steps
+        with console.status(f"{kind}: loop, one env ({loop_episodes} episodes)..."):
+            start = time.perf_counter()
+            loop_returns = loop.returns(params[:loop_pop])
+            loop_seconds = time.perf_counter() - start
+        loop_steps = loop.last_env_steps
+        diff = (batched_returns[:loop_pop] - loop_returns).abs()
+        rel = diff / loop_returns.abs().clamp_min(1.0)
+        max_abs, max_rel = float(diff.max()), float(rel.max())
+        agreement[kind] = {
+            "individuals": loop_pop,
+            "max_abs_diff": max_abs,
+            "max_rel_diff": max_rel,
+            "env_steps": loop_steps,
+        }
+        if not max_rel <= RTOL or subset_steps != loop_steps:
+            console.print(
+                f"[bold red]error:[/] {kind}: the evaluators disagree on the first {loop_pop} "
+                f"policies (largest relative return difference {max_rel:.3g} > {RTOL:g}, or "
+                f"env steps {subset_steps} vs {loop_steps})",
+                highlight=False,
+            )
+            raise SystemExit(2)
+        loop_eps_s = loop_episodes / loop_seconds
+        rows = {
+            "batched": (best, best, cfg.pop, total_episodes, batched_steps, batched_returns),
+            "loop": (
+                loop_seconds,
+                loop_seconds * cfg.pop / loop_pop,
+                loop_pop,
+                loop_episodes,
+                loop_steps,
+                loop_returns,
+            ),
+        }
+        loop_steps_s = loop_steps / loop_seconds
+        for impl, (seconds, scaled, individuals, episodes, steps, returns) in rows.items():
+            cases.append(
+                {
+                    "population": kind,
+                    "impl": impl,
+                    "seconds": seconds,
+                    "seconds_scaled": scaled,
+                    "individuals": individuals,
+                    "episodes": episodes,
+                    "env_steps": steps,
+                    "episodes_per_s": episodes / seconds,
+                    "env_steps_per_s": steps / seconds,
+                    "ratio_vs_loop": episodes / seconds / loop_eps_s,
+                    "ratio_steps_vs_loop": steps / seconds / loop_steps_s,
+                    "mean_return": float(returns.mean()),
+                }
+            )
+    goal_met = {
+        r["population"]: bool(r["ratio_vs_loop"] >= GOAL) for r in cases if r["impl"] == "batched"
+    }
+    threads = torch.get_num_threads()
+    loop_note = f"loop on the first {loop_pop}" if loop_pop < cfg.pop else "loop on all of them"
+    table = Table(
+        title=f"colony bench sensory ({cfg.pop} AttentionNeuron policies x {cfg.episodes} "
+        f"episodes of <= {cfg.max_steps} steps, swing-up float32, batched on {device}, "
+        f"{loop_note}, {threads} threads)"
+    )
+    for col in ("population", "impl", "return", "env steps", "s", "episodes/s", "steps/s",
+                "vs loop"):  # fmt: skip
+        table.add_column(
+            col, justify="left" if col in ("population", "impl") else "right", no_wrap=True
+        )
+    for r in cases:
+        table.add_row(
+            r["population"],
+            r["impl"],
+            f"{r['mean_return']:.2f}",
+            f"{r['env_steps']:,}",
+            f"{r['seconds']:.3f}",
+            f"{r['episodes_per_s']:,.2f}",
+            f"{r['env_steps_per_s']:,.0f}",
+            f"{r['ratio_vs_loop']:.1f}x",
+        )
+    console.print(table)
+    for kind, a in agreement.items():
+        console.print(
+            f"{kind}: on the {a['individuals']} policies both evaluate, env steps equal "
+            f"({a['env_steps']:,}), returns within {a['max_rel_diff']:.1e} relative "
+            f"(tolerance {RTOL:g})",
+            highlight=False,
+        )
+    for kind, met in goal_met.items():
+        ratio = next(
+            r["ratio_vs_loop"] for r in cases if r["population"] == kind and r["impl"] == "batched"
+        )
+        mark = "[green]met[/]" if met else "[yellow]not met[/]"
+        console.print(
+            f"goal >= {GOAL:g}x (episodes/s, batched / loop) on the {kind} population: "
+            f"{ratio:.1f}x, {mark}"
+        )
+    results = {
+        "suite": "sensory",
+        "machine": machine_info(device),
+        "torch": torch.__version__,
+        "threads": threads,
+        "device": str(device),
+        "config": asdict(cfg),
+        "rtol": RTOL,
+        "cases": cases,
+        "agreement": agreement,
+        "skipped": skipped,
+        "goal": GOAL,
+        "goal_met": goal_met,
+    }
+    if cfg.json:
+        write_json(cfg.json, results, console)
+    return results
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))

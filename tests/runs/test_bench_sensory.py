@@ -1,0 +1,123 @@
+"""``colony bench sensory``: a tiny run agrees and writes the JSON with its fields; the
+adapter plays the batched world's episodes; bad options."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from colonylab.agents.sensory import AttentionNeuronPolicy
+from colonylab.collective_ml.population import episode_seeds
+from colonylab.envs.classic.swingup import VecCartPoleSwingUp
+from colonylab.runs.bench_sensory import Config, SwingUpEnv, main
+from colonylab.runs.cli import main as cli_main
+from colonylab.runs.common.sensory import save_agent
+
+CASE_FIELDS = {
+    "population",
+    "impl",
+    "seconds",
+    "seconds_scaled",
+    "individuals",
+    "episodes",
+    "env_steps",
+    "episodes_per_s",
+    "env_steps_per_s",
+    "ratio_vs_loop",
+    "ratio_steps_vs_loop",
+    "mean_return",
+}
+
+
+def test_tiny_bench_writes_json(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    argv = ["bench", "sensory", "--pop", "4", "--max-steps", "50", "--loop-pop", "2"]
+    assert cli_main([*argv, "--populations", "random", "--json", str(path)]) == 0
+    assert "goal >= 20x" in capsys.readouterr().out
+    data = json.loads(path.read_text())
+    assert data["suite"] == "sensory" and data["goal"] == 20 and data["threads"] == 1
+    assert data["config"]["loop_pop"] == 2 and data["rtol"] == 1e-3
+    assert {(c["population"], c["impl"]) for c in data["cases"]} == {
+        ("random", "batched"),
+        ("random", "loop"),
+    }
+    for case in data["cases"]:
+        assert set(case) >= CASE_FIELDS and case["env_steps"] > 0
+    batched, loop = data["cases"]
+    assert (batched["individuals"], batched["episodes"]) == (4, 4)
+    assert (loop["individuals"], loop["episodes"]) == (2, 2)
+    assert loop["ratio_vs_loop"] == 1.0
+    assert loop["seconds_scaled"] == pytest.approx(2 * loop["seconds"])
+    agreement = data["agreement"]["random"]
+    assert agreement["individuals"] == 2 and agreement["max_rel_diff"] <= 1e-3
+    assert agreement["env_steps"] == loop["env_steps"]
+    assert isinstance(data["goal_met"]["random"], bool)
+
+
+def test_trained_population_from_a_checkpoint(tmp_path):
+    policy = AttentionNeuronPolicy(act_dim=1)
+    path = save_agent(
+        tmp_path / "attention.pt",
+        policy,
+        {"kind": "attention", "act_dim": 1},
+        experiment="sensory-cartpole",
+        meta={},
+    )
+    cfg = Config(pop=3, episodes=2, max_steps=30, loop_pop=5, checkpoint=str(path))
+    data = main(cfg)
+    assert [c["population"] for c in data["cases"]] == ["trained"] * 2 + ["random"] * 2
+    assert data["skipped"] == {}
+    for kind in ("trained", "random"):
+        batched, loop = (c for c in data["cases"] if c["population"] == kind)
+        # loop_pop >= pop: the loop plays every episode, the same work
+        assert batched["env_steps"] == loop["env_steps"] and loop["episodes"] == 6
+        assert data["agreement"][kind]["max_rel_diff"] <= 1e-3
+
+
+def test_missing_default_checkpoint_skips_trained(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr("colonylab.runs.bench_sensory.CHECKPOINT", tmp_path / "none.pt")
+    data = main(Config(pop=2, max_steps=10, loop_pop=1))
+    assert {c["population"] for c in data["cases"]} == {"random"}
+    assert "trained" in data["skipped"] and "goal_met" in data
+    assert "trained population skipped" in capsys.readouterr().out
+
+
+def test_adapter_plays_the_batched_worlds_episodes():
+    seeds = episode_seeds(0, 3, 1).reshape(3)
+    world = VecCartPoleSwingUp(3, dtype=torch.float32, validate_actions=False)
+    obs = world.reset(seed=seeds)
+    envs = [SwingUpEnv() for _ in seeds]
+    for env, s, row in zip(envs, seeds, obs, strict=True):
+        first, info = env.reset(seed=int(s))
+        assert info == {} and torch.equal(first, row)
+    actions = torch.tensor([0.5, -1.0, 0.25])
+    obs, reward, terminated, truncated, _ = world.step(actions)
+    for n, env in enumerate(envs):
+        o, r, te, tr, _ = env.step(np.asarray(actions[n].item(), dtype=np.float32))
+        assert torch.equal(o, obs[n]) and r == float(reward[n])
+        assert (te, tr) == (bool(terminated[n]), bool(truncated[n]))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"pop": 0}, "--pop"),
+        ({"episodes": 0}, "--episodes"),
+        ({"max_steps": 0}, "--max-steps"),
+        ({"loop_pop": 0}, "--loop-pop"),
+        ({"repeats": 0}, "--repeats"),
+        ({"seed": -1}, "--seed"),
+        ({"threads": 0}, "--threads"),
+        ({"populations": ()}, "populations"),
+        ({"populations": ("nope",)}, "populations"),
+        ({"noise": -1.0}, "noise"),
+        ({"device": "tpu"}, "device"),
+        ({"checkpoint": "/nonexistent.pt"}, "does not exist"),
+    ],
+)
+def test_bad_options_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Config(**kwargs)
