@@ -75,6 +75,12 @@ EXPERIMENTS: dict[str, RunSpec] = {
             evaluable=True,
         ),
         RunSpec(
+            "sensory-cartpole",
+            "sensory_cartpole",
+            "AttentionNeuron vs MLP on swing-up with shuffled / noisy inputs (Tang & Ha 2021)",
+            evaluable=True,
+        ),
+        RunSpec(
             "ae-suite",
             "ae_suite",
             "Adaptive Evolution controller vs AdamW: regression, delay, scaling, plateau, bad lr",
@@ -110,6 +116,11 @@ BENCHMARKS: dict[str, RunSpec] = {
             "population",
             "bench_population",
             "256 CartPole MLP policies: batched vmap evaluator vs a loop over Gymnasium envs",
+        ),
+        RunSpec(
+            "sensory",
+            "bench_sensory",
+            "256 AttentionNeuron policies on swing-up: batched recurrent vmap evaluator vs a loop",
         ),
         RunSpec(
             "ae",

@@ -91,6 +91,20 @@ class Config:
     """Passes over the kept rollouts per iteration."""
     bc_lr: float = 3e-3
     """Adam learning rate of the cloning."""
+    bc_replay: int = 6
+    """Rollouts kept for training (the most recent)."""
+    bc_beta_decay: float = 1.0
+    """The teacher acts with probability ``bc_beta_decay ** iteration`` (1: always,
+    with ``bc_teacher_noise``: DART; < 1: DAgger)."""
+    bc_teacher_noise: float = 0.3
+    """Standard deviation of the noise on the teacher's executed actions."""
+    finetune_generations: int = 0
+    """After cloning, PGPE generations on the AttentionNeuron's return (starting from
+    the cloned weights, inputs shuffled as in the cloning); 0: none."""
+    finetune_stdev: float = 0.02
+    """Initial sampling standard deviation of the fine-tuning."""
+    finetune_lr: float = 0.02
+    """ClipUp step length of the fine-tuning."""
     target: float | None = None
     """Stop an agent's training once its validated mean return reaches this."""
     validate_every: int = 10
@@ -277,17 +291,49 @@ def _clone_attention(
         seed=cfg.seed,
         lr=cfg.bc_lr,
         epochs=cfg.bc_epochs,
+        replay=cfg.bc_replay,
+        beta_decay=cfg.bc_beta_decay,
+        teacher_noise=cfg.bc_teacher_noise,
         validate=validate,
         run=run,
     )
     info = {
-        "trained_by": f"behaviour cloning (DAgger, {cfg.bc_iterations} iterations of "
-        f"{cfg.bc_envs} episodes, inputs shuffled every {cfg.train_shuffle_every} steps) "
+        "trained_by": f"behaviour cloning (DART/DAgger, {cfg.bc_iterations} iterations of "
+        f"{cfg.bc_envs} episodes, teacher noise {cfg.bc_teacher_noise}, inputs shuffled every "
+        f"{cfg.train_shuffle_every} steps) "
         "from the PGPE-trained MLP",
         "validation_mean": result.validation,
         "seconds": result.seconds,
         "env_steps": result.env_steps,
     }
+    if cfg.finetune_generations:
+        tuned = train_pgpe(
+            student,
+            make,
+            label="attention (PGPE fine-tune)",
+            generations=cfg.finetune_generations,
+            pop_size=cfg.pop_size,
+            episodes=cfg.episodes,
+            max_steps=cfg.max_steps,
+            seed=cfg.seed + 1,
+            center_lr=cfg.finetune_lr,
+            stdev_init=cfg.finetune_stdev,
+            validate_every=cfg.validate_every,
+            validate_episodes=cfg.validate_episodes,
+            device=cfg.device,
+            run=run,
+        )
+        before = validate(student)
+        candidate = build_agent(spec)
+        unflatten_into(candidate, tuned.params.float())
+        after = validate(candidate)
+        info["finetune"] = {"generations": tuned.generations, "before": before, "after": after}
+        if after > before:
+            student = candidate
+            info["validation_mean"] = after
+            info["trained_by"] += f", then {tuned.generations} PGPE generations"
+        info["seconds"] += tuned.seconds
+        info["env_steps"] += tuned.env_steps
     return student, info
 
 

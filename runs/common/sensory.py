@@ -452,6 +452,7 @@ def behaviour_clone(
     chunk: int = 50,
     replay: int = 4,
     beta_decay: float = 0.5,
+    teacher_noise: float = 0.0,
     discrete: bool = False,
     validate: Callable[[nn.Module], float] | None = None,
     validate_every: int = 1,
@@ -467,6 +468,8 @@ def behaviour_clone(
     kept; the student is trained on them for ``epochs`` passes by truncated
     backpropagation through time (``chunk`` steps, its state carried between chunks),
     MSE to the teacher's actions (``discrete``: cross-entropy to its choices), Adam.
+    With ``teacher_noise`` (continuous actions) the teacher's executed actions get
+    ``N(0, teacher_noise)`` added (DART); the labels stay clean.
     The student keeps the weights of its best validation (``validate(student)``, higher
     is better) when one is given.
     """
@@ -508,7 +511,13 @@ def behaviour_clone(
                     pick = torch.rand(envs, generator=generator) < beta
                     if not discrete and own.dim() > 1:
                         pick = pick[:, None]
-                    action = torch.where(pick, target.to(own.dtype), own)
+                    executed = target.to(own.dtype)
+                    if teacher_noise and not discrete:
+                        # DART (Laskey et al. 2017): a noisy teacher visits the states
+                        # from which it must recover, and labels them
+                        noise = torch.randn(executed.shape, generator=generator)
+                        executed = (executed + teacher_noise * noise.to(own.dtype)).clamp(-1, 1)
+                    action = torch.where(pick, executed, own)
                     seen.append(obs)
                     labels.append(target)
                     masks.append(alive.clone())
