@@ -247,6 +247,16 @@ def _register_builtin() -> None:
         )
     )
     # -- ant (envs/mujoco/ant.py) --
+    register(
+        WorldSpec(
+            "ant",
+            entry_point="colonylab.envs.mujoco.ant:AntWorld",
+            config_entry="colonylab.envs.mujoco.ant:AntConfig",
+            description="MuJoCo Ant (Gymnasium Ant-v5 exactly), many robots; needs mujoco",
+            policies=("teacher", "random", "zero"),
+            default_policy="teacher",
+        )
+    )
 
 
 _register_builtin()
