@@ -231,8 +231,8 @@ def _register_builtin() -> None:
             entry_point=f"{classic}.swingup:SwingUpWorld",
             config_entry=f"{classic}.swingup:SwingUpConfig",
             description="CartPole swing-up (Ha's constants): the pole starts hanging down",
-            policies=("energy", "random", "zero"),
-            default_policy="energy",
+            policies=("random", "zero"),
+            default_policy="random",
         )
     )
     # -- puzzle pong (envs/classic/pong.py) --
