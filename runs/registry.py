@@ -81,6 +81,18 @@ EXPERIMENTS: dict[str, RunSpec] = {
             evaluable=True,
         ),
         RunSpec(
+            "sensory-pong",
+            "sensory_pong",
+            "AttentionNeuron vs MLP playing Pong from shuffled / 70%-occluded screen patches",
+            evaluable=True,
+        ),
+        RunSpec(
+            "sensory-ant",
+            "sensory_ant",
+            "AttentionNeuron vs MLP walking MuJoCo Ant with its 27 inputs shuffled every 200 steps",
+            evaluable=True,
+        ),
+        RunSpec(
             "ae-suite",
             "ae_suite",
             "Adaptive Evolution controller vs AdamW: regression, delay, scaling, plateau, bad lr",
