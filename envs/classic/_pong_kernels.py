@@ -49,7 +49,8 @@ OPPONENT_ERROR = 8  # the opponent's aim error, a share of the hitting half-heig
 MAX_BOUNCE = 9  # angle (radians) of a ball leaving a paddle's edge
 SERVE_ANGLE = 10  # serves leave at a uniform angle in [-SERVE_ANGLE, SERVE_ANGLE]
 NET_VALUE = 11  # grey level of the dashed centre line (0: none)
-NUM_PARAMS = 12
+BACKGROUND = 12  # grey level of the background's bottom row (a vertical ramp from 0)
+NUM_PARAMS = 13
 
 _MASK32 = 0xFFFFFFFF
 
@@ -350,8 +351,9 @@ def pong_render(envs, hist_ball, hist_paddle, params, row_off, col_off, net, out
         row_off, col_off: int64[H], int64[W] from :func:`layout_offsets` (the screen
             size and the pixel or patch layout).
         net: draw the dashed centre line (grey level ``NET_VALUE``).
-        out: float32[N, H * W * K], written for the rows ``envs`` only: background 0,
-            paddles and ball 1, channel ``k`` showing frame ``k``.
+        out: float32[N, H * W * K], written for the rows ``envs`` only: background 0
+            (or the ramp ``BACKGROUND * (r + 0.5) / H`` in pixel row ``r``), paddles
+            and ball 1, channel ``k`` showing frame ``k``.
     """
     channels = hist_ball.shape[1]
     height = row_off.shape[0]
@@ -361,9 +363,16 @@ def pong_render(envs, hist_ball, hist_paddle, params, row_off, col_off, net, out
     pw = params[PADDLE_HALF_W]
     net_value = params[NET_VALUE]
     net_col = col_off[width // 2]
+    ramp = params[BACKGROUND]
     for i in range(envs.shape[0]):
         n = envs[i]
         out[n, :] = 0.0
+        if ramp > 0.0:
+            for r in range(height):
+                level = ramp * (r + 0.5) / height
+                for c in range(width):
+                    for k in range(channels):
+                        out[n, row_off[r] + col_off[c] + k] = level
         for k in range(channels):
             if net and net_value > 0.0:
                 for r in range(0, height, 4):

@@ -161,6 +161,11 @@ class VecPong:
         opponent_error: The opponent's aim error, a share in ``[0, 1)`` of the paddle's
             hitting half-height.
         net: Draw the dashed centre line (grey 0.25) in the observation.
+        background: Grey level of a vertical ramp behind the game (0 at the top to
+            ``background`` at the bottom; 0: black). Like the static parts of an Atari
+            screen it tells a patch where it sits, which a shuffled screen otherwise
+            hides; :class:`~colonylab.envs.wrappers.BackgroundSwap` tests an agent's
+            reliance on it.
         render_envs: How many games :meth:`render_rgb` draws (a grid of panels).
 
     Raises:
@@ -193,6 +198,7 @@ class VecPong:
         opponent_speed: float = 0.012,
         opponent_error: float = 0.9,
         net: bool = True,
+        background: float = 0.0,
         render_envs: int = 16,
     ) -> None:
         self.num_envs = _check_int("num_envs", num_envs)
@@ -221,6 +227,9 @@ class VecPong:
             raise ValueError(f"opponent_error must be in [0, 1), got {opponent_error!r}")
         self.opponent_error = float(opponent_error)
         self.net = bool(net)
+        if not (isinstance(background, (int, float)) and 0.0 <= background < 1.0):
+            raise ValueError(f"background must be a grey level in [0, 1), got {background!r}")
+        self.background = float(background)
         self.autoreset = bool(autoreset)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self._seed = seed
@@ -239,6 +248,7 @@ class VecPong:
         params[K.MAX_BOUNCE] = math.radians(60.0)
         params[K.SERVE_ANGLE] = math.radians(30.0)
         params[K.NET_VALUE] = 0.25
+        params[K.BACKGROUND] = self.background
         self.params = params
         """float64[NUM_PARAMS]: the game's constants in the kernels' layout."""
 
@@ -459,6 +469,7 @@ class VecPong:
             opponent_speed=self.opponent_speed,
             opponent_error=self.opponent_error,
             net=self.net,
+            background=self.background,
             render_envs=self.render_envs,
         )
 
@@ -617,11 +628,13 @@ class VecPong:
         line is background), for :class:`~colonylab.envs.wrappers.sensory.BackgroundSwap`
         (which needs ``obs_mode="pixels"``)."""
         out = np.empty((self.num_envs, self.screen, self.screen, self.frame_stack), K.OBS_DTYPE)
+        params = self.params.copy()
+        params[K.BACKGROUND] = 0.0
         K.pong_render(
             self._all,
             self.hist_ball,
             self.hist_paddle,
-            self.params,
+            params,
             *self._pixel_offsets,
             False,
             out.reshape(self.num_envs, -1),
@@ -773,6 +786,8 @@ class PuzzlePongConfig:
     """The opponent's aim error, a share in [0, 1) of the paddle's hitting half-height."""
     net: bool = True
     """Draw the dashed centre line (grey 0.25) in the observation."""
+    background: float = 0.0
+    """Grey level of a vertical background ramp (0: black); tells patches their height."""
     device: str = "cpu"
     """Torch device of observations, rewards and flags (cpu, cuda, cuda:N)."""
     render_envs: int = 16
@@ -818,6 +833,7 @@ class PuzzlePongWorld(VecPong):
             opponent_speed=config.opponent_speed,
             opponent_error=config.opponent_error,
             net=config.net,
+            background=config.background,
             device=config.device,
             render_envs=config.render_envs,
         )

@@ -574,3 +574,20 @@ def test_rollout_puzzle_pong_from_the_cli(capsys):
         main(["rollout", "puzzle-pong", "--steps", "5", "--policy", "random", "--num-envs", "4"])
         == 0
     )
+
+
+def test_background_ramp_tells_rows_apart_and_is_not_foreground():
+    from colonylab.envs.classic.pong import VecPong
+
+    world = VecPong(2, background=0.5, obs_mode="pixels")
+    world.reset(seed=0)
+    pixels = world.pixels()
+    mask = world.foreground_mask()
+    background = pixels[~mask]
+    assert float(background.min()) > 0.0 and float(background.max()) < 0.5
+    # the first column (no net, no paddle at x=0) ramps down the screen
+    column = pixels[0, :, 0, -1]
+    assert bool((column[1:] > column[:-1]).all())
+    assert world.subset([1]).background == 0.5
+    with pytest.raises(ValueError, match="background"):
+        VecPong(1, background=1.5)
