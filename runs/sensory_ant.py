@@ -25,7 +25,6 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,7 +38,6 @@ from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.sensory import (
     AGENT_LABELS,
-    SHIPPED,
     Condition,
     SensoryWatch,
     behaviour_clone,
@@ -47,9 +45,11 @@ from colonylab.runs.common.sensory import (
     console,
     continuous_actions,
     evaluate_conditions,
-    load_agent,
     print_rows,
     save_agent,
+)
+from colonylab.runs.common.sensory import (
+    load_agents as load_agents_of,
 )
 
 EXPERIMENT = "sensory-ant"
@@ -275,16 +275,8 @@ class _Teacher(torch.nn.Module):
 
 
 def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
-    root = Path(checkpoint) if checkpoint else SHIPPED
-    if not root.is_dir():
-        raise ValueError(
-            f"{str(root)!r}: give the directory holding {checkpoint_name('attention')} "
-            f"and {checkpoint_name('mlp')}"
-        )
-    return {
-        AGENT_LABELS[kind]: load_agent(root / checkpoint_name(kind), EXPERIMENT)[0]
-        for kind in ("attention", "mlp")
-    }
+    """Both agents: from the directory ``checkpoint`` (or the shipped ones)."""
+    return load_agents_of(checkpoint, EXPERIMENT)
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:

@@ -780,3 +780,23 @@ class SensoryWatch:
             )
             draw.text((8, y0), "attention: queries (rows) x inputs", fill=(170, 176, 190))
         return np.asarray(panel)
+
+
+def load_agents(checkpoint: str | None, experiment: str) -> dict[str, nn.Module]:
+    """The AttentionNeuron and the MLP of ``experiment`` by label: from the directory
+    ``checkpoint`` (or the shipped checkpoints), or one file of them.
+
+    Files are named ``<experiment with _>_{attention,mlp}.pt``."""
+    stem = experiment.replace("-", "_")
+    root = Path(checkpoint) if checkpoint else SHIPPED
+    agents = {}
+    for kind in ("attention", "mlp"):
+        path = root / f"{stem}_{kind}.pt" if root.is_dir() else root
+        if root.is_dir() or root.name == f"{stem}_{kind}.pt":
+            agents[AGENT_LABELS[kind]], _ = load_agent(path, experiment)
+    if not agents:
+        raise ValueError(
+            f"{str(root)!r}: give a directory holding {stem}_attention.pt and {stem}_mlp.pt, "
+            "or one of those files"
+        )
+    return agents
