@@ -1,0 +1,502 @@
+"""Experiment ``sensory-pong`` (Puzzle Pong, Tang & Ha 2021): an AttentionNeuron agent
+plays Pong from a 32 x 32 screen cut into 64 patches that arrive in any order (and
+with 70% of them hidden), against an ordinary MLP that collapses when they are
+shuffled.
+
+Training: both agents are cloned from Pong's scripted teacher
+(``VecPong.teacher_actions``: it reads the true state and wins 5-0) with DAgger
+(:func:`colonylab.runs.common.sensory.behaviour_clone`, ``discrete=True``:
+cross-entropy to the teacher's action on the states the student visits, the teacher
+driving with probability ``0.5 ** iteration``; truncated backpropagation through time
+for the recurrent AttentionNeuron). The MLP sees the screen unshuffled (28 iterations
+of 64 games, Adam 1e-2); the AttentionNeuron (16 queries, keys 16, LSTM 8, head 32)
+sees the patches shuffled every 100 steps and, in every third iteration, with 70% of
+them dropped (12 iterations of 64 games, Adam 1e-3). Each keeps the weights of its
+best validation (MLP: unshuffled; AttentionNeuron: the mean of "shuffled every 100"
+and "70% occluded"). ``python -m colonylab.runs.sensory_pong`` took 15.9 min on one
+thread (2 shared cores; MLP 13.3 min, AttentionNeuron 2.3 min, evaluation the rest;
+peak memory 5 GB: the cloning keeps its rollouts' observations).
+
+Result of the shipped checkpoints (``colony eval sensory-pong``, 32 games to 5 points
+each, mean +- sd over games; for scale: teacher +5.0, a paddle that never moves
+-3.5 +- 1.4 on these games, uniformly random actions -3.8 +- 1.1):
+
+=============================================  ===============  ===============
+condition                                      AttentionNeuron  MLP
+=============================================  ===============  ===============
+unshuffled                                     -3.5 +- 1.4      +2.4 +- 2.3
+shuffled at reset                              -3.5 +- 1.4      -3.5 +- 1.7
+shuffled every 100 steps                       -3.5 +- 1.4      -3.8 +- 1.3
+70% occluded (AN: dropped, MLP: zeroed)        -3.5 +- 1.4      -3.5 +- 1.6
++16 noise patches, shuffled every 100 steps    -3.5 +- 1.4      n/a
+=============================================  ===============  ===============
+
+The MLP plays (it wins 28 of the 32 games) and collapses as soon as the patches
+move. The AttentionNeuron's scores are unchanged by shuffling, occlusion and noise,
+but only vacuously: it did not learn to play. The weights kept (validated -2.9 after
+iteration 2; every later validation scored -3.4 to -4.5) always choose "stay", so its
+returns equal the scripted "stay" policy's, game for game, whatever it is shown.
+The reason is the world, not the shuffle: a permutation-invariant agent sees the
+multiset of patch contents (plus each patch's own history), and here no patch content
+tells where the patch is. The ball is one pixel, the agent's paddle one pixel wide at
+x = 29 (patch column 28-31), which the ball enters only on the step of contact, so
+ball and paddle never share a patch before a hit; the net's dashes repeat with the
+patch size, no walls or score are drawn, and serves and the opponent's aim are
+random. Where the ball is relative to the paddle (what the teacher acts on) cannot
+be read from shuffled patches, and the cloning finds nothing better than standing
+still. (The paper's Puzzle Pong agent, which wins 21-0, played Atari Pong on 84 x 84
+frames with a feed-forward AttentionNeuron and a CNN head; this world is a
+different, smaller game.)
+
+``colony eval sensory-pong`` scores the shipped (or given) checkpoints of both agents
+unshuffled, shuffled at reset, shuffled every ``K`` steps, with 70% of the patches
+occluded and with pure-noise patches added (the AttentionNeuron only: the MLP takes
+64 patches). Episodes are played to ``points_to_win`` (5) points, so a return is in
+``[-5, 5]``: +5 is a 5-0 win, -5 a 0-5 loss.
+
+    colony train sensory-pong                 # both agents (~16 min on 1 thread)
+    colony eval sensory-pong --json eval.json
+    colony watch sensory-pong                 # x reshuffles the patches, m: MLP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from colonylab.collective_ml.base import flatten_params
+from colonylab.collective_ml.population import BatchedEvaluator
+from colonylab.envs.classic.pong import PuzzlePongConfig, PuzzlePongWorld, VecPong
+from colonylab.runs.common.policies import command_line
+from colonylab.runs.common.rundir import RunDir
+from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.sensory import (
+    AGENT_LABELS,
+    SHIPPED,
+    Condition,
+    SensoryWatch,
+    behaviour_clone,
+    build_agent,
+    console,
+    discrete_actions,
+    evaluate_conditions,
+    load_agent,
+    print_rows,
+    save_agent,
+)
+
+EXPERIMENT = "sensory-pong"
+SCREEN, PATCH, FRAMES = 32, 4, 2
+NUM_PATCHES = (SCREEN // PATCH) ** 2  # 64
+PATCH_DIM = PATCH * PATCH * FRAMES  # 32
+NUM_ACTIONS = 3  # 0 stay, 1 up, 2 down
+
+
+@dataclass(frozen=True)
+class Config:
+    """Clone an AttentionNeuron (on shuffled, partly occluded patches) and an MLP (on
+    the plain screen) from Pong's scripted teacher; evaluate both with shuffled,
+    reshuffled, occluded and noisy patches."""
+
+    agents: Literal["both", "attention", "mlp"] = "both"
+    """Which agents to train."""
+    points_to_win: int = 5
+    """Episodes (training and evaluation) end when a side has this many points."""
+    max_steps: int = 1500
+    """Steps per episode at most (truncation; the teacher needs ~460 to win 5-0)."""
+    bc_iterations: int = 12
+    """DAgger iterations of the AttentionNeuron's behaviour cloning."""
+    bc_envs: int = 64
+    """AttentionNeuron: episodes played per DAgger iteration."""
+    bc_epochs: int = 2
+    """AttentionNeuron: passes over the kept rollouts per iteration."""
+    bc_replay: int = 2
+    """AttentionNeuron: rollouts kept for training (the latest)."""
+    bc_lr: float = 1e-3
+    """AttentionNeuron: Adam learning rate of the cloning."""
+    bc_chunk: int = 50
+    """AttentionNeuron: steps of truncated backpropagation through time."""
+    mlp_iterations: int = 28
+    """DAgger iterations of the MLP's behaviour cloning."""
+    mlp_envs: int = 64
+    """MLP: episodes played per DAgger iteration."""
+    mlp_epochs: int = 8
+    """MLP: passes over the kept rollouts per iteration."""
+    mlp_replay: int = 4
+    """MLP: rollouts kept for training (the latest)."""
+    mlp_lr: float = 1e-2
+    """MLP: Adam learning rate (high: each first-layer weight sees one pixel, which the
+    1-pixel ball lights up rarely)."""
+    bc_beta_decay: float = 0.5
+    """DAgger: the teacher drives an env with probability ``beta_decay ** iteration``."""
+    train_shuffle_every: int | None = 100
+    """The AttentionNeuron learns with patches re-shuffled every this many steps (None:
+    shuffled at reset only, an exact symmetry). The MLP trains unshuffled."""
+    train_occlude: float = 0.7
+    """Share of patches dropped in the AttentionNeuron's occluded iterations."""
+    train_occlude_every: int = 3
+    """Every this many-th DAgger iteration of the AttentionNeuron plays with
+    ``train_occlude`` of the patches dropped (0: never)."""
+    validate_every: int = 2
+    """Validate every this many DAgger iterations (the best validated weights are kept)."""
+    validate_episodes: int = 32
+    """Episodes per validation."""
+    num_queries: int = 16
+    """AttentionNeuron: fixed queries (rows of the latent, each a 32-value patch mix)."""
+    key_dim: int = 16
+    """AttentionNeuron: width of queries and keys."""
+    hidden_dim: int = 8
+    """AttentionNeuron: width of the shared LSTM cell of every sensory neuron."""
+    head_hidden: int = 32
+    """AttentionNeuron: hidden units of the action head (on the 16 x 32 latent)."""
+    mlp_hidden: tuple[int, ...] = (24, 16)
+    """MLP baseline: hidden layer sizes (input: the 64 x 32 patches, flattened)."""
+    eval_episodes: int = 32
+    """``colony eval``: episodes per agent and condition."""
+    eval_seed: int = 2024
+    """``colony eval``: base seed of its episodes, shuffles and occlusions."""
+    shuffle_every: int = 100
+    """``colony eval`` and ``colony watch``: K of "shuffled every K steps"."""
+    occlude: float = 0.7
+    """``colony eval``: share of patches occluded (the paper: 70%); dropped for the
+    AttentionNeuron, zeroed for the MLP."""
+    noise_channels: int = 16
+    """``colony eval``: pure-noise patches (N(0, 1) values) added in the noise condition."""
+    watch_envs: int = 4
+    """``colony watch``: games shown."""
+    seed: int = 0
+    """Seed of the initial weights and every training episode."""
+    threads: int | None = 1
+    """Torch CPU threads (None: torch's default)."""
+    device: str = "cpu"
+    """Where the evaluation's worlds and forward run (cpu, cuda, cuda:N); training
+    runs on the CPU."""
+    out: str | None = None
+    """Run directory root (default runs/out)."""
+
+    def __post_init__(self) -> None:
+        for name, low in (
+            ("points_to_win", 1),
+            ("max_steps", 1),
+            ("bc_iterations", 1),
+            ("mlp_iterations", 1),
+            ("bc_envs", 1),
+            ("bc_epochs", 1),
+            ("bc_replay", 1),
+            ("bc_chunk", 1),
+            ("mlp_envs", 1),
+            ("mlp_epochs", 1),
+            ("mlp_replay", 1),
+            ("train_occlude_every", 0),
+            ("validate_every", 1),
+            ("validate_episodes", 1),
+            ("eval_episodes", 1),
+            ("shuffle_every", 1),
+            ("noise_channels", 1),
+            ("watch_envs", 1),
+            ("seed", 0),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}"
+                )
+        if self.train_shuffle_every is not None and self.train_shuffle_every < 1:
+            raise ValueError(
+                f"--train-shuffle-every must be >= 1 or None, got {self.train_shuffle_every}"
+            )
+        for name in ("train_occlude", "occlude"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
+        for name in ("bc_lr", "mlp_lr", "bc_beta_decay"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be > 0")
+
+
+def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
+    """The constructor spec of an agent (saved in its checkpoint)."""
+    if kind == "attention":
+        return {
+            "kind": "attention",
+            "act_dim": NUM_ACTIONS,
+            "input_dim": PATCH_DIM,
+            "num_queries": cfg.num_queries,
+            "key_dim": cfg.key_dim,
+            "hidden_dim": cfg.hidden_dim,
+            "head_hidden": cfg.head_hidden,
+            "output": "linear",
+        }
+    return {
+        "kind": "mlp",
+        "input_shape": [NUM_PATCHES, PATCH_DIM],
+        "act_dim": NUM_ACTIONS,
+        "hidden": list(cfg.mlp_hidden),
+        "output": "linear",
+    }
+
+
+def world_factory(cfg: Config):
+    """``factory(num_envs, device)`` of Pong worlds (patches, games to ``points_to_win``,
+    finished games frozen)."""
+    return partial(
+        VecPong,
+        screen=SCREEN,
+        patch=PATCH,
+        frame_stack=FRAMES,
+        points_to_win=cfg.points_to_win,
+        max_episode_steps=cfg.max_steps,
+    )
+
+
+def conditions(cfg: Config) -> list[Condition]:
+    share = f"{round(cfg.occlude * 100)}%"
+    return [
+        Condition("unshuffled"),
+        Condition("shuffled at reset", shuffle=0),
+        Condition(f"shuffled every {cfg.shuffle_every} steps", shuffle=cfg.shuffle_every),
+        Condition(
+            f"{share} occluded, shuffled every {cfg.shuffle_every} steps",
+            shuffle=cfg.shuffle_every,
+            occlude=cfg.occlude,
+        ),
+        Condition(
+            f"+{cfg.noise_channels} noise patches, shuffled every {cfg.shuffle_every} steps",
+            shuffle=cfg.shuffle_every,
+            noise=cfg.noise_channels,
+        ),
+    ]
+
+
+def _mlp_condition(condition: Condition) -> Condition | None:
+    """The MLP takes exactly 64 patches: no noise patches; occluded ones are zeroed."""
+    if condition.noise:
+        return None
+    if condition.occlude > 0:
+        return dataclasses.replace(
+            condition, name=f"{condition.name} (zeroed)", occlude_mode="zero"
+        )
+    return condition
+
+
+def checkpoint_name(kind: str) -> str:
+    return f"sensory_pong_{kind}.pt"
+
+
+def _teacher(world: VecPong) -> torch.Tensor:
+    """The scripted expert's actions, from the true state of the unwrapped world."""
+    return world.teacher_actions()
+
+
+def _validator(cfg: Config, condition: Condition, seed: int):
+    base = world_factory(cfg)
+
+    def make(num_envs: int, device: Any = None) -> Any:
+        return condition.wrap(base(num_envs=num_envs, device=device), seed)
+
+    return make
+
+
+def _validation(cfg: Config, validation_conditions: list[Condition]):
+    """``validate(policy)``: mean return over the conditions (fixed episodes)."""
+
+    def validate(policy: torch.nn.Module) -> float:
+        values = []
+        for i, condition in enumerate(validation_conditions):
+            evaluator = BatchedEvaluator(
+                policy,
+                _validator(cfg, condition, cfg.seed + 1 + i),
+                episodes=cfg.validate_episodes,
+                max_steps=cfg.max_steps,
+                seed=cfg.seed + 7919,
+                shared_episodes=True,
+                action_fn=discrete_actions,
+            )
+            values.append(float(evaluator(flatten_params(policy)[None]).mean()))
+        return sum(values) / len(values)
+
+    return validate
+
+
+def _clone(
+    cfg: Config,
+    kind: str,
+    run: RunDir,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Behaviour-clone one agent (DAgger, cross-entropy on the teacher's actions)."""
+    spec = agent_spec(cfg, kind)
+    student = build_agent(spec)
+    base = world_factory(cfg)
+    if kind == "attention":
+        iterations, envs, epochs = cfg.bc_iterations, cfg.bc_envs, cfg.bc_epochs
+        replay, lr = cfg.bc_replay, cfg.bc_lr
+        shuffled = Condition("train", shuffle=cfg.train_shuffle_every or 0)
+        occluded = dataclasses.replace(shuffled, occlude=cfg.train_occlude)
+        use_occlusion = cfg.train_occlude_every > 0 and cfg.train_occlude > 0
+        validation = [shuffled, occluded] if use_occlusion else [shuffled]
+    else:
+        iterations, envs, epochs = cfg.mlp_iterations, cfg.mlp_envs, cfg.mlp_epochs
+        replay, lr = cfg.mlp_replay, cfg.mlp_lr
+        shuffled = occluded = Condition("train")
+        use_occlusion = False
+        validation = [shuffled]
+    calls = [0]
+
+    def make_world(num_envs: int) -> Any:
+        # behaviour_clone asks for one world per DAgger iteration
+        calls[0] += 1
+        occlude = use_occlusion and calls[0] % cfg.train_occlude_every == 0
+        condition = occluded if occlude else shuffled
+        return condition.wrap(base(num_envs=num_envs), cfg.seed * 1000 + calls[0])
+
+    result = behaviour_clone(
+        student,
+        make_world,
+        _teacher,
+        label=f"{kind} (BC)",
+        iterations=iterations,
+        envs=envs,
+        steps=cfg.max_steps,
+        seed=cfg.seed,
+        lr=lr,
+        epochs=epochs,
+        chunk=cfg.bc_chunk,
+        replay=replay,
+        beta_decay=cfg.bc_beta_decay,
+        discrete=True,
+        validate=_validation(cfg, validation),
+        validate_every=cfg.validate_every,
+        run=run,
+    )
+    if kind == "attention":
+        inputs = f"patches shuffled every {cfg.train_shuffle_every} steps" + (
+            f", {round(cfg.train_occlude * 100)}% of them dropped in every "
+            f"{cfg.train_occlude_every}th iteration"
+            if use_occlusion
+            else ""
+        )
+    else:
+        inputs = "patches unshuffled"
+    info = {
+        "trained_by": f"behaviour cloning (DAgger, {iterations} iterations of {envs} "
+        f"episodes to {cfg.points_to_win} points, {inputs}) from the scripted teacher",
+        "validation_mean": result.validation,
+        "seconds": result.seconds,
+        "env_steps": result.env_steps,
+        "history": result.history,
+    }
+    return student, info
+
+
+def main(cfg: Config) -> dict[str, Any]:
+    """Clone the MLP (unshuffled) and the AttentionNeuron (shuffled, partly occluded)
+    from the scripted teacher, save both checkpoints, and evaluate them."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out)
+    console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
+    base_meta = {"command": command_line(), "config": dataclasses.asdict(cfg)}
+    kinds = ("mlp", "attention") if cfg.agents == "both" else (cfg.agents,)
+    for kind in kinds:
+        seed_everything(cfg.seed)
+        policy, info = _clone(cfg, kind, run)
+        console.print(
+            f"{AGENT_LABELS[kind]}: validation {info['validation_mean']:.2f} "
+            f"({info['seconds']:.0f} s)"
+        )
+        save_agent(
+            run.checkpoints / checkpoint_name(kind),
+            policy,
+            agent_spec(cfg, kind),
+            experiment=EXPERIMENT,
+            meta={**base_meta, **{k: v for k, v in info.items() if k != "history"}},
+        )
+        (run.path / f"history_{kind}.json").write_text(json.dumps(info["history"], indent=2))
+    run.close()
+    summary: dict[str, Any] = {}
+    if cfg.agents == "both":
+        summary = evaluate(cfg, checkpoint=str(run.checkpoints))
+        (run.path / "eval.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
+    """Both agents: from the directory ``checkpoint`` (or the shipped ones)."""
+    root = Path(checkpoint) if checkpoint else SHIPPED
+    agents = {}
+    for kind in ("attention", "mlp"):
+        path = root / checkpoint_name(kind) if root.is_dir() else root
+        if root.is_dir() or kind in root.name:
+            agents[AGENT_LABELS[kind]], _ = load_agent(path, EXPERIMENT)
+    if not agents:
+        raise ValueError(
+            f"{str(root)!r}: give a directory holding {checkpoint_name('attention')} and "
+            f"{checkpoint_name('mlp')}, or one of those files"
+        )
+    return agents
+
+
+def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
+    """``colony eval sensory-pong``: rows ``{condition, agent, mean, std, episodes}``
+    for both agents under every condition (returns in ``[-points_to_win,
+    points_to_win]``)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    agents = load_agents(checkpoint)
+    rows = evaluate_conditions(
+        agents,
+        world_factory(cfg),
+        conditions(cfg),
+        episodes=cfg.eval_episodes,
+        max_steps=cfg.max_steps,
+        seed=cfg.eval_seed,
+        action_fn=discrete_actions,
+        mlp_condition=_mlp_condition,
+        device=cfg.device,
+    )
+    print_rows(
+        rows,
+        f"{EXPERIMENT}: return over {cfg.eval_episodes} games to {cfg.points_to_win} points "
+        f"(in [-{cfg.points_to_win}, {cfg.points_to_win}])",
+    )
+    return {"experiment": EXPERIMENT, "world": "puzzle-pong", "rows": rows}
+
+
+def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
+    """``colony watch sensory-pong``: games played by the AttentionNeuron with the
+    patches shuffled every ``shuffle_every`` steps; ``x`` re-shuffles now, ``m`` hands
+    the games to the MLP baseline and back."""
+    agents = load_agents(checkpoint)
+    world = PuzzlePongWorld(
+        PuzzlePongConfig(
+            num_envs=cfg.watch_envs,
+            screen=SCREEN,
+            patch=PATCH,
+            frame_stack=FRAMES,
+            points_to_win=cfg.points_to_win,
+            max_episode_steps=cfg.max_steps,
+            autoreset=True,
+            render_envs=cfg.watch_envs,
+        )
+    )
+    return SensoryWatch(
+        world,
+        agents,
+        shuffle_every=cfg.shuffle_every,
+        action_fn=discrete_actions,
+        image_shape=(SCREEN, SCREEN, PATCH),
+        seed=cfg.seed,
+        name=f"{EXPERIMENT} (x: reshuffle, m: MLP/AttentionNeuron)",
+    )
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))
