@@ -3,7 +3,7 @@ observations shuffled (every 200 steps in the paper; Tang & Ha 2021), against an
 that collapses when they are.
 
 As in the paper, both agents learn by behaviour cloning from a trained teacher: the
-teacher is the PGPE-trained MLP of ``python -m colonylab.runs.ant_teacher`` (shipped as
+teacher is the PGPE-trained linear policy of ``python -m colonylab.runs.ant_teacher`` (shipped as
 ``runs/checkpoints/ant_teacher.pt``); the students learn with
 :func:`colonylab.runs.common.sensory.behaviour_clone` (DART: the teacher drives with
 action noise and labels every state it visits, including the recoveries). The
@@ -71,11 +71,11 @@ class Config:
     train_shuffle_every: int | None = 200
     """The AttentionNeuron learns with its inputs re-shuffled every this many steps
     (None: shuffled at reset only)."""
-    bc_iterations: int = 6
+    bc_iterations: int = 14
     """Cloning iterations (each plays ``bc_envs`` new episodes)."""
     bc_envs: int = 32
     """Episodes per cloning iteration."""
-    bc_epochs: int = 4
+    bc_epochs: int = 6
     """Passes over the kept rollouts per iteration."""
     bc_replay: int = 6
     """Rollouts kept for training."""
@@ -295,7 +295,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     )
     # the teacher, unshuffled, for reference (it is an MLP on ordered inputs too)
     teacher_rows = evaluate_conditions(
-        {"teacher (MLP, PGPE)": _Teacher(cfg.teacher)},
+        {"teacher (linear, PGPE)": _Teacher(cfg.teacher)},
         world_factory(cfg.max_steps),
         conditions(cfg)[:1],
         episodes=cfg.eval_episodes,

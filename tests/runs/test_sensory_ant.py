@@ -38,7 +38,7 @@ def test_tiny_run_and_evaluation(tmp_path):
     rows = json.loads((run / "eval.json").read_text())["rows"]
     assert rows == summary["rows"]
     agents = {r["agent"] for r in rows}
-    assert agents == {"AttentionNeuron", "MLP", "teacher (MLP, PGPE)"}
+    assert agents == {"AttentionNeuron", "MLP", "teacher (linear, PGPE)"}
     for r in rows:
         assert {"condition", "agent", "mean", "std", "episodes"} <= set(r)
     by = {(r["condition"], r["agent"]): r for r in rows}
