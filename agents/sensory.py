@@ -292,6 +292,9 @@ class AttentionNeuronPolicy(nn.Module):
         head_hidden: width of the head's hidden layer (0: a single linear layer).
         output: ``"tanh"`` (continuous actions in [-1, 1]) or ``"linear"``
             (raw outputs, e.g. logits for ``argmax``).
+        feed_action: feed the previous action to every neuron (as in the paper);
+            ``False`` feeds zeros -- behaviour cloning then cannot take the shortcut
+            of repeating the last action.
     """
 
     def __init__(
@@ -304,6 +307,7 @@ class AttentionNeuronPolicy(nn.Module):
         head_hidden: int = 16,
         output: str = "tanh",
         latent_tanh: bool = True,
+        feed_action: bool = True,
     ) -> None:
         super().__init__()
         if output not in ("tanh", "linear"):
@@ -322,6 +326,7 @@ class AttentionNeuronPolicy(nn.Module):
             self.head = nn.Linear(latent_size, act_dim)
         self.act_dim = act_dim
         self.output = output
+        self.feed_action = bool(feed_action)
         self._state: SensoryState | None = None
         self.last_attention: Tensor | None = None
         """``(B, M, N)`` attention of the last :meth:`act` call (for viewers)."""
@@ -343,7 +348,8 @@ class AttentionNeuronPolicy(nn.Module):
         if state is None:
             state = self.initial_state(obs)
         h, c, prev_action = self._check_state(state, neurons, unbatched)
-        latent, attention, h, c = self.sensory(neurons, prev_action, h, c)
+        fed = prev_action if self.feed_action else torch.zeros_like(prev_action)
+        latent, attention, h, c = self.sensory(neurons, fed, h, c)
         action = self.head(latent.flatten(1))  # (B, A)
         if self.output == "tanh":
             action = torch.tanh(action)

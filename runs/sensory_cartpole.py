@@ -15,7 +15,26 @@ candidate's recurrent state carried by its environments):
    inputs, and small weight perturbations do not change that (mean return stayed
    below 60 after 380 generations here);
 3. then by PGPE fine-tuning from the cloned weights (``finetune_*``), which climbs
-   from the clone's ~70 to several hundred.
+   from the clone's ~60 to ~710;
+4. last by PGPE with the inputs re-shuffled every 100 steps of every training
+   episode (``reshuffle_*``): without it a mid-episode re-shuffle costs ~45% of the
+   return (the neurons' LSTM states belong to their old channels); with it the
+   neurons re-adapt within a few steps, for ~10% of the unshuffled return.
+
+Shipped checkpoints (``colony eval sensory-cartpole``, 64 episodes of 1000 steps):
+
+==============================  ===============  ===============
+condition                       AttentionNeuron  MLP
+==============================  ===============  ===============
+unshuffled                      637.6 +- 5.7     736.2 +- 9.9
+shuffled at reset               637.6 +- 5.7     46.6 +- 79.8
+shuffled every 200 steps        640.6 +- 54.9    20.8 +- 33.0
++15 noise channels, shuffled    16.1 +- 17.1     n/a
+==============================  ===============  ===============
+
+(After stage 3 the AttentionNeuron scored 709.0 unshuffled and at reset but 389.4 +-
+197.4 re-shuffled every 200 steps.) Pure-noise channels still defeat it: it never
+saw any in training.
 
 The paper used CMA-ES with population 256 and 16 rollouts per fitness; this schedule
 fits a 2-core machine. A permutation fixed for an episode is an exact symmetry of the
@@ -26,7 +45,7 @@ AttentionNeuron (tested), so training sees unshuffled inputs unless
 agents unshuffled, shuffled at reset, shuffled every ``K`` steps and with pure-noise
 channels added (the AttentionNeuron only: the MLP takes five inputs).
 
-    colony train sensory-cartpole                 # both agents (~1.5 h on 2 cores)
+    colony train sensory-cartpole                 # both agents (~2 h on 2 cores)
     colony eval sensory-cartpole --json eval.json
     colony watch sensory-cartpole                 # x reshuffles, m swaps the agents
 """
@@ -116,6 +135,17 @@ class Config:
     """Initial sampling standard deviation of the fine-tuning."""
     finetune_lr: float = 0.05
     """ClipUp step length of the fine-tuning."""
+    reshuffle_generations: int = 250
+    """Last, PGPE generations with the inputs re-shuffled every ``reshuffle_every``
+    steps of every training episode, so that the neurons learn to re-adapt after a
+    mid-episode shuffle (kept if the mean of the unshuffled and the re-shuffled
+    validations improves); 0: none."""
+    reshuffle_every: int = 100
+    """Steps between re-shuffles in that stage."""
+    reshuffle_stdev: float = 0.03
+    """Initial sampling standard deviation of that stage."""
+    reshuffle_lr: float = 0.03
+    """ClipUp step length of that stage."""
     target: float | None = None
     """Stop an agent's training once its validated mean return reaches this."""
     validate_every: int = 10
@@ -159,6 +189,8 @@ class Config:
             ("max_steps", 1),
             ("validate_every", 1),
             ("validate_episodes", 1),
+            ("reshuffle_generations", 0),
+            ("reshuffle_every", 1),
             ("eval_episodes", 1),
             ("shuffle_every", 1),
             ("noise_channels", 1),
@@ -176,7 +208,7 @@ class Config:
             raise ValueError(
                 f"--train-shuffle-every must be >= 1 or None, got {self.train_shuffle_every}"
             )
-        for name in ("center_lr", "stdev_init"):
+        for name in ("center_lr", "stdev_init", "reshuffle_stdev", "reshuffle_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0")
 
@@ -345,7 +377,68 @@ def _clone_attention(
             info["trained_by"] += f", then {tuned.generations} PGPE generations"
         info["seconds"] += tuned.seconds
         info["env_steps"] += tuned.env_steps
+    if cfg.reshuffle_generations:
+        student = _reshuffle_stage(cfg, student, spec, validate, info, run)
     return student, info
+
+
+def _reshuffle_stage(
+    cfg: Config,
+    student: torch.nn.Module,
+    spec: dict[str, Any],
+    validate: Any,
+    info: dict[str, Any],
+    run: RunDir,
+) -> torch.nn.Module:
+    """PGPE from ``student`` with the inputs re-shuffled every ``reshuffle_every`` steps;
+    the result replaces ``student`` if it validates better on the mean of the
+    unshuffled-and-re-shuffled returns."""
+    reshuffled_world = _shuffled(cfg, cfg.reshuffle_every, cfg.seed + 2)
+
+    def validate_reshuffled(policy: torch.nn.Module) -> float:
+        evaluator = BatchedEvaluator(
+            policy,
+            reshuffled_world,
+            episodes=cfg.validate_episodes,
+            max_steps=cfg.max_steps,
+            seed=cfg.seed + 7919,
+            shared_episodes=True,
+            action_fn=continuous_actions,
+        )
+        return float(evaluator(flatten_params(policy)[None]).mean())
+
+    def both(policy: torch.nn.Module) -> float:
+        return 0.5 * (validate(policy) + validate_reshuffled(policy))
+
+    tuned = train_pgpe(
+        student,
+        _shuffled(cfg, cfg.reshuffle_every, cfg.seed + 5),
+        label="attention (PGPE, re-shuffled)",
+        generations=cfg.reshuffle_generations,
+        pop_size=cfg.pop_size,
+        episodes=cfg.finetune_episodes,
+        max_steps=cfg.max_steps,
+        seed=cfg.seed + 2,
+        center_lr=cfg.reshuffle_lr,
+        stdev_init=cfg.reshuffle_stdev,
+        validate_every=cfg.validate_every,
+        validate_episodes=cfg.validate_episodes,
+        device=cfg.device,
+        run=run,
+    )
+    candidate = build_agent(spec)
+    unflatten_into(candidate, tuned.params.float())
+    before, after = both(student), both(candidate)
+    info["reshuffle"] = {"generations": tuned.generations, "before": before, "after": after}
+    info["seconds"] += tuned.seconds
+    info["env_steps"] += tuned.env_steps
+    if after > before:
+        info["trained_by"] += (
+            f", then {tuned.generations} PGPE generations with the inputs re-shuffled every "
+            f"{cfg.reshuffle_every} steps"
+        )
+        return candidate
+    return student
 
 
 def main(cfg: Config) -> dict[str, Any]:

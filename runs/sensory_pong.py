@@ -155,6 +155,13 @@ class Config:
     """AttentionNeuron: width of the shared LSTM cell of every sensory neuron."""
     head_hidden: int = 32
     """AttentionNeuron: hidden units of the action head (on the 16 x 32 latent)."""
+    feed_action: bool = True
+    """AttentionNeuron: feed the previous action to its neurons (the paper's design;
+    off: cloning cannot learn to repeat the last action)."""
+    background: float = 0.0
+    """Grey level at the bottom of a vertical background ramp behind the game (0:
+    black). A ramp tells a shuffled patch its height, as the static parts of an Atari
+    screen do; the evaluation and the viewer use the same background."""
     mlp_hidden: tuple[int, ...] = (24, 16)
     """MLP baseline: hidden layer sizes (input: the 64 x 32 patches, flattened)."""
     eval_episodes: int = 32
@@ -211,7 +218,7 @@ class Config:
             raise ValueError(
                 f"--train-shuffle-every must be >= 1 or None, got {self.train_shuffle_every}"
             )
-        for name in ("train_occlude", "occlude"):
+        for name in ("train_occlude", "occlude", "background"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
@@ -232,6 +239,7 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
             "hidden_dim": cfg.hidden_dim,
             "head_hidden": cfg.head_hidden,
             "output": "linear",
+            "feed_action": cfg.feed_action,
         }
     return {
         "kind": "mlp",
@@ -252,6 +260,7 @@ def world_factory(cfg: Config):
         frame_stack=FRAMES,
         points_to_win=cfg.points_to_win,
         max_episode_steps=cfg.max_steps,
+        background=cfg.background,
     )
 
 
@@ -483,6 +492,7 @@ def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
             max_episode_steps=cfg.max_steps,
             autoreset=True,
             render_envs=cfg.watch_envs,
+            background=cfg.background,
         )
     )
     return SensoryWatch(

@@ -32,6 +32,8 @@ TINY = exp.Config(
     bc_epochs=1,
     finetune_generations=2,
     finetune_episodes=1,
+    reshuffle_generations=2,
+    reshuffle_every=10,
     eval_episodes=2,
     shuffle_every=10,
     noise_channels=3,
@@ -55,6 +57,9 @@ def test_main_writes_both_checkpoints_and_the_evaluation(tiny_run):
         )
         assert payload["agent"]["kind"] == kind
         assert "trained_by" in payload["meta"] and "command" in payload["meta"]
+        if kind == "attention":
+            stage = payload["meta"]["reshuffle"]
+            assert stage["generations"] == 2 and {"before", "after"} <= set(stage)
     rows = json.loads((run / "eval.json").read_text())["rows"]
     assert rows == summary["rows"]
     assert {r["agent"] for r in rows} == {"AttentionNeuron", "MLP"}
