@@ -65,7 +65,6 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -78,7 +77,6 @@ from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.sensory import (
     AGENT_LABELS,
-    SHIPPED,
     Condition,
     SensoryWatch,
     behaviour_clone,
@@ -86,9 +84,11 @@ from colonylab.runs.common.sensory import (
     console,
     discrete_actions,
     evaluate_conditions,
-    load_agent,
     print_rows,
     save_agent,
+)
+from colonylab.runs.common.sensory import (
+    load_agents as load_agents_of,
 )
 
 EXPERIMENT = "sensory-pong"
@@ -436,19 +436,8 @@ def main(cfg: Config) -> dict[str, Any]:
 
 
 def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
-    """Both agents: from the directory ``checkpoint`` (or the shipped ones)."""
-    root = Path(checkpoint) if checkpoint else SHIPPED
-    agents = {}
-    for kind in ("attention", "mlp"):
-        path = root / checkpoint_name(kind) if root.is_dir() else root
-        if root.is_dir() or kind in root.name:
-            agents[AGENT_LABELS[kind]], _ = load_agent(path, EXPERIMENT)
-    if not agents:
-        raise ValueError(
-            f"{str(root)!r}: give a directory holding {checkpoint_name('attention')} and "
-            f"{checkpoint_name('mlp')}, or one of those files"
-        )
-    return agents
+    """Both agents: from the directory ``checkpoint`` (or the shipped ones), or one file."""
+    return load_agents_of(checkpoint, EXPERIMENT)
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:

@@ -260,8 +260,11 @@ def print_rows(rows: Sequence[dict[str, Any]], title: str) -> None:
     """The evaluation as a table: one row per condition, one column per agent, plus the
     ratio of each agent's score to its unshuffled score."""
     agents = list(dict.fromkeys(r["agent"] for r in rows))
+    # a ratio only against a positive first score (Pong's returns can be negative)
     base = {
-        r["agent"]: r["mean"] for r in rows if r["condition"] == rows[0]["condition"] and r["mean"]
+        r["agent"]: r["mean"]
+        for r in rows
+        if r["condition"] == rows[0]["condition"] and r["mean"] is not None and r["mean"] > 0
     }
     table = Table(title=title)
     table.add_column("condition")
@@ -730,7 +733,7 @@ class SensoryWatch:
 
             channels = obs.shape[-1] // (patch * patch)
             picture = unpatchify(obs, h, w, patch)[..., -1].numpy()  # newest frame
-            size = min(width - 16, (height - 40) // 2)
+            size = min(width - 16, (height - 64) // 2)  # picture + heatmap + captions
             img = Image.fromarray((picture * 255).astype(np.uint8)).resize((size, size), 0)
             panel.paste(img.convert("RGB"), (8, 24))
             draw.text((8, 26 + size), "shuffled patches (newest frame)", fill=(170, 176, 190))

@@ -145,6 +145,17 @@ def test_patches_are_permutation_invariant():
     assert reference.shape == (4, 2, 3)
 
 
+def test_feed_action_off_ignores_the_previous_action():
+    obs = torch.randn(3, 5)
+    fed = make_policy(act_dim=2)
+    blind = make_policy(act_dim=2, feed_action=False)
+    state = blind.initial_state(obs)
+    other = SensoryState(state.h, state.c, torch.randn(3, 2))
+    torch.testing.assert_close(blind(obs, other)[0], blind(obs, state)[0], atol=0, rtol=0)
+    # the same weights with feedback on do react to it
+    assert not torch.allclose(fed(obs, other)[0], fed(obs, state)[0])
+
+
 def test_patchify_round_trip_and_layout():
     image = torch.arange(2 * 4 * 6 * 3, dtype=torch.float32).reshape(2, 4, 6, 3)
     patches = patchify(image, 2)

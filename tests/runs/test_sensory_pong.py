@@ -11,7 +11,7 @@ import torch
 from colonylab.agents.sensory import AttentionNeuronPolicy
 from colonylab.envs.classic.pong import VecPong
 from colonylab.runs import sensory_pong as sp
-from colonylab.runs.common.sensory import MLPPolicy, behaviour_clone, build_agent
+from colonylab.runs.common.sensory import SHIPPED, MLPPolicy, behaviour_clone, build_agent
 
 TINY = dict(
     bc_iterations=1,
@@ -146,7 +146,7 @@ def test_shipped_checkpoints_load() -> None:
     assert isinstance(agents["AttentionNeuron"], AttentionNeuronPolicy)
     assert isinstance(agents["MLP"], MLPPolicy)
     for kind in ("attention", "mlp"):
-        assert (sp.SHIPPED / sp.checkpoint_name(kind)).stat().st_size < 300_000
+        assert (SHIPPED / sp.checkpoint_name(kind)).stat().st_size < 300_000
     obs = VecPong(2, points_to_win=1).reset(seed=0)
     out, _ = agents["AttentionNeuron"](obs)
     assert out.shape == (2, 3)
