@@ -176,6 +176,11 @@ class AttentionNeuron(nn.Module):
         key_dim: ``d_k``, width of queries and keys.
         hidden_dim: ``H``, width of the shared LSTM cell.
         latent_tanh: squash the latent by ``tanh`` (as in the paper).
+        recurrent: keep each neuron's LSTM state between steps (the paper's design for
+            vector inputs); ``False`` starts every step from a zero state, so each key
+            depends on the current input (and action) only -- a feed-forward sensory
+            layer, as the paper used for image patches, that can be trained on
+            shuffled single frames.
     """
 
     def __init__(
@@ -186,6 +191,7 @@ class AttentionNeuron(nn.Module):
         key_dim: int = 16,
         hidden_dim: int = 8,
         latent_tanh: bool = True,
+        recurrent: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -203,6 +209,7 @@ class AttentionNeuron(nn.Module):
         self.key_dim = key_dim
         self.hidden_dim = hidden_dim
         self.latent_tanh = latent_tanh
+        self.recurrent = bool(recurrent)
         # One LSTM cell for all neurons, written out (gates i, f, g, o) so that it
         # runs under torch.vmap with batched parameters.
         self.cell = nn.Linear(input_dim + act_dim + hidden_dim, 4 * hidden_dim)
@@ -260,6 +267,8 @@ class AttentionNeuron(nn.Module):
             ``(B, M, D)``; attention ``(B, M, N)`` (rows sum to 1); new state.
         """
         batch, num, _ = neurons.shape
+        if not self.recurrent:
+            h, c = torch.zeros_like(h), torch.zeros_like(c)
         action = prev_action.unsqueeze(1).expand(batch, num, self.act_dim)  # (B, N, A)
         gates = self.cell(torch.cat([neurons, action, h], dim=-1))  # (B, N, 4H): i, f, g, o
         # one sigmoid over all four gates (g's is unused): fewer tiny kernels on CPU
@@ -292,6 +301,7 @@ class AttentionNeuronPolicy(nn.Module):
         head_hidden: width of the head's hidden layer (0: a single linear layer).
         output: ``"tanh"`` (continuous actions in [-1, 1]) or ``"linear"``
             (raw outputs, e.g. logits for ``argmax``).
+        recurrent: see :class:`AttentionNeuron`.
         feed_action: feed the previous action to every neuron (as in the paper);
             ``False`` feeds zeros -- behaviour cloning then cannot take the shortcut
             of repeating the last action.
@@ -308,6 +318,7 @@ class AttentionNeuronPolicy(nn.Module):
         output: str = "tanh",
         latent_tanh: bool = True,
         feed_action: bool = True,
+        recurrent: bool = True,
     ) -> None:
         super().__init__()
         if output not in ("tanh", "linear"):
@@ -315,7 +326,7 @@ class AttentionNeuronPolicy(nn.Module):
         if not isinstance(head_hidden, int) or head_hidden < 0:
             raise ValueError(f"head_hidden must be an integer >= 0, got {head_hidden!r}")
         self.sensory = AttentionNeuron(
-            act_dim, input_dim, num_queries, key_dim, hidden_dim, latent_tanh
+            act_dim, input_dim, num_queries, key_dim, hidden_dim, latent_tanh, recurrent
         )
         latent_size = math.prod(self.sensory.latent_shape)
         if head_hidden:
@@ -327,6 +338,9 @@ class AttentionNeuronPolicy(nn.Module):
         self.act_dim = act_dim
         self.output = output
         self.feed_action = bool(feed_action)
+        self.recurrent = self.sensory.recurrent or self.feed_action
+        """Whether an output depends on earlier steps (``False``: a function of the
+        current observation only, which behaviour cloning may train on single frames)."""
         self._state: SensoryState | None = None
         self.last_attention: Tensor | None = None
         """``(B, M, N)`` attention of the last :meth:`act` call (for viewers)."""

@@ -309,7 +309,7 @@ class BatchedEvaluator:
                 world = world.subset(keep)
                 obs = torch.as_tensor(obs, device=self.device)[keep]
                 if state is not None:
-                    state = torch.utils._pytree.tree_map(lambda t: t[keep], state)
+                    state = torch.utils._pytree.tree_map(lambda t, keep=keep: t[keep], state)
                 slot, owner = slot[keep], owner[keep]
                 env_params = {k: v[owner] for k, v in per_individual.items()}
                 acc = torch.zeros(left, dtype=torch.float64, device=self.device)

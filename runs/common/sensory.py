@@ -440,6 +440,38 @@ def _unwrapped(world: Any) -> Any:
     return getattr(world, "unwrapped", world)
 
 
+def _train_framewise(
+    student: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    memory: list[tuple[Tensor, Tensor, Tensor]],
+    epochs: int,
+    minibatch: int,
+    discrete: bool,
+    generator: torch.Generator,
+) -> list[float]:
+    """``epochs`` passes of shuffled minibatches over every live frame in ``memory``."""
+    obs = torch.cat([o[m] for o, _, m in memory])  # (S, ...) live frames only
+    labels = torch.cat([y[m] for _, y, m in memory])
+    losses = []
+    for _ in range(epochs):
+        order = torch.randperm(len(obs), generator=generator)
+        for i in range(0, len(obs), minibatch):
+            idx = order[i : i + minibatch]
+            out = student(obs[idx])
+            out = out[0] if isinstance(out, tuple) else out  # (b, A)
+            if discrete:
+                loss = nn.functional.cross_entropy(out, labels[idx].long())
+            else:
+                target = labels[idx].float().reshape(out.shape).clamp(-1, 1)
+                loss = (out - target).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    return losses
+
+
 def behaviour_clone(
     student: nn.Module,
     make_world: Callable[[int], Any],
@@ -460,6 +492,7 @@ def behaviour_clone(
     validate: Callable[[nn.Module], float] | None = None,
     validate_every: int = 1,
     run: RunDir | None = None,
+    minibatch: int | None = None,
 ) -> CloneResult:
     """Behaviour cloning with DAgger (Ross et al. 2011) of a recurrent or plain student.
 
@@ -475,8 +508,17 @@ def behaviour_clone(
     ``N(0, teacher_noise)`` added (DART); the labels stay clean.
     The student keeps the weights of its best validation (``validate(student)``, higher
     is better) when one is given.
+
+    ``minibatch``: for a student whose output depends on the current observation only
+    (an MLP, or an AttentionNeuronPolicy with ``recurrent=False`` and
+    ``feed_action=False``), train instead on shuffled minibatches of this many single
+    frames drawn from all kept rollouts (``epochs`` passes over them): many more, and
+    less correlated, steps than one step per chunk.
     """
     recurrent = callable(getattr(student, "initial_state", None))
+    framewise = minibatch is not None and not getattr(student, "recurrent", recurrent)
+    if minibatch is not None and minibatch < 1:
+        raise ValueError(f"minibatch must be >= 1, got {minibatch}")
     optimizer = torch.optim.Adam(student.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     memory: list[tuple[Tensor, Tensor, Tensor]] = []
@@ -534,7 +576,11 @@ def behaviour_clone(
             memory = memory[-replay:]
             student.train()
             losses = []
-            for _ in range(epochs):
+            if framewise:
+                losses = _train_framewise(
+                    student, optimizer, memory, epochs, minibatch, discrete, generator
+                )
+            for _ in range(0 if framewise else epochs):
                 for seq_obs, seq_label, seq_mask in memory:
                     state = None
                     for c0 in range(0, seq_obs.shape[0], chunk):

@@ -156,6 +156,18 @@ def test_feed_action_off_ignores_the_previous_action():
     assert not torch.allclose(fed(obs, other)[0], fed(obs, state)[0])
 
 
+def test_feed_forward_neurons_forget_their_state():
+    obs = torch.randn(3, 5)
+    policy = make_policy(act_dim=2, recurrent=False, feed_action=False)
+    assert not policy.recurrent and make_policy(recurrent=False).recurrent  # action fed
+    state = policy.initial_state(obs)
+    _, later = policy(torch.randn(3, 5), state)  # a non-zero state
+    torch.testing.assert_close(policy(obs, later)[0], policy(obs, state)[0], atol=0, rtol=0)
+    # still exactly permutation invariant, frame by frame
+    perm = torch.randperm(5)
+    torch.testing.assert_close(policy(obs[:, perm])[0], policy(obs)[0], atol=ATOL, rtol=0)
+
+
 def test_patchify_round_trip_and_layout():
     image = torch.arange(2 * 4 * 6 * 3, dtype=torch.float32).reshape(2, 4, 6, 3)
     patches = patchify(image, 2)

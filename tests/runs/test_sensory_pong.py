@@ -151,3 +151,46 @@ def test_shipped_checkpoints_load() -> None:
     out, _ = agents["AttentionNeuron"](obs)
     assert out.shape == (2, 3)
     assert agents["MLP"](obs).shape == (2, 3)
+
+
+def test_framewise_cloning_of_a_feed_forward_attention_neuron() -> None:
+    """recurrent=False, feed_action=False: minibatches of single shuffled frames (with
+    the background ramp) lower the imitation loss."""
+    torch.manual_seed(0)
+    cfg = sp.Config(recurrent=False, feed_action=False, background=0.5, num_queries=8, hidden_dim=8)
+    student = build_agent(sp.agent_spec(cfg, "attention"))
+    assert not student.recurrent
+    world = sp.world_factory(cfg)(num_envs=32)
+    obs = world.reset(seed=5)
+    batch, labels = [], []
+    for _ in range(40):
+        batch.append(obs[:, torch.randperm(obs.shape[1])])
+        labels.append(world.teacher_actions())
+        obs = world.step(labels[-1]).obs
+    batch, labels = torch.cat(batch), torch.cat(labels)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(torch.nn.functional.cross_entropy(student(batch)[0], labels))
+
+    before = loss()
+    result = behaviour_clone(
+        student,
+        lambda n: sp.world_factory(cfg)(num_envs=n),
+        sp._teacher,
+        label="test",
+        iterations=2,
+        envs=8,
+        steps=120,
+        seed=0,
+        lr=3e-3,
+        epochs=3,
+        discrete=True,
+        minibatch=64,
+    )
+    assert result.iterations == 2
+    assert loss() < before - 0.1
+    with pytest.raises(ValueError, match="minibatch"):
+        behaviour_clone(
+            student, None, None, label="x", iterations=1, envs=1, steps=1, seed=0, minibatch=0
+        )
