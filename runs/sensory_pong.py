@@ -74,6 +74,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -86,6 +87,7 @@ from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.sensory import (
     AGENT_LABELS,
+    SHIPPED,
     Condition,
     SensoryWatch,
     behaviour_clone,
@@ -93,6 +95,7 @@ from colonylab.runs.common.sensory import (
     console,
     discrete_actions,
     evaluate_conditions,
+    load_agent,
     print_rows,
     save_agent,
 )
@@ -171,8 +174,9 @@ class Config:
     """AttentionNeuron: keep each neuron's LSTM state between steps (off: a feed-forward
     sensory layer, as the paper used for image patches)."""
     bc_minibatch: int | None = None
-    """AttentionNeuron: with ``--recurrent False --feed-action False``, train on shuffled
-    minibatches of this many single frames (None: truncated BPTT over whole rollouts)."""
+    """Train on shuffled minibatches of this many single frames (the MLP; the
+    AttentionNeuron with ``--recurrent False --feed-action False``); None: one step per
+    chunk of whole rollouts (truncated BPTT for the recurrent AttentionNeuron)."""
     background: float = 0.0
     """Grey level at the bottom of a vertical background ramp behind the game (0:
     black). A ramp tells a shuffled patch its height, as the static parts of an Atari
@@ -398,7 +402,7 @@ def _clone(
         validate=_validation(cfg, validation),
         validate_every=cfg.validate_every,
         run=run,
-        minibatch=cfg.bc_minibatch if kind == "attention" else None,
+        minibatch=cfg.bc_minibatch,
     )
     if kind == "attention":
         inputs = f"patches shuffled every {cfg.train_shuffle_every} steps" + (
@@ -457,28 +461,51 @@ def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
     return load_agents_of(checkpoint, EXPERIMENT)
 
 
+def agent_backgrounds(checkpoint: str | None) -> dict[str, float]:
+    """The background each agent was trained on (from its checkpoint's config; 0 for
+    checkpoints that predate the option), by label."""
+    root = Path(checkpoint) if checkpoint else SHIPPED
+    out = {}
+    for kind in ("attention", "mlp"):
+        path = root / checkpoint_name(kind) if root.is_dir() else root
+        if root.is_dir() or root.name == checkpoint_name(kind):
+            _, payload = load_agent(path, EXPERIMENT)
+            config = payload.get("meta", {}).get("config", {})
+            out[AGENT_LABELS[kind]] = float(config.get("background", 0.0))
+    return out
+
+
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
-    """``colony eval sensory-pong``: rows ``{condition, agent, mean, std, episodes}``
-    for both agents under every condition (returns in ``[-points_to_win,
-    points_to_win]``)."""
+    """``colony eval sensory-pong``: rows ``{condition, agent, mean, std, episodes,
+    background}`` for both agents under every condition (returns in
+    ``[-points_to_win, points_to_win]``). Each agent plays on the background it was
+    trained on (its checkpoint says which)."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     agents = load_agents(checkpoint)
-    rows = evaluate_conditions(
-        agents,
-        world_factory(cfg),
-        conditions(cfg),
-        episodes=cfg.eval_episodes,
-        max_steps=cfg.max_steps,
-        seed=cfg.eval_seed,
-        action_fn=discrete_actions,
-        mlp_condition=_mlp_condition,
-        device=cfg.device,
-    )
+    backgrounds = agent_backgrounds(checkpoint)
+    rows = []
+    for label, agent in agents.items():
+        background = backgrounds.get(label, cfg.background)
+        agent_rows = evaluate_conditions(
+            {label: agent},
+            world_factory(dataclasses.replace(cfg, background=background)),
+            conditions(cfg),
+            episodes=cfg.eval_episodes,
+            max_steps=cfg.max_steps,
+            seed=cfg.eval_seed,
+            action_fn=discrete_actions,
+            mlp_condition=_mlp_condition,
+            device=cfg.device,
+        )
+        rows += [{**row, "background": background} for row in agent_rows]
+    order = {c.name: i for i, c in enumerate(conditions(cfg))}
+    rows.sort(key=lambda r: order[r["condition"]])  # stable: agents keep their order
+    on = ", ".join(f"{label} on background {b:g}" for label, b in backgrounds.items())
     print_rows(
         rows,
         f"{EXPERIMENT}: return over {cfg.eval_episodes} games to {cfg.points_to_win} points "
-        f"(in [-{cfg.points_to_win}, {cfg.points_to_win}])",
+        f"(in [-{cfg.points_to_win}, {cfg.points_to_win}]; {on})",
     )
     return {"experiment": EXPERIMENT, "world": "puzzle-pong", "rows": rows}
 
@@ -486,8 +513,10 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
 def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
     """``colony watch sensory-pong``: games played by the AttentionNeuron with the
     patches shuffled every ``shuffle_every`` steps; ``x`` re-shuffles now, ``m`` hands
-    the games to the MLP baseline and back."""
+    the games to the MLP baseline and back. The court has the AttentionNeuron's
+    training background (the MLP then plays on it too)."""
     agents = load_agents(checkpoint)
+    background = agent_backgrounds(checkpoint).get(AGENT_LABELS["attention"], cfg.background)
     world = PuzzlePongWorld(
         PuzzlePongConfig(
             num_envs=cfg.watch_envs,
@@ -498,7 +527,7 @@ def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
             max_episode_steps=cfg.max_steps,
             autoreset=True,
             render_envs=cfg.watch_envs,
-            background=cfg.background,
+            background=background,
         )
     )
     return SensoryWatch(
