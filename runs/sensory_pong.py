@@ -174,13 +174,17 @@ class Config:
     """AttentionNeuron: keep each neuron's LSTM state between steps (off: a feed-forward
     sensory layer, as the paper used for image patches)."""
     bc_minibatch: int | None = None
-    """Train on shuffled minibatches of this many single frames (the MLP; the
-    AttentionNeuron with ``--recurrent False --feed-action False``); None: one step per
-    chunk of whole rollouts (truncated BPTT for the recurrent AttentionNeuron)."""
+    """AttentionNeuron (with ``--recurrent False --feed-action False``): train on shuffled
+    minibatches of this many single frames; None: truncated BPTT over whole rollouts."""
     background: float = 0.0
-    """Grey level at the bottom of a vertical background ramp behind the game (0:
-    black). A ramp tells a shuffled patch its height, as the static parts of an Atari
-    screen do; the evaluation and the viewer use the same background."""
+    """AttentionNeuron's court: grey level at the bottom of a vertical background ramp
+    behind the game (0: black). A ramp tells a shuffled patch its height, as the static
+    parts of an Atari screen do. Saved with the checkpoint; ``colony eval`` plays each
+    agent on its own."""
+    mlp_background: float = 0.0
+    """The MLP's court (as ``background``)."""
+    mlp_minibatch: int | None = None
+    """MLP: train on shuffled minibatches of this many frames (None: one step per chunk)."""
     mlp_hidden: tuple[int, ...] = (24, 16)
     """MLP baseline: hidden layer sizes (input: the 64 x 32 patches, flattened)."""
     eval_episodes: int = 32
@@ -237,7 +241,7 @@ class Config:
             raise ValueError(
                 f"--train-shuffle-every must be >= 1 or None, got {self.train_shuffle_every}"
             )
-        for name in ("train_occlude", "occlude", "background"):
+        for name in ("train_occlude", "occlude", "background", "mlp_background"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
@@ -353,12 +357,18 @@ def _validation(cfg: Config, validation_conditions: list[Condition]):
     return validate
 
 
+def kind_config(cfg: Config, kind: str) -> Config:
+    """``cfg`` as one agent's training sees it (the MLP plays on ``mlp_background``)."""
+    return cfg if kind == "attention" else dataclasses.replace(cfg, background=cfg.mlp_background)
+
+
 def _clone(
     cfg: Config,
     kind: str,
     run: RunDir,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Behaviour-clone one agent (DAgger, cross-entropy on the teacher's actions)."""
+    cfg = kind_config(cfg, kind)
     spec = agent_spec(cfg, kind)
     student = build_agent(spec)
     base = world_factory(cfg)
@@ -402,7 +412,7 @@ def _clone(
         validate=_validation(cfg, validation),
         validate_every=cfg.validate_every,
         run=run,
-        minibatch=cfg.bc_minibatch,
+        minibatch=cfg.bc_minibatch if kind == "attention" else cfg.mlp_minibatch,
     )
     if kind == "attention":
         inputs = f"patches shuffled every {cfg.train_shuffle_every} steps" + (
@@ -445,7 +455,11 @@ def main(cfg: Config) -> dict[str, Any]:
             policy,
             agent_spec(cfg, kind),
             experiment=EXPERIMENT,
-            meta={**base_meta, **{k: v for k, v in info.items() if k != "history"}},
+            meta={
+                **base_meta,
+                "config": dataclasses.asdict(kind_config(cfg, kind)),
+                **{k: v for k, v in info.items() if k != "history"},
+            },
         )
         (run.path / f"history_{kind}.json").write_text(json.dumps(info["history"], indent=2))
     run.close()

@@ -194,3 +194,16 @@ def test_framewise_cloning_of_a_feed_forward_attention_neuron() -> None:
         behaviour_clone(
             student, None, None, label="x", iterations=1, envs=1, steps=1, seed=0, minibatch=0
         )
+
+
+def test_each_agent_plays_on_its_training_background(tmp_path) -> None:
+    cfg = sp.Config(**{**TINY, "background": 0.3, "mlp_background": 0.0}, out=str(tmp_path))
+    summary = sp.main(cfg)
+    (ckpts,) = tmp_path.glob("sensory-pong/*/checkpoints")
+    assert sp.agent_backgrounds(str(ckpts)) == {"AttentionNeuron": 0.3, "MLP": 0.0}
+    assert {(r["agent"], r["background"]) for r in summary["rows"]} == {
+        ("AttentionNeuron", 0.3),
+        ("MLP", 0.0),
+    }
+    names = [c.name for c in sp.conditions(cfg)]
+    assert [r["condition"] for r in summary["rows"]] == [n for n in names for _ in range(2)]
