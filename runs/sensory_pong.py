@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -357,6 +358,37 @@ def _validation(cfg: Config, validation_conditions: list[Condition]):
     return validate
 
 
+def _saving_best(
+    validate: Callable[[torch.nn.Module], float], cfg: Config, kind: str, run: RunDir
+) -> Callable[[torch.nn.Module], float]:
+    """``validate`` that also saves the student's checkpoint at each new best value, so
+    a run cut off part-way (these clones take an hour on one core) leaves its best
+    weights behind (``meta["partial"]``: the iteration count reached so far)."""
+    best = [float("-inf")]
+    calls = [0]
+
+    def wrapped(policy: torch.nn.Module) -> float:
+        calls[0] += 1
+        value = validate(policy)
+        if value >= best[0]:
+            best[0] = value
+            save_agent(
+                run.checkpoints / checkpoint_name(kind),
+                policy,
+                agent_spec(cfg, kind),
+                experiment=EXPERIMENT,
+                meta={
+                    "command": command_line(),
+                    "config": dataclasses.asdict(kind_config(cfg, kind)),
+                    "validation_mean": value,
+                    "partial": calls[0] * cfg.validate_every,
+                },
+            )
+        return value
+
+    return wrapped
+
+
 def kind_config(cfg: Config, kind: str) -> Config:
     """``cfg`` as one agent's training sees it (the MLP plays on ``mlp_background``)."""
     return cfg if kind == "attention" else dataclasses.replace(cfg, background=cfg.mlp_background)
@@ -409,7 +441,7 @@ def _clone(
         replay=replay,
         beta_decay=cfg.bc_beta_decay,
         discrete=True,
-        validate=_validation(cfg, validation),
+        validate=_saving_best(_validation(cfg, validation), cfg, kind, run),
         validate_every=cfg.validate_every,
         run=run,
         minibatch=cfg.bc_minibatch if kind == "attention" else cfg.mlp_minibatch,
