@@ -60,8 +60,7 @@ from typing import Any, Literal
 
 import torch
 
-from colonylab.collective_ml.base import flatten_params, unflatten_into
-from colonylab.collective_ml.population import BatchedEvaluator
+from colonylab.collective_ml.base import unflatten_into
 from colonylab.envs.classic.swingup import SwingUpConfig, SwingUpWorld, VecCartPoleSwingUp
 from colonylab.runs.common.policies import command_line
 from colonylab.runs.common.rundir import RunDir
@@ -75,9 +74,11 @@ from colonylab.runs.common.sensory import (
     continuous_actions,
     evaluate_conditions,
     load_agent,
+    mean_return,
     print_rows,
     save_agent,
     train_pgpe,
+    wrapped_factory,
 )
 from colonylab.runs.common.sensory import (
     load_agents as load_agents_of,
@@ -288,13 +289,18 @@ def _train_mlp(cfg: Config, run: RunDir) -> tuple[torch.nn.Module, dict[str, Any
 
 
 def _shuffled(cfg: Config, every: int | None, seed: int):
-    base = world_factory(cfg)
-    condition = Condition("train", shuffle=every or 0)
+    return wrapped_factory(world_factory(cfg), Condition("train", shuffle=every or 0), seed)
 
-    def make(num_envs: int, device: Any = None) -> Any:
-        return condition.wrap(base(num_envs=num_envs, device=device), seed)
 
-    return make
+def _validation_return(cfg: Config, policy: torch.nn.Module, factory: Any) -> float:
+    return mean_return(
+        policy,
+        factory,
+        episodes=cfg.validate_episodes,
+        max_steps=cfg.max_steps,
+        seed=cfg.seed + 7919,
+        action_fn=continuous_actions,
+    )
 
 
 def _clone_attention(
@@ -312,16 +318,7 @@ def _clone_attention(
     validation_world = _shuffled(cfg, cfg.train_shuffle_every, cfg.seed + 1)
 
     def validate(policy: torch.nn.Module) -> float:
-        evaluator = BatchedEvaluator(
-            policy,
-            validation_world,
-            episodes=cfg.validate_episodes,
-            max_steps=cfg.max_steps,
-            seed=cfg.seed + 7919,
-            shared_episodes=True,
-            action_fn=continuous_actions,
-        )
-        return float(evaluator(flatten_params(policy)[None]).mean())
+        return _validation_return(cfg, policy, validation_world)
 
     result = behaviour_clone(
         student,
@@ -396,16 +393,7 @@ def _reshuffle_stage(
     reshuffled_world = _shuffled(cfg, cfg.reshuffle_every, cfg.seed + 2)
 
     def validate_reshuffled(policy: torch.nn.Module) -> float:
-        evaluator = BatchedEvaluator(
-            policy,
-            reshuffled_world,
-            episodes=cfg.validate_episodes,
-            max_steps=cfg.max_steps,
-            seed=cfg.seed + 7919,
-            shared_episodes=True,
-            action_fn=continuous_actions,
-        )
-        return float(evaluator(flatten_params(policy)[None]).mean())
+        return _validation_return(cfg, policy, reshuffled_world)
 
     def both(policy: torch.nn.Module) -> float:
         return 0.5 * (validate(policy) + validate_reshuffled(policy))

@@ -78,8 +78,6 @@ from typing import Any, Literal
 
 import torch
 
-from colonylab.collective_ml.base import flatten_params
-from colonylab.collective_ml.population import BatchedEvaluator
 from colonylab.envs.classic.pong import PuzzlePongConfig, PuzzlePongWorld, VecPong
 from colonylab.runs.common.policies import command_line
 from colonylab.runs.common.rundir import RunDir
@@ -95,8 +93,10 @@ from colonylab.runs.common.sensory import (
     discrete_actions,
     evaluate_conditions,
     load_agent,
+    mean_return,
     print_rows,
     save_agent,
+    wrapped_factory,
 )
 from colonylab.runs.common.sensory import (
     load_agents as load_agents_of,
@@ -326,34 +326,43 @@ def _teacher(world: VecPong) -> torch.Tensor:
     return world.teacher_actions()
 
 
-def _validator(cfg: Config, condition: Condition, seed: int):
-    base = world_factory(cfg)
-
-    def make(num_envs: int, device: Any = None) -> Any:
-        return condition.wrap(base(num_envs=num_envs, device=device), seed)
-
-    return make
-
-
 def _validation(cfg: Config, validation_conditions: list[Condition]):
     """``validate(policy)``: mean return over the conditions (fixed episodes)."""
 
     def validate(policy: torch.nn.Module) -> float:
         values = []
         for i, condition in enumerate(validation_conditions):
-            evaluator = BatchedEvaluator(
-                policy,
-                _validator(cfg, condition, cfg.seed + 1 + i),
-                episodes=cfg.validate_episodes,
-                max_steps=cfg.max_steps,
-                seed=cfg.seed + 7919,
-                shared_episodes=True,
-                action_fn=discrete_actions,
+            factory = wrapped_factory(world_factory(cfg), condition, cfg.seed + 1 + i)
+            values.append(
+                mean_return(
+                    policy,
+                    factory,
+                    episodes=cfg.validate_episodes,
+                    max_steps=cfg.max_steps,
+                    seed=cfg.seed + 7919,
+                    action_fn=discrete_actions,
+                )
             )
-            values.append(float(evaluator(flatten_params(policy)[None]).mean()))
         return sum(values) / len(values)
 
     return validate
+
+
+def _save_student(
+    run: RunDir, cfg: Config, kind: str, policy: torch.nn.Module, **meta: Any
+) -> None:
+    """Save ``kind``'s checkpoint with the command, its own config and ``meta``."""
+    save_agent(
+        run.checkpoints / checkpoint_name(kind),
+        policy,
+        agent_spec(cfg, kind),
+        experiment=EXPERIMENT,
+        meta={
+            "command": command_line(),
+            "config": dataclasses.asdict(kind_config(cfg, kind)),
+            **meta,
+        },
+    )
 
 
 def _saving_best(
@@ -370,17 +379,8 @@ def _saving_best(
         value = validate(policy)
         if value >= best[0]:
             best[0] = value
-            save_agent(
-                run.checkpoints / checkpoint_name(kind),
-                policy,
-                agent_spec(cfg, kind),
-                experiment=EXPERIMENT,
-                meta={
-                    "command": command_line(),
-                    "config": dataclasses.asdict(kind_config(cfg, kind)),
-                    "validation_mean": value,
-                    "partial": calls[0] * cfg.validate_every,
-                },
+            _save_student(
+                run, cfg, kind, policy, validation_mean=value, partial=calls[0] * cfg.validate_every
             )
         return value
 
@@ -471,7 +471,6 @@ def main(cfg: Config) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out)
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
-    base_meta = {"command": command_line(), "config": dataclasses.asdict(cfg)}
     kinds = ("mlp", "attention") if cfg.agents == "both" else (cfg.agents,)
     for kind in kinds:
         seed_everything(cfg.seed)
@@ -480,17 +479,7 @@ def main(cfg: Config) -> dict[str, Any]:
             f"{AGENT_LABELS[kind]}: validation {info['validation_mean']:.2f} "
             f"({info['seconds']:.0f} s)"
         )
-        save_agent(
-            run.checkpoints / checkpoint_name(kind),
-            policy,
-            agent_spec(cfg, kind),
-            experiment=EXPERIMENT,
-            meta={
-                **base_meta,
-                "config": dataclasses.asdict(kind_config(cfg, kind)),
-                **{k: v for k, v in info.items() if k != "history"},
-            },
-        )
+        _save_student(run, cfg, kind, policy, **{k: v for k, v in info.items() if k != "history"})
         (run.path / f"history_{kind}.json").write_text(json.dumps(info["history"], indent=2))
     run.close()
     summary: dict[str, Any] = {}

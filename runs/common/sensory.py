@@ -186,6 +186,29 @@ def wrapped_factory(factory: WorldFactory, condition: Condition, seed: int) -> W
     return make
 
 
+def mean_return(
+    policy: nn.Module,
+    factory: WorldFactory,
+    *,
+    episodes: int,
+    max_steps: int,
+    seed: int,
+    action_fn: Callable[[Tensor], Tensor],
+) -> float:
+    """Mean return of ``policy`` over ``episodes`` fixed episodes of ``factory``'s worlds
+    (a validation score: the same episodes every call)."""
+    evaluator = BatchedEvaluator(
+        policy,
+        factory,
+        episodes=episodes,
+        max_steps=max_steps,
+        seed=seed,
+        shared_episodes=True,
+        action_fn=action_fn,
+    )
+    return float(evaluator(flatten_params(policy)[None]).mean())
+
+
 def continuous_actions(out: Tensor) -> Tensor:
     """Policy outputs ``(n, A)`` -> actions: ``(n,)`` for one action, else as they are."""
     return out.squeeze(-1) if out.shape[-1] == 1 else out
