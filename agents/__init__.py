@@ -1,1 +1,88 @@
-"""Agents: torch modules over batches -- one small shared rule, many copies."""
+"""Agents: torch modules over batches -- one small shared rule, many copies.
+
+Every model is built from a small spec, ``build({"type": NAME, **arguments})``, and a
+checkpoint stores that spec beside the weights, so ``build(ckpt["spec"])`` followed by
+``load_state_dict(ckpt["state_dict"])`` rebuilds any shipped agent.
+
+====================  =============================================  ====================
+type                  model                                          module
+====================  =============================================  ====================
+``mlp``               MLP policy (vectors or patches, tanh/linear)   ``agents/mlp.py``
+``linear``            normalised linear / one-layer tanh policy      ``agents/mlp.py``
+``backprop``          Jacobs (1991) backprop net                     ``agents/mlp.py``
+``attention``         AttentionNeuron policy (permutation-invariant) ``agents/sensory.py``
+``nca``               neural cellular automaton                      ``agents/nca.py``
+====================  =============================================  ====================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from torch import nn
+
+
+def _mlp(**kw: Any) -> nn.Module:
+    from colonylab.agents.mlp import MLPPolicy
+
+    kw["input_shape"] = tuple(kw["input_shape"])
+    if "hidden" in kw:
+        kw["hidden"] = tuple(kw["hidden"])
+    return MLPPolicy(**kw)
+
+
+def _linear(**kw: Any) -> nn.Module:
+    from colonylab.agents.mlp import LinearPolicy
+
+    return LinearPolicy(**kw)
+
+
+def _backprop(**kw: Any) -> nn.Module:
+    from colonylab.agents.mlp import BackpropNet
+
+    return BackpropNet(**kw)
+
+
+def _attention(**kw: Any) -> nn.Module:
+    from colonylab.agents.sensory import AttentionNeuronPolicy
+
+    return AttentionNeuronPolicy(**kw)
+
+
+def _nca(**kw: Any) -> nn.Module:
+    from colonylab.agents.nca import NCA, NCAConfig
+
+    return NCA(NCAConfig(**kw))
+
+
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "mlp": _mlp,
+    "linear": _linear,
+    "backprop": _backprop,
+    "attention": _attention,
+    "nca": _nca,
+}
+"""``type`` -> builder; a new agent registers its builder here."""
+
+
+def build(spec: Mapping[str, Any]) -> nn.Module:
+    """The model a spec describes: ``{"type": NAME, **constructor arguments}``.
+
+    Raises:
+        ValueError: no ``type``, an unknown type, or arguments the model refuses
+            (the message names the spec).
+    """
+    if not isinstance(spec, Mapping) or "type" not in spec:
+        raise ValueError(f"an agent spec is a dict with a 'type' key, got {spec!r}")
+    kind = spec["type"]
+    if kind not in BUILDERS:
+        raise ValueError(f"unknown agent type {kind!r}; known: {', '.join(sorted(BUILDERS))}")
+    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    try:
+        return BUILDERS[kind](**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"agent spec {dict(spec)} does not fit {kind!r}: {exc}") from None
+
+
+__all__ = ["BUILDERS", "build"]

@@ -37,64 +37,64 @@ EXPERIMENTS: dict[str, RunSpec] = {
     for s in [
         RunSpec(
             "life-soup",
-            "life_soup",
+            "experiments.life_soup",
             "random soups under several Life-like rules: population, activity, entropy, period",
         ),
         RunSpec(
             "pursuit-cycles",
-            "pursuit_cycles",
+            "experiments.pursuit_cycles",
             "predator-prey population cycles in pursuit: period, phase lag, phase portrait",
         ),
         RunSpec(
             "nca-grow",
-            "nca_grow",
+            "experiments.nca_grow",
             "neural CA growing, persisting and regenerating an RGBA target (Mordvintsev 2020)",
             evaluable=True,
         ),
         RunSpec(
             "nca-digits",
-            "nca_digits",
+            "experiments.nca_digits",
             "self-classifying digits: every live pixel votes, neighbours agree (Randazzo 2020)",
             evaluable=True,
         ),
         RunSpec(
             "jacobs1991",
-            "jacobs1991",
+            "experiments.jacobs1991",
             "competitive mixture of experts on vowels [i] [I] [a] [^] vs backprop nets (Jacobs 1991)",
         ),
         RunSpec(
             "cartpole-pso",
-            "cartpole_pso",
+            "experiments.cartpole_pso",
             "an MLP policy for CartPole-v1 found by PSO through the batched evaluator",
             evaluable=True,
         ),
         RunSpec(
             "cartpole-pgpe",
-            "cartpole_pgpe",
+            "experiments.cartpole_pgpe",
             "an MLP policy for CartPole-v1 found by PGPE + ClipUp through the batched evaluator",
             evaluable=True,
         ),
         RunSpec(
             "sensory-cartpole",
-            "sensory_cartpole",
+            "experiments.sensory_cartpole",
             "AttentionNeuron vs MLP on swing-up with shuffled / noisy inputs (Tang & Ha 2021)",
             evaluable=True,
         ),
         RunSpec(
             "sensory-pong",
-            "sensory_pong",
+            "experiments.sensory_pong",
             "AttentionNeuron vs MLP playing Pong from shuffled / 70%-occluded screen patches",
             evaluable=True,
         ),
         RunSpec(
             "sensory-ant",
-            "sensory_ant",
+            "experiments.sensory_ant",
             "AttentionNeuron vs MLP walking MuJoCo Ant with its 27 inputs shuffled every 200 steps",
             evaluable=True,
         ),
         RunSpec(
             "ae-suite",
-            "ae_suite",
+            "experiments.ae_suite",
             "Adaptive Evolution controller vs AdamW: regression, delay, scaling, plateau, bad lr",
         ),
     ]
@@ -103,40 +103,42 @@ EXPERIMENTS: dict[str, RunSpec] = {
 BENCHMARKS: dict[str, RunSpec] = {
     s.name: s
     for s in [
-        RunSpec("life", "bench_life", "Life cell updates/s: Numba kernels vs a NumPy np.roll step"),
+        RunSpec(
+            "life", "benchmarks.life", "Life cell updates/s: Numba kernels vs a NumPy np.roll step"
+        ),
         RunSpec(
             "grid",
-            "bench_grid",
+            "benchmarks.grid",
             "battle agent-steps/s with observations, array and PettingZoo APIs, vs MAgent2",
         ),
         RunSpec(
             "nca",
-            "bench_nca",
+            "benchmarks.nca",
             "neural CA steps/s and training-iteration time vs a plain conv2d reference",
         ),
         RunSpec(
             "moe",
-            "bench_moe",
+            "benchmarks.moe",
             "MoE forward+backward tokens/s: grouped dispatch vs a per-expert loop and a dense FFN",
         ),
         RunSpec(
             "pso",
-            "bench_pso",
+            "benchmarks.pso",
             "PSO on Sphere/Rastrigin/Rosenbrock/Ackley: best value and ms/iteration vs PySwarms",
         ),
         RunSpec(
             "population",
-            "bench_population",
+            "benchmarks.population",
             "256 CartPole MLP policies: batched vmap evaluator vs a loop over Gymnasium envs",
         ),
         RunSpec(
             "sensory",
-            "bench_sensory",
+            "benchmarks.sensory",
             "256 AttentionNeuron policies on swing-up: batched recurrent vmap evaluator vs a loop",
         ),
         RunSpec(
             "ae",
-            "bench_ae",
+            "benchmarks.ae",
             "time to target on static regression: AE-controlled AdamW vs plain AdamW",
         ),
     ]

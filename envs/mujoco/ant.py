@@ -114,7 +114,7 @@ def ant_xml_path() -> Path:
 
 def default_teacher_path() -> Path:
     """Where the shipped teacher checkpoint lies (``runs/checkpoints/ant_teacher.pt``,
-    trained by ``python -m colonylab.runs.ant_teacher``); found by path, so the worlds
+    trained by ``python -m colonylab.runs.experiments.ant_teacher``); found by path, so the worlds
     import nothing of ``colonylab.runs``."""
     return Path(__file__).resolve().parents[2] / "runs" / "checkpoints" / "ant_teacher.pt"
 
@@ -124,20 +124,20 @@ def mlp_policy_from_checkpoint(path: str | Path | None = None) -> Callable[[Tens
     teacher checkpoint: a plain dict with ``obs_mean``, ``obs_std`` (``[27]``) and
     ``state_dict`` of linear layers ``layers.<k>.weight`` / ``.bias``, applied as
     ``tanh(... tanh(W_k ((obs - mean) / std) + b_k) ...)`` (the format
-    ``colonylab.runs.ant_teacher`` writes).
+    ``colonylab.runs.experiments.ant_teacher`` writes).
 
     Args:
         path: The checkpoint (default :func:`default_teacher_path`).
 
     Raises:
         FileNotFoundError: no checkpoint there (train one with
-            ``python -m colonylab.runs.ant_teacher``).
+            ``python -m colonylab.runs.experiments.ant_teacher``).
     """
     path = Path(path) if path is not None else default_teacher_path()
     if not path.is_file():
         raise FileNotFoundError(
             f"no Ant teacher checkpoint at {path}; train one with "
-            "'python -m colonylab.runs.ant_teacher'"
+            "'python -m colonylab.runs.experiments.ant_teacher'"
         )
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     state = ckpt["state_dict"]

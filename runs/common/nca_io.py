@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from colonylab.agents.nca import NCA, NCAConfig
-from colonylab.runs.common.checkpoint import load_checkpoint, save_checkpoint
+from colonylab.runs.common.checkpoint import read_torch_file, save_checkpoint
 
 FORMAT = "colonylab-nca/1"
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -49,7 +49,7 @@ def read_nca_checkpoint(path: str | Path, experiment: str) -> dict[str, Any]:
         ValueError: not a torch file, not an NCA checkpoint, or one of another experiment.
     """
     path = Path(path)
-    payload = load_checkpoint(path)
+    payload = read_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(
             f"{str(path)!r} is not a Colony Lab NCA checkpoint (format {FORMAT!r}); "

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from colonylab.collective_ml.base import PopulationOptimizer, num_params, unflatten_into
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator, episode_seeds
 from colonylab.envs.classic.cartpole import CartPoleConfig, CartPoleWorld, VecCartPole
-from colonylab.runs.common.checkpoint import load_checkpoint, save_checkpoint
+from colonylab.runs.common.checkpoint import read_torch_file, save_checkpoint
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.progress import progress_bar
 from colonylab.runs.common.rundir import RunDir
@@ -420,7 +420,7 @@ def load_policy(path: str | Path, experiment: str) -> tuple[nn.Module, dict[str,
             another experiment, or weights that do not fit the recorded architecture.
     """
     path = Path(path)
-    payload = load_checkpoint(path)
+    payload = read_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(
             f"{str(path)!r} is not a Colony Lab CartPole policy checkpoint (format "

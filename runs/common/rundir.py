@@ -63,6 +63,18 @@ class MetricsLogger:
                 self._writer.add_scalar(key, value, step)
         self._file.write(json.dumps({"step": int(step), "time": time.time(), **clean}) + "\n")
 
+    def truncate_after(self, step: int) -> None:
+        """Keep only the records with ``step <= step`` in ``metrics.jsonl``."""
+        self._file.close()
+        path = self.directory / "metrics.jsonl"
+        kept = [
+            line
+            for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step
+        ]
+        atomic_write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
+        self._file = open(path, "a", buffering=1)  # noqa: SIM115
+
     def close(self) -> None:
         """Flush and close the files."""
         self._file.close()
@@ -79,6 +91,9 @@ class RunDir:
         config: the config dataclass (or dict), written to ``config.json``.
         root: parent of all runs (default ``runs/out`` or ``$COLONY_RUNS_DIR``).
         tensorboard: also write TensorBoard events.
+        resume: an existing run directory to continue (``--resume``): its files are
+            reused; call :meth:`truncate_metrics` with the step of the checkpoint
+            resumed from, so that ``metrics.jsonl`` ends as the uninterrupted run's.
     """
 
     def __init__(
@@ -89,14 +104,20 @@ class RunDir:
         *,
         root: str | Path | None = None,
         tensorboard: bool = True,
+        resume: str | Path | None = None,
     ) -> None:
-        root = Path(root) if root is not None else DEFAULT_ROOT
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = root / experiment / f"{stamp}-s{seed}"
-        n = 1
-        while path.exists():
-            n += 1
-            path = root / experiment / f"{stamp}-s{seed}-{n}"
+        if resume is not None:
+            path = Path(resume)
+            if not path.is_dir():
+                raise FileNotFoundError(f"--resume {str(path)!r}: no such run directory")
+        else:
+            root = Path(root) if root is not None else DEFAULT_ROOT
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = root / experiment / f"{stamp}-s{seed}"
+            n = 1
+            while path.exists():
+                n += 1
+                path = root / experiment / f"{stamp}-s{seed}-{n}"
         self.path = path
         self.checkpoints = path / "checkpoints"
         self.media = path / "media"
@@ -106,6 +127,11 @@ class RunDir:
             text = json.dumps(_jsonable(config), indent=2, sort_keys=True)
             atomic_write_bytes(path / "config.json", text.encode())
         self.logger = MetricsLogger(path, tensorboard=tensorboard)
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop the ``metrics.jsonl`` records logged after ``step`` (a resumed run logs
+        them again)."""
+        self.logger.truncate_after(step)
 
     def log(self, step: int, scalars: dict[str, float]) -> None:
         """Log scalars (see :class:`MetricsLogger`)."""

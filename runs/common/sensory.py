@@ -39,7 +39,7 @@ from colonylab.collective_ml.base import flatten_params, num_params, unflatten_i
 from colonylab.collective_ml.es import PGPE
 from colonylab.collective_ml.population import BatchedEvaluator
 from colonylab.envs.wrappers import NoiseChannels, OccludePatches, ShuffleObservations
-from colonylab.runs.common.checkpoint import load_checkpoint, save_checkpoint
+from colonylab.runs.common.checkpoint import read_torch_file, save_checkpoint
 from colonylab.runs.common.progress import progress_bar
 from colonylab.runs.common.rundir import RunDir
 
@@ -123,7 +123,7 @@ def load_agent(path: str | Path, experiment: str) -> tuple[nn.Module, dict[str, 
     """``(agent with the checkpoint's weights, payload)``; clear errors for a missing
     file, another format or experiment, or weights that do not fit the spec."""
     path = Path(path)
-    payload = load_checkpoint(path)
+    payload = read_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(
             f"{str(path)!r} is not a Colony Lab sensory-agent checkpoint (format {FORMAT!r}); "

@@ -184,7 +184,12 @@ def test_the_objective_override_and_experts_disagree_in_their_pull():
 def test_specialises_on_the_synthetic_vowels():
     """A short seeded run: the experts divide the vowels (responsibilities concentrate and
     different experts win different classes), and the mixture classifies them."""
-    from colonylab.runs.jacobs1991 import VOWELS, Normaliser, speaker_split, synthetic_vowels
+    from colonylab.runs.experiments.jacobs1991 import (
+        VOWELS,
+        Normaliser,
+        speaker_split,
+        synthetic_vowels,
+    )
 
     data = synthetic_vowels(seed=5)
     train, _ = speaker_split(data, 50)

@@ -213,7 +213,7 @@ def _forward_distance(act, seeds, steps=150):
 def test_teacher_checkpoint_loads_and_walks_forward():
     if not default_teacher_path().is_file():
         pytest.fail(f"the shipped teacher is missing at {default_teacher_path()}")
-    from colonylab.runs.ant_teacher import load_teacher
+    from colonylab.runs.experiments.ant_teacher import load_teacher
 
     ckpt = torch.load(default_teacher_path(), weights_only=True)
     assert {"state_dict", "config", "validation_return"} <= set(ckpt)
@@ -230,8 +230,8 @@ def test_teacher_checkpoint_loads_and_walks_forward():
 
 def test_teacher_experiment_runs_end_to_end(tmp_path, monkeypatch):
     """One tiny generation of ``main``: metrics, a loadable checkpoint, nothing shipped."""
-    from colonylab.runs import ant_teacher
     from colonylab.runs.common import rundir
+    from colonylab.runs.experiments import ant_teacher
 
     monkeypatch.setattr(rundir, "DEFAULT_ROOT", tmp_path)
     cfg = ant_teacher.Config(

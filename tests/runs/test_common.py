@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from colonylab.runs.common import (
+    CheckpointError,
     RunDir,
     atomic_write_bytes,
+    latest_checkpoint,
     load_checkpoint,
+    make_checkpoint,
+    provenance,
+    read_torch_file,
+    reproduce_command,
     resolve_device,
+    rng_states,
     save_checkpoint,
     seed_everything,
+    set_rng_states,
 )
 
 
@@ -57,10 +66,108 @@ def test_checkpoint_roundtrip_weights_only(tmp_path):
     path = save_checkpoint(
         tmp_path / "ck" / "a.pt", {"boards": np.ones((2, 3), np.uint8), "step": np.int64(5)}
     )
-    state = load_checkpoint(path)
+    state = read_torch_file(path)
     assert state["step"] == 5
     assert torch.equal(state["boards"], torch.ones((2, 3), dtype=torch.uint8))
     assert torch.load(path, weights_only=True)["step"] == 5
+
+
+def test_one_format_roundtrip_with_spec_rng_and_provenance(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    ckpt = make_checkpoint(
+        "toy",
+        spec={"type": "mlp", "input_shape": [3], "act_dim": 2, "hidden": []},
+        state_dict=model.state_dict(),
+        config={"lr": 0.1, "path": Path("x")},
+        trainer={"step": 4, "core": {"mean": np.zeros(3)}},
+        rng=rng_states(),
+        provenance=provenance(
+            "colony train toy --lr 0.1", seed=3, metrics={"return": np.float32(2)}
+        ),
+    )
+    path = save_checkpoint(tmp_path / "toy.pt", ckpt)
+    back = load_checkpoint(path, "toy")
+    assert back["version"] == 1 and back["kind"] == "toy"
+    assert back["provenance"]["command"] == "colony train toy --lr 0.1"
+    assert back["provenance"]["seed"] == 3 and back["provenance"]["metrics"]["return"] == 2.0
+    assert back["config"] == {"lr": 0.1, "path": "x"}
+    assert torch.equal(back["state_dict"]["weight"], model.weight.detach())
+    assert torch.equal(back["trainer"]["core"]["mean"], torch.zeros(3, dtype=torch.float64))
+    assert load_checkpoint(path, ("other", "toy"))["kind"] == "toy"
+
+
+def test_rng_states_restore_every_generator():
+    import random
+
+    states = rng_states()
+    first = (random.random(), np.random.rand(), torch.rand(2))
+    set_rng_states(states)
+    again = (random.random(), np.random.rand(), torch.rand(2))
+    assert first[:2] == again[:2] and torch.equal(first[2], again[2])
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"hello, not a checkpoint", "not a readable checkpoint"),
+        (None, "not a readable checkpoint"),  # truncated
+        ("other-dict", "not a Colony Lab checkpoint"),
+        ("other-kind", "is a 'toy' checkpoint, expected a 'nca-grow' checkpoint"),
+        ("future", "version 99"),
+    ],
+)
+def test_load_checkpoint_refuses_in_one_line(tmp_path, content, match):
+    path = tmp_path / "bad.pt"
+    good = save_checkpoint(tmp_path / "good.pt", make_checkpoint("toy"))
+    if content is None:
+        data = good.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif content == "other-dict":
+        save_checkpoint(path, {"weights": torch.zeros(2)})
+    elif content == "other-kind":
+        path = good
+    elif content == "future":
+        save_checkpoint(path, {**make_checkpoint("nca-grow"), "version": 99})
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_checkpoint(path, "nca-grow")
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_reproduce_command_lists_changed_fields_only():
+    from dataclasses import dataclass, field
+
+    @dataclass(frozen=True)
+    class Inner:
+        lr: float = 1e-3
+
+    @dataclass(frozen=True)
+    class Cfg:
+        steps: int = 3
+        name: str = "a"
+        inner: Inner = field(default_factory=Inner)
+        sizes: tuple[int, ...] = (1, 2)
+        every: int | None = None
+
+    cfg = Cfg(steps=5, inner=Inner(lr=0.1), sizes=(3, 4), every=2)
+    assert (
+        reproduce_command("train toy", cfg)
+        == "colony train toy --steps 5 --inner.lr 0.1 --sizes 3 4 --every 2"
+    )
+    assert reproduce_command("train toy", Cfg()) == "colony train toy"
+
+
+def test_latest_checkpoint_of_a_run_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such run directory"):
+        latest_checkpoint(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="latest.pt"):
+        latest_checkpoint(tmp_path)
+    path = save_checkpoint(tmp_path / "checkpoints" / "latest.pt", make_checkpoint("toy"))
+    assert latest_checkpoint(tmp_path) == path
+    assert latest_checkpoint(path) == path
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):

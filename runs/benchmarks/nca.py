@@ -67,7 +67,7 @@ from colonylab.runs.common.bench import machine_info, torch_threads, write_json
 from colonylab.runs.common.device import resolve_device
 
 GOAL = 1.5
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "nca_grow.pt"
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "nca_grow.pt"
 AGREEMENT_STEPS = 8
 LEARNING_RATE = 2e-3
 

@@ -12,7 +12,7 @@ import torch
 from colonylab.agents.sensory import AttentionNeuronPolicy
 from colonylab.collective_ml.population import episode_seeds
 from colonylab.envs.classic.swingup import VecCartPoleSwingUp
-from colonylab.runs.bench_sensory import Config, SwingUpEnv, main
+from colonylab.runs.benchmarks.sensory import Config, SwingUpEnv, main
 from colonylab.runs.cli import main as cli_main
 from colonylab.runs.common.sensory import save_agent
 
@@ -78,7 +78,7 @@ def test_trained_population_from_a_checkpoint(tmp_path):
 
 
 def test_missing_default_checkpoint_skips_trained(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr("colonylab.runs.bench_sensory.CHECKPOINT", tmp_path / "none.pt")
+    monkeypatch.setattr("colonylab.runs.benchmarks.sensory.CHECKPOINT", tmp_path / "none.pt")
     data = main(Config(pop=2, max_steps=10, loop_pop=1))
     assert {c["population"] for c in data["cases"]} == {"random"}
     assert "trained" in data["skipped"] and "goal_met" in data

@@ -1,4 +1,4 @@
-"""Tests for ``colony bench nca`` (colonylab.runs.bench_nca): tiny runs, JSON, refusals."""
+"""Tests for ``colony bench nca`` (colonylab.runs.benchmarks.nca): tiny runs, JSON, refusals."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from colonylab.agents.nca import NCA
-from colonylab.runs import bench_nca
-from colonylab.runs.bench_nca import AgreementError, Config, check_agreement, main
+from colonylab.runs.benchmarks import nca as bench_nca
+from colonylab.runs.benchmarks.nca import AgreementError, Config, check_agreement, main
 from colonylab.runs.cli import main as cli_main
 from colonylab.runs.common.nca_io import save_nca
 

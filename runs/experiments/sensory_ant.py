@@ -3,7 +3,7 @@ observations shuffled (every 200 steps in the paper; Tang & Ha 2021), against an
 that collapses when they are.
 
 As in the paper, both agents learn by behaviour cloning from a trained teacher: the
-teacher is the PGPE-trained linear policy of ``python -m colonylab.runs.ant_teacher`` (shipped as
+teacher is the PGPE-trained linear policy of ``python -m colonylab.runs.experiments.ant_teacher`` (shipped as
 ``runs/checkpoints/ant_teacher.pt``); the students learn with
 :func:`colonylab.runs.common.sensory.behaviour_clone` (DART: the teacher drives with
 action noise and labels every state it visits, including the recoveries). The
@@ -32,7 +32,6 @@ import torch
 from colonylab.collective_ml.base import flatten_params
 from colonylab.collective_ml.population import BatchedEvaluator
 from colonylab.envs.mujoco.ant import AntConfig, AntWorld, VecAnt
-from colonylab.runs.ant_teacher import load_teacher
 from colonylab.runs.common.policies import command_line
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
@@ -51,6 +50,7 @@ from colonylab.runs.common.sensory import (
 from colonylab.runs.common.sensory import (
     load_agents as load_agents_of,
 )
+from colonylab.runs.experiments.ant_teacher import load_teacher
 
 EXPERIMENT = "sensory-ant"
 OBS_DIM = 27

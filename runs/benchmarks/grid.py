@@ -155,7 +155,7 @@ def _subprocess_json(cmd: list[str]) -> dict:
 
 def run_ours(api: str, agents: int, cfg: Config) -> dict:
     """Our workload in a fresh subprocess (clean peak RSS)."""
-    cmd = [sys.executable, "-m", "colonylab.runs.bench_grid", "--worker", f"{api}:{agents}"]
+    cmd = [sys.executable, "-m", "colonylab.runs.benchmarks.grid", "--worker", f"{api}:{agents}"]
     cmd += ["--seconds", str(cfg.seconds), "--seed", str(cfg.seed)]
     return _subprocess_json(cmd)
 

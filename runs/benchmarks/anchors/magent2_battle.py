@@ -5,7 +5,7 @@ pygame-ce, which conflicts with pygame), so it imports nothing from colonylab.
 Prints one JSON line: ``{"api", "agents", "map_size", "steps", "agent_steps",
 "seconds", "agent_steps_per_s", "peak_rss_mb"}``.
 
-    .venv-magent/bin/python runs/anchors/magent2_battle.py --agents 10000 --api raw
+    .venv-magent/bin/python runs/benchmarks/anchors/magent2_battle.py --agents 10000 --api raw
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from colonylab.envs.grid.pursuit import PursuitConfig
-from colonylab.runs.pursuit_cycles import Config, main, measure, run_world
+from colonylab.runs.experiments.pursuit_cycles import Config, main, measure, run_world
 
 
 def test_tiny_run_writes_its_outputs(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from colonylab.runs.bench_population import Config, main
+from colonylab.runs.benchmarks.population import Config, main
 from colonylab.runs.cli import main as cli_main
 
 CASE_FIELDS = {

@@ -1,7 +1,7 @@
 """Benchmark ``colony bench ae``: time to target on the static regression, AE vs AdamW.
 
 The ``ae-suite`` regression (256 points in 8-D, a tanh MLP 8-32-32-1, full batch, MSE
-of unit-variance targets; see :mod:`colonylab.runs.ae_suite`): plain AdamW (lr 1e-3,
+of unit-variance targets; see :mod:`colonylab.runs.experiments.ae_suite`): plain AdamW (lr 1e-3,
 torch defaults) against the same AdamW wrapped by
 :class:`~colonylab.collective_ml.ae.AEController`, same data and initial weights per
 seed, interleaved in the same run. For each seed: steps and wall-seconds until the
@@ -34,13 +34,13 @@ from rich.console import Console
 from rich.table import Table
 
 from colonylab.collective_ml.ae import AEConfig, AEController
-from colonylab.runs.ae_suite import (
+from colonylab.runs.common.bench import machine_info, torch_threads, write_json
+from colonylab.runs.experiments.ae_suite import (
     make_optimizer,
     regression_data,
     regression_model,
     run_regression,
 )
-from colonylab.runs.common.bench import machine_info, torch_threads, write_json
 
 
 @dataclass(frozen=True)

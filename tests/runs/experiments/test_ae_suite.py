@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from colonylab.runs import ae_suite, bench_ae
+from colonylab.runs.benchmarks import ae as bench_ae
 from colonylab.runs.cli import main as colony
+from colonylab.runs.experiments import ae_suite
 
 
 def test_quick_suite_writes_its_tables(run_root, tmp_path):

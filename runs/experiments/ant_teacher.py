@@ -28,8 +28,8 @@ Shipped teacher: the linear policy (224 numbers) of seed 0 with the defaults and
 2249.6 +- 49.0 (mean +- sd, 88 m forward) over 8 episodes of 1000 steps, against
 994.3 +- 3.8 (0.0 m) for the zero policy.
 
-    python -m colonylab.runs.ant_teacher --time-budget-min 30
-    python -c "from colonylab.runs.ant_teacher import load_teacher; act = load_teacher()"
+    python -m colonylab.runs.experiments.ant_teacher --time-budget-min 30
+    python -c "from colonylab.runs.experiments.ant_teacher import load_teacher; act = load_teacher()"
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from colonylab.collective_ml.base import flatten_params, unflatten_into
 from colonylab.collective_ml.es import PGPE
 from colonylab.collective_ml.population import BatchedEvaluator
 from colonylab.envs.mujoco.ant import VecAnt, default_teacher_path
-from colonylab.runs.common.checkpoint import load_checkpoint, save_checkpoint
+from colonylab.runs.common.checkpoint import read_torch_file, save_checkpoint
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
 
@@ -285,7 +285,7 @@ def load_teacher(path: str | Path | None = None) -> Callable[[Tensor], Tensor]:
     """The teacher as ``obs [N, 27] -> actions [N, 8]`` in ``[-1, 1]`` (float32 math,
     returned in the observation's dtype), from ``path`` (default: the shipped
     ``runs/checkpoints/ant_teacher.pt``)."""
-    state = load_checkpoint(path if path is not None else default_teacher_path())
+    state = read_torch_file(path if path is not None else default_teacher_path())
     module = _module_from_state(state)
 
     @torch.no_grad()

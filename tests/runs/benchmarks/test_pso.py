@@ -1,4 +1,4 @@
-"""Tests for ``colony bench pso`` (colonylab.runs.bench_pso): tiny runs, JSON, refusals."""
+"""Tests for ``colony bench pso`` (colonylab.runs.benchmarks.pso): tiny runs, JSON, refusals."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from colonylab.collective_ml.pso import benchmark_bounds, functions
-from colonylab.runs import bench_pso
-from colonylab.runs.bench_pso import NUMPY_FUNCTIONS, Config, main, parse_size, quality_verdict
+from colonylab.runs.benchmarks import pso as bench_pso
+from colonylab.runs.benchmarks.pso import NUMPY_FUNCTIONS, Config, main, parse_size, quality_verdict
 from colonylab.runs.cli import main as cli_main
 
 TINY = {"functions": ("sphere", "rastrigin"), "sizes": ("12x3x5",), "seeds": 2}

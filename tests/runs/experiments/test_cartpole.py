@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from colonylab.runs import cartpole_pgpe, cartpole_pso
 from colonylab.runs.cli import main as cli_main
 from colonylab.runs.common.policies import load_policy
+from colonylab.runs.experiments import cartpole_pgpe, cartpole_pso
 
 TINY = dict(pop_size=8, episodes=2, generations=3, validate_episodes=4, validate_every=1)
 

@@ -1,4 +1,4 @@
-"""Tests for ``colony bench moe`` (colonylab.runs.bench_moe): tiny runs, JSON, refusals."""
+"""Tests for ``colony bench moe`` (colonylab.runs.benchmarks.moe): tiny runs, JSON, refusals."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from colonylab.runs import bench_moe
-from colonylab.runs.bench_moe import AgreementError, Config, check_agreement, main
+from colonylab.runs.benchmarks import moe as bench_moe
+from colonylab.runs.benchmarks.moe import AgreementError, Config, check_agreement, main
 from colonylab.runs.cli import main as cli_main
 
 TINY = {

@@ -85,7 +85,9 @@ GOAL = 20.0
 RTOL = 1e-3
 """Returns agree when ``|batched - loop| <= RTOL * max(1, |loop|)`` (float32 forwards)."""
 POPULATIONS = ("trained", "random")
-CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "sensory_cartpole_attention.pt"
+CHECKPOINT = (
+    Path(__file__).resolve().parent.parent / "checkpoints" / "sensory_cartpole_attention.pt"
+)
 EXPERIMENT = "sensory-cartpole"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colonylab.runs.jacobs1991 import (
+from colonylab.runs.experiments.jacobs1991 import (
     GROUPS,
     PB_MEAN_FORMANTS,
     VOWELS,
@@ -26,7 +26,7 @@ from colonylab.runs.jacobs1991 import (
     t_quantile_975,
 )
 
-PB52 = Path(__file__).parents[2].parent / "shared/data/pb52.csv"
+PB52 = Path(__file__).parents[3].parent / "shared/data/pb52.csv"
 needs_pb52 = pytest.mark.skipif(
     not PB52.is_file(), reason=f"the Praat export of Peterson & Barney is not at {PB52}"
 )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from colonylab.runs import sensory_cartpole as exp
+from colonylab.runs.experiments import sensory_cartpole as exp
 from colonylab.runs.common.sensory import (
     Condition,
     MLPPolicy,

@@ -10,7 +10,7 @@ Writes ``media/populations.png`` (the two series over time, the phase portrait
 prey vs predators, and the cross-correlation by lag) and ``populations.npz``.
 
     colony train pursuit-cycles --steps 4000 --seed 1
-    python -m colonylab.runs.pursuit_cycles --world.prey-birth 0.05
+    python -m colonylab.runs.experiments.pursuit_cycles --world.prey-birth 0.05
 """
 
 from __future__ import annotations

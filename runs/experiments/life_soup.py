@@ -25,7 +25,7 @@ from rich.table import Table
 from colonylab.emergence.ca import PeriodDetector, block_entropy, density
 from colonylab.envs.ca.life import LifeConfig, LifeWorld
 from colonylab.envs.ca.rules import LifeRule
-from colonylab.runs.common import RunDir, load_checkpoint, seed_everything
+from colonylab.runs.common import RunDir, read_torch_file, seed_everything
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def watch(cfg: Config, checkpoint: str | None) -> LifeWorld:
         )
         world.reset(seed=cfg.seed)
         return world
-    state = load_checkpoint(checkpoint)
+    state = read_torch_file(checkpoint)
     boards = state["boards"]
     if rule not in boards:
         rule = state["rules"][0]

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("mujoco")
 
-from colonylab.runs import sensory_ant as exp  # noqa: E402
+from colonylab.runs.experiments import sensory_ant as exp  # noqa: E402
 from colonylab.runs.common.sensory import load_agent  # noqa: E402
 
 TINY = exp.Config(

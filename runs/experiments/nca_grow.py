@@ -65,7 +65,7 @@ from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
 from colonylab.runs.common.progress import progress_bar
 
 EXPERIMENT = "nca-grow"
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_TARGET = ASSETS / "butterfly.png"
 # built-in targets drawn by this project (``--target butterfly`` / ``--target ladybug``)
 BUILTIN_TARGETS = {"butterfly": ASSETS / "butterfly.png", "ladybug": ASSETS / "ladybug.png"}

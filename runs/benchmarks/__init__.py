@@ -1,0 +1,1 @@
+"""Benchmarks: one file per ``colony bench`` suite, each against a baseline in the same run."""

@@ -1,0 +1,1 @@
+"""Experiments: one readable file each (card docstring, Config, main); none imports another."""
