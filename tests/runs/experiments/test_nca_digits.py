@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from colonylab.runs.experiments import nca_digits
 from colonylab.runs.cli import main as colony
 from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
+from colonylab.runs.experiments import nca_digits
 from colonylab.runs.experiments.nca_digits import (
     Config,
     evaluate,

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from colonylab.runs.experiments import nca_grow
 from colonylab.runs.cli import main as colony
 from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
+from colonylab.runs.experiments import nca_grow
 from colonylab.runs.experiments.nca_grow import (
     Config,
     draw_butterfly,

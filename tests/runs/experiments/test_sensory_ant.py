@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("mujoco")
 
-from colonylab.runs.experiments import sensory_ant as exp  # noqa: E402
 from colonylab.runs.common.sensory import load_agent  # noqa: E402
+from colonylab.runs.experiments import sensory_ant as exp  # noqa: E402
 
 TINY = exp.Config(
     train_steps=20,

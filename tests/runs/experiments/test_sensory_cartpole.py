@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from colonylab.runs.experiments import sensory_cartpole as exp
 from colonylab.runs.common.sensory import (
     Condition,
     MLPPolicy,
@@ -19,6 +18,7 @@ from colonylab.runs.common.sensory import (
     save_agent,
     train_pgpe,
 )
+from colonylab.runs.experiments import sensory_cartpole as exp
 
 TINY = exp.Config(
     generations=3,

@@ -10,8 +10,8 @@ import torch
 
 from colonylab.agents.sensory import AttentionNeuronPolicy
 from colonylab.envs.classic.pong import VecPong
-from colonylab.runs.experiments import sensory_pong as sp
 from colonylab.runs.common.sensory import SHIPPED, MLPPolicy, behaviour_clone, build_agent
+from colonylab.runs.experiments import sensory_pong as sp
 
 TINY = dict(
     bc_iterations=1,
