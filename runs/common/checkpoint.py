@@ -241,6 +241,41 @@ def reproduce_command(verb_and_name: str, cfg: Any = None, default: Any = None) 
     return shlex.join(["colony", *verb_and_name.split(), *flags])
 
 
+def config_from_plain(cls: type, values: Mapping[str, Any] | None) -> Any:
+    """Rebuild a (possibly nested) Config dataclass from what :func:`plain` made of it.
+
+    Lists become tuples where the default is a tuple; unknown keys are refused
+    (:class:`CheckpointError`) so that a checkpoint of another experiment's Config is
+    not half-applied.
+    """
+    import typing
+
+    values = dict(values or {})
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise CheckpointError(
+            f"the checkpoint's config has fields {unknown} that {cls.__name__} lacks"
+        )
+    default = cls()
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        base = getattr(default, name)
+        hint = hints.get(name)
+        if dataclasses.is_dataclass(base) and isinstance(value, Mapping):
+            kwargs[name] = config_from_plain(type(base), value)
+        elif (
+            isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping)
+        ):
+            kwargs[name] = config_from_plain(hint, value)
+        elif isinstance(value, list):
+            kwargs[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
 def provenance(
     command: str,
     *,
