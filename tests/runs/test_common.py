@@ -160,6 +160,43 @@ def test_reproduce_command_lists_changed_fields_only():
     assert reproduce_command("train toy", Cfg()) == "colony train toy"
 
 
+def test_config_from_plain_rebuilds_nested_configs():
+    from dataclasses import dataclass, field
+
+    from colonylab.runs.common.checkpoint import config_from_plain, plain
+
+    @dataclass(frozen=True)
+    class Inner:
+        lr: float = 1e-3
+
+    @dataclass(frozen=True)
+    class Cfg:
+        steps: int = 3
+        inner: Inner = field(default_factory=Inner)
+        sizes: tuple[int, ...] = (1, 2)
+        out: str | None = None
+
+    cfg = Cfg(steps=5, inner=Inner(lr=0.1), sizes=(3, 4), out="x")
+    assert config_from_plain(Cfg, plain(cfg)) == cfg
+    with pytest.raises(CheckpointError, match="lacks"):
+        config_from_plain(Cfg, {"steps": 1, "bogus": 2})
+
+
+def test_rundir_resume_truncates_metrics(tmp_path):
+    with RunDir("toy", 0, {"a": 1}, root=tmp_path, tensorboard=False) as run:
+        for step in range(5):
+            run.log(step, {"x": float(step)})
+        path = run.path
+    with RunDir("toy", 0, resume=path, tensorboard=False) as run:
+        assert run.path == path
+        run.truncate_metrics(2)
+        run.log(3, {"x": 30.0})
+    steps = [json.loads(line)["step"] for line in (path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 1, 2, 3]
+    with pytest.raises(FileNotFoundError, match="no such run directory"):
+        RunDir("toy", 0, resume=tmp_path / "missing")
+
+
 def test_latest_checkpoint_of_a_run_dir(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such run directory"):
         latest_checkpoint(tmp_path / "nope")
