@@ -251,7 +251,10 @@ def config_from_plain(cls: type, values: Mapping[str, Any] | None) -> Any:
     import typing
 
     values = dict(values or {})
-    hints = typing.get_type_hints(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # a class defined in a function: use the defaults only
+        hints = {}
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
