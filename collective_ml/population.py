@@ -5,7 +5,7 @@ HIGHER IS BETTER. The population cores minimise, so build them with
 ``maximize=True`` (or tell ``-fitness``)::
 
     policy = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
-    evaluator = BatchedEvaluator(policy, partial(VecCartPole, validate_actions=False),
+    evaluator = BatchedEvaluator(policy, CartPoleWorld.factory(validate_actions=False),
                                  episodes=8, seed=0)
     core = PSO(dim=evaluator.num_params, pop_size=64, bounds=(-2, 2), maximize=True)
     for generation in range(50):
@@ -40,7 +40,8 @@ way): the world is injected as a factory ``world_factory(num_envs=N, device=devi
 returning anything that speaks the vectorized protocol :class:`VectorWorld` —
 ``reset(seed=int64[N]) -> obs[N, ...]`` and ``step(actions[N]) -> (obs, reward,
 terminated, truncated, info)`` on tensors, for example
-``functools.partial(colonylab.envs.classic.VecCartPole, validate_actions=False)``.
+``colonylab.envs.classic.CartPoleWorld.factory(validate_actions=False)`` (every world's
+``XWorld.factory(config, **overrides)``).
 The evaluator masks rewards after an episode's first ``terminated | truncated`` itself,
 so freezing and auto-resetting worlds both work. Each episode runs at most
 ``max_steps`` steps.

@@ -7,7 +7,10 @@ Adapters (PettingZoo ``ParallelEnv``, Gymnasium ``Env``) sit on top; the viewer
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,7 +44,7 @@ class World(Protocol):
     """Array-first world.
 
     Required:
-        ``reset(seed=None) -> obs``; ``step(actions=None) -> StepResult``;
+        ``reset(seed=None, options=None) -> obs``; ``step(actions=None) -> StepResult``;
         ``render_rgb() -> uint8[H, W, 3]`` (the picture of the whole world);
         ``metrics() -> dict[str, float]`` (numbers for overlays and logs);
         ``step_count: int``; ``metadata: dict`` with at least ``name`` and
@@ -55,13 +58,92 @@ class World(Protocol):
     metadata: dict[str, Any]
     step_count: int
 
-    def reset(self, seed: int | None = None) -> Any: ...
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> Any: ...
 
     def step(self, actions: Any = None) -> StepResult: ...
 
     def render_rgb(self) -> np.ndarray: ...
 
     def metrics(self) -> dict[str, float]: ...
+
+
+def dtype_name(value: Any) -> str:
+    """A config's ``dtype`` as a plain name: ``torch.float32`` or ``"float32"`` -> ``"float32"``
+    (without importing torch here)."""
+    return value if isinstance(value, str) else str(value).removeprefix("torch.")
+
+
+def normalize_fields(config: Any, **names: Callable[[Any], Any]) -> None:
+    """Rewrite fields of a frozen config in ``__post_init__``: ``field=function``."""
+    for name, function in names.items():
+        object.__setattr__(config, name, function(getattr(config, name)))
+
+
+@dataclass(frozen=True)
+class WorldFactory:
+    """``factory(num_envs=N, device=d) -> world``: one world class and a frozen config.
+
+    What population evaluators (:mod:`colonylab.collective_ml.population`) take:
+    every call builds ``world_cls(dataclasses.replace(config, num_envs=N, device=d))``.
+    Picklable (Ray ships it to its actors). Build one with ``XWorld.factory(...)``.
+    """
+
+    world_cls: type
+    config: Any
+
+    def __call__(self, num_envs: int | None = None, device: Any = None, **overrides: Any) -> Any:
+        if num_envs is not None:
+            overrides["num_envs"] = num_envs
+        if device is not None:
+            overrides["device"] = str(device)
+        config = dataclasses.replace(self.config, **overrides) if overrides else self.config
+        return self.world_cls(config)
+
+
+def make_factory(
+    world_cls: type, config_cls: type, config: Any = None, **overrides: Any
+) -> WorldFactory:
+    """A :class:`WorldFactory` for population evaluation.
+
+    ``config`` (default: ``config_cls(autoreset=False)``, finished episodes freeze, as
+    fitness evaluation wants) with ``overrides`` replaced, e.g.
+    ``CartPoleWorld.factory(validate_actions=False, max_episode_steps=200)``.
+    """
+    if config is None:
+        config = config_cls(**{"autoreset": False, **overrides})
+    elif overrides:
+        config = dataclasses.replace(config, **overrides)
+    if not isinstance(config, config_cls):
+        raise TypeError(f"expected a {config_cls.__name__}, got {type(config).__name__}")
+    return WorldFactory(world_cls, config)
+
+
+def deprecated_constructor(
+    old_name: str, world_cls: type, config_cls: type, **old_defaults: Any
+) -> Callable[..., Any]:
+    """The old ``VecX(num_envs, **kw)`` spelling of a world: builds
+    ``world_cls(config_cls(num_envs=num_envs, **{**old_defaults, **kw}))`` with a
+    ``DeprecationWarning``. ``old_defaults`` keep the old class's defaults (which froze
+    finished episodes). Class constants (``obs_dim``, ...) stay readable on it."""
+
+    def constructor(num_envs: int = 1, **kwargs: Any) -> Any:
+        warnings.warn(
+            f"{old_name}(n, **kw) is deprecated; use {world_cls.__name__}("
+            f"{config_cls.__name__}(num_envs=n, ...)) or {world_cls.__name__}.factory(...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return world_cls(config_cls(**{**old_defaults, "num_envs": num_envs, **kwargs}))
+
+    constructor.__name__ = constructor.__qualname__ = old_name
+    constructor.__doc__ = (
+        f"Deprecated: ``{old_name}(n, **kw)`` = ``{world_cls.__name__}("
+        f"{config_cls.__name__}(num_envs=n, **kw))`` (old defaults: {old_defaults})."
+    )
+    for attr in ("obs_dim", "action_dim", "num_actions"):
+        if hasattr(world_cls, attr):
+            setattr(constructor, attr, getattr(world_cls, attr))
+    return constructor
 
 
 class BoardTooLargeError(MemoryError, ValueError):

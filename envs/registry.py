@@ -231,7 +231,7 @@ def _register_builtin() -> None:
             entry_point=f"{classic}.swingup:SwingUpWorld",
             config_entry=f"{classic}.swingup:SwingUpConfig",
             description="CartPole swing-up (Ha's constants): the pole starts hanging down",
-            policies=("random", "zero"),
+            policies=("random", "noop"),
             default_policy="random",
         )
     )
@@ -242,7 +242,7 @@ def _register_builtin() -> None:
             entry_point=f"{classic}.pong:PuzzlePongWorld",
             config_entry=f"{classic}.pong:PuzzlePongConfig",
             description="Pong vs a scripted opponent, seen as patches of a 32x32 screen (Numba)",
-            policies=("track", "follow", "random"),
+            policies=("track", "follow", "random", "noop"),
             default_policy="track",
         )
     )
@@ -253,8 +253,8 @@ def _register_builtin() -> None:
             entry_point="colonylab.envs.mujoco.ant:AntWorld",
             config_entry="colonylab.envs.mujoco.ant:AntConfig",
             description="MuJoCo Ant (Gymnasium Ant-v5 exactly), many robots; needs mujoco",
-            policies=("teacher", "random", "zero"),
-            default_policy="teacher",
+            policies=("random", "noop"),
+            default_policy="random",
         )
     )
 

@@ -29,7 +29,7 @@ Two ways to treat finished episodes (``autoreset``):
 ``False`` (default; for fitness evaluation)
     A finished env freezes: its state stays, its reward is 0 and its ``terminated`` /
     ``truncated`` flags are False on later steps (they are True only on the step that
-    ends the episode). :attr:`VecCartPole.done` marks finished envs; summing the reward
+    ends the episode). :attr:`CartPoleWorld.done` marks finished envs; summing the reward
     gives each episode's return without masking. ``reset`` starts them all again.
 ``True`` (for watching)
     Same-step reset: an env whose episode ends returns the first observation of its next
@@ -44,13 +44,15 @@ warning.
 
 Example::
 
-    env = VecCartPole(4096, device="cuda")
+    env = CartPoleWorld(CartPoleConfig(num_envs=4096, device="cuda", autoreset=False))
     obs = env.reset(seed=0)                      # float64[4096, 4]
     obs, reward, terminated, truncated, info = env.step(actions)   # actions: int[4096]
+    factory = CartPoleWorld.factory(validate_actions=False)   # for population evaluators
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -61,9 +63,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colonylab.envs.base import StepResult
+from colonylab._checks import check_choice, check_dataclass_ints, check_optional_int
+from colonylab.envs.base import (
+    StepResult,
+    WorldFactory,
+    deprecated_constructor,
+    dtype_name,
+    make_factory,
+    normalize_fields,
+)
 
 __all__ = ["CartPoleConfig", "CartPoleWorld", "VecCartPole"]
+
+_TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 _BACKGROUND = np.array([250, 250, 250], dtype=np.uint8)
 _BACKGROUND_DONE = np.array([250, 222, 222], dtype=np.uint8)
@@ -74,27 +86,61 @@ _TRACK = np.array([0, 0, 0], dtype=np.uint8)
 _BORDER = np.array([200, 200, 200], dtype=np.uint8)
 
 
-class VecCartPole:
-    """``num_envs`` CartPole-v1 environments stepped together as tensors.
+@dataclass(frozen=True)
+class CartPoleConfig:
+    """Configuration of the ``cartpole`` world (``colony rollout cartpole``).
 
-    Args:
-        num_envs: ``N``, environments.
-        device: Torch device of the state (default CPU).
-        dtype: ``torch.float64`` (default; Gymnasium's precision) or ``torch.float32``.
-        seed: Seed of the world's generator (``reset()`` without a seed and the
-            autoreset draws use it); None: fresh entropy.
-        max_episode_steps: Truncation limit (CartPole-v1: 500).
-        autoreset: Same-step reset of finished episodes (see the module docstring);
-            False freezes them.
-        validate_actions: Check action values (one reduction per step; on an
-            accelerator it waits for the device). Shape and dtype are always checked.
-        render_envs: How many envs :meth:`render_rgb` draws (a grid of panels).
-
-    Raises:
-        ValueError: a non-positive ``num_envs`` / ``max_episode_steps``, an unsupported dtype.
+    Defaults are the viewer's (16 carts, autoreset); population evaluators build
+    worlds through :meth:`CartPoleWorld.factory` (finished episodes freeze).
     """
 
-    metadata: dict[str, Any] = {"name": "cartpole", "render_fps": 50, "render_modes": ["rgb_array"]}
+    num_envs: int = 16
+    """Carts stepped together."""
+    max_episode_steps: int = 500
+    """Truncation limit (CartPole-v1: 500)."""
+    autoreset: bool = True
+    """Start a new episode as soon as one ends (False: finished carts freeze)."""
+    dtype: Literal["float64", "float32"] = "float64"
+    """State precision; float64 is Gymnasium's (``torch.float32`` is accepted too)."""
+    device: str = "cpu"
+    """Torch device of the state (cpu, cuda, cuda:N)."""
+    seed: int | None = None
+    """Seed of the world's generator (``reset()`` without a seed and autoreset draws use
+    it); None: fresh entropy."""
+    validate_actions: bool = True
+    """Check action values (one reduction per step; on an accelerator it waits for the
+    device). Shape and dtype are always checked."""
+    render_envs: int = 16
+    """Carts drawn by the viewer, as a grid of panels."""
+
+    def __post_init__(self) -> None:
+        normalize_fields(self, dtype=dtype_name, device=lambda d: "cpu" if d is None else str(d))
+        check_dataclass_ints(
+            self, {"num_envs": 1, "max_episode_steps": 1, "render_envs": 1}, cli=False
+        )
+        check_choice("dtype", self.dtype, tuple(_TORCH_DTYPES))
+        check_optional_int("seed", self.seed, 0)
+
+
+class CartPoleWorld:
+    """``config.num_envs`` CartPole-v1 environments stepped together as tensors.
+
+    Args:
+        config: A :class:`CartPoleConfig` (default: its defaults): ``num_envs``,
+            ``device``, ``dtype``, ``seed``, ``max_episode_steps``, ``autoreset`` (see
+            the module docstring), ``validate_actions``, ``render_envs``.
+
+    Raises:
+        ValueError: (from the config) a non-positive size, an unsupported dtype.
+    """
+
+    metadata: dict[str, Any] = {
+        "name": "colonylab/CartPole-v0",
+        "render_fps": 50,
+        "render_modes": ["rgb_array"],
+    }
+    policies: tuple[str, ...] = ("balance", "random")
+    """Scripted policies of :meth:`policy` (CartPole has no do-nothing action)."""
 
     # Gymnasium's CartPoleEnv constants, computed the same way.
     gravity = 9.8
@@ -112,37 +158,17 @@ class VecCartPole:
     num_actions = 2
     obs_dim = 4
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float64,
-        seed: int | None = None,
-        max_episode_steps: int = 500,
-        autoreset: bool = False,
-        validate_actions: bool = True,
-        render_envs: int = 16,
-    ) -> None:
-        for name, value in (
-            ("num_envs", num_envs),
-            ("max_episode_steps", max_episode_steps),
-            ("render_envs", render_envs),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(
-                f"dtype must be torch.float64 (Gymnasium's precision) or torch.float32, got {dtype!r}"
-            )
-        self.num_envs = num_envs
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.dtype = dtype
-        self.max_episode_steps = max_episode_steps
-        self.autoreset = bool(autoreset)
-        self.validate_actions = bool(validate_actions)
-        self.render_envs = render_envs
-        self._rng = np.random.default_rng(seed)
+    def __init__(self, config: CartPoleConfig | None = None) -> None:
+        config = config if config is not None else CartPoleConfig()
+        self.config = config
+        self.num_envs = num_envs = config.num_envs
+        self.device = torch.device(config.device)
+        self.dtype = dtype = _TORCH_DTYPES[config.dtype]
+        self.max_episode_steps = config.max_episode_steps
+        self.autoreset = bool(config.autoreset)
+        self.validate_actions = bool(config.validate_actions)
+        self.render_envs = config.render_envs
+        self._rng = np.random.default_rng(config.seed)
         self.state = torch.zeros(num_envs, 4, dtype=dtype, device=self.device)
         """``[N, 4]``: x, x_dot, theta, theta_dot. Replaced (never written in place) by ``step``."""
         self.elapsed = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
@@ -232,7 +258,14 @@ class VecCartPole:
         self.step_count = 0
         self._ready = True
 
-    def subset(self, index: Tensor | np.ndarray | Sequence[int]) -> VecCartPole:
+    @classmethod
+    def factory(cls, config: CartPoleConfig | None = None, **overrides: Any) -> WorldFactory:
+        """``factory(num_envs=N, device=d) -> world`` for population evaluators: the
+        ``config`` (default: finished episodes freeze, ``autoreset=False``) with
+        ``overrides``, e.g. ``CartPoleWorld.factory(validate_actions=False)``."""
+        return make_factory(cls, CartPoleConfig, config, **overrides)
+
+    def subset(self, index: Tensor | np.ndarray | Sequence[int]) -> CartPoleWorld:
         """A new world of the envs ``index`` (their current state, step counters and done
         flags, in that order); this world is unchanged and the two share the generator.
 
@@ -244,15 +277,7 @@ class VecCartPole:
             raise ValueError("subset needs at least one env index")
         if bool(((idx < 0) | (idx >= self.num_envs)).any()):
             raise ValueError(f"subset indices must lie in [0, {self.num_envs}), got {idx.tolist()}")
-        world = VecCartPole(
-            idx.numel(),
-            device=self.device,
-            dtype=self.dtype,
-            max_episode_steps=self.max_episode_steps,
-            autoreset=self.autoreset,
-            validate_actions=self.validate_actions,
-            render_envs=self.render_envs,
-        )
+        world = type(self)(dataclasses.replace(self.config, num_envs=idx.numel()))
         world._rng = self._rng
         world._low, world._high = self._low, self._high
         world.state = self.state[idx]
@@ -467,43 +492,6 @@ class VecCartPole:
         panel[(xs - axle_x) ** 2 + (ys - axle_y) ** 2 <= (0.025 * scale) ** 2] = _AXLE
 
 
-@dataclass(frozen=True)
-class CartPoleConfig:
-    """Configuration of the ``cartpole`` world (``colony rollout cartpole``)."""
-
-    num_envs: int = 16
-    """Carts stepped together."""
-    max_episode_steps: int = 500
-    """Truncation limit (CartPole-v1: 500)."""
-    autoreset: bool = True
-    """Start a new episode as soon as one ends (False: finished carts freeze)."""
-    dtype: Literal["float64", "float32"] = "float64"
-    """State precision; float64 is Gymnasium's."""
-    device: str = "cpu"
-    """Torch device of the state (cpu, cuda, cuda:N)."""
-    render_envs: int = 16
-    """Carts drawn by the viewer, as a grid of panels."""
-
-    def __post_init__(self) -> None:
-        for name in ("num_envs", "max_episode_steps", "render_envs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.dtype not in ("float64", "float32"):
-            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
-
-
-class CartPoleWorld(VecCartPole):
-    """:class:`VecCartPole` built from a :class:`CartPoleConfig` (the registry's entry)."""
-
-    def __init__(self, config: CartPoleConfig | None = None) -> None:
-        config = config if config is not None else CartPoleConfig()
-        self.config = config
-        super().__init__(
-            config.num_envs,
-            device=config.device,
-            dtype=torch.float64 if config.dtype == "float64" else torch.float32,
-            max_episode_steps=config.max_episode_steps,
-            autoreset=config.autoreset,
-            render_envs=config.render_envs,
-        )
+VecCartPole = deprecated_constructor(
+    "VecCartPole", CartPoleWorld, CartPoleConfig, autoreset=False, num_envs=1
+)

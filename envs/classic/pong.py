@@ -8,7 +8,8 @@ hides patches, ``BackgroundSwap`` needs ``obs_mode="pixels"``). Physics and rend
 are Numba kernels (:mod:`colonylab.envs.classic._pong_kernels`).
 
 =====================  ==================================================================
-World id               ``puzzle-pong`` (``colony rollout puzzle-pong --policy track``)
+World id               ``colonylab/PuzzlePong-v0`` (alias ``puzzle-pong``; ``colony rollout
+                       puzzle-pong --policy track``)
 State                  one array per attribute: ``ball_xy`` float32[N, 2] (x, y),
                        ``ball_v`` float32[N, 2] (per step), ``paddle_y`` float32[N, 2]
                        (centres of [opponent (left), agent (right)]), ``score``
@@ -44,13 +45,13 @@ Seeds: every random number of env ``n`` (serves, the opponent's aim errors) come
 its own counter-based stream, keyed by a 32-bit key drawn at reset. ``reset(seed=s)``
 draws all ``N`` keys from ``np.random.default_rng(s)``; ``reset(seed=seeds)`` with
 ``N`` integers draws env ``n``'s key from ``default_rng(seeds[n])``, so an episode does
-not depend on its batch (nor on being moved into a :meth:`VecPong.subset`).
+not depend on its batch (nor on being moved into a :meth:`PuzzlePongWorld.subset`).
 
 Finished episodes freeze (``autoreset=False``, for fitness evaluation) or restart in the
 same step (``autoreset=True``, for watching; ``info["final_obs"]`` holds the last
-observation before the reset), exactly as in :class:`~colonylab.envs.classic.VecCartPole`.
+observation before the reset), exactly as in :class:`~colonylab.envs.classic.CartPoleWorld`.
 
-:meth:`VecPong.teacher_actions` is a scripted expert that reads the true state (where
+:meth:`PuzzlePongWorld.teacher_actions` is a scripted expert that reads the true state (where
 the ball will cross the agent's paddle, walls folded in, and which hit offset sends the
 return farthest from the opponent) and wins clearly; it is the behaviour-cloning
 teacher and the ``track`` policy. Returns of the scripted policies over 64 games with
@@ -69,14 +70,16 @@ nearly flat, which the opponent returns too, so its points come slowly.
 
 Example::
 
-    world = VecPong(1024)
+    world = PuzzlePongWorld(PuzzlePongConfig(num_envs=1024, autoreset=False))
     obs = world.reset(seed=0)                    # float32[1024, 64, 32]
     obs, reward, terminated, truncated, info = world.step(world.teacher_actions())
-    env = ShuffleObservations(VecPong(64), every=100, seed=0)   # Puzzle Pong
+    env = ShuffleObservations(PuzzlePongWorld(PuzzlePongConfig(num_envs=64)), every=100, seed=0)
+    factory = PuzzlePongWorld.factory(points_to_win=5)   # for population evaluators
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -87,7 +90,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colonylab.envs.base import StepResult
+from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab.envs.base import (
+    StepResult,
+    WorldFactory,
+    deprecated_constructor,
+    make_factory,
+    normalize_fields,
+)
 from colonylab.envs.classic import _pong_kernels as K
 
 __all__ = ["PuzzlePongConfig", "PuzzlePongWorld", "VecPong"]
@@ -120,120 +130,127 @@ _DIGITS = {
 _TEACHER_OFFSETS = np.array([-0.8, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.8])
 
 
-def _check_int(name: str, value: Any, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+@dataclass(frozen=True)
+class PuzzlePongConfig:
+    """Configuration of the ``puzzle-pong`` world (``colony rollout puzzle-pong``).
 
-
-def _check_positive(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (math.isfinite(value) and value > 0)
-    ):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-class VecPong:
-    """``num_envs`` Pong games stepped together; the agent plays the right paddle.
-
-    Args:
-        num_envs: ``N``, games.
-        screen: Side of the square observation screen in pixels (default 32).
-        patch: Side of a square patch (``obs_mode="patches"``); must divide ``screen``.
-        frame_stack: ``K``, frames shown as channels (the newest last), >= 1.
-        obs_mode: ``"patches"`` (``[N, P, patch*patch*K]``) or ``"pixels"``
-            (``[N, screen, screen, K]``).
-        points_to_win: A game ends when a side has this many points (Atari: 21).
-        max_episode_steps: Truncation limit.
-        autoreset: Same-step reset of finished games (see the module docstring); False
-            freezes them.
-        device: Torch device of the observations, rewards and flags (the state and the
-            kernels stay on the CPU).
-        seed: Seed of the world's generator (``reset()`` without a seed uses it);
-            None: fresh entropy.
-        ball_speed: Distance the ball moves per step (court widths).
-        paddle_speed: The agent paddle's move per up / down step.
-        opponent_speed: The opponent's largest move per step (below the ball's
-            vertical speed on steep returns, so it can be beaten).
-        opponent_error: The opponent's aim error, a share in ``[0, 1)`` of the paddle's
-            hitting half-height.
-        net: Draw the dashed centre line (grey 0.25) in the observation.
-        background: Grey level of a vertical ramp behind the game (0 at the top to
-            ``background`` at the bottom; 0: black). Like the static parts of an Atari
-            screen it tells a patch where it sits, which a shuffled screen otherwise
-            hides; :class:`~colonylab.envs.wrappers.BackgroundSwap` tests an agent's
-            reliance on it.
-        render_envs: How many games :meth:`render_rgb` draws (a grid of panels).
-
-    Raises:
-        ValueError: a non-positive size or count, a ``patch`` that does not divide
-            ``screen``, an unknown ``obs_mode``, an ``opponent_error`` outside ``[0, 1)``.
+    Defaults are the viewer's (16 games, autoreset); population evaluators build
+    worlds through :meth:`PuzzlePongWorld.factory` (finished games freeze).
     """
 
-    metadata: dict[str, Any] = {
-        "name": "puzzle-pong",
-        "render_fps": 30,
-        "render_modes": ["rgb_array"],
-    }
-    num_actions = K.NUM_ACTIONS
+    num_envs: int = 16
+    """Games stepped together."""
+    screen: int = 32
+    """Side of the square observation screen in pixels (>= 4)."""
+    patch: int = 4
+    """Side of a square patch; must divide ``screen``."""
+    frame_stack: int = 2
+    """Frames shown as channels (the newest last), so motion is visible."""
+    obs_mode: Literal["patches", "pixels"] = "patches"
+    """patches: [N, P, patch*patch*frame_stack]; pixels: [N, screen, screen, frame_stack]."""
+    points_to_win: int = 21
+    """A game ends when a side has this many points (Atari Pong: 21)."""
+    max_episode_steps: int = 5000
+    """Truncation limit."""
+    autoreset: bool = True
+    """Start a new game as soon as one ends (False: finished games freeze)."""
+    ball_speed: float = 0.03
+    """Distance the ball moves per step (court widths)."""
+    paddle_speed: float = 0.04
+    """The agent paddle's move per up / down step."""
+    opponent_speed: float = 0.012
+    """The opponent's largest move per step (below a steep ball's vertical speed)."""
+    opponent_error: float = 0.9
+    """The opponent's aim error, a share in [0, 1) of the paddle's hitting half-height."""
+    net: bool = True
+    """Draw the dashed centre line (grey 0.25) in the observation."""
+    background: float = 0.0
+    """Grey level in [0, 1) of a vertical background ramp (0 at the top to ``background``
+    at the bottom; 0: black). Like the static parts of an Atari screen it tells a patch
+    where it sits, which a shuffled screen otherwise hides;
+    :class:`~colonylab.envs.wrappers.BackgroundSwap` tests an agent's reliance on it."""
+    device: str = "cpu"
+    """Torch device of observations, rewards and flags (the state and the kernels stay
+    on the CPU)."""
+    seed: int | None = None
+    """Seed of the world's generator (``reset()`` without a seed uses it); None: fresh
+    entropy."""
+    render_envs: int = 16
+    """Games drawn by the viewer, as a grid of panels."""
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        *,
-        screen: int = 32,
-        patch: int = 4,
-        frame_stack: int = 2,
-        obs_mode: Literal["patches", "pixels"] = "patches",
-        points_to_win: int = 21,
-        max_episode_steps: int = 5000,
-        autoreset: bool = False,
-        device: torch.device | str | None = None,
-        seed: int | None = None,
-        ball_speed: float = 0.03,
-        paddle_speed: float = 0.04,
-        opponent_speed: float = 0.012,
-        opponent_error: float = 0.9,
-        net: bool = True,
-        background: float = 0.0,
-        render_envs: int = 16,
-    ) -> None:
-        self.num_envs = _check_int("num_envs", num_envs)
-        self.screen = _check_int("screen", screen, low=4)
-        self.frame_stack = _check_int("frame_stack", frame_stack)
-        self.points_to_win = _check_int("points_to_win", points_to_win)
-        self.max_episode_steps = _check_int("max_episode_steps", max_episode_steps)
-        self.render_envs = _check_int("render_envs", render_envs)
-        if obs_mode not in ("patches", "pixels"):
-            raise ValueError(
-                f"obs_mode must be 'patches' ([N, P, patch*patch*frame_stack]) or 'pixels' "
-                f"([N, H, W, frame_stack]), got {obs_mode!r}"
-            )
-        self.obs_mode = obs_mode
-        self.patch = _check_int("patch", patch)
+    def __post_init__(self) -> None:
+        normalize_fields(self, device=lambda d: "cpu" if d is None else str(d))
+        check_dataclass_ints(
+            self,
+            {
+                "num_envs": 1,
+                "screen": 4,
+                "patch": 1,
+                "frame_stack": 1,
+                "points_to_win": 1,
+                "max_episode_steps": 1,
+                "render_envs": 1,
+            },
+            cli=False,
+        )
+        check_choice("obs_mode", self.obs_mode, ("patches", "pixels"))
         if self.screen % self.patch:
             divisors = [d for d in range(1, self.screen + 1) if self.screen % d == 0]
             raise ValueError(
-                f"patch {patch} does not divide the screen size {screen}; pick one of "
-                f"{divisors} or change screen"
+                f"patch {self.patch} does not divide the screen size {self.screen}; pick one "
+                f"of {divisors} or change screen"
             )
-        self.ball_speed = _check_positive("ball_speed", ball_speed)
-        self.paddle_speed = _check_positive("paddle_speed", paddle_speed)
-        self.opponent_speed = _check_positive("opponent_speed", opponent_speed)
-        if not (isinstance(opponent_error, (int, float)) and 0.0 <= opponent_error < 1.0):
-            raise ValueError(f"opponent_error must be in [0, 1), got {opponent_error!r}")
-        self.opponent_error = float(opponent_error)
-        self.net = bool(net)
-        if not (isinstance(background, (int, float)) and 0.0 <= background < 1.0):
-            raise ValueError(f"background must be a grey level in [0, 1), got {background!r}")
-        self.background = float(background)
-        self.autoreset = bool(autoreset)
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self._seed = seed
-        self._rng = np.random.default_rng(seed)
+        for name in ("ball_speed", "paddle_speed", "opponent_speed"):
+            check_float(name, getattr(self, name), 0.0, low_open=True)
+        check_float("opponent_error", self.opponent_error, 0.0, 1.0, high_open=True)
+        check_float("background", self.background, 0.0, 1.0, high_open=True)
+        check_optional_int("seed", self.seed, 0)
+
+
+class PuzzlePongWorld:
+    """``config.num_envs`` Pong games stepped together; the agent plays the right paddle.
+
+    Args:
+        config: A :class:`PuzzlePongConfig` (default: its defaults); every field is
+            described there.
+
+    Raises:
+        ValueError: (from the config) a non-positive size or count, a ``patch`` that
+            does not divide ``screen``, an unknown ``obs_mode``, an ``opponent_error``
+            outside ``[0, 1)``.
+    """
+
+    metadata: dict[str, Any] = {
+        "name": "colonylab/PuzzlePong-v0",
+        "render_fps": 30,
+        "render_modes": ["rgb_array"],
+    }
+    policies: tuple[str, ...] = ("track", "follow", "random", "noop")
+    """Scripted policies of :meth:`policy` (``noop``: the paddle stays)."""
+    num_actions = K.NUM_ACTIONS
+
+    def __init__(self, config: PuzzlePongConfig | None = None) -> None:
+        config = config if config is not None else PuzzlePongConfig()
+        self.config = config
+        self.num_envs = config.num_envs
+        self.screen = config.screen
+        self.frame_stack = config.frame_stack
+        self.points_to_win = config.points_to_win
+        self.max_episode_steps = config.max_episode_steps
+        self.render_envs = config.render_envs
+        self.obs_mode = config.obs_mode
+        self.patch = config.patch
+        self.ball_speed = float(config.ball_speed)
+        self.paddle_speed = float(config.paddle_speed)
+        self.opponent_speed = float(config.opponent_speed)
+        self.opponent_error = float(config.opponent_error)
+        self.net = bool(config.net)
+        self.background = float(config.background)
+        self.autoreset = bool(config.autoreset)
+        self.device = torch.device(config.device)
+        self._seed = config.seed
+        self._rng = np.random.default_rng(config.seed)
+        obs_mode = config.obs_mode
 
         params = np.zeros(K.NUM_PARAMS, dtype=np.float64)
         params[K.BALL_HALF] = 0.5 / 32
@@ -418,7 +435,14 @@ class VecPong:
         self.hist_paddle[:] = self.paddle_y[:, None, :]
         return self._to_device(self._render(self._all))
 
-    def subset(self, index: Tensor | np.ndarray | Sequence[int]) -> VecPong:
+    @classmethod
+    def factory(cls, config: PuzzlePongConfig | None = None, **overrides: Any) -> WorldFactory:
+        """``factory(num_envs=N, device=d) -> world`` for population evaluators: the
+        ``config`` (default: finished games freeze, ``autoreset=False``) with
+        ``overrides``, e.g. ``PuzzlePongWorld.factory(points_to_win=5)``."""
+        return make_factory(cls, PuzzlePongConfig, config, **overrides)
+
+    def subset(self, index: Tensor | np.ndarray | Sequence[int]) -> PuzzlePongWorld:
         """A new world of the envs ``index`` (their state, frame history, random streams,
         step counters and done flags, in that order); this world is unchanged and the two
         share the world generator.
@@ -453,25 +477,8 @@ class VecPong:
         world.default_policy = self.default_policy
         return world
 
-    def _empty_like(self, num_envs: int) -> VecPong:
-        return VecPong(
-            num_envs,
-            screen=self.screen,
-            patch=self.patch,
-            frame_stack=self.frame_stack,
-            obs_mode=self.obs_mode,
-            points_to_win=self.points_to_win,
-            max_episode_steps=self.max_episode_steps,
-            autoreset=self.autoreset,
-            device=self.device,
-            ball_speed=self.ball_speed,
-            paddle_speed=self.paddle_speed,
-            opponent_speed=self.opponent_speed,
-            opponent_error=self.opponent_error,
-            net=self.net,
-            background=self.background,
-            render_envs=self.render_envs,
-        )
+    def _empty_like(self, num_envs: int) -> PuzzlePongWorld:
+        return type(self)(dataclasses.replace(self.config, num_envs=num_envs))
 
     # -- step -----------------------------------------------------------------------------------
     def step(self, actions: Tensor | np.ndarray | Sequence[int] | None = None) -> StepResult:
@@ -665,8 +672,12 @@ class VecPong:
 
         ``track``: :meth:`teacher_actions` (reads the world's true state, ignores
         ``obs``); ``follow``: :meth:`follow_actions`; ``random``: uniform actions from a
-        generator seeded with ``seed`` (loses clearly).
+        generator seeded with ``seed`` (loses clearly); ``noop``: the paddle stays.
         """
+        if name == "noop":
+            return lambda obs: torch.full(
+                (self.num_envs,), K.STAY, dtype=torch.int64, device=self.device
+            )
         if name == "track":
             return lambda obs: self.teacher_actions()
         if name == "follow":
@@ -680,7 +691,7 @@ class VecPong:
                 return acts.to(self.device)
 
             return random_policy
-        raise ValueError(f"unknown Pong policy {name!r}; choose track, follow or random")
+        raise ValueError(f"unknown Pong policy {name!r}; choose one of {', '.join(self.policies)}")
 
     # -- viewer ---------------------------------------------------------------------------------
     def metrics(self) -> dict[str, float]:
@@ -756,84 +767,6 @@ class VecPong:
         region[big[: region.shape[0], : region.shape[1]]] = color
 
 
-@dataclass(frozen=True)
-class PuzzlePongConfig:
-    """Configuration of the ``puzzle-pong`` world (``colony rollout puzzle-pong``)."""
-
-    num_envs: int = 16
-    """Games stepped together."""
-    screen: int = 32
-    """Side of the square observation screen in pixels."""
-    patch: int = 4
-    """Side of a square patch; must divide ``screen``."""
-    frame_stack: int = 2
-    """Frames shown as channels (the newest last), so motion is visible."""
-    obs_mode: Literal["patches", "pixels"] = "patches"
-    """patches: [N, P, patch*patch*frame_stack]; pixels: [N, screen, screen, frame_stack]."""
-    points_to_win: int = 21
-    """A game ends when a side has this many points (Atari Pong: 21)."""
-    max_episode_steps: int = 5000
-    """Truncation limit."""
-    autoreset: bool = True
-    """Start a new game as soon as one ends (False: finished games freeze)."""
-    ball_speed: float = 0.03
-    """Distance the ball moves per step (court widths)."""
-    paddle_speed: float = 0.04
-    """The agent paddle's move per up / down step."""
-    opponent_speed: float = 0.012
-    """The opponent's largest move per step (below a steep ball's vertical speed)."""
-    opponent_error: float = 0.9
-    """The opponent's aim error, a share in [0, 1) of the paddle's hitting half-height."""
-    net: bool = True
-    """Draw the dashed centre line (grey 0.25) in the observation."""
-    background: float = 0.0
-    """Grey level of a vertical background ramp (0: black); tells patches their height."""
-    device: str = "cpu"
-    """Torch device of observations, rewards and flags (cpu, cuda, cuda:N)."""
-    render_envs: int = 16
-    """Games drawn by the viewer, as a grid of panels."""
-
-    def __post_init__(self) -> None:
-        for name in (
-            "num_envs",
-            "screen",
-            "patch",
-            "frame_stack",
-            "points_to_win",
-            "max_episode_steps",
-            "render_envs",
-        ):
-            _check_int(name, getattr(self, name))
-        if self.screen % self.patch:
-            raise ValueError(
-                f"patch {self.patch} does not divide the screen size {self.screen}; pick a "
-                "divisor of screen or change screen"
-            )
-        if self.obs_mode not in ("patches", "pixels"):
-            raise ValueError(f"obs_mode must be 'patches' or 'pixels', got {self.obs_mode!r}")
-
-
-class PuzzlePongWorld(VecPong):
-    """:class:`VecPong` built from a :class:`PuzzlePongConfig` (the registry's entry)."""
-
-    def __init__(self, config: PuzzlePongConfig | None = None) -> None:
-        config = config if config is not None else PuzzlePongConfig()
-        self.config = config
-        super().__init__(
-            config.num_envs,
-            screen=config.screen,
-            patch=config.patch,
-            frame_stack=config.frame_stack,
-            obs_mode=config.obs_mode,
-            points_to_win=config.points_to_win,
-            max_episode_steps=config.max_episode_steps,
-            autoreset=config.autoreset,
-            ball_speed=config.ball_speed,
-            paddle_speed=config.paddle_speed,
-            opponent_speed=config.opponent_speed,
-            opponent_error=config.opponent_error,
-            net=config.net,
-            background=config.background,
-            device=config.device,
-            render_envs=config.render_envs,
-        )
+VecPong = deprecated_constructor(
+    "VecPong", PuzzlePongWorld, PuzzlePongConfig, autoreset=False, num_envs=1
+)

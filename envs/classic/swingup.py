@@ -1,11 +1,12 @@
 """CartPole swing-up, natively vectorized in torch: the pole starts hanging down.
 
 The swing-up task of Tang & Ha (2021) ("The Sensory Neuron as a Transformer"), after
-Ha's ``cartpole_swingup`` in estool, on :class:`~colonylab.envs.classic.VecCartPole`'s
+Ha's ``cartpole_swingup`` in estool, on :class:`~colonylab.envs.classic.CartPoleWorld`'s
 machinery (seeding, freezing / autoreset, subsets, rendering).
 
 =====================  ==================================================================
-World id               ``cartpole_swingup`` (class :class:`VecCartPoleSwingUp`)
+World id               ``colonylab/CartPoleSwingUp-v0`` (alias ``cartpole-swingup``; class
+                       :class:`SwingUpWorld`, config :class:`SwingUpConfig`)
 Dynamics               CartPole's equations (explicit Euler, the pole a uniform rod of
                        half-length ``length``) with a continuous force and optional
                        viscous cart friction: the force on the cart is
@@ -29,9 +30,9 @@ Reset                  x, x_dot, theta_dot ~ N(0, 0.2), theta ~ N(pi, 0.2)
 Seeds: ``reset(seed=s)`` draws all ``N`` starts from one ``np.random.default_rng(s)``
 (``normal(size=(4, N))``); ``reset(seed=seeds)`` with ``N`` integers gives env ``n``
 its own generator ``default_rng(seeds[n])``, so an episode does not depend on its
-batch. ``autoreset`` and freezing work as in :class:`VecCartPole`.
+batch. ``autoreset`` and freezing work as in :class:`CartPoleWorld`.
 
-With ``friction=0`` and the same constants the step is :class:`VecCartPole`'s step with
+With ``friction=0`` and the same constants the step is :class:`CartPoleWorld`'s step with
 ``force = force_mag * action`` (a test checks this). Without friction the continuous
 system conserves the energy
 ``E = M x_dot^2 / 2 + m l x_dot theta_dot cos(theta) + 2/3 m l^2 theta_dot^2 + m g l cos(theta)``;
@@ -39,7 +40,7 @@ explicit Euler lets it creep up slowly, friction drains it.
 
 Example::
 
-    env = VecCartPoleSwingUp(1024)
+    env = SwingUpWorld(SwingUpConfig(num_envs=1024, autoreset=False))
     obs = env.reset(seed=0)                        # float64[1024, 5]
     obs, reward, terminated, truncated, info = env.step(torch.tanh(out))   # float[1024]
 """
@@ -55,39 +56,84 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colonylab.envs.base import StepResult
-from colonylab.envs.classic.cartpole import VecCartPole
+from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab.envs.base import (
+    StepResult,
+    WorldFactory,
+    deprecated_constructor,
+    dtype_name,
+    make_factory,
+    normalize_fields,
+)
+from colonylab.envs.classic.cartpole import _TORCH_DTYPES, CartPoleWorld
 
 __all__ = ["SwingUpConfig", "SwingUpWorld", "VecCartPoleSwingUp"]
 
 
-class VecCartPoleSwingUp(VecCartPole):
-    """``num_envs`` cart-pole swing-up environments stepped together as tensors.
+@dataclass(frozen=True)
+class SwingUpConfig:
+    """Configuration of the ``cartpole-swingup`` world (``colony rollout cartpole-swingup``).
+
+    Defaults are the viewer's (16 carts, autoreset); population evaluators build
+    worlds through :meth:`SwingUpWorld.factory` (finished episodes freeze).
+    """
+
+    num_envs: int = 16
+    """Carts stepped together."""
+    max_episode_steps: int = 1000
+    """Truncation limit (Ha's swing-up: 1000 steps of 0.01 s)."""
+    autoreset: bool = True
+    """Start a new episode as soon as one ends (False: finished carts freeze)."""
+    friction: float = 0.1
+    """Viscous friction of the cart on the track (N s/m), >= 0; 0 gives CartPole's
+    frictionless equations."""
+    init_std: float = 0.2
+    """Standard deviation of the initial state around (0, 0, pi, 0)."""
+    dtype: Literal["float64", "float32"] = "float64"
+    """State precision (``torch.float32`` is accepted too)."""
+    device: str = "cpu"
+    """Torch device of the state (cpu, cuda, cuda:N)."""
+    seed: int | None = None
+    """Seed of the world's generator (``reset()`` without a seed and autoreset draws use
+    it); None: fresh entropy."""
+    validate_actions: bool = True
+    """Check that actions are finite and within [-1, 1] (one reduction per step). Shape
+    and dtype are always checked."""
+    render_envs: int = 16
+    """Carts drawn by the viewer, as a grid of panels."""
+
+    def __post_init__(self) -> None:
+        normalize_fields(self, dtype=dtype_name, device=lambda d: "cpu" if d is None else str(d))
+        check_dataclass_ints(
+            self, {"num_envs": 1, "max_episode_steps": 1, "render_envs": 1}, cli=False
+        )
+        check_choice("dtype", self.dtype, tuple(_TORCH_DTYPES))
+        check_float("friction", self.friction, 0.0)
+        check_float("init_std", self.init_std, 0.0)
+        check_optional_int("seed", self.seed, 0)
+
+
+class SwingUpWorld(CartPoleWorld):
+    """``config.num_envs`` cart-pole swing-up environments stepped together as tensors.
 
     Args:
-        num_envs: ``N``, environments.
-        device: Torch device of the state (default CPU).
-        dtype: ``torch.float64`` (default) or ``torch.float32``.
-        seed: Seed of the world's generator (``reset()`` without a seed and autoreset
-            draws use it); None: fresh entropy.
-        max_episode_steps: Truncation limit (estool: 1000).
-        autoreset: Same-step reset of finished episodes (as :class:`VecCartPole`).
-        validate_actions: Check that actions are finite and within ``[-1, 1]`` (one
-            reduction per step). Shape and dtype are always checked.
-        render_envs: How many envs :meth:`render_rgb` draws.
-        friction: Viscous friction coefficient of the cart on the track (N s/m),
-            >= 0; 0 gives CartPole's frictionless equations.
-        init_std: Standard deviation of the initial state around (0, 0, pi, 0).
+        config: A :class:`SwingUpConfig` (default: its defaults): ``num_envs``,
+            ``device``, ``dtype``, ``seed``, ``max_episode_steps``, ``autoreset`` (as
+            :class:`CartPoleWorld`), ``validate_actions``, ``render_envs``,
+            ``friction``, ``init_std``.
 
     Raises:
-        ValueError: a bad size, dtype, a negative ``friction`` / ``init_std``.
+        ValueError: (from the config) a bad size, dtype, a negative ``friction`` /
+            ``init_std``.
     """
 
     metadata: dict[str, Any] = {
-        "name": "cartpole_swingup",
+        "name": "colonylab/CartPoleSwingUp-v0",
         "render_fps": 100,
         "render_modes": ["rgb_array"],
     }
+    policies: tuple[str, ...] = ("random", "noop")
+    """Scripted policies of :meth:`policy` (``noop``: no force)."""
 
     # Ha's swing-up constants (estool cartpole_swingup), in CartPole's names.
     gravity = 9.82
@@ -104,36 +150,19 @@ class VecCartPoleSwingUp(VecCartPole):
     obs_dim = 5
     render_track_height = 0.5  # the pole hangs below the track too
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float64,
-        seed: int | None = None,
-        max_episode_steps: int = 1000,
-        autoreset: bool = False,
-        validate_actions: bool = True,
-        render_envs: int = 16,
-        friction: float = 0.1,
-        init_std: float = 0.2,
-    ) -> None:
-        super().__init__(
-            num_envs,
-            device=device,
-            dtype=dtype,
-            seed=seed,
-            max_episode_steps=max_episode_steps,
-            autoreset=autoreset,
-            validate_actions=validate_actions,
-            render_envs=render_envs,
-        )
-        for name, value in (("friction", friction), ("init_std", init_std)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        self.friction = float(friction)
-        self.init_std = float(init_std)
+    def __init__(self, config: SwingUpConfig | None = None) -> None:
+        config = config if config is not None else SwingUpConfig()
+        super().__init__(config)  # type: ignore[arg-type]
+        self.friction = float(config.friction)
+        self.init_std = float(config.init_std)
         self._mean = np.array([0.0, 0.0, math.pi, 0.0])
+
+    @classmethod
+    def factory(cls, config: SwingUpConfig | None = None, **overrides: Any) -> WorldFactory:  # type: ignore[override]
+        """``factory(num_envs=N, device=d) -> world`` for population evaluators: the
+        ``config`` (default: finished episodes freeze, ``autoreset=False``) with
+        ``overrides``, e.g. ``SwingUpWorld.factory(dtype="float32", validate_actions=False)``."""
+        return make_factory(cls, SwingUpConfig, config, **overrides)
 
     # -- reset ----------------------------------------------------------------------------------
     def reset(
@@ -180,24 +209,11 @@ class VecCartPoleSwingUp(VecCartPole):
         super().set_state(state)
         return self.observe(self.state)
 
-    def subset(self, index: Tensor | np.ndarray | Sequence[int]) -> VecCartPoleSwingUp:
-        """A new world of the envs ``index`` (see :meth:`VecCartPole.subset`)."""
-        part = super().subset(index)
-        world = VecCartPoleSwingUp(
-            part.num_envs,
-            device=self.device,
-            dtype=self.dtype,
-            max_episode_steps=self.max_episode_steps,
-            autoreset=self.autoreset,
-            validate_actions=self.validate_actions,
-            render_envs=self.render_envs,
-            friction=self.friction,
-            init_std=self.init_std,
-        )
-        world._rng = self._rng
-        world.state, world.elapsed, world.done = part.state, part.elapsed, part.done
-        world.step_count, world._ready = self.step_count, self._ready
-        return world
+    def subset(self, index: Tensor | np.ndarray | Sequence[int]) -> SwingUpWorld:
+        """A new world of the envs ``index`` (see :meth:`CartPoleWorld.subset`)."""
+        world = super().subset(index)
+        world.init_std = self.init_std  # a reset option may have changed it
+        return world  # type: ignore[return-value]
 
     @staticmethod
     def observe(state: Tensor) -> Tensor:
@@ -326,10 +342,10 @@ class VecCartPoleSwingUp(VecCartPole):
     def policy(self, name: str, seed: int = 0) -> Callable[[Tensor], Tensor]:
         """A scripted policy ``obs [N, 5] -> actions [N]`` in ``[-1, 1]``.
 
-        ``zero``: no force; ``random``: uniform in ``[-1, 1]`` from a generator seeded
+        ``noop``: no force; ``random``: uniform in ``[-1, 1]`` from a generator seeded
         with ``seed``.
         """
-        if name == "zero":
+        if name == "noop":
             return lambda obs: torch.zeros(obs.shape[0], dtype=obs.dtype, device=obs.device)
         if name == "random":
             gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -339,49 +355,9 @@ class VecCartPoleSwingUp(VecCartPole):
                 return 2.0 * u - 1.0
 
             return random_policy
-        raise ValueError(f"unknown swing-up policy {name!r}; choose zero or random")
+        raise ValueError(f"unknown swing-up policy {name!r}; choose noop or random")
 
 
-@dataclass(frozen=True)
-class SwingUpConfig:
-    """Configuration of the ``cartpole-swingup`` world (``colony rollout cartpole-swingup``)."""
-
-    num_envs: int = 16
-    """Carts stepped together."""
-    max_episode_steps: int = 1000
-    """Truncation limit (Ha's swing-up: 1000 steps of 0.01 s)."""
-    autoreset: bool = True
-    """Start a new episode as soon as one ends (False: finished carts freeze)."""
-    friction: float = 0.1
-    """Viscous friction of the cart on the track (N s/m)."""
-    dtype: Literal["float64", "float32"] = "float64"
-    """State precision."""
-    device: str = "cpu"
-    """Torch device of the state (cpu, cuda, cuda:N)."""
-    render_envs: int = 16
-    """Carts drawn by the viewer, as a grid of panels."""
-
-    def __post_init__(self) -> None:
-        for name in ("num_envs", "max_episode_steps", "render_envs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.dtype not in ("float64", "float32"):
-            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
-
-
-class SwingUpWorld(VecCartPoleSwingUp):
-    """:class:`VecCartPoleSwingUp` built from a :class:`SwingUpConfig` (the registry's entry)."""
-
-    def __init__(self, config: SwingUpConfig | None = None) -> None:
-        config = config if config is not None else SwingUpConfig()
-        self.config = config
-        super().__init__(
-            config.num_envs,
-            device=config.device,
-            dtype=torch.float64 if config.dtype == "float64" else torch.float32,
-            max_episode_steps=config.max_episode_steps,
-            autoreset=config.autoreset,
-            render_envs=config.render_envs,
-            friction=config.friction,
-        )
+VecCartPoleSwingUp = deprecated_constructor(
+    "VecCartPoleSwingUp", SwingUpWorld, SwingUpConfig, autoreset=False, num_envs=1
+)

@@ -5,8 +5,8 @@ Ant whose 27 observations an AttentionNeuron agent sees shuffled (wrap the world
 :class:`~colonylab.envs.wrappers.ShuffleObservations`).
 
 =====================  ==================================================================
-World id               ``ant`` (class :class:`AntWorld`; ``colony rollout ant --policy
-                       teacher``)
+World id               ``colonylab/Ant-v0`` (alias ``ant``; class :class:`AntWorld`, config
+                       :class:`AntConfig`; ``colony rollout ant --policy random``)
 Model                  Gymnasium's ``ant.xml`` (read from the installed ``gymnasium``
                        package): a torso on a free joint, four legs of two hinges each,
                        8 motors of gear 150; ``timestep`` 0.01 s
@@ -40,9 +40,9 @@ draws the starts of envs ``0 .. N-1`` in turn (``uniform(size=15)`` then
 where ``gym.make("Ant-v5").reset(seed=s)`` starts; ``reset(seed=seeds)`` with ``N``
 integers gives env ``n`` its own generator ``default_rng(seeds[n])`` (an episode does
 not depend on its batch). Finished episodes freeze (reward 0, flags True only on the
-step that ends them, :attr:`VecAnt.done`) or, with ``autoreset``, restart in the same
+step that ends them, :attr:`AntWorld.done`) or, with ``autoreset``, restart in the same
 step with ``info["final_obs"]`` holding the last observation, as
-:class:`~colonylab.envs.classic.VecCartPole`. Frozen robots are not simulated.
+:class:`~colonylab.envs.classic.CartPoleWorld`. Frozen robots are not simulated.
 
 Speed (2 shared CPU cores, 1 thread): physics dominates (~60 us per MuJoCo step of one
 Ant with contacts). Bare physics, 40 steps of random actions: the loop over the
@@ -51,12 +51,12 @@ Ant with contacts). Bare physics, 40 steps of random actions: the loop over the
 3.6k / 3.3k with 2, ``gym.make("Ant-v5")`` stepped in a loop 2.0k. ``rollout`` keeps no
 per-robot ``MjData`` (no contact forces for Gymnasium's contact cost, no ``xpos`` for its
 forward reward, no solver warm start across steps), so the loop it is. The whole
-:meth:`VecAnt.step` with the teacher policy ran 2.0k steps/s at 64 and 256 robots against
+:meth:`AntWorld.step` with a linear walking policy ran 2.0k steps/s at 64 and 256 robots against
 1.3k for the Gymnasium loop, measured together on a busier machine.
 
 Example::
 
-    world = VecAnt(64)
+    world = AntWorld(AntConfig(num_envs=64, autoreset=False))
     obs = world.reset(seed=0)                                  # float64[64, 27]
     obs, reward, terminated, truncated, info = world.step(torch.tanh(out))  # out: [64, 8]
 """
@@ -64,6 +64,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 from collections import deque
@@ -76,16 +77,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colonylab.envs.base import StepResult
+from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab.envs.base import (
+    StepResult,
+    WorldFactory,
+    deprecated_constructor,
+    dtype_name,
+    make_factory,
+    normalize_fields,
+)
 
-__all__ = [
-    "AntConfig",
-    "AntWorld",
-    "VecAnt",
-    "ant_xml_path",
-    "default_teacher_path",
-    "mlp_policy_from_checkpoint",
-]
+__all__ = ["AntConfig", "AntWorld", "VecAnt", "ant_xml_path"]
 
 _DONE_TINT = np.array([255, 170, 170], dtype=np.float32) / 255.0
 
@@ -112,146 +114,129 @@ def ant_xml_path() -> Path:
     return path
 
 
-def default_teacher_path() -> Path:
-    """Where the shipped teacher checkpoint lies (``runs/checkpoints/ant_teacher.pt``,
-    trained by ``python -m colonylab.runs.experiments.ant_teacher``); found by path, so the worlds
-    import nothing of ``colonylab.runs``."""
-    return Path(__file__).resolve().parents[2] / "runs" / "checkpoints" / "ant_teacher.pt"
+@dataclass(frozen=True)
+class AntConfig:
+    """Configuration of the ``ant`` world (``colony rollout ant``).
 
-
-def mlp_policy_from_checkpoint(path: str | Path | None = None) -> Callable[[Tensor], Tensor]:
-    """A deterministic policy ``obs [N, 27] -> actions [N, 8]`` in ``[-1, 1]`` from a
-    teacher checkpoint: a plain dict with ``obs_mean``, ``obs_std`` (``[27]``) and
-    ``state_dict`` of linear layers ``layers.<k>.weight`` / ``.bias``, applied as
-    ``tanh(... tanh(W_k ((obs - mean) / std) + b_k) ...)`` (the format
-    ``colonylab.runs.experiments.ant_teacher`` writes).
-
-    Args:
-        path: The checkpoint (default :func:`default_teacher_path`).
-
-    Raises:
-        FileNotFoundError: no checkpoint there (train one with
-            ``python -m colonylab.runs.experiments.ant_teacher``).
+    Defaults are the viewer's (4 robots, autoreset); population evaluators build
+    worlds through :meth:`AntWorld.factory` (finished episodes freeze).
     """
-    path = Path(path) if path is not None else default_teacher_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no Ant teacher checkpoint at {path}; train one with "
-            "'python -m colonylab.runs.experiments.ant_teacher'"
+
+    num_envs: int = 4
+    """Robots stepped together (each its own ``MjData`` of one shared ``MjModel``)."""
+    max_episode_steps: int = 1000
+    """Truncation limit (Ant-v5: 1000)."""
+    autoreset: bool = True
+    """Start a new episode as soon as one ends (False: finished robots freeze)."""
+    dtype: Literal["float64", "float32"] = "float64"
+    """Observation precision; float64 is Gymnasium's (``torch.float32`` accepted too)."""
+    device: str = "cpu"
+    """Torch device of the observations (physics runs on the CPU)."""
+    seed: int | None = None
+    """Seed of the world's generator (``reset()`` without a seed and autoreset draws use
+    it); None: fresh entropy."""
+    validate_actions: bool = True
+    """Check that actions are finite and within [-1, 1] (shape and dtype are always
+    checked)."""
+    render_envs: int = 4
+    """Robots drawn by the viewer, one tracking camera each."""
+    frame_skip: int = 5
+    """MuJoCo steps per env step (Ant-v5: 5)."""
+    forward_reward_weight: float = 1.0
+    """Ant-v5's weight of the forward reward."""
+    ctrl_cost_weight: float = 0.5
+    """Ant-v5's weight of the control cost."""
+    contact_cost_weight: float = 5e-4
+    """Ant-v5's weight of the contact cost."""
+    healthy_reward: float = 1.0
+    """Ant-v5's reward per healthy step."""
+    healthy_z_range: tuple[float, float] = (0.2, 1.0)
+    """Torso heights of a healthy robot."""
+    reset_noise_scale: float = 0.1
+    """Ant-v5's reset noise."""
+
+    def __post_init__(self) -> None:
+        normalize_fields(
+            self,
+            dtype=dtype_name,
+            device=lambda d: "cpu" if d is None else str(d),
+            healthy_z_range=tuple,
         )
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    state = ckpt["state_dict"]
-    mean = state["obs_mean"].double()
-    std = state["obs_std"].double()
-    count = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("layers."))
-    layers = [
-        (state[f"layers.{k}.weight"].double(), state[f"layers.{k}.bias"].double())
-        for k in range(count)
-    ]
+        check_dataclass_ints(
+            self,
+            {"num_envs": 1, "max_episode_steps": 1, "render_envs": 1, "frame_skip": 1},
+            cli=False,
+        )
+        check_choice("dtype", self.dtype, ("float64", "float32"))
+        check_optional_int("seed", self.seed, 0)
+        for name in (
+            "forward_reward_weight",
+            "ctrl_cost_weight",
+            "contact_cost_weight",
+            "healthy_reward",
+            "reset_noise_scale",
+        ):
+            check_float(name, getattr(self, name))
+        low, high = (self.healthy_z_range + (None, None))[:2]
+        ok = len(self.healthy_z_range) == 2
+        try:
+            ok = ok and math.isfinite(low) and math.isfinite(high) and low < high
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"healthy_z_range must be (low, high) with low < high, got {self.healthy_z_range!r}"
+            )
 
-    @torch.no_grad()
-    def teacher(obs: Tensor) -> Tensor:
-        x = (torch.as_tensor(obs).double().cpu() - mean) / std
-        for weight, bias in layers:
-            x = torch.tanh(x @ weight.T + bias)
-        return x.to(torch.as_tensor(obs).dtype)
 
-    return teacher
-
-
-class VecAnt:
-    """``num_envs`` Gymnasium ``Ant-v5`` robots stepped together.
+class AntWorld:
+    """``config.num_envs`` Gymnasium ``Ant-v5`` robots stepped together.
 
     Args:
-        num_envs: ``N``, robots (each its own ``MjData`` of one shared ``MjModel``).
-        device: Torch device of the observations (default CPU; physics runs on the CPU).
-        dtype: ``torch.float64`` (default; Gymnasium's precision) or ``torch.float32``.
-        seed: Seed of the world's generator (``reset()`` without a seed and autoreset
-            draws use it); None: fresh entropy.
-        max_episode_steps: Truncation limit (Ant-v5: 1000).
-        autoreset: Same-step reset of finished episodes; False freezes them.
-        validate_actions: Check that actions are finite and within ``[-1, 1]`` (shape
-            and dtype are always checked).
-        render_envs: How many robots :meth:`render_rgb` draws.
-        frame_skip: MuJoCo steps per env step (Ant-v5: 5).
-        forward_reward_weight, ctrl_cost_weight, contact_cost_weight, healthy_reward:
-            Ant-v5's reward coefficients (1, 0.5, 5e-4, 1).
-        healthy_z_range: Torso heights of a healthy robot (0.2, 1.0).
-        reset_noise_scale: Ant-v5's reset noise (0.1).
+        config: An :class:`AntConfig` (default: its defaults); every field is described
+            there.
 
     Raises:
-        ValueError: a bad size, dtype, coefficient or range.
+        ValueError: (from the config) a bad size, dtype, coefficient or range.
     """
 
-    metadata: dict[str, Any] = {"name": "ant", "render_fps": 20, "render_modes": ["rgb_array"]}
+    metadata: dict[str, Any] = {
+        "name": "colonylab/Ant-v0",
+        "render_fps": 20,
+        "render_modes": ["rgb_array"],
+    }
+    policies: tuple[str, ...] = ("random", "noop")
+    """Scripted policies of :meth:`policy` (``noop``: no torque). Learned walkers live
+    in :mod:`colonylab.agents`; a world holds no weights."""
     obs_dim = 27
     action_dim = 8
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float64,
-        seed: int | None = None,
-        max_episode_steps: int = 1000,
-        autoreset: bool = False,
-        validate_actions: bool = True,
-        render_envs: int = 4,
-        frame_skip: int = 5,
-        forward_reward_weight: float = 1.0,
-        ctrl_cost_weight: float = 0.5,
-        contact_cost_weight: float = 5e-4,
-        healthy_reward: float = 1.0,
-        healthy_z_range: tuple[float, float] = (0.2, 1.0),
-        reset_noise_scale: float = 0.1,
-    ) -> None:
-        for name, value in (
-            ("num_envs", num_envs),
-            ("max_episode_steps", max_episode_steps),
-            ("render_envs", render_envs),
-            ("frame_skip", frame_skip),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(
-                f"dtype must be torch.float64 (Gymnasium's precision) or torch.float32, got {dtype!r}"
-            )
-        for name, value in (
-            ("forward_reward_weight", forward_reward_weight),
-            ("ctrl_cost_weight", ctrl_cost_weight),
-            ("contact_cost_weight", contact_cost_weight),
-            ("healthy_reward", healthy_reward),
-            ("reset_noise_scale", reset_noise_scale),
-        ):
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-        low, high = healthy_z_range
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(
-                f"healthy_z_range must be (low, high) with low < high, got {healthy_z_range!r}"
-            )
+    def __init__(self, config: AntConfig | None = None) -> None:
+        config = config if config is not None else AntConfig()
+        self.config = config
+        num_envs = config.num_envs
+        frame_skip = config.frame_skip
+        low, high = config.healthy_z_range
         mujoco = _mujoco()
         self._mj = mujoco
         self.model = mujoco.MjModel.from_xml_path(str(ant_xml_path()))
         self.model.vis.quality.shadowsize = 0
         self.num_envs = num_envs
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.dtype = dtype
-        self.max_episode_steps = max_episode_steps
-        self.autoreset = bool(autoreset)
-        self.validate_actions = bool(validate_actions)
-        self.render_envs = render_envs
+        self.device = torch.device(config.device)
+        self.dtype = torch.float64 if config.dtype == "float64" else torch.float32
+        self.max_episode_steps = config.max_episode_steps
+        self.autoreset = bool(config.autoreset)
+        self.validate_actions = bool(config.validate_actions)
+        self.render_envs = config.render_envs
         self.frame_skip = frame_skip
         self.dt = float(self.model.opt.timestep) * frame_skip
-        self.forward_reward_weight = float(forward_reward_weight)
-        self.ctrl_cost_weight = float(ctrl_cost_weight)
-        self.contact_cost_weight = float(contact_cost_weight)
-        self.healthy_reward = float(healthy_reward)
+        self.forward_reward_weight = float(config.forward_reward_weight)
+        self.ctrl_cost_weight = float(config.ctrl_cost_weight)
+        self.contact_cost_weight = float(config.contact_cost_weight)
+        self.healthy_reward = float(config.healthy_reward)
         self.healthy_z_range = (float(low), float(high))
-        self.reset_noise_scale = float(reset_noise_scale)
-        self._rng = np.random.default_rng(seed)
+        self.reset_noise_scale = float(config.reset_noise_scale)
+        self._rng = np.random.default_rng(config.seed)
         self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
         """One ``mujoco.MjData`` per robot: the physics state (stepped in place)."""
         self.init_qpos = self.datas[0].qpos.copy()
@@ -377,7 +362,14 @@ class VecAnt:
         self._begin()
         return self._obs()
 
-    def subset(self, index: Tensor | np.ndarray | Sequence[int]) -> VecAnt:
+    @classmethod
+    def factory(cls, config: AntConfig | None = None, **overrides: Any) -> WorldFactory:
+        """``factory(num_envs=N, device=d) -> world`` for population evaluators: the
+        ``config`` (default: finished episodes freeze, ``autoreset=False``) with
+        ``overrides``, e.g. ``AntWorld.factory(dtype="float32", validate_actions=False)``."""
+        return make_factory(cls, AntConfig, config, **overrides)
+
+    def subset(self, index: Tensor | np.ndarray | Sequence[int]) -> AntWorld:
         """A new world of the robots ``index`` (copies of their ``MjData``, step counters,
         returns and done flags, in that order); this world is unchanged and the two
         share the generator.
@@ -392,6 +384,7 @@ class VecAnt:
             raise ValueError(f"subset indices must lie in [0, {self.num_envs}), got {idx.tolist()}")
         world = copy.copy(self)  # same model and settings
         world.num_envs = int(idx.size)
+        world.config = dataclasses.replace(self.config, num_envs=int(idx.size))
         world.datas = [copy.copy(self.datas[i]) for i in idx]  # MjData copies (mj_copyData)
         world.qpos, world.qvel = self.qpos[idx].copy(), self.qvel[idx].copy()
         world.elapsed, world.done = self.elapsed[idx].copy(), self.done[idx].copy()
@@ -541,15 +534,12 @@ class VecAnt:
 
     # -- policies for the CLI ---------------------------------------------------------------------
     def policy(self, name: str, seed: int = 0) -> Callable[[Tensor], Tensor]:
-        """A policy ``obs [N, 27] -> actions [N, 8]`` in ``[-1, 1]``.
+        """A scripted policy ``obs [N, 27] -> actions [N, 8]`` in ``[-1, 1]``.
 
-        ``teacher``: the shipped walking policy (:func:`mlp_policy_from_checkpoint`);
-        ``zero``: no torque; ``random``: uniform in ``[-1, 1]`` from a generator seeded
-        with ``seed``.
+        ``noop``: no torque; ``random``: uniform in ``[-1, 1]`` from a generator seeded
+        with ``seed``. (The learned walker is an agent: ``colonylab.agents``.)
         """
-        if name == "teacher":
-            return mlp_policy_from_checkpoint()
-        if name == "zero":
+        if name == "noop":
             return lambda obs: torch.zeros(obs.shape[0], 8, dtype=obs.dtype, device=obs.device)
         if name == "random":
             gen = torch.Generator().manual_seed(seed)
@@ -559,7 +549,7 @@ class VecAnt:
                 return (2.0 * u - 1.0).to(device=obs.device, dtype=obs.dtype)
 
             return random_policy
-        raise ValueError(f"unknown Ant policy {name!r}; choose teacher, zero or random")
+        raise ValueError(f"unknown Ant policy {name!r}; choose noop or random")
 
     # -- viewer ---------------------------------------------------------------------------------
     def metrics(self) -> dict[str, float]:
@@ -629,43 +619,6 @@ class VecAnt:
             self._renderer = None
 
 
-@dataclass(frozen=True)
-class AntConfig:
-    """Configuration of the ``ant`` world (``colony rollout ant``)."""
-
-    num_envs: int = 4
-    """Robots stepped together."""
-    max_episode_steps: int = 1000
-    """Truncation limit (Ant-v5: 1000)."""
-    autoreset: bool = True
-    """Start a new episode as soon as one ends (False: finished robots freeze)."""
-    dtype: Literal["float64", "float32"] = "float64"
-    """Observation precision; float64 is Gymnasium's."""
-    device: str = "cpu"
-    """Torch device of the observations (physics runs on the CPU)."""
-    render_envs: int = 4
-    """Robots drawn by the viewer, one tracking camera each."""
-
-    def __post_init__(self) -> None:
-        for name in ("num_envs", "max_episode_steps", "render_envs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.dtype not in ("float64", "float32"):
-            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
-
-
-class AntWorld(VecAnt):
-    """:class:`VecAnt` built from an :class:`AntConfig` (the registry's entry)."""
-
-    def __init__(self, config: AntConfig | None = None) -> None:
-        config = config if config is not None else AntConfig()
-        self.config = config
-        super().__init__(
-            config.num_envs,
-            device=config.device,
-            dtype=torch.float64 if config.dtype == "float64" else torch.float32,
-            max_episode_steps=config.max_episode_steps,
-            autoreset=config.autoreset,
-            render_envs=config.render_envs,
-        )
+VecAnt = deprecated_constructor(
+    "VecAnt", AntWorld, AntConfig, autoreset=False, num_envs=1, render_envs=4
+)

@@ -4,8 +4,6 @@ killed actors, and the cores improve a CartPole policy through them."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -21,9 +19,9 @@ from colonylab.collective_ml.population import (
     episode_seeds,
 )
 from colonylab.collective_ml.pso import PSO
-from colonylab.envs.classic import VecCartPole
+from colonylab.envs.classic import CartPoleWorld
 
-FACTORY = partial(VecCartPole, validate_actions=False)
+FACTORY = CartPoleWorld.factory(validate_actions=False)
 
 
 def mlp() -> nn.Module:

@@ -3,24 +3,22 @@ its own, travels with it when finished episodes are dropped, and batched == loop
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import torch
 
 from colonylab.agents.sensory import AttentionNeuronPolicy
 from colonylab.collective_ml.base import num_params
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
-from colonylab.envs.classic.swingup import VecCartPoleSwingUp
+from colonylab.envs.classic.swingup import SwingUpWorld
 
 
 class OneSwingUp:
     """A Gymnasium-style single env over a 1-env vectorized world."""
 
     def __init__(self, max_steps: int) -> None:
-        self.world = VecCartPoleSwingUp(
-            1, dtype=torch.float32, validate_actions=False, max_episode_steps=max_steps
-        )
+        self.world = SwingUpWorld.factory(
+            dtype=torch.float32, validate_actions=False, max_episode_steps=max_steps
+        )(1)
 
     def reset(self, seed: int):
         return self.world.reset(seed=[seed])[0], {}
@@ -45,7 +43,7 @@ def test_recurrent_policy_is_detected_and_batched_equals_loop():
     torch.manual_seed(0)
     policy = AttentionNeuronPolicy(act_dim=1, num_queries=4, key_dim=4, hidden_dim=4)
     params = population(policy, 3, 0.5)
-    factory = partial(VecCartPoleSwingUp, dtype=torch.float32, validate_actions=False)
+    factory = SwingUpWorld.factory(dtype="float32", validate_actions=False)
     batched = BatchedEvaluator(policy, factory, episodes=2, max_steps=80, seed=5, action_fn=squeeze)
     loop = LoopEvaluator(
         policy, lambda: OneSwingUp(80), episodes=2, max_steps=80, seed=5, action_fn=squeeze
@@ -61,7 +59,7 @@ def test_state_travels_with_the_env_when_finished_episodes_are_dropped():
     policy = AttentionNeuronPolicy(act_dim=1, num_queries=4, key_dim=4, hidden_dim=4)
     # large weights: carts leave the track at very different times
     params = population(policy, 8, 2.0)
-    factory = partial(VecCartPoleSwingUp, dtype=torch.float32, validate_actions=False)
+    factory = SwingUpWorld.factory(dtype="float32", validate_actions=False)
     kwargs = dict(episodes=4, max_steps=300, seed=2, action_fn=squeeze)
     dropping = BatchedEvaluator(policy, factory, drop_min=2, **kwargs)
     keeping = BatchedEvaluator(policy, factory, drop_finished=False, **kwargs)
@@ -73,7 +71,7 @@ def test_state_travels_with_the_env_when_finished_episodes_are_dropped():
 
 def test_a_stateless_policy_is_not_treated_as_recurrent():
     policy = torch.nn.Sequential(torch.nn.Linear(5, 1), torch.nn.Tanh())
-    factory = partial(VecCartPoleSwingUp, dtype=torch.float32, validate_actions=False)
+    factory = SwingUpWorld.factory(dtype="float32", validate_actions=False)
     evaluator = BatchedEvaluator(policy, factory, max_steps=10, action_fn=squeeze)
     assert not evaluator.recurrent
     assert evaluator(population(policy, 2, 0.1)).shape == (2,)

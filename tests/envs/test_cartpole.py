@@ -1,4 +1,4 @@
-"""VecCartPole against Gymnasium's CartPole-v1: trajectories, seeds, freezing, autoreset,
+"""CartPoleWorld against Gymnasium's CartPole-v1: trajectories, seeds, freezing, autoreset,
 bad actions, rendering, the registry entry."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
 from colonylab.envs import make
-from colonylab.envs.classic import CartPoleConfig, VecCartPole
+from colonylab.envs.classic import CartPoleConfig, CartPoleWorld
 
 
 def _gym_envs(seeds):
@@ -21,7 +21,7 @@ def _gym_envs(seeds):
 
 def test_same_seeds_and_actions_give_gymnasiums_trajectories():
     seeds = [0, 1, 2, 3, 17, 123, 4096, 99999]
-    env = VecCartPole(len(seeds))
+    env = CartPoleWorld.factory()(len(seeds))
     obs = env.reset(seed=seeds)
     envs, gym_obs = _gym_envs(seeds)
     assert obs.dtype == torch.float64
@@ -57,7 +57,7 @@ def test_same_seeds_and_actions_give_gymnasiums_trajectories():
 def test_set_state_matches_gymnasium_from_the_same_state():
     """Start both from a hand-set state (gym: ``unwrapped.state``), long balanced episode."""
     state = np.array([[0.3, -0.2, 0.05, 0.1], [-1.0, 0.5, -0.1, -0.3]])
-    env = VecCartPole(2)
+    env = CartPoleWorld.factory()(2)
     env.set_state(state)
     genvs, _ = _gym_envs([0, 0])
     for genv, row in zip(genvs, state, strict=True):
@@ -77,16 +77,16 @@ def test_set_state_matches_gymnasium_from_the_same_state():
 
 
 def test_integer_seed_matches_gymnasiums_vector_env_reset():
-    ours = VecCartPole(6).reset(seed=11)
+    ours = CartPoleWorld.factory()(6).reset(seed=11)
     theirs, _ = CartPoleVectorEnv(num_envs=6).reset(seed=11)
     np.testing.assert_array_equal(ours.float().numpy(), theirs)
     # and reset without a seed continues the world's own generator: reproducible
-    a, b = VecCartPole(3, seed=5), VecCartPole(3, seed=5)
+    a, b = CartPoleWorld.factory(seed=5)(3), CartPoleWorld.factory(seed=5)(3)
     assert torch.equal(a.reset(), b.reset())
 
 
 def test_truncation_after_max_episode_steps_and_freeze():
-    env = VecCartPole(3, max_episode_steps=10)
+    env = CartPoleWorld.factory(max_episode_steps=10)(3)
     env.reset(seed=[1, 2, 3])
     balance = env.policy("balance")
     total = torch.zeros(3)
@@ -102,7 +102,7 @@ def test_truncation_after_max_episode_steps_and_freeze():
 
 
 def test_autoreset_starts_new_episodes_in_the_same_step():
-    env = VecCartPole(4, autoreset=True, seed=0)
+    env = CartPoleWorld.factory(autoreset=True, seed=0)(4)
     env.reset(seed=0)
     left = torch.zeros(4, dtype=torch.int64)  # always push left: falls within ~10 steps
     ended_any = False
@@ -130,7 +130,7 @@ def test_autoreset_starts_new_episodes_in_the_same_step():
     ],
 )
 def test_bad_actions_are_refused_and_leave_the_world_unchanged(actions, match):
-    env = VecCartPole(4)
+    env = CartPoleWorld.factory()(4)
     env.reset(seed=0)
     before = env.state.clone()
     with pytest.raises(ValueError, match=match):
@@ -139,7 +139,7 @@ def test_bad_actions_are_refused_and_leave_the_world_unchanged(actions, match):
 
 
 def test_other_misuse_is_refused():
-    env = VecCartPole(2)
+    env = CartPoleWorld.factory()(2)
     with pytest.raises(RuntimeError, match="reset"):
         env.step(torch.zeros(2, dtype=torch.int64))
     env.reset(seed=0)
@@ -150,9 +150,9 @@ def test_other_misuse_is_refused():
     with pytest.raises(ValueError, match=">= 0"):
         env.reset(seed=[1, -2])
     with pytest.raises(ValueError, match="num_envs"):
-        VecCartPole(0)
+        CartPoleWorld.factory()(0)
     with pytest.raises(ValueError, match="dtype"):
-        VecCartPole(2, dtype=torch.int32)
+        CartPoleWorld.factory(dtype=torch.int32)(2)
     with pytest.raises(ValueError, match="shape"):
         env.set_state(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="policy"):
@@ -164,7 +164,7 @@ def test_other_misuse_is_refused():
 
 
 def test_float32_world_and_subset():
-    env = VecCartPole(5, dtype=torch.float32)
+    env = CartPoleWorld.factory(dtype=torch.float32)(5)
     obs = env.reset(seed=[5, 6, 7, 8, 9])
     assert obs.dtype == torch.float32
     env.step(torch.ones(5, dtype=torch.int64))
@@ -178,7 +178,7 @@ def test_float32_world_and_subset():
 
 
 def test_render_rgb_and_metrics():
-    env = VecCartPole(5, render_envs=4)
+    env = CartPoleWorld.factory(render_envs=4)(5)
     env.reset(seed=0)
     frame = env.render_rgb()
     assert frame.dtype == np.uint8 and frame.shape == (320, 480, 3)

@@ -16,7 +16,7 @@ import torch
 
 from colonylab.agents.sensory import patchify
 from colonylab.envs.classic import _pong_kernels as K
-from colonylab.envs.classic.pong import PuzzlePongConfig, PuzzlePongWorld, VecPong
+from colonylab.envs.classic.pong import PuzzlePongConfig, PuzzlePongWorld
 from colonylab.envs.registry import make
 from colonylab.envs.wrappers.sensory import BackgroundSwap, OccludePatches, ShuffleObservations
 
@@ -129,7 +129,7 @@ def ref_step(s: dict, actions: np.ndarray, p: np.ndarray, points: int, max_steps
     return out, reward, terminated, truncated
 
 
-def ref_pixels(world: VecPong) -> np.ndarray:
+def ref_pixels(world: PuzzlePongWorld) -> np.ndarray:
     """The screen ``[N, H, W, K]`` drawn from the frame history with masks: a pixel is
     lit when its centre lies in an object (the one under its centre for tiny objects)."""
     p, size = world.params, world.screen
@@ -170,7 +170,7 @@ STATE = (
 )
 
 
-def snapshot(world: VecPong) -> dict:
+def snapshot(world: PuzzlePongWorld) -> dict:
     return {name: getattr(world, name).copy() for name in STATE}
 
 
@@ -187,7 +187,7 @@ def test_hash_matches_numpy_reference():
 
 def test_step_kernel_matches_numpy_reference():
     rng = np.random.default_rng(0)
-    world = VecPong(256, points_to_win=3, max_episode_steps=150)
+    world = PuzzlePongWorld.factory(points_to_win=3, max_episode_steps=150)(256)
     world.reset(seed=1)
     # scatter the balls and paddles so that hits, misses and walls all happen
     world.ball_xy[:] = rng.uniform(0.05, 0.95, size=(256, 2))
@@ -219,7 +219,7 @@ def test_step_kernel_matches_numpy_reference():
 
 @pytest.mark.parametrize("screen,patch,frames", [(32, 4, 2), (48, 8, 3), (20, 5, 1)])
 def test_render_kernel_matches_numpy_reference_and_patchify(screen, patch, frames):
-    world = VecPong(12, screen=screen, patch=patch, frame_stack=frames)
+    world = PuzzlePongWorld.factory(screen=screen, patch=patch, frame_stack=frames)(12)
     obs = world.reset(seed=2)
     act = world.policy("random", seed=0)
     for i in range(40):
@@ -237,8 +237,8 @@ def test_kernels_without_jit_match_jitted():
         """
         import numpy as np, numba, torch
         assert numba.config.DISABLE_JIT
-        from colonylab.envs.classic.pong import VecPong
-        world = VecPong(6, points_to_win=2, autoreset=True)
+        from colonylab.envs.classic.pong import PuzzlePongWorld
+        world = PuzzlePongWorld.factory(points_to_win=2, autoreset=True)(6)
         obs = world.reset(seed=[3, 4, 5, 6, 7, 8])
         rewards = []
         for i in range(120):
@@ -254,7 +254,7 @@ def test_kernels_without_jit_match_jitted():
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp, check=True, timeout=300)
         got = dict(np.load(os.path.join(tmp, "out.npz")))
-    world = VecPong(6, points_to_win=2, autoreset=True)
+    world = PuzzlePongWorld.factory(points_to_win=2, autoreset=True)(6)
     obs = world.reset(seed=[3, 4, 5, 6, 7, 8])
     rewards = []
     for i in range(120):
@@ -272,13 +272,13 @@ def test_kernels_without_jit_match_jitted():
 
 
 # ---- hand-checked physics --------------------------------------------------------------------
-def one_world(**kw) -> VecPong:
-    world = VecPong(1, opponent_error=0.0, **kw)
+def one_world(**kw) -> PuzzlePongWorld:
+    world = PuzzlePongWorld.factory(opponent_error=0.0, **kw)(1)
     world.reset(seed=0)
     return world
 
 
-def faces(world: VecPong) -> tuple[float, float, float, float]:
+def faces(world: PuzzlePongWorld) -> tuple[float, float, float, float]:
     p = world.params
     hb = p[K.BALL_HALF]
     left = p[K.LEFT_X] + p[K.PADDLE_HALF_W] + hb
@@ -352,7 +352,7 @@ def test_paddles_move_at_their_speeds_and_stop_at_the_walls():
 
 
 # ---- seeding ---------------------------------------------------------------------------------
-def rollout(world: VecPong, steps: int, seed, action_seed: int = 0):
+def rollout(world: PuzzlePongWorld, steps: int, seed, action_seed: int = 0):
     obs = world.reset(seed=seed)
     rng = np.random.default_rng(action_seed)
     observations, rewards = [obs], []
@@ -367,18 +367,18 @@ def rollout(world: VecPong, steps: int, seed, action_seed: int = 0):
 
 
 def test_same_seed_same_games_other_seed_other_games():
-    obs_a, rew_a = rollout(VecPong(8, points_to_win=3), 300, seed=7)
-    obs_b, rew_b = rollout(VecPong(8, points_to_win=3), 300, seed=7)
+    obs_a, rew_a = rollout(PuzzlePongWorld.factory(points_to_win=3)(8), 300, seed=7)
+    obs_b, rew_b = rollout(PuzzlePongWorld.factory(points_to_win=3)(8), 300, seed=7)
     assert torch.equal(obs_a, obs_b) and torch.equal(rew_a, rew_b)
-    obs_c, _ = rollout(VecPong(8, points_to_win=3), 300, seed=8)
+    obs_c, _ = rollout(PuzzlePongWorld.factory(points_to_win=3)(8), 300, seed=8)
     assert not torch.equal(obs_a, obs_c)
     assert (rew_a != 0).sum() > 5
 
 
 def test_per_env_seeds_make_episodes_independent_of_the_batch():
-    world = VecPong(4, points_to_win=3)
+    world = PuzzlePongWorld.factory(points_to_win=3)(4)
     world.reset(seed=[10, 11, 12, 13])
-    alone = VecPong(2, points_to_win=3)
+    alone = PuzzlePongWorld.factory(points_to_win=3)(2)
     alone.reset(seed=[12, 99])
     rewards = 0
     for _ in range(400):
@@ -395,7 +395,7 @@ def test_per_env_seeds_make_episodes_independent_of_the_batch():
 
 # ---- teacher and opponent --------------------------------------------------------------------
 def play(policy: str, games: int = 32, points: int = 5) -> np.ndarray:
-    world = VecPong(games, points_to_win=points, max_episode_steps=5000)
+    world = PuzzlePongWorld.factory(points_to_win=points, max_episode_steps=5000)(games)
     obs = world.reset(seed=123)
     act = world.policy(policy, seed=1)
     total = np.zeros(games)
@@ -418,21 +418,21 @@ def test_random_play_loses():
 # ---- bad input -------------------------------------------------------------------------------
 def test_bad_construction_is_refused():
     with pytest.raises(ValueError, match="patch 5 does not divide the screen size 32"):
-        VecPong(2, patch=5)
-    with pytest.raises(ValueError, match="obs_mode must be 'patches'.*got 'rgb'"):
-        VecPong(2, obs_mode="rgb")
+        PuzzlePongWorld.factory(patch=5)(2)
+    with pytest.raises(ValueError, match="obs_mode must be one of 'patches', 'pixels'; got 'rgb'"):
+        PuzzlePongWorld.factory(obs_mode="rgb")(2)
     with pytest.raises(ValueError, match="frame_stack must be an integer >= 1, got 0"):
-        VecPong(2, frame_stack=0)
-    with pytest.raises(ValueError, match="opponent_error must be in"):
-        VecPong(2, opponent_error=1.0)
+        PuzzlePongWorld.factory(frame_stack=0)(2)
+    with pytest.raises(ValueError, match=r"opponent_error must be a finite number in \[0.0, 1.0\), got 1.0"):
+        PuzzlePongWorld.factory(opponent_error=1.0)(2)
     with pytest.raises(ValueError, match="patch 6 does not divide"):
         PuzzlePongConfig(patch=6)
     with pytest.raises(ValueError, match="unknown Pong policy 'nope'"):
-        VecPong(2).policy("nope")
+        PuzzlePongWorld.factory()(2).policy("nope")
 
 
 def test_bad_actions_are_refused_and_leave_the_world_unchanged():
-    world = VecPong(3)
+    world = PuzzlePongWorld.factory()(3)
     with pytest.raises(RuntimeError, match="reset"):
         world.step([0, 0, 0])
     world.reset(seed=0)
@@ -455,7 +455,7 @@ def test_bad_actions_are_refused_and_leave_the_world_unchanged():
 
 # ---- wrappers, subsets, autoreset ------------------------------------------------------------
 def test_shuffle_and_occlude_wrap_the_patches():
-    world = VecPong(4)
+    world = PuzzlePongWorld.factory()(4)
     env = ShuffleObservations(world, every=5, seed=0)
     obs = env.reset(seed=1)
     assert obs.shape == (4, 64, 32)
@@ -465,7 +465,7 @@ def test_shuffle_and_occlude_wrap_the_patches():
     assert not torch.equal(env.permutation, first)  # reshuffled after 5 steps
     plain = world.observe()
     assert torch.equal(obs, torch.gather(plain, 1, env.permutation[:, :, None].expand(-1, -1, 32)))
-    occluded = OccludePatches(VecPong(4), share=0.75, seed=0)
+    occluded = OccludePatches(PuzzlePongWorld.factory()(4), share=0.75, seed=0)
     obs = occluded.reset(seed=1)
     assert obs.shape == (4, 16, 32)
     obs, *_ = occluded.step(torch.zeros(4, dtype=torch.int64))
@@ -477,7 +477,9 @@ def test_shuffle_and_occlude_wrap_the_patches():
     )
     # shuffled and occluded, stepped by the wrapped world's teacher: the game goes on
     env = OccludePatches(
-        ShuffleObservations(VecPong(4, points_to_win=2), every=20, seed=2), 0.5, seed=3
+        ShuffleObservations(PuzzlePongWorld.factory(points_to_win=2)(4), every=20, seed=2),
+        0.5,
+        seed=3,
     )
     env.reset(seed=0)
     total = torch.zeros(4)
@@ -488,7 +490,7 @@ def test_shuffle_and_occlude_wrap_the_patches():
 
 
 def test_background_swap_needs_pixels_and_keeps_the_objects():
-    world = VecPong(3, obs_mode="pixels")
+    world = PuzzlePongWorld.factory(obs_mode="pixels")(3)
     background = torch.rand(32, 32, 2)
     env = BackgroundSwap(world, background)
     obs = env.reset(seed=0)
@@ -500,11 +502,11 @@ def test_background_swap_needs_pixels_and_keeps_the_objects():
     assert bool((obs[mask] == 1).all())
     assert torch.equal(obs[~mask], background.expand(3, -1, -1, -1)[~mask])
     with pytest.raises(ValueError, match="pixel observations"):
-        BackgroundSwap(VecPong(3), background).reset(seed=0)
+        BackgroundSwap(PuzzlePongWorld.factory()(3), background).reset(seed=0)
 
 
 def test_subset_keeps_states_streams_and_wrappers():
-    world = VecPong(5, points_to_win=3)
+    world = PuzzlePongWorld.factory(points_to_win=3)(5)
     world.reset(seed=4)
     for _ in range(30):
         world.step(world.teacher_actions())
@@ -520,7 +522,7 @@ def test_subset_keeps_states_streams_and_wrappers():
         assert torch.equal(obs_p, obs[[3, 1]]) and torch.equal(reward_p, reward[[3, 1]])
         points += int((reward_p != 0).sum())
     assert points > 2
-    env = ShuffleObservations(VecPong(4), seed=0)
+    env = ShuffleObservations(PuzzlePongWorld.factory()(4), seed=0)
     env.reset(seed=0)
     sub = env.subset([2])
     assert torch.equal(sub.permutation, env.permutation[[2]])
@@ -530,7 +532,7 @@ def test_subset_keeps_states_streams_and_wrappers():
 
 
 def test_autoreset_starts_a_new_game_and_returns_the_final_observation():
-    world = VecPong(4, points_to_win=1, autoreset=True)
+    world = PuzzlePongWorld.factory(points_to_win=1, autoreset=True)(4)
     obs = world.reset(seed=0)
     ended_any = False
     for _ in range(200):
@@ -577,9 +579,9 @@ def test_rollout_puzzle_pong_from_the_cli(capsys):
 
 
 def test_background_ramp_tells_rows_apart_and_is_not_foreground():
-    from colonylab.envs.classic.pong import VecPong
+    from colonylab.envs.classic.pong import PuzzlePongWorld
 
-    world = VecPong(2, background=0.5, obs_mode="pixels")
+    world = PuzzlePongWorld.factory(background=0.5, obs_mode="pixels")(2)
     world.reset(seed=0)
     pixels = world.pixels()
     mask = world.foreground_mask()
@@ -590,4 +592,4 @@ def test_background_ramp_tells_rows_apart_and_is_not_foreground():
     assert bool((column[1:] > column[:-1]).all())
     assert world.subset([1]).background == 0.5
     with pytest.raises(ValueError, match="background"):
-        VecPong(1, background=1.5)
+        PuzzlePongWorld.factory(background=1.5)(1)

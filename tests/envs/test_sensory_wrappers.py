@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from colonylab.envs.base import StepResult
-from colonylab.envs.classic.swingup import VecCartPoleSwingUp
+from colonylab.envs.classic.swingup import SwingUpWorld
 from colonylab.envs.wrappers import (
     BackgroundSwap,
     NoiseChannels,
@@ -112,7 +112,7 @@ def test_shuffle_redrawn_for_envs_whose_episode_ended():
 
 def test_shuffle_seeded_determinism():
     def run(seed, reset_seed):
-        env = ShuffleObservations(VecCartPoleSwingUp(4), every=5, seed=seed)
+        env = ShuffleObservations(SwingUpWorld.factory()(4), every=5, seed=seed)
         out = [env.reset(seed=reset_seed)]
         for _ in range(12):
             out.append(env.step(torch.zeros(4)).obs)
@@ -249,7 +249,7 @@ def test_wrong_observation_rank():
 
 
 def test_wrappers_stack_and_forward_attributes():
-    world = VecCartPoleSwingUp(3)
+    world = SwingUpWorld.factory()(3)
     env = ShuffleObservations(NoiseChannels(world, extra=2, seed=0), every=10, seed=0)
     obs = env.reset(seed=0)
     assert obs.shape == (3, 7) and _is_permutation(env.permutation, 7)

@@ -1,4 +1,4 @@
-"""VecCartPoleSwingUp: CartPole's equations, energy, the hanging start, reward, the
+"""SwingUpWorld: CartPole's equations, energy, the hanging start, reward, the
 track's end, seeding, freezing / autoreset and bad actions."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from colonylab.envs.classic import VecCartPole
-from colonylab.envs.classic.swingup import VecCartPoleSwingUp
+from colonylab.envs.classic import CartPoleWorld
+from colonylab.envs.classic.swingup import SwingUpWorld
 
 
-def _hanging(env: VecCartPoleSwingUp, offsets: list[float]) -> None:
+def _hanging(env: SwingUpWorld, offsets: list[float]) -> None:
     state = torch.zeros(len(offsets), 4, dtype=torch.float64)
     state[:, 2] = math.pi + torch.tensor(offsets, dtype=torch.float64)
     env.set_state(state)
@@ -21,13 +21,13 @@ def _hanging(env: VecCartPoleSwingUp, offsets: list[float]) -> None:
 
 def test_frictionless_step_is_cartpoles_step():
     """With CartPole's constants and no friction, a force of +-10 moves the state exactly
-    as VecCartPole's step does."""
-    cart = VecCartPole(6, seed=0)
+    as CartPoleWorld's step does."""
+    cart = CartPoleWorld.factory(seed=0)(6)
     state = cart.reset(seed=3) * 20  # wider states than CartPole's start
-    swing = VecCartPoleSwingUp(6, friction=0.0)
+    swing = SwingUpWorld.factory(friction=0.0)(6)
     for name in ("gravity", "masscart", "masspole", "total_mass", "length", "tau"):
-        setattr(swing, name, getattr(VecCartPole, name))
-    swing.polemass_length = VecCartPole.polemass_length
+        setattr(swing, name, getattr(CartPoleWorld, name))
+    swing.polemass_length = CartPoleWorld.polemass_length
     push = torch.tensor([0, 1, 1, 0, 1, 0])
     want = cart._dynamics(state, push.bool())
     got = swing._dynamics(state, 10.0 * (2.0 * push - 1).double())
@@ -35,7 +35,7 @@ def test_frictionless_step_is_cartpoles_step():
 
 
 def test_observation_and_shapes():
-    env = VecCartPoleSwingUp(3)
+    env = SwingUpWorld.factory()(3)
     obs = env.reset(seed=0)
     assert obs.shape == (3, 5) and obs.dtype == torch.float64
     x, x_dot, theta, theta_dot = env.state.unbind(1)
@@ -43,11 +43,11 @@ def test_observation_and_shapes():
     obs, reward, terminated, truncated, info = env.step(torch.zeros(3, 1))
     assert obs.shape == (3, 5) and reward.dtype == torch.float32 and reward.shape == (3,)
     assert terminated.dtype == torch.bool and truncated.shape == (3,) and info == {}
-    assert VecCartPoleSwingUp(2, dtype=torch.float32).reset(seed=0).dtype == torch.float32
+    assert SwingUpWorld.factory(dtype=torch.float32)(2).reset(seed=0).dtype == torch.float32
 
 
 def test_reset_hangs_down_with_small_noise():
-    env = VecCartPoleSwingUp(2000)
+    env = SwingUpWorld.factory()(2000)
     env.reset(seed=1)
     theta = env.state[:, 2]
     assert abs(float(theta.mean()) - math.pi) < 0.02
@@ -58,7 +58,7 @@ def test_reset_hangs_down_with_small_noise():
 
 
 def test_hanging_pole_stays_near_the_bottom_without_force():
-    env = VecCartPoleSwingUp(3)
+    env = SwingUpWorld.factory()(3)
     _hanging(env, [0.0, 0.1, -0.05])
     worst = 0.0
     for _ in range(1000):
@@ -70,8 +70,8 @@ def test_hanging_pole_stays_near_the_bottom_without_force():
 
 
 def test_energy_conserved_short_term_and_drained_by_friction():
-    bottom = -VecCartPoleSwingUp.masspole * VecCartPoleSwingUp.gravity * VecCartPoleSwingUp.length
-    free = VecCartPoleSwingUp(2, friction=0.0)
+    bottom = -SwingUpWorld.masspole * SwingUpWorld.gravity * SwingUpWorld.length
+    free = SwingUpWorld.factory(friction=0.0)(2)
     _hanging(free, [-0.3, 0.2])
     start = free.energy(free.state)
     swing = start - bottom
@@ -82,7 +82,7 @@ def test_energy_conserved_short_term_and_drained_by_friction():
     assert bool((drift.abs() < 0.05 * swing).all())
     assert bool((drift >= 0).all())
 
-    damped = VecCartPoleSwingUp(2, friction=5.0)
+    damped = SwingUpWorld.factory(friction=5.0)(2)
     _hanging(damped, [-0.3, 0.2])
     for _ in range(1000):
         damped.step(torch.zeros(2))
@@ -91,7 +91,7 @@ def test_energy_conserved_short_term_and_drained_by_friction():
 
 
 def test_force_accelerates_the_cart_and_swings_the_pole():
-    env = VecCartPoleSwingUp(2)
+    env = SwingUpWorld.factory()(2)
     _hanging(env, [0.0, 0.0])
     env.step(torch.tensor([1.0, -1.0]))
     env.step(torch.tensor([1.0, -1.0]))
@@ -101,7 +101,7 @@ def test_force_accelerates_the_cart_and_swings_the_pole():
 
 
 def test_reward_is_one_upright_at_the_centre_and_zero_hanging():
-    env = VecCartPoleSwingUp(5)
+    env = SwingUpWorld.factory()(5)
     states = torch.tensor(
         [[0, 0, 0, 0], [0, 0, math.pi, 0], [1.2, 0, 0, 0], [0, 0, math.pi / 2, 0], [2.4, 0, 0, 0]],
         dtype=torch.float64,
@@ -120,7 +120,7 @@ def test_reward_is_one_upright_at_the_centre_and_zero_hanging():
 
 
 def test_terminates_at_the_track_edge_then_freezes():
-    env = VecCartPoleSwingUp(2)
+    env = SwingUpWorld.factory()(2)
     env.set_state(torch.tensor([[2.39, 2.0, math.pi, 0], [0, 0, math.pi, 0]], dtype=torch.float64))
     _, _, terminated, truncated, _ = env.step(torch.ones(2))
     assert terminated.tolist() == [True, False] and not truncated.any()
@@ -132,14 +132,14 @@ def test_terminates_at_the_track_edge_then_freezes():
 
 
 def test_truncates_after_max_episode_steps_and_autoresets():
-    env = VecCartPoleSwingUp(2, max_episode_steps=5)
+    env = SwingUpWorld.factory(max_episode_steps=5)(2)
     env.reset(seed=0)
     for _ in range(5):
         _, _, terminated, truncated, _ = env.step(torch.zeros(2))
     assert truncated.all() and not terminated.any()
-    assert VecCartPoleSwingUp().max_episode_steps == 1000
+    assert SwingUpWorld.factory()(1).max_episode_steps == 1000
 
-    auto = VecCartPoleSwingUp(2, max_episode_steps=3, autoreset=True, seed=0)
+    auto = SwingUpWorld.factory(max_episode_steps=3, autoreset=True, seed=0)(2)
     auto.reset(seed=0)
     for _ in range(3):
         obs, _, _, truncated, info = auto.step(torch.zeros(2))
@@ -149,7 +149,7 @@ def test_truncates_after_max_episode_steps_and_autoresets():
 
 
 def test_determinism_under_seed():
-    a, b = VecCartPoleSwingUp(4, seed=9), VecCartPoleSwingUp(4, seed=9)
+    a, b = SwingUpWorld.factory(seed=9)(4), SwingUpWorld.factory(seed=9)(4)
     torch.testing.assert_close(a.reset(seed=5), b.reset(seed=5))
     policy = a.policy("random", seed=2)
     for _ in range(50):
@@ -158,18 +158,18 @@ def test_determinism_under_seed():
         ob, rb, *_ = b.step(act)
     torch.testing.assert_close(oa, ob)
     torch.testing.assert_close(ra, rb)
-    assert not torch.equal(a.reset(seed=5), VecCartPoleSwingUp(4).reset(seed=6))
+    assert not torch.equal(a.reset(seed=5), SwingUpWorld.factory()(4).reset(seed=6))
     # per-env seeds: an episode does not depend on its batch
-    pair = VecCartPoleSwingUp(2).reset(seed=np.array([7, 8]))
-    single = VecCartPoleSwingUp(1).reset(seed=np.array([8]))
+    pair = SwingUpWorld.factory()(2).reset(seed=np.array([7, 8]))
+    single = SwingUpWorld.factory()(1).reset(seed=np.array([8]))
     torch.testing.assert_close(pair[1:], single)
 
 
 def test_subset_keeps_the_envs():
-    env = VecCartPoleSwingUp(4, friction=0.3)
+    env = SwingUpWorld.factory(friction=0.3)(4)
     env.reset(seed=0)
     part = env.subset([3, 1])
-    assert isinstance(part, VecCartPoleSwingUp) and part.friction == 0.3
+    assert isinstance(part, SwingUpWorld) and part.friction == 0.3
     torch.testing.assert_close(part.state, env.state[[3, 1]])
     obs, *_ = part.step(torch.zeros(2))
     assert obs.shape == (2, 5)
@@ -187,7 +187,7 @@ def test_subset_keeps_the_envs():
     ],
 )
 def test_bad_actions_are_refused_and_change_nothing(actions, match):
-    env = VecCartPoleSwingUp(2)
+    env = SwingUpWorld.factory()(2)
     env.reset(seed=0)
     before = env.state.clone()
     with pytest.raises(ValueError, match=match):
@@ -198,15 +198,15 @@ def test_bad_actions_are_refused_and_change_nothing(actions, match):
 
 def test_bad_construction_and_order():
     with pytest.raises(ValueError, match="friction"):
-        VecCartPoleSwingUp(2, friction=-1.0)
+        SwingUpWorld.factory(friction=-1.0)(2)
     with pytest.raises(ValueError, match="num_envs"):
-        VecCartPoleSwingUp(0)
+        SwingUpWorld.factory()(0)
     with pytest.raises(RuntimeError, match="reset"):
-        VecCartPoleSwingUp(2).step(torch.zeros(2))
+        SwingUpWorld.factory()(2).step(torch.zeros(2))
 
 
 def test_render_draws_panels():
-    env = VecCartPoleSwingUp(4, render_envs=4)
+    env = SwingUpWorld.factory(render_envs=4)(4)
     env.reset(seed=0)
     image = env.render_rgb()
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
