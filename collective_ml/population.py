@@ -11,7 +11,8 @@ HIGHER IS BETTER. The population cores minimise, so build them with
     for generation in range(50):
         core.tell(evaluator(core.ask()))
 
-Three evaluators, one call (``evaluator(params, seed=None) -> (P,)``) and one result for
+:func:`make_evaluator` builds one of them by name (an experiment's ``--evaluator
+batched|loop|ray`` and ``--ray-address``). Three evaluators, one call (``evaluator(params, seed=None) -> (P,)``) and one result for
 the same seed:
 
 :class:`BatchedEvaluator`  in-process: one vectorized world holding ``P * episodes``
@@ -63,12 +64,15 @@ from torch.func import functional_call
 from colonylab.collective_ml.base import batched_params_dict, num_params, unflatten_into
 
 __all__ = [
+    "EVALUATORS",
     "BatchedEvaluator",
     "LoopEvaluator",
     "RayEvaluator",
     "VectorWorld",
     "argmax_actions",
     "episode_seeds",
+    "init_ray",
+    "make_evaluator",
 ]
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -623,3 +627,89 @@ class RayEvaluator:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+
+# -- choosing one from the command line ---------------------------------------------------------
+EVALUATORS = ("batched", "loop", "ray")
+"""Names of :func:`make_evaluator`'s kinds (an experiment's ``--evaluator``)."""
+
+
+def init_ray(address: str | None = None) -> Any:
+    """Ray, started if it is not running: ``ray.init(address=address)`` to join a running
+    cluster, or a local Ray on this machine when ``address`` is None. Returns the module.
+
+    Raises:
+        ImportError: Ray is not installed.
+        ValueError: no cluster answers at ``address``.
+    """
+    ray = _import_ray()
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address) if address else ray.init()
+        except ConnectionError as exc:
+            first = (str(exc).strip().splitlines() or ["no answer"])[0][:200]
+            raise ValueError(f"--ray-address {address!r}: cannot connect to Ray: {first}") from None
+    return ray
+
+
+def make_evaluator(
+    kind: str,
+    policy: nn.Module,
+    *,
+    world_factory: WorldFactory | None = None,
+    env_factory: Callable[[], Any] | None = None,
+    episodes: int = 1,
+    max_steps: int = 500,
+    seed: int = 0,
+    shared_episodes: bool = False,
+    device: torch.device | str | None = None,
+    action_fn: Callable[[Tensor], Tensor] = argmax_actions,
+    obs_dtype: torch.dtype | None = None,
+    ray_address: str | None = None,
+    num_actors: int | None = None,
+) -> BatchedEvaluator | LoopEvaluator | RayEvaluator:
+    """The evaluator an experiment's ``--evaluator`` names; the same call and, for
+    ``batched`` and ``ray``, the same result for the same seed.
+
+    Args:
+        kind: ``batched`` (in-process, one vectorized world), ``loop`` (one
+            single-environment ``env_factory()`` env, individual by individual) or
+            ``ray`` (Ray actors, each a :class:`BatchedEvaluator`).
+        policy: The template module.
+        world_factory: ``world_factory(num_envs=N, device=d)`` (batched, ray).
+        env_factory: ``env_factory() -> env`` with the Gymnasium API (loop).
+        episodes, max_steps, seed, shared_episodes, action_fn, obs_dtype: As
+            :class:`BatchedEvaluator`.
+        device: Where the batched evaluator runs (Ray actors and the loop use the CPU).
+        ray_address: A running cluster for ``ray`` (None: Ray on this machine, started
+            unless already running).
+        num_actors: Ray actors (default: the cluster's CPUs).
+
+    Raises:
+        ValueError: an unknown ``kind``, a missing factory, ``ray_address`` without
+            ``ray``, or a cluster that does not answer.
+    """
+    if kind not in EVALUATORS:
+        raise ValueError(f"--evaluator must be one of {', '.join(EVALUATORS)}, got {kind!r}")
+    if ray_address is not None and kind != "ray":
+        raise ValueError(f"--ray-address {ray_address!r} needs --evaluator ray, got {kind!r}")
+    common = dict(
+        episodes=episodes,
+        max_steps=max_steps,
+        seed=seed,
+        shared_episodes=shared_episodes,
+        action_fn=action_fn,
+        obs_dtype=obs_dtype,
+    )
+    if kind == "loop":
+        if env_factory is None:
+            raise ValueError("--evaluator loop needs a single-environment world; this one has none")
+        return LoopEvaluator(policy, env_factory, **common)
+    if world_factory is None:
+        raise ValueError(f"--evaluator {kind} needs a vectorized world factory")
+    if kind == "batched":
+        return BatchedEvaluator(policy, world_factory, device=device, **common)
+    ray = init_ray(ray_address)
+    if num_actors is None:
+        num_actors = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return RayEvaluator(policy, world_factory, num_actors=num_actors, **common)

@@ -1,52 +1,110 @@
 """Experiment ``cartpole-pgpe``: an MLP policy for CartPole-v1 found by PGPE with the
-ClipUp optimizer through the batched population evaluator.
+ClipUp optimizer.
 
-PGPE keeps a Gaussian over the policy's weights (``4 -> 16 -> 2``, tanh, argmax
-actions: 114 numbers), samples antithetic pairs ``mu +- sigma * z``, and moves the
-mean ``mu`` along the rank-weighted differences with ClipUp (a normalised step with
-momentum and a speed limit) while adapting ``sigma`` (EvoJAX's workhorse; see
-:mod:`colonylab.collective_ml.es`). Each generation the whole population is evaluated
-in one :class:`~colonylab.collective_ml.population.BatchedEvaluator` call on new
-starts (the same for every candidate of the generation, so each pair is compared on
-equal terms). The mean ``mu`` is the policy deployed: it is validated on 100 fresh
-episodes every ``validate_every`` generations and training stops once that mean reaches
-475 (CartPole-v1's criterion). ``colony eval`` then scores the checkpoint on
-Gymnasium's own ``CartPole-v1``.
+===============  ==========================================================================
+world            :class:`~colonylab.envs.classic.CartPoleWorld` (CartPole-v1 dynamics,
+                 finished episodes freeze), ``pop_size x episodes`` carts at once
+agent            :class:`~colonylab.agents.mlp.MLPPolicy` ``4 -> 16 -> 2`` (tanh, logits,
+                 argmax actions: 114 numbers), spec ``{"type": "mlp", ...}``
+core             :class:`~colonylab.collective_ml.es.PGPE`: a Gaussian over the weights,
+                 antithetic pairs ``mu +- sigma * z``, the mean moved by ClipUp (a
+                 normalised step with momentum and a speed limit), ``sigma`` adapted
+trainer          :func:`~colonylab.collective_ml.trainers.evolve`
+evaluator        ``--evaluator batched`` (default: one vectorized world, one ``vmap``-ed
+                 forward per step), ``loop`` (Gymnasium's CartPole-v1, one by one) or
+                 ``ray`` (actors; ``--ray-address`` joins a running cluster)
+fitness          mean return over ``episodes`` new starts each generation, the same for
+                 every candidate of the generation (each pair compared on equal terms)
+validation       the mean ``mu`` (the policy deployed) on 100 fresh episodes every
+                 ``validate_every`` generations (and when a candidate reaches 475); stops
+                 once solved (mean >= 475, CartPole-v1's criterion)
+===============  ==========================================================================
 
-Writes ``checkpoints/cartpole_pgpe.pt``, ``metrics.jsonl`` and ``media/training.png``.
+Writes ``metrics.jsonl`` (``charts/fitness_*``, ``charts/validation``),
+``checkpoints/latest.pt`` (every ``checkpoint_every`` generations, at the end, on
+Ctrl-C; ``--resume RUN_DIR`` continues it bit-identically), ``checkpoints/cartpole_pgpe.pt``
+(the solution, one checkpoint format) and ``media/training.png``.
+
+Shipped: ``runs/checkpoints/cartpole_pgpe.pt`` from ``colony train cartpole-pgpe`` (seed 0,
+solved in 9 generations): 500.0 +- 0.0 over 100 episodes of Gymnasium's CartPole-v1.
 
     colony train cartpole-pgpe
-    colony eval cartpole-pgpe --json eval.json    # the shipped checkpoint, 100 episodes
+    colony train cartpole-pgpe --evaluator ray              # local Ray, same result
+    colony eval cartpole-pgpe --json eval.json              # the shipped checkpoint
     colony watch cartpole-pgpe
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from torch import Tensor
+from rich.console import Console
 
-from colonylab.collective_ml.base import PopulationOptimizer
-from colonylab.collective_ml.es import OPTIMIZERS, PGPE
-from colonylab.envs.classic.cartpole import CartPoleWorld
-from colonylab.runs.common.policies import (
-    CartPoleTrainConfig,
-    TrainResult,
-    evaluate_checkpoint,
-    run_experiment,
-    watch_world,
+from colonylab import agents
+from colonylab._checks import (
+    check_choice,
+    check_dataclass_ints,
+    check_float,
+    check_optional_int,
 )
+from colonylab.collective_ml.base import unflatten_into
+from colonylab.collective_ml.es import OPTIMIZERS, PGPE
+from colonylab.collective_ml.population import (
+    EVALUATORS,
+    BatchedEvaluator,
+    LoopEvaluator,
+    episode_seeds,
+    make_evaluator,
+)
+from colonylab.collective_ml.trainers import EvolveResult, evolve
+from colonylab.envs.classic.cartpole import CartPoleConfig, CartPoleWorld
+from colonylab.runs.common.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
+from colonylab.runs.common.device import resolve_device
+from colonylab.runs.common.progress import progress_bar
+from colonylab.runs.common.rundir import RunDir
+from colonylab.runs.common.seeding import seed_everything
 
 EXPERIMENT = "cartpole-pgpe"
-SHIPPED = "cartpole_pgpe.pt"
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "cartpole_pgpe.pt"
+SOLVED_RETURN = 475.0
+"""CartPole-v1 is solved at a mean return >= 475 over 100 consecutive episodes."""
+console = Console()
 
 
 @dataclass(frozen=True)
-class Config(CartPoleTrainConfig):
+class Config:
     """Train an MLP CartPole-v1 policy with PGPE and ClipUp."""
 
+    hidden: int = 16
+    """Hidden units of the MLP policy (4 -> hidden -> 2, tanh)."""
+    pop_size: int = 64
+    """Candidates per generation (even: antithetic pairs)."""
+    episodes: int = 8
+    """Training episodes per candidate (its fitness is their mean return)."""
+    generations: int = 200
+    """Most generations (training stops earlier once solved, see stop_when_solved)."""
+    validate_episodes: int = 100
+    """Episodes of the validation of the mean (CartPole-v1: 100)."""
+    validate_every: int = 5
+    """Validate every this many generations, and whenever a candidate reaches
+    solved_return in training."""
+    solved_return: float = SOLVED_RETURN
+    """Mean validation return that counts as solved (CartPole-v1: 475)."""
+    stop_when_solved: bool = True
+    """Stop at the first generation whose solution validates as solved."""
     optimizer: str = "clipup"
     """Step rule of the mean: clipup, adam or sgd."""
     center_lr: float = 0.15
@@ -59,75 +117,247 @@ class Config(CartPoleTrainConfig):
     """Step size of the standard deviations."""
     stdev_max_change: float = 0.2
     """Largest relative change of a standard deviation per generation."""
+    evaluator: str = "batched"
+    """Population evaluation: batched (one vectorized world), loop (Gymnasium's
+    CartPole-v1, one candidate after another) or ray (Ray actors)."""
+    ray_address: str | None = None
+    """With --evaluator ray: a running cluster's address (None: start Ray here)."""
+    checkpoint_every: int = 10
+    """Write checkpoints/latest.pt every this many generations (and at the end)."""
+    eval_episodes: int = 100
+    """``colony eval``: episodes of Gymnasium's CartPole-v1."""
+    eval_seed: int = 2024
+    """``colony eval``: base seed of the evaluation episodes (differs from training's)."""
+    watch_envs: int = 9
+    """``colony watch``: carts shown."""
+    seed: int = 0
+    """Seed of the core, the initial policy and every episode."""
+    device: str = "cpu"
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when present)."""
+    threads: int | None = 1
+    """Torch CPU threads (small tensors: one thread is fastest; None: torch's default)."""
+    out: str | None = None
+    """Run directory root (default runs/out)."""
+    plots: bool = True
+    """Write media/training.png."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
-            )
+        check_dataclass_ints(
+            self,
+            {"hidden": 1, "pop_size": 2, "episodes": 1, "generations": 1,
+             "validate_episodes": 1, "validate_every": 1, "checkpoint_every": 1,
+             "eval_episodes": 1, "eval_seed": 0, "watch_envs": 1, "seed": 0},
+        )  # fmt: skip
+        check_float("--solved-return", self.solved_return, 0, 500, low_open=True)
+        check_optional_int("--threads", self.threads, 1)
+        device = str(self.device)
+        if not (device in ("cpu", "auto", "cuda") or device.startswith("cuda:")):
+            raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+        check_choice("--evaluator", self.evaluator, EVALUATORS)
+        if self.ray_address is not None and self.evaluator != "ray":
+            raise ValueError(f"--ray-address needs --evaluator ray, got {self.evaluator!r}")
+        check_choice("--optimizer", self.optimizer, OPTIMIZERS)
         if self.pop_size % 2:
             raise ValueError(
                 f"--pop-size must be even (PGPE samples antithetic pairs), got {self.pop_size}"
             )
-        for name in ("center_lr", "stdev_init"):
-            if not getattr(self, name) > 0:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}"
-                )
-        if self.max_speed is not None and not self.max_speed > 0:
-            raise ValueError(f"--max-speed must be > 0 or None, got {self.max_speed}")
-        if not self.stdev_lr >= 0:
-            raise ValueError(f"--stdev-lr must be >= 0, got {self.stdev_lr}")
-        if not 0 < self.stdev_max_change < 1:
-            raise ValueError(f"--stdev-max-change must be in (0, 1), got {self.stdev_max_change}")
-
-
-def _make_core(cfg: Config):
-    def make(dim: int, initial: Tensor, device: torch.device) -> PopulationOptimizer:
-        return PGPE(
-            dim,
-            cfg.pop_size,
-            center_init=initial.to(device),
-            stdev_init=cfg.stdev_init,
-            center_lr=cfg.center_lr,
-            max_speed=cfg.max_speed,
-            stdev_lr=cfg.stdev_lr,
-            stdev_max_change=cfg.stdev_max_change,
-            optimizer=cfg.optimizer,
-            seed=cfg.seed,
-            device=device,
-            maximize=True,
+        check_float("--center-lr", self.center_lr, 0, low_open=True)
+        check_float("--stdev-init", self.stdev_init, 0, low_open=True)
+        if self.max_speed is not None:
+            check_float("--max-speed", self.max_speed, 0, low_open=True)
+        check_float("--stdev-lr", self.stdev_lr, 0)
+        check_float(
+            "--stdev-max-change", self.stdev_max_change, 0, 1, low_open=True, high_open=True
         )
 
-    return make
+
+def policy_spec(cfg: Config) -> dict[str, Any]:
+    """The agent's spec (``agents.build``): the MLP, logits, act by argmax."""
+    return {"type": "mlp", "input_shape": [4], "act_dim": 2, "hidden": [cfg.hidden],
+            "output": "linear"}  # fmt: skip
 
 
-def _solution(core: PopulationOptimizer) -> Tensor:
-    return core.center  # type: ignore[attr-defined]
+def derive_seed(seed: int, stream: int, index: int) -> int:
+    """A seed for item ``index`` of ``stream`` (1: training, 2: validation) of a run
+    seeded ``seed``, so training, validation and evaluation never share episodes."""
+    return int(episode_seeds(seed, np.array([stream]), index + 1)[0, index])
 
 
-def main(cfg: Config) -> TrainResult:
-    """Train until solved (or ``generations``), save the checkpoint and the plot."""
-    return run_experiment(
-        cfg,
-        EXPERIMENT,
-        _make_core(cfg),
-        _solution,
-        resample_episodes=True,
-        algorithm=f"PGPE + {cfg.optimizer}, population {cfg.pop_size}",
+def gymnasium_cartpole():
+    """One Gymnasium ``CartPole-v1`` (the loop evaluator's and ``colony eval``'s world)."""
+    import gymnasium as gym
+
+    return gym.make("CartPole-v1")
+
+
+def main(cfg: Config, resume: str | None = None) -> EvolveResult:
+    """Train until solved (or ``generations``); save the checkpoints and the plot.
+
+    Args:
+        cfg: The run's config.
+        resume: A run directory to continue from its ``checkpoints/latest.pt``.
+    """
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    policy = agents.build(policy_spec(cfg))  # the initial weights come from the seed
+    initial = torch.cat([p.detach().reshape(-1) for p in policy.parameters()])  # (D,)
+    core = PGPE(
+        initial.numel(),
+        cfg.pop_size,
+        center_init=initial.to(device),
+        stdev_init=cfg.stdev_init,
+        center_lr=cfg.center_lr,
+        max_speed=cfg.max_speed,
+        stdev_lr=cfg.stdev_lr,
+        stdev_max_change=cfg.stdev_max_change,
+        optimizer=cfg.optimizer,
+        seed=cfg.seed,
+        device=device,
+        maximize=True,
     )
+    world = CartPoleWorld.factory(validate_actions=False, max_episode_steps=500)
+    evaluator = make_evaluator(
+        cfg.evaluator, policy, world_factory=world, env_factory=gymnasium_cartpole,
+        episodes=cfg.episodes, shared_episodes=True, device=device, ray_address=cfg.ray_address,
+    )  # fmt: skip
+    validator = BatchedEvaluator(
+        policy, world, episodes=cfg.validate_episodes,
+        seed=derive_seed(cfg.seed, 2, 0), device=device,
+    )  # fmt: skip
+    state = None
+    if resume is not None:
+        ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
+        state = ckpt["trainer"]
+        set_rng_states(ckpt["rng"])
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
+    if state is not None:
+        run.truncate_metrics(int(state["generation"]))
+    command = reproduce_command(f"train {EXPERIMENT}", cfg)
+
+    def checkpoint(trainer: dict[str, Any], metrics: dict[str, Any] | None = None) -> dict:
+        best = trainer["best"]["params"] if trainer["best"] else core.center
+        model = unflatten_into(agents.build(policy_spec(cfg)), best.to(torch.float32))
+        return make_checkpoint(
+            EXPERIMENT, spec=policy_spec(cfg), state_dict=model.state_dict(), config=cfg,
+            trainer=trainer, rng=rng_states(),
+            provenance=provenance(command, seed=cfg.seed, metrics=metrics),
+        )  # fmt: skip
+
+    def save(trainer: dict[str, Any]) -> Path:
+        return save_checkpoint(run.checkpoints / "latest.pt", checkpoint(trainer))
+
+    console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
+    with progress_bar(console) as bar:
+        task = bar.add_task(EXPERIMENT, total=cfg.generations, rate="")
+        result = evolve(
+            core,
+            evaluator,
+            cfg.generations,
+            seeds=lambda g: derive_seed(cfg.seed, 1, g),  # new starts every generation
+            solution=lambda c: c.center,
+            validate=lambda params, g: float(validator(params[None].to(device)).mean()),
+            validate_every=cfg.validate_every,
+            validate_when=lambda g, r: r["charts/fitness_max"] >= cfg.solved_return,
+            target=cfg.solved_return if cfg.stop_when_solved else None,
+            log=run,
+            progress=lambda g, r: bar.update(
+                task, completed=g, rate=f"max {r['charts/fitness_max']:.0f}"
+            ),
+            save=save,
+            checkpoint_every=cfg.checkpoint_every,
+            resume=state,
+        )
+    if hasattr(evaluator, "shutdown"):
+        evaluator.shutdown()
+    run.close()
+    solved = result.score is not None and result.score >= cfg.solved_return
+    metrics = {"validation_mean": result.score, "validation_episodes": cfg.validate_episodes,
+               "solved": solved, "generations": result.generations, "env_steps": result.env_steps}  # fmt: skip
+    path = save_checkpoint(run.checkpoints / "cartpole_pgpe.pt", checkpoint(result.state, metrics))
+    save_checkpoint(run.checkpoints / "latest.pt", checkpoint(result.state, metrics))
+    if cfg.plots:
+        plot_training(result, cfg, run.media / "training.png")
+    console.print(
+        f"{'solved' if solved else 'not solved'}: validation mean {result.score:.1f} over "
+        f"{cfg.validate_episodes} episodes after {result.generations} generations, "
+        f"{result.env_steps:,} env steps, {result.seconds:.1f} s\ncheckpoint: {path}"
+    )
+    return result
+
+
+def plot_training(result: EvolveResult, cfg: Config, path: Path) -> Path:
+    """Fitness (min, mean, max per generation) and the validation returns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h = result.history
+    gens = [r["generation"] for r in h]
+    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    lo, hi = [r["charts/fitness_min"] for r in h], [r["charts/fitness_max"] for r in h]
+    ax.fill_between(gens, lo, hi, color="C0", alpha=0.2, label="population min-max")
+    ax.plot(gens, [r["charts/fitness_mean"] for r in h], color="C0", label="population mean")
+    val = [(r["generation"], r["charts/validation"]) for r in h if "charts/validation" in r]
+    if val:
+        ax.plot(*zip(*val, strict=True), "o-", color="C3", label="mean mu, new episodes")
+    ax.axhline(cfg.solved_return, color="0.4", ls="--", lw=1, label="solved")
+    ax.set(xlabel="generation", ylabel=f"return (mean of {cfg.episodes} episodes)",
+           ylim=(0, 520), title=f"{EXPERIMENT}: PGPE + {cfg.optimizer}, population {cfg.pop_size}")  # fmt: skip
+    ax.legend(loc="upper left")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def load_policy(checkpoint: str | Path | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``(policy, checkpoint dict)`` from ``checkpoint`` (default: the shipped one)."""
+    ckpt = load_checkpoint(checkpoint if checkpoint is not None else SHIPPED, EXPERIMENT)
+    policy = agents.build(ckpt["spec"])
+    policy.load_state_dict(ckpt["state_dict"])
+    return policy.eval(), ckpt
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval cartpole-pgpe``: mean / sd return over ``eval_episodes`` episodes of
     Gymnasium's CartPole-v1 (``solved``: mean >= 475)."""
-    return evaluate_checkpoint(cfg, checkpoint, EXPERIMENT, SHIPPED)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    policy, ckpt = load_policy(checkpoint)
+    loop = LoopEvaluator(policy, gymnasium_cartpole, episodes=cfg.eval_episodes,
+                         seed=cfg.eval_seed, max_steps=10_000)  # fmt: skip
+    flat = torch.cat([p.detach().reshape(-1) for p in policy.parameters()])
+    returns = loop.returns(flat[None])[0].numpy()
+    return {
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "min_return": float(returns.min()),
+        "episodes": int(cfg.eval_episodes),
+        "solved": bool(returns.mean() >= SOLVED_RETURN),
+        "env": "gymnasium CartPole-v1",
+        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
+        "command": ckpt["provenance"].get("command", ""),
+    }
 
 
 def watch(cfg: Config, checkpoint: str | None = None) -> CartPoleWorld:
     """``colony watch cartpole-pgpe``: carts driven by the policy, restarting when they fall."""
-    return watch_world(cfg, checkpoint, EXPERIMENT, SHIPPED)
+    policy, _ = load_policy(checkpoint)
+    world = CartPoleWorld(CartPoleConfig(num_envs=cfg.watch_envs, render_envs=cfg.watch_envs))
+
+    @torch.no_grad()
+    def act(obs: torch.Tensor) -> torch.Tensor:  # obs: (N, 4) -> actions (N,)
+        return policy(obs.float()).argmax(dim=-1)
+
+    world.default_policy = act
+    world.metadata = {
+        **world.metadata,
+        "name": f"{EXPERIMENT} ({Path(checkpoint or SHIPPED).name})",
+    }
+    world.reset(seed=cfg.seed)
+    return world
 
 
 if __name__ == "__main__":

@@ -1,51 +1,109 @@
 """Experiment ``cartpole-pso``: an MLP policy for CartPole-v1 found by particle swarm
-optimization through the batched population evaluator.
+optimization.
 
-Every particle is a flat vector of the policy's weights (``4 -> 16 -> 2``, tanh,
-argmax actions: 114 numbers). Each generation the whole swarm is evaluated in one
-:class:`~colonylab.collective_ml.population.BatchedEvaluator` call: ``pop_size x
-episodes`` carts of :class:`~colonylab.envs.classic.VecCartPole` stepped together, one
-``vmap``-ed forward per step. The training episodes are the same every generation
-(PSO's memories stay comparable: the objective is deterministic) and the same for every
-particle. The swarm's best is validated on 100 fresh episodes; training stops once that
-mean reaches 475 (CartPole-v1's criterion). ``colony eval`` then scores the checkpoint
-on Gymnasium's own ``CartPole-v1``.
+===============  ==========================================================================
+world            :class:`~colonylab.envs.classic.CartPoleWorld` (CartPole-v1 dynamics,
+                 finished episodes freeze), ``pop_size x episodes`` carts at once
+agent            :class:`~colonylab.agents.mlp.MLPPolicy` ``4 -> 16 -> 2`` (tanh, logits,
+                 argmax actions: 114 numbers), spec ``{"type": "mlp", ...}``
+core             :class:`~colonylab.collective_ml.pso.PSO` (ring, reflecting bounds,
+                 velocity clamp), every particle a flat weight vector
+trainer          :func:`~colonylab.collective_ml.trainers.evolve`
+evaluator        ``--evaluator batched`` (default: one vectorized world, one ``vmap``-ed
+                 forward per step), ``loop`` (Gymnasium's CartPole-v1, one by one) or
+                 ``ray`` (actors; ``--ray-address`` joins a running cluster)
+fitness          mean return over ``episodes`` starts, the same for every particle and
+                 every generation (PSO's memories stay comparable)
+validation       the swarm's best on 100 fresh episodes every ``validate_every``
+                 generations (and when a particle reaches 475); stops once solved (mean
+                 >= 475, CartPole-v1's criterion)
+===============  ==========================================================================
 
-Writes ``checkpoints/cartpole_pso.pt``, ``metrics.jsonl`` (``charts/fitness_*``,
-``charts/validation_mean``) and ``media/training.png``.
+Writes ``metrics.jsonl`` (``charts/fitness_*``, ``charts/validation``),
+``checkpoints/latest.pt`` (every ``checkpoint_every`` generations, at the end, on
+Ctrl-C; ``--resume RUN_DIR`` continues it bit-identically), ``checkpoints/cartpole_pso.pt``
+(the solution, one checkpoint format) and ``media/training.png``.
+
+Shipped: ``runs/checkpoints/cartpole_pso.pt`` from ``colony train cartpole-pso`` (seed 0,
+solved in 4 generations): 500.0 +- 0.0 over 100 episodes of Gymnasium's CartPole-v1.
 
     colony train cartpole-pso
-    colony eval cartpole-pso --json eval.json     # the shipped checkpoint, 100 episodes
+    colony train cartpole-pso --evaluator ray               # local Ray, same result
+    colony eval cartpole-pso --json eval.json               # the shipped checkpoint
     colony watch cartpole-pso
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from torch import Tensor
+from rich.console import Console
 
-from colonylab.collective_ml.base import PopulationOptimizer
-from colonylab.collective_ml.pso import BOUNDARIES, PSO, TOPOLOGIES
-from colonylab.envs.classic.cartpole import CartPoleWorld
-from colonylab.runs.common.policies import (
-    CartPoleTrainConfig,
-    TrainResult,
-    evaluate_checkpoint,
-    run_experiment,
-    watch_world,
+from colonylab import agents
+from colonylab._checks import (
+    check_choice,
+    check_dataclass_ints,
+    check_float,
+    check_optional_int,
 )
+from colonylab.collective_ml.base import unflatten_into
+from colonylab.collective_ml.population import (
+    EVALUATORS,
+    BatchedEvaluator,
+    LoopEvaluator,
+    episode_seeds,
+    make_evaluator,
+)
+from colonylab.collective_ml.pso import BOUNDARIES, PSO, TOPOLOGIES
+from colonylab.collective_ml.trainers import EvolveResult, evolve
+from colonylab.envs.classic.cartpole import CartPoleConfig, CartPoleWorld
+from colonylab.runs.common.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
+from colonylab.runs.common.device import resolve_device
+from colonylab.runs.common.progress import progress_bar
+from colonylab.runs.common.rundir import RunDir
+from colonylab.runs.common.seeding import seed_everything
 
 EXPERIMENT = "cartpole-pso"
-SHIPPED = "cartpole_pso.pt"
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "cartpole_pso.pt"
+SOLVED_RETURN = 475.0
+"""CartPole-v1 is solved at a mean return >= 475 over 100 consecutive episodes."""
+console = Console()
 
 
 @dataclass(frozen=True)
-class Config(CartPoleTrainConfig):
+class Config:
     """Train an MLP CartPole-v1 policy with particle swarm optimization."""
 
+    hidden: int = 16
+    """Hidden units of the MLP policy (4 -> hidden -> 2, tanh)."""
+    pop_size: int = 64
+    """Particles."""
+    episodes: int = 8
+    """Training episodes per particle (its fitness is their mean return)."""
+    generations: int = 200
+    """Most generations (training stops earlier once solved, see stop_when_solved)."""
+    validate_episodes: int = 100
+    """Episodes of the validation of the swarm's best (CartPole-v1: 100)."""
+    validate_every: int = 5
+    """Validate every this many generations, and whenever a particle reaches
+    solved_return in training."""
+    solved_return: float = SOLVED_RETURN
+    """Mean validation return that counts as solved (CartPole-v1: 475)."""
+    stop_when_solved: bool = True
+    """Stop at the first generation whose solution validates as solved."""
     bound: float = 2.0
     """Particles live in [-bound, bound] in every weight."""
     topology: str = "ring"
@@ -54,65 +112,237 @@ class Config(CartPoleTrainConfig):
     """Largest speed per generation as a fraction of 2 * bound (None: no clamp)."""
     boundary: str = "reflect"
     """What happens at the bounds: clamp, reflect, periodic or random."""
+    evaluator: str = "batched"
+    """Population evaluation: batched (one vectorized world), loop (Gymnasium's
+    CartPole-v1, one particle after another) or ray (Ray actors)."""
+    ray_address: str | None = None
+    """With --evaluator ray: a running cluster's address (None: start Ray here)."""
+    checkpoint_every: int = 10
+    """Write checkpoints/latest.pt every this many generations (and at the end)."""
+    eval_episodes: int = 100
+    """``colony eval``: episodes of Gymnasium's CartPole-v1."""
+    eval_seed: int = 2024
+    """``colony eval``: base seed of the evaluation episodes (differs from training's)."""
+    watch_envs: int = 9
+    """``colony watch``: carts shown."""
+    seed: int = 0
+    """Seed of the swarm, the initial policy and every episode."""
+    device: str = "cpu"
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when present)."""
+    threads: int | None = 1
+    """Torch CPU threads (small tensors: one thread is fastest; None: torch's default)."""
+    out: str | None = None
+    """Run directory root (default runs/out)."""
+    plots: bool = True
+    """Write media/training.png."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.bound > 0:
-            raise ValueError(f"--bound must be > 0, got {self.bound}")
-        if self.topology not in TOPOLOGIES:
-            raise ValueError(
-                f"--topology must be one of {', '.join(TOPOLOGIES)}, got {self.topology!r}"
-            )
-        if self.boundary not in BOUNDARIES:
-            raise ValueError(
-                f"--boundary must be one of {', '.join(BOUNDARIES)}, got {self.boundary!r}"
-            )
+        check_dataclass_ints(
+            self,
+            {"hidden": 1, "pop_size": 2, "episodes": 1, "generations": 1,
+             "validate_episodes": 1, "validate_every": 1, "checkpoint_every": 1,
+             "eval_episodes": 1, "eval_seed": 0, "watch_envs": 1, "seed": 0},
+        )  # fmt: skip
+        check_float("--solved-return", self.solved_return, 0, 500, low_open=True)
+        check_optional_int("--threads", self.threads, 1)
+        device = str(self.device)
+        if not (device in ("cpu", "auto", "cuda") or device.startswith("cuda:")):
+            raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+        check_choice("--evaluator", self.evaluator, EVALUATORS)
+        if self.ray_address is not None and self.evaluator != "ray":
+            raise ValueError(f"--ray-address needs --evaluator ray, got {self.evaluator!r}")
+        check_float("--bound", self.bound, 0, low_open=True)
+        check_choice("--topology", self.topology, TOPOLOGIES)
+        check_choice("--boundary", self.boundary, BOUNDARIES)
+        if self.velocity_clamp is not None:
+            check_float("--velocity-clamp", self.velocity_clamp, 0, low_open=True)
         if self.topology != "gbest" and self.pop_size < 3:
             raise ValueError(f"--topology {self.topology} needs --pop-size >= 3")
 
 
-def _make_core(cfg: Config):
-    def make(dim: int, initial: Tensor, device: torch.device) -> PopulationOptimizer:
-        return PSO(
-            dim,
-            cfg.pop_size,
-            bounds=(-cfg.bound, cfg.bound),
-            topology=cfg.topology,
-            boundary=cfg.boundary,
-            velocity_clamp=cfg.velocity_clamp,
-            seed=cfg.seed,
-            device=device,
-            maximize=True,
-        )
-
-    return make
+def policy_spec(cfg: Config) -> dict[str, Any]:
+    """The agent's spec (``agents.build``): the MLP, logits, act by argmax."""
+    return {"type": "mlp", "input_shape": [4], "act_dim": 2, "hidden": [cfg.hidden],
+            "output": "linear"}  # fmt: skip
 
 
-def _solution(core: PopulationOptimizer) -> Tensor:
-    return core.best.params
+def derive_seed(seed: int, stream: int, index: int) -> int:
+    """A seed for item ``index`` of ``stream`` (1: training, 2: validation) of a run
+    seeded ``seed``, so training, validation and evaluation never share episodes."""
+    return int(episode_seeds(seed, np.array([stream]), index + 1)[0, index])
 
 
-def main(cfg: Config) -> TrainResult:
-    """Train until solved (or ``generations``), save the checkpoint and the plot."""
-    return run_experiment(
-        cfg,
-        EXPERIMENT,
-        _make_core(cfg),
-        _solution,
-        resample_episodes=False,
-        algorithm=f"PSO, {cfg.topology}, {cfg.pop_size} particles",
+def gymnasium_cartpole():
+    """One Gymnasium ``CartPole-v1`` (the loop evaluator's and ``colony eval``'s world)."""
+    import gymnasium as gym
+
+    return gym.make("CartPole-v1")
+
+
+def main(cfg: Config, resume: str | None = None) -> EvolveResult:
+    """Train until solved (or ``generations``); save the checkpoints and the plot.
+
+    Args:
+        cfg: The run's config.
+        resume: A run directory to continue from its ``checkpoints/latest.pt``.
+    """
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    policy = agents.build(policy_spec(cfg))  # the initial weights come from the seed
+    core = PSO(
+        sum(p.numel() for p in policy.parameters()),
+        cfg.pop_size,
+        bounds=(-cfg.bound, cfg.bound),
+        topology=cfg.topology,
+        boundary=cfg.boundary,
+        velocity_clamp=cfg.velocity_clamp,
+        seed=cfg.seed,
+        device=device,
+        maximize=True,
     )
+    world = CartPoleWorld.factory(validate_actions=False, max_episode_steps=500)
+    evaluator = make_evaluator(
+        cfg.evaluator, policy, world_factory=world, env_factory=gymnasium_cartpole,
+        episodes=cfg.episodes, shared_episodes=True, device=device, ray_address=cfg.ray_address,
+    )  # fmt: skip
+    validator = BatchedEvaluator(
+        policy, world, episodes=cfg.validate_episodes,
+        seed=derive_seed(cfg.seed, 2, 0), device=device,
+    )  # fmt: skip
+    state = None
+    if resume is not None:
+        ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
+        state = ckpt["trainer"]
+        set_rng_states(ckpt["rng"])
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
+    if state is not None:
+        run.truncate_metrics(int(state["generation"]))
+    command = reproduce_command(f"train {EXPERIMENT}", cfg)
+
+    def checkpoint(trainer: dict[str, Any], metrics: dict[str, Any] | None = None) -> dict:
+        best = trainer["best"]["params"] if trainer["best"] else core.best.params
+        model = unflatten_into(agents.build(policy_spec(cfg)), best.to(torch.float32))
+        return make_checkpoint(
+            EXPERIMENT, spec=policy_spec(cfg), state_dict=model.state_dict(), config=cfg,
+            trainer=trainer, rng=rng_states(),
+            provenance=provenance(command, seed=cfg.seed, metrics=metrics),
+        )  # fmt: skip
+
+    def save(trainer: dict[str, Any]) -> Path:
+        return save_checkpoint(run.checkpoints / "latest.pt", checkpoint(trainer))
+
+    console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
+    with progress_bar(console) as bar:
+        task = bar.add_task(EXPERIMENT, total=cfg.generations, rate="")
+        result = evolve(
+            core,
+            evaluator,
+            cfg.generations,
+            seeds=lambda g: derive_seed(cfg.seed, 1, 0),  # the same starts every generation
+            solution=lambda c: c.best.params,
+            validate=lambda params, g: float(validator(params[None].to(device)).mean()),
+            validate_every=cfg.validate_every,
+            validate_when=lambda g, r: r["charts/fitness_max"] >= cfg.solved_return,
+            target=cfg.solved_return if cfg.stop_when_solved else None,
+            log=run,
+            progress=lambda g, r: bar.update(
+                task, completed=g, rate=f"max {r['charts/fitness_max']:.0f}"
+            ),
+            save=save,
+            checkpoint_every=cfg.checkpoint_every,
+            resume=state,
+        )
+    if hasattr(evaluator, "shutdown"):
+        evaluator.shutdown()
+    run.close()
+    solved = result.score is not None and result.score >= cfg.solved_return
+    metrics = {"validation_mean": result.score, "validation_episodes": cfg.validate_episodes,
+               "solved": solved, "generations": result.generations, "env_steps": result.env_steps}  # fmt: skip
+    path = save_checkpoint(run.checkpoints / "cartpole_pso.pt", checkpoint(result.state, metrics))
+    save_checkpoint(run.checkpoints / "latest.pt", checkpoint(result.state, metrics))
+    if cfg.plots:
+        plot_training(result, cfg, run.media / "training.png")
+    console.print(
+        f"{'solved' if solved else 'not solved'}: validation mean {result.score:.1f} over "
+        f"{cfg.validate_episodes} episodes after {result.generations} generations, "
+        f"{result.env_steps:,} env steps, {result.seconds:.1f} s\ncheckpoint: {path}"
+    )
+    return result
+
+
+def plot_training(result: EvolveResult, cfg: Config, path: Path) -> Path:
+    """Fitness (min, mean, max per generation) and the validation returns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h = result.history
+    gens = [r["generation"] for r in h]
+    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    lo, hi = [r["charts/fitness_min"] for r in h], [r["charts/fitness_max"] for r in h]
+    ax.fill_between(gens, lo, hi, color="C0", alpha=0.2, label="swarm min-max")
+    ax.plot(gens, [r["charts/fitness_mean"] for r in h], color="C0", label="swarm mean")
+    val = [(r["generation"], r["charts/validation"]) for r in h if "charts/validation" in r]
+    if val:
+        ax.plot(*zip(*val, strict=True), "o-", color="C3", label="best particle, new episodes")
+    ax.axhline(cfg.solved_return, color="0.4", ls="--", lw=1, label="solved")
+    ax.set(xlabel="generation", ylabel=f"return (mean of {cfg.episodes} episodes)",
+           ylim=(0, 520), title=f"{EXPERIMENT}: PSO, {cfg.topology}, {cfg.pop_size} particles")  # fmt: skip
+    ax.legend(loc="upper left")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def load_policy(checkpoint: str | Path | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``(policy, checkpoint dict)`` from ``checkpoint`` (default: the shipped one)."""
+    ckpt = load_checkpoint(checkpoint if checkpoint is not None else SHIPPED, EXPERIMENT)
+    policy = agents.build(ckpt["spec"])
+    policy.load_state_dict(ckpt["state_dict"])
+    return policy.eval(), ckpt
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval cartpole-pso``: mean / sd return over ``eval_episodes`` episodes of
     Gymnasium's CartPole-v1 (``solved``: mean >= 475)."""
-    return evaluate_checkpoint(cfg, checkpoint, EXPERIMENT, SHIPPED)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    policy, ckpt = load_policy(checkpoint)
+    loop = LoopEvaluator(policy, gymnasium_cartpole, episodes=cfg.eval_episodes,
+                         seed=cfg.eval_seed, max_steps=10_000)  # fmt: skip
+    flat = torch.cat([p.detach().reshape(-1) for p in policy.parameters()])
+    returns = loop.returns(flat[None])[0].numpy()
+    return {
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "min_return": float(returns.min()),
+        "episodes": int(cfg.eval_episodes),
+        "solved": bool(returns.mean() >= SOLVED_RETURN),
+        "env": "gymnasium CartPole-v1",
+        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
+        "command": ckpt["provenance"].get("command", ""),
+    }
 
 
 def watch(cfg: Config, checkpoint: str | None = None) -> CartPoleWorld:
     """``colony watch cartpole-pso``: carts driven by the policy, restarting when they fall."""
-    return watch_world(cfg, checkpoint, EXPERIMENT, SHIPPED)
+    policy, _ = load_policy(checkpoint)
+    world = CartPoleWorld(CartPoleConfig(num_envs=cfg.watch_envs, render_envs=cfg.watch_envs))
+
+    @torch.no_grad()
+    def act(obs: torch.Tensor) -> torch.Tensor:  # obs: (N, 4) -> actions (N,)
+        return policy(obs.float()).argmax(dim=-1)
+
+    world.default_policy = act
+    world.metadata = {
+        **world.metadata,
+        "name": f"{EXPERIMENT} ({Path(checkpoint or SHIPPED).name})",
+    }
+    world.reset(seed=cfg.seed)
+    return world
 
 
 if __name__ == "__main__":
