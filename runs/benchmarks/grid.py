@@ -10,8 +10,15 @@ workload runs in MAgent2, interleaved with ours, and the table reports ratios.
     python3 -m venv .venv-magent && .venv-magent/bin/pip install magent2
     colony bench grid --anchor-python .venv-magent/bin/python --json bench-grid.json
 
-JSON: one row per (api, agents) with ``agents``, ``agent_steps_per_s``,
-``anchor_agent_steps_per_s``, ``ratio``, ``peak_rss_mb`` (and the anchor's).
+Threads: ours runs the world's Numba kernels on Numba's thread pool (all cores unless
+``NUMBA_NUM_THREADS`` says otherwise; the count is measured in each worker); MAgent2's
+engine is single-threaded (its ``CMakeLists.txt`` builds without OpenMP, so its
+``#pragma omp`` lines are inert). The table title and ``threads`` in the JSON say so.
+
+JSON: ``{"suite", "machine", "python", "threads": {"ours", "baseline", ...},
+"results": [...]}``, one result per (api, agents) with ``agents``,
+``agent_steps_per_s``, ``anchor_agent_steps_per_s``, ``ratio``, ``peak_rss_mb`` (and the
+anchor's), ``threads`` (our Numba threads in that measurement).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+from colonylab.runs.common.bench import threads_info
 
 ANCHOR_SCRIPT = Path(__file__).parent / "anchors" / "magent2_battle.py"
 # MAgent2 builds a 13 x 13 x 5 float32 view per agent-step: 3,380 bytes
@@ -134,7 +143,10 @@ def measure_ours(api: str, agents: int, seconds: float, seed: int) -> dict:
             done += len(live)
         elapsed = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    import numba
+
     return {
+        "threads": numba.get_num_threads(),
         "api": api,
         "agents": agents,
         "steps": steps,
@@ -204,6 +216,7 @@ def main(cfg: Config) -> list[dict]:
                 "anchor_peak_rss_mb": None,
                 "ratio": None,
                 "repeats": cfg.repeats,
+                "threads": ours["threads"],
                 "all_agent_steps_per_s": [r["agent_steps_per_s"] for r in ours_runs],
                 "anchor_errors": anchor_errors,
             }
@@ -218,7 +231,17 @@ def main(cfg: Config) -> list[dict]:
             row["obs_gb_per_s"] = row["agent_steps_per_s"] * VIEW_BYTES / 1e9
             row["ceiling_share"] = row["obs_gb_per_s"] * 1e9 / WRITE_BANDWIDTH
             rows.append(row)
-    table = Table(title="colony bench grid (battle, random actions, obs 13x13x5 float32)")
+    ours_threads = sorted({r["threads"] for r in rows})
+    thread_info = threads_info(
+        ours_threads[0] if len(ours_threads) == 1 else ours_threads,
+        1,
+        ours_library="Numba",
+        baseline_library="MAgent2 C++ (built without OpenMP)",
+    )
+    table = Table(
+        title="colony bench grid (battle, random actions, obs 13x13x5 float32; "
+        f"threads: ours {thread_info['ours']} (Numba), MAgent2 1)"
+    )
     columns = ("api", "agents", "agent-steps/s", "MAgent2", "ratio", "obs GB/s", "of ceiling")
     for col in (*columns, "peak RSS", "B/agent"):
         table.add_column(col, justify="right")
@@ -244,6 +267,7 @@ def main(cfg: Config) -> list[dict]:
             "suite": "grid",
             "machine": platform.machine(),
             "python": platform.python_version(),
+            "threads": thread_info,
             "results": rows,
         }
         Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,10 @@ boards (2048^2 and 8192^2 by default). Reports the ratio to NumPy because the
 machines are shared and noisy. JSON: one record per board with ``size``,
 ``cells_per_s`` (packed kernel), ``numpy_cells_per_s``, ``ratio``, plus
 ``bytes_cells_per_s`` and ``bytes_ratio``.
+
+Threads: ours runs on Numba's thread pool (``--threads``, default all cores); the NumPy
+reference's ``np.roll`` / ``np.where`` are element-wise and run on one thread. The table
+title and ``threads`` in the JSON (``{"ours", "baseline", ...}``) say so.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from rich.table import Table
 
 from colonylab.envs.ca import _kernels as K
 from colonylab.envs.ca.rules import LifeRule
+from colonylab.runs.common.bench import threads_info
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,13 @@ def main(cfg: Config) -> list[dict[str, float]]:
         for size in cfg.sizes:
             status.update(f"benchmarking Life kernels on {size} x {size}...")
             results.append(measure(size, cfg))
-    table = Table(title=f"colony bench life ({cfg.rule}, torus, {numba.get_num_threads()} threads)")
+    thread_info = threads_info(
+        numba.get_num_threads(), 1, ours_library="Numba", baseline_library="NumPy"
+    )
+    table = Table(
+        title=f"colony bench life ({cfg.rule}, torus; threads: ours {thread_info['ours']} "
+        "(Numba), NumPy 1)"
+    )
     for col in ("board", "packed cells/s", "bytes cells/s", "NumPy cells/s", "packed/NumPy"):
         table.add_column(col, justify="right")
     for r in results:
@@ -160,7 +171,7 @@ def main(cfg: Config) -> list[dict[str, float]]:
         payload = {
             "suite": "life",
             "rule": cfg.rule,
-            "threads": numba.get_num_threads(),
+            "threads": thread_info,
             "machine": platform.machine(),
             "python": platform.python_version(),
             "numpy": np.__version__,

@@ -40,6 +40,9 @@ at 64 experts (one run, busy machine), only because autograd then builds a
 full-size zero gradient per expert; the reference keeps separate expert modules, so
 that artefact is not counted.
 
+Threads: the three layers run in one process under the same torch intra-op thread
+count (``--threads``), stated in the title and as ``threads: {"ours", "baseline"}``.
+
 JSON: ``{"suite", "machine", "torch", "threads", "device", "config", "rows": [{"experts",
 "k", "tokens_per_s", "loop_tokens_per_s", "dense_tokens_per_s", "ratio_vs_loop",
 "ratio_vs_dense", "capacity", "dropped_fraction", "padding_fraction", "agreement",
@@ -62,7 +65,13 @@ from rich.console import Console
 from rich.table import Table
 
 from colonylab.collective_ml.moe import DenseFFN, LoopMoE, TopKMoE
-from colonylab.runs.common.bench import machine_info, torch_threads, write_json
+from colonylab.runs.common.bench import (
+    machine_info,
+    threads_info,
+    threads_text,
+    torch_threads,
+    write_json,
+)
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.progress import progress_bar
 
@@ -365,9 +374,10 @@ def _run(cfg: Config) -> dict[str, Any]:
         "ratio_vs_dense": all(r["ratio_vs_dense"] >= GOAL_VS_DENSE for r in rows),
     }
     threads = torch.get_num_threads()
+    thread_info = threads_info(threads, threads, library="torch (grouped, loop and dense alike)")
     title = (
         f"colony bench moe ({cfg.tokens} tokens, d {cfg.d_model}, h {cfg.d_hidden}, "
-        f"capacity factor {cfg.capacity_factor}, fp32, {device}, {threads} threads)"
+        f"capacity factor {cfg.capacity_factor}, fp32, {device}; {threads_text(thread_info)})"
     )
     table = Table(title=title)
     for col in (
@@ -424,7 +434,7 @@ def _run(cfg: Config) -> dict[str, Any]:
         "suite": "moe",
         "machine": machine_info(device),
         "torch": torch.__version__,
-        "threads": threads,
+        "threads": thread_info,
         "device": str(device),
         "dtype": "float32",
         "config": asdict(cfg),

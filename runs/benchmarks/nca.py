@@ -40,6 +40,9 @@ after a few steps from the same generator seed, at most ``tolerance``), or the
 benchmark stops. Best of ``repeats`` per row; ratios are ours / reference in
 throughput (reference / ours in seconds), so > 1 is faster.
 
+Threads: ours and the reference run in one process under the same torch intra-op
+thread count (``--threads``), stated in the title and as ``threads: {"ours", "baseline"}``.
+
 JSON: ``{"suite", "machine", "torch", "threads", "device", "config", "rule",
 "alive_share", "agreement", "train_loss", "cases": [{"case", "impl",
 "value", "unit", "ratio_vs_reference", ...}], "goal": 1.5, "goal_met": {case: bool}}``.
@@ -63,7 +66,13 @@ from rich.console import Console
 from rich.table import Table
 
 from colonylab.agents.nca import NCA, NCAConfig, ReferenceNCA, alive_mask, fire_mask
-from colonylab.runs.common.bench import machine_info, torch_threads, write_json
+from colonylab.runs.common.bench import (
+    machine_info,
+    threads_info,
+    threads_text,
+    torch_threads,
+    write_json,
+)
 from colonylab.runs.common.device import resolve_device
 
 GOAL = 1.5
@@ -477,9 +486,10 @@ def _run(cfg: Config) -> dict[str, Any]:
         r["case"]: bool(r["ratio_vs_reference"] >= GOAL) for r in cases if r["impl"] == "ours"
     }
     threads = torch.get_num_threads()
+    thread_info = threads_info(threads, threads, library="torch (ours and the reference alike)")
     title = (
         f"colony bench nca (batch {cfg.batch}, {cfg.size}x{cfg.size}, {state.nca_config.channels} "
-        f"channels, hidden {state.nca_config.hidden}, {device}, {threads} threads)"
+        f"channels, hidden {state.nca_config.hidden}, {device}; {threads_text(thread_info)})"
     )
     table = Table(title=title)
     for col in ("case", "impl", "value", "unit", "vs reference", "alive"):
@@ -516,7 +526,7 @@ def _run(cfg: Config) -> dict[str, Any]:
         "suite": "nca",
         "machine": machine_info(device),
         "torch": torch.__version__,
-        "threads": threads,
+        "threads": thread_info,
         "device": str(device),
         "config": asdict(cfg),
         "rule": state.source,

@@ -27,6 +27,10 @@ Reported per population and evaluator: seconds, episodes/s, env-steps/s, and the
 batched / loop in env-steps/s (equal work, so also the ratio of the times). The issue's
 goal: >= 20x.
 
+Threads: both evaluators run under the same torch intra-op thread count (``--threads``,
+default 1) for the policy forwards; Gymnasium's CartPole steps are scalar NumPy (one
+thread). Stated in the title and as ``threads: {"ours", "baseline"}``.
+
 JSON: ``{"suite", "machine", "torch", "gymnasium", "threads", "device", "config",
 "cases": [{"population", "impl", "seconds", "episodes", "env_steps", "episodes_per_s",
 "env_steps_per_s", "ratio_vs_loop", "mean_return"}], "agreement": {population:
@@ -49,7 +53,13 @@ from rich.table import Table
 
 from colonylab.collective_ml.base import flatten_params
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
-from colonylab.runs.common.bench import machine_info, torch_threads, write_json
+from colonylab.runs.common.bench import (
+    machine_info,
+    threads_info,
+    threads_text,
+    torch_threads,
+    write_json,
+)
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.policies import SHIPPED, cartpole_factory, load_policy, mlp_policy
 
@@ -199,9 +209,12 @@ def _run(cfg: Config) -> dict[str, Any]:
         r["population"]: bool(r["ratio_vs_loop"] >= GOAL) for r in cases if r["impl"] == "batched"
     }
     threads = torch.get_num_threads()
+    thread_info = threads_info(
+        threads, threads, library="torch forwards; Gymnasium CartPole steps are scalar NumPy"
+    )
     table = Table(
         title=f"colony bench population ({cfg.pop} MLP policies x {cfg.episodes} episodes, "
-        f"CartPole-v1, batched on {device}, {threads} threads)"
+        f"CartPole-v1, batched on {device}; {threads_text(thread_info)})"
     )
     for col in ("population", "impl", "return", "env steps", "s", "episodes/s", "steps/s",
                 "vs loop"):  # fmt: skip
@@ -232,7 +245,7 @@ def _run(cfg: Config) -> dict[str, Any]:
         "machine": machine_info(device),
         "torch": torch.__version__,
         "gymnasium": gym.__version__,
-        "threads": threads,
+        "threads": thread_info,
         "device": str(device),
         "config": asdict(cfg),
         "cases": cases,

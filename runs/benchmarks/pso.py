@@ -85,6 +85,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from colonylab._checks import check_choice, check_int, check_optional_int
 from colonylab.collective_ml.pso import (
     BOUNDARIES,
     INERTIA_C,
@@ -95,9 +96,23 @@ from colonylab.collective_ml.pso import (
     benchmark_bounds,
     functions,
 )
-from colonylab.runs.common.bench import machine_info, torch_threads, write_json
+from colonylab.runs.common.bench import (
+    machine_info,
+    threads_info,
+    threads_text,
+    torch_threads,
+    write_json,
+)
 from colonylab.runs.common.device import resolve_device
 from colonylab.runs.common.progress import progress_bar
+
+FORMS = ("plain", "shift-rotate")
+HELDOUT_SEED0 = 100
+"""Held-out seeds start here; tuning seeds stay below it."""
+TRANSFORM_SEED = 20_261_202
+"""Root seed of the held-out rotations and shifts (one per function and dimension)."""
+SHIFT_FRACTION = 0.8
+"""Shifts are drawn uniformly within this fraction of the box, so the optimum stays inside."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +124,15 @@ class Config:
     sizes: tuple[str, ...] = ("100x30x1000", "1000x100x200")
     """Problem sizes as PxDxITERATIONS (particles, dimensions, iterations)."""
     seeds: int = 5
-    """Seeds per (function, size, implementation); medians are over them."""
+    """Seeds 0 .. seeds-1 per (function, size, implementation) of the tuning set."""
+    heldout: bool = True
+    """Also run the held-out set (--no-heldout: the tuning set only)."""
+    heldout_sizes: tuple[str, ...] = ("50x10x500", "200x50x500")
+    """Held-out problem sizes as PxDxITERATIONS (dimensions the default was not chosen on)."""
+    heldout_forms: tuple[str, ...] = FORMS
+    """Held-out forms: plain (as tuned) and/or shift-rotate (f(Q (x - o)), Q, o fixed)."""
+    heldout_seeds: int = 5
+    """Seeds of the held-out set: HELDOUT_SEED0 .. HELDOUT_SEED0 + heldout_seeds - 1."""
     topology: str = "gbest"
     """Topology of the 'ours' row: gbest, ring, von_neumann or random."""
     variant: str = "inertia"
@@ -150,8 +173,16 @@ class Config:
             parse_size(size)
         if not self.sizes:
             raise ValueError("--sizes needs at least one PxDxITERATIONS")
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
-            raise ValueError(f"--seeds must be an integer >= 1, got {self.seeds!r}")
+        check_int("--seeds", self.seeds, 1, HELDOUT_SEED0)
+        check_int("--heldout-seeds", self.heldout_seeds, 1)
+        for size in self.heldout_sizes:
+            parse_size(size)
+        if self.heldout and not (self.heldout_sizes and self.heldout_forms):
+            raise ValueError(
+                "--heldout-sizes and --heldout-forms need at least one value each (or --no-heldout)"
+            )
+        for form in self.heldout_forms:
+            check_choice("--heldout-forms", form, FORMS)
         for name, value, allowed in (
             ("topology", self.topology, TOPOLOGIES),
             ("variant", self.variant, VARIANTS),
@@ -170,10 +201,7 @@ class Config:
                 raise ValueError(f"--{name} must be >= 0, got {value!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"--dtype must be float32 or float64, got {self.dtype!r}")
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise ValueError(f"--threads must be an integer >= 1, got {self.threads!r}")
+        check_optional_int("--threads", self.threads, 1)
         if not self.tie >= 0:
             raise ValueError(f"--tie must be >= 0, got {self.tie!r}")
 
@@ -218,6 +246,54 @@ NUMPY_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+# -- held-out variants: shifted and rotated ---------------------------------------------------------
+def shift_rotation(name: str, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed ``(shift o (D,), rotation Q (D, D))`` of ``name`` in ``d`` dimensions.
+
+    ``Q`` is a uniformly random proper rotation (QR of a Gaussian matrix, signs fixed,
+    det +1); ``o`` is uniform within ``SHIFT_FRACTION`` of the box; both come from a
+    generator seeded by ``(TRANSFORM_SEED, function index, d)``, so every run, seed and
+    implementation sees the same problem.
+    """
+    rng = np.random.default_rng([TRANSFORM_SEED, sorted(functions).index(name), d])
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    b = benchmark_bounds[name]
+    shift = rng.uniform(-SHIFT_FRACTION * b, SHIFT_FRACTION * b, d)
+    return shift, q
+
+
+def _centre(name: str) -> float:
+    """Where the unshifted function has its minimum (Rosenbrock: all ones, else 0)."""
+    return 1.0 if name == "rosenbrock" else 0.0
+
+
+def problem_functions(
+    name: str, d: int, form: str, device: torch.device, dtype: torch.dtype
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[np.ndarray], np.ndarray]]:
+    """``(ours, numpy)`` objectives of ``name`` in ``form``: ``plain``, or ``shift-rotate``
+    ``x -> f(Q (x - o) + c)`` with ``c`` the unshifted minimiser, so the minimum is 0 at
+    ``x = o`` (inside the box) and the function is no longer separable."""
+    f, f_np = functions[name], NUMPY_FUNCTIONS[name]
+    if form == "plain":
+        return f, f_np
+    shift, q = shift_rotation(name, d)
+    c = _centre(name)
+    shift_t = torch.as_tensor(shift, device=device, dtype=dtype)
+    qt_t = torch.as_tensor(q.T.copy(), device=device, dtype=dtype)
+    qt = q.T.copy()
+
+    def ours(x: torch.Tensor) -> torch.Tensor:
+        return f((x - shift_t) @ qt_t + c)
+
+    def numpy(x: np.ndarray) -> np.ndarray:
+        return f_np((x - shift) @ qt + c)
+
+    return ours, numpy
+
+
 # -- runs ------------------------------------------------------------------------------------------
 def pyswarms_version() -> str | None:
     """The installed PySwarms version, or None."""
@@ -248,10 +324,40 @@ def _quiet_pyswarms() -> Iterator[None]:
             np.random.set_state(before_rng)  # noqa: NPY002
 
 
-def run_pyswarms(name: str, p: int, d: int, iterations: int, seed: int) -> tuple[float, float]:
-    """``(best value, ms per iteration)`` of PySwarms' GlobalBestPSO."""
+def blas_limit_available() -> bool:
+    """Whether ``threadpoolctl`` can hold NumPy's BLAS to one thread during PySwarms runs
+    (the held-out rotation is a matmul; PySwarms' own element-wise ops use one thread)."""
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    if not blas_limit_available():
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def run_pyswarms(
+    name: str,
+    p: int,
+    d: int,
+    iterations: int,
+    seed: int,
+    objective: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[float, float]:
+    """``(best value, ms per iteration)`` of PySwarms' GlobalBestPSO (on ``objective``,
+    default: the plain NumPy ``name``)."""
     b = benchmark_bounds[name]
-    with _quiet_pyswarms():
+    objective = objective or NUMPY_FUNCTIONS[name]
+    with _quiet_pyswarms(), _one_blas_thread():
         import pyswarms  # its first import already writes the log file, hence inside
 
         np.random.seed(seed)  # noqa: NPY002 (PySwarms draws from the global RNG)
@@ -262,7 +368,7 @@ def run_pyswarms(name: str, p: int, d: int, iterations: int, seed: int) -> tuple
             bounds=(np.full(d, -b), np.full(d, b)),
         )
         t0 = time.perf_counter()
-        best, _ = opt.optimize(NUMPY_FUNCTIONS[name], iters=iterations, verbose=False)
+        best, _ = opt.optimize(objective, iters=iterations, verbose=False)
         seconds = time.perf_counter() - t0
     return float(best), 1e3 * seconds / iterations
 
@@ -276,13 +382,15 @@ def run_ours(
     settings: dict[str, Any],
     device: torch.device,
     dtype: torch.dtype,
+    objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
-    """``(best value, ms per iteration)`` of our PSO with ``settings``.
+    """``(best value, ms per iteration)`` of our PSO with ``settings`` (on ``objective``,
+    default: the plain ``name``).
 
     The swarm is told the budget (``iterations``), which a ``w=(start, end)`` schedule uses.
     """
     b = benchmark_bounds[name]
-    f = functions[name]
+    f = objective or functions[name]
     pso = PSO(
         d, p, (-b, b), seed=seed, device=device, dtype=dtype, iterations=iterations, **settings
     )
@@ -346,35 +454,40 @@ def _run(cfg: Config) -> dict[str, Any]:
     }
     if cfg.variant == "inertia":  # constriction's chi takes the place of w
         settings["ours"]["w"] = cfg.w if cfg.w_end is None else (cfg.w, cfg.w_end)
-    sizes = [parse_size(s) for s in cfg.sizes]
+    problems = problem_set(cfg)
     results: dict[tuple, list[tuple[float, float]]] = {}
-    total = len(sizes) * len(cfg.functions) * cfg.seeds * len(settings)
+    total = sum(len(seeds) for *_, seeds in problems) * len(settings)
     with progress_bar(console) as progress:
         task = progress.add_task("bench pso", total=total, rate="")
-        for p, d, iters in sizes:
-            for name in cfg.functions:
-                for seed in range(cfg.seeds):
-                    for impl, kw in settings.items():
-                        progress.update(task, rate=f"{name} {p}x{d}x{iters} seed {seed} {impl}")
-                        if impl == "pyswarms":
-                            out = run_pyswarms(name, p, d, iters, seed)
-                        else:
-                            out = run_ours(name, p, d, iters, seed, kw, device, dtype)
-                        results.setdefault((p, d, iters, name, impl), []).append(out)
-                        progress.advance(task)
+        for set_name, (p, d, iters), name, form, seeds in problems:
+            ours_f, numpy_f = problem_functions(name, d, form, device, dtype)
+            for seed in seeds:
+                for impl, kw in settings.items():
+                    label = f"{set_name} {name} {form} {p}x{d}x{iters} seed {seed} {impl}"
+                    progress.update(task, rate=label)
+                    if impl == "pyswarms":
+                        out = run_pyswarms(name, p, d, iters, seed, numpy_f)
+                    else:
+                        out = run_ours(name, p, d, iters, seed, kw, device, dtype, ours_f)
+                    key = (set_name, p, d, iters, name, form, impl)
+                    results.setdefault(key, []).append(out)
+                    progress.advance(task)
 
     rows: list[dict[str, Any]] = []
-    for (p, d, iters, name, impl), runs in results.items():
+    for (set_name, p, d, iters, name, form, impl), runs in results.items():
         bests = [r[0] for r in runs]
         ms = [r[1] for r in runs]
         rows.append(
             {
+                "set": set_name,
                 "function": name,
+                "form": form,
                 "pop_size": p,
                 "dim": d,
                 "iterations": iters,
                 "evaluations": p * iters,
                 "bounds": [-benchmark_bounds[name], benchmark_bounds[name]],
+                "seeds": list(_seeds(cfg, set_name)),
                 "impl": impl,
                 "median_best": statistics.median(bests),
                 "best_per_seed": bests,
@@ -384,42 +497,55 @@ def _run(cfg: Config) -> dict[str, Any]:
                 "speed_vs_pyswarms": None,
             }
         )
+
+    def problem_key(r: dict[str, Any]) -> tuple:
+        return (r["set"], r["pop_size"], r["dim"], r["iterations"], r["function"], r["form"])
+
     if version is not None:
-        reference = {
-            (r["pop_size"], r["dim"], r["function"]): r for r in rows if r["impl"] == "pyswarms"
-        }
+        reference = {problem_key(r): r for r in rows if r["impl"] == "pyswarms"}
         for r in rows:
-            ref = reference[(r["pop_size"], r["dim"], r["function"])]
+            ref = reference[problem_key(r)]
             r["quality_vs_pyswarms"] = quality_verdict(
                 r["median_best"], ref["median_best"], cfg.tie
             )
             r["speed_vs_pyswarms"] = ref["median_ms_per_iter"] / r["median_ms_per_iter"]
 
     goal_met: dict[str, bool] = {}
+    misses: dict[str, list[str]] = {}
     if version is not None:
         for impl in (i for i in settings if i != "pyswarms"):
-            mine = [r for r in rows if r["impl"] == impl]
-            goal_met[f"{impl}: quality >= pyswarms on every row"] = all(
-                r["quality_vs_pyswarms"] != "worse" for r in mine
-            )
-            goal_met[f"{impl}: faster on every row"] = all(r["speed_vs_pyswarms"] > 1 for r in mine)
+            for set_name in dict.fromkeys(r["set"] for r in rows):
+                mine = [r for r in rows if r["impl"] == impl and r["set"] == set_name]
+                goal = f"{impl}: quality >= pyswarms on every {set_name} row"
+                goal_met[goal] = all(r["quality_vs_pyswarms"] != "worse" for r in mine)
+                misses[goal] = [_row_name(r) for r in mine if r["quality_vs_pyswarms"] == "worse"]
+                goal = f"{impl}: faster on every {set_name} row"
+                goal_met[goal] = all(r["speed_vs_pyswarms"] > 1 for r in mine)
+                misses[goal] = [_row_name(r) for r in mine if not r["speed_vs_pyswarms"] > 1]
 
     threads = torch.get_num_threads()
-    title = (
-        f"colony bench pso ({cfg.seeds} seeds, medians; ours on {device} {cfg.dtype}, "
-        f"{threads} thread(s); PySwarms {version or 'not installed'})"
+    thread_info = threads_info(
+        threads,
+        1 if blas_limit_available() else "1 (NumPy BLAS: its default)",
+        ours_library="torch",
+        baseline_library="NumPy",
     )
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)  # fits 80 columns
-    for col in ("PxDxiters", "function", "impl", "best", "ms/it", "quality", "speed"):
-        left = col in ("function", "impl")
+    title = (
+        f"colony bench pso (medians over seeds; ours on {device} {cfg.dtype}; "
+        f"PySwarms {version or 'not installed'}; {threads_text(thread_info)})"
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("set", "PxDxiters", "function", "impl", "best", "ms/it", "quality", "speed"):
+        left = col in ("set", "function", "impl")
         table.add_column(col, justify="left" if left else "right", no_wrap=True)
     for r in rows:
         quality = r["quality_vs_pyswarms"]
         colour = {"better": "green", "worse": "red"}.get(quality or "", "")
         speed = r["speed_vs_pyswarms"]
         table.add_row(
+            r["set"],
             f"{r['pop_size']}x{r['dim']}x{r['iterations']}",
-            r["function"],
+            r["function"] + (" s+r" if r["form"] == "shift-rotate" else ""),
             r["impl"],
             f"{r['median_best']:.4g}",
             f"{r['median_ms_per_iter']:.3f}",
@@ -427,12 +553,24 @@ def _run(cfg: Config) -> dict[str, Any]:
             "-" if speed is None else f"{speed:.2f}x",
         )
     console.print(table)
-    bounds_text = ", ".join(f"{n} +-{benchmark_bounds[n]:g}" for n in cfg.functions)
+    names = dict.fromkeys(r["function"] for r in rows)
+    bounds_text = ", ".join(f"{n} +-{benchmark_bounds[n]:g}" for n in names)
     console.print(f"search box = initial box: {bounds_text}; equal evaluations (P per iteration)")
+    console.print(
+        f"tuning set: seeds 0..{cfg.seeds - 1} (the rows the default was chosen on); "
+        + (
+            f"held-out set: seeds {HELDOUT_SEED0}..{HELDOUT_SEED0 + cfg.heldout_seeds - 1}, "
+            f"s+r = f(Q (x - o) + c), Q a fixed random rotation, o a fixed random shift"
+            if cfg.heldout
+            else "no held-out set (--no-heldout)"
+        ),
+        highlight=False,
+    )
     for impl, kw in settings.items():
         console.print(f"{impl}: {kw}")
     for goal, met in goal_met.items():
-        console.print(f"goal {goal}: {'[green]met[/]' if met else '[red]missed[/]'}")
+        missed = f" ({', '.join(misses[goal])})" if misses[goal] else ""
+        console.print(f"goal {goal}: {'[green]met[/]' if met else '[red]missed[/]'}{missed}")
 
     payload = {
         "suite": "pso",
@@ -440,18 +578,54 @@ def _run(cfg: Config) -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "pyswarms": version,
-        "threads": threads,
+        "threads": thread_info,
         "device": str(device),
         "dtype": cfg.dtype,
         "config": asdict(cfg),
         "settings": settings,
-        "bounds": {n: [-benchmark_bounds[n], benchmark_bounds[n]] for n in cfg.functions},
+        "bounds": {n: [-benchmark_bounds[n], benchmark_bounds[n]] for n in names},
+        "transform": {
+            "seed": TRANSFORM_SEED,
+            "shift_fraction": SHIFT_FRACTION,
+            "formula": "f(Q (x - o) + c), c = 1 for rosenbrock else 0; minimum 0 at x = o",
+        },
         "rows": rows,
         "goal_met": goal_met,
+        "goal_missed_rows": misses,
     }
     if cfg.json:
         write_json(cfg.json, payload, console)
     return payload
+
+
+def _seeds(cfg: Config, set_name: str) -> range:
+    if set_name == "tuning":
+        return range(cfg.seeds)
+    return range(HELDOUT_SEED0, HELDOUT_SEED0 + cfg.heldout_seeds)
+
+
+def problem_set(cfg: Config) -> list[tuple[str, tuple[int, int, int], str, str, range]]:
+    """``(set, (P, D, iterations), function, form, seeds)`` of every problem: the tuning
+    set (``--sizes``, plain, seeds ``0..``) then the held-out set (``--heldout-sizes`` x
+    ``--heldout-forms``, seeds from ``HELDOUT_SEED0``)."""
+    out = [
+        ("tuning", parse_size(size), name, "plain", _seeds(cfg, "tuning"))
+        for size in cfg.sizes
+        for name in cfg.functions
+    ]
+    if cfg.heldout:
+        out += [
+            ("held-out", parse_size(size), name, form, _seeds(cfg, "held-out"))
+            for size in cfg.heldout_sizes
+            for form in cfg.heldout_forms
+            for name in cfg.functions
+        ]
+    return out
+
+
+def _row_name(r: dict[str, Any]) -> str:
+    form = " s+r" if r["form"] == "shift-rotate" else ""
+    return f"{r['function']}{form}-{r['dim']}"
 
 
 if __name__ == "__main__":

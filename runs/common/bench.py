@@ -1,4 +1,5 @@
-"""What every benchmark reports besides its numbers: the machine, and a JSON file."""
+"""What every benchmark reports besides its numbers: the machine, the threads each side
+used, and a JSON file."""
 
 from __future__ import annotations
 
@@ -59,3 +60,17 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def threads_info(ours: int | str, baseline: int | str, **notes: Any) -> dict[str, Any]:
+    """The threads each side of a comparison used, for the table and the JSON:
+    ``{"ours": 1, "baseline": 1, **notes}`` (``notes`` say what the numbers count, e.g.
+    ``library="Numba"``)."""
+    return {"ours": ours, "baseline": baseline, **notes}
+
+
+def threads_text(info: dict[str, Any]) -> str:
+    """``"threads: ours 2, baseline 1"`` (plus any notes) for a table title or footer."""
+    rest = ", ".join(f"{k} {v}" for k, v in info.items() if k not in ("ours", "baseline"))
+    text = f"threads: ours {info['ours']}, baseline {info['baseline']}"
+    return f"{text} ({rest})" if rest else text

@@ -3,38 +3,49 @@
 Every scenario runs over ``seeds`` seeds (the same data, initial weights and starting
 points for both methods of a pair) and reports mean +- 95% confidence half-width
 (Student t). "AE-X" is :class:`~colonylab.collective_ml.ae.AEController` wrapping
-optimizer X with X's own starting coefficients.
+optimizer X, started at X's default learning rate (AdamW 1e-3, SGD-momentum 0.01; 0.1
+on the delayed quadratic): adapting it is AE's job.
+
+Honest baselines: before a scenario runs, each plain optimizer's learning rate is tuned
+on a log grid (``--lr-grid``, default ``1e-4 .. 1`` in half decades) by that scenario's
+own metric, on ``--tune-seeds`` tuning seeds (1000, 1001, ...) that are never reported;
+the chosen rate is what the plain rows run at (``--no-tune``: the defaults). The
+tables give each row's learning rate; ``results.json`` has every grid score.
 
 ``regression``  a teacher-student regression (256 points in 8-D, a tanh MLP
                 8-32-32-1, full batch, MSE of targets with unit variance):
-                steps and seconds to reach ``target`` (0.02) against AdamW (lr 1e-3)
-                and SGD-momentum (lr 0.01, 0.9). Runs that never reach it count as
-                ``steps``.
+                steps and seconds to reach ``target`` (0.02) against AdamW and
+                SGD-momentum (0.9). Runs that never reach it count as ``steps``.
+                Tuned on steps to target (tie-break: final log10 loss).
 ``delay``       a 20-D ill-conditioned quadratic (curvatures 0.05..1) whose gradient
-                arrives ``delay`` (3) steps late: SGD-momentum (lr 0.1, 0.9) rings
-                and grows; AE should damp it (resonance clamp, alignment drive).
+                arrives ``delay`` (3) steps late: SGD-momentum (0.9; default lr 0.1)
+                rings and grows; AE should damp it (resonance clamp, alignment drive).
                 Final log10 loss, steps to 1e-3 of the start, share of steps the
-                loss went up.
+                loss went up. Tuned on the final log10 loss.
 ``scaling``     the regression with the loss multiplied by 0.1, 1 and 10: plain
                 SGD-momentum changes behaviour with the scale, AE should not (gauge
-                law). Final log10 loss per scale and its spread across scales.
+                law). Final log10 loss per scale and its spread across scales. Tuned
+                (one lr for every scale) on the mean final log10 loss over the scales.
 ``plateau``     ``1 - exp(-|x|^2 / 2)`` in 10-D from |x| = 4, where the gradient is
                 ~1e-3: steps to escape (loss < 0.5) for SGD-momentum and AdamW with and
-                without AE.
+                without AE. Tuned on steps to escape (tie-break: final loss).
 ``bad-lr``      the regression with SGD-momentum at lr 10 and 100: non-finite loss
                 steps, the step after which the loss stays finite and below its start
-                ("stable at"), final loss.
+                ("stable at"), final loss. Not tuned: the absurd lr is the scenario.
 ``knockout``    AE with each law off in turn (``use_<law>=False``) on the regression
                 (AE-AdamW, steps to target) and the delayed quadratic (AE-SGD, final
-                log10 loss).
+                log10 loss). AE only: no baseline to tune.
+
+The problems, the optimizers' defaults and the tuner live in
+:mod:`colonylab.runs.benchmarks.ae` (shared with ``colony bench ae``).
 
 Writes ``results.md`` and ``results.json`` (every row, every seed), and
 ``media/ae_coefficients.png`` (AE's coefficient trajectories per scenario) and
 ``media/ae_summary.png`` into the run directory; ``--picture PATH`` also copies the
 combined figure there (``docs/ae-suite.png`` in the repository).
 
-    colony train ae-suite                     # the full suite, ~3-5 min on 2 cores
-    colony train ae-suite --quick             # 2 seeds, short runs: a smoke test
+    colony train ae-suite                     # the full suite with tuning, ~5-7 min on 2 cores
+    colony train ae-suite --quick             # 2 seeds, short runs, 3-point grid: a smoke test
     colony train ae-suite --scenarios delay plateau --seeds 10
 """
 
@@ -53,15 +64,33 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
-from torch import nn
 
-from colonylab.collective_ml.ae import LAWS, AEConfig, AEController
+from colonylab._checks import check_int
+from colonylab.collective_ml.ae import LAWS, AEConfig
+from colonylab.runs.benchmarks.ae import (
+    DEFAULT_LR,
+    DELAY_LR,
+    LR_GRID,
+    OPTIMIZERS,
+    TUNE_SEED0,
+    Trace,
+    check_lr_grid,
+    final_loss,
+    log10,
+    print_tuning,
+    run_delay,
+    run_plateau,
+    run_regression,
+    tune_lr,
+    tuning_seeds,
+)
 from colonylab.runs.common import RunDir
-from colonylab.runs.common.bench import torch_threads
+from colonylab.runs.common.bench import threads_info, torch_threads
 from colonylab.runs.common.progress import progress_bar
 
 EXPERIMENT = "ae-suite"
 SCENARIOS = ("regression", "delay", "scaling", "plateau", "bad-lr", "knockout")
+QUICK_GRID = (1e-3, 1e-2, 0.1)
 console = Console()
 
 
@@ -85,8 +114,14 @@ class Config:
     """Steps of the plateau runs (the escape-time cap)."""
     bad_lr_steps: int = 400
     """Steps of the absurd-learning-rate runs."""
+    tune: bool = True
+    """Tune each plain optimizer's lr per scenario on --lr-grid (--no-tune: defaults)."""
+    lr_grid: tuple[float, ...] = LR_GRID
+    """Learning rates tried for each plain optimizer."""
+    tune_seeds: int = 3
+    """Tuning seeds (1000, 1001, ...; never the reported ones)."""
     quick: bool = False
-    """Smoke test: 2 seeds and short runs (overrides seeds and the step counts)."""
+    """Smoke test: 2 seeds, short runs, 1 tuning seed, grid 1e-3 1e-2 0.1 (overrides)."""
     threads: int = 1
     """Torch CPU threads (tiny models: one is fastest)."""
     out: str | None = None
@@ -97,12 +132,12 @@ class Config:
     """Write the figures."""
 
     def __post_init__(self) -> None:
-        for name in ("seeds", "steps", "delay_steps", "plateau_steps", "bad_lr_steps", "threads"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        if isinstance(self.delay, bool) or not isinstance(self.delay, int) or self.delay < 0:
-            raise ValueError(f"--delay must be an integer >= 0, got {self.delay!r}")
+        check_int("--seeds", self.seeds, 1, TUNE_SEED0)
+        for name in ("steps", "delay_steps", "plateau_steps", "bad_lr_steps", "threads"):
+            check_int("--" + name.replace("_", "-"), getattr(self, name), 1)
+        check_int("--tune-seeds", self.tune_seeds, 1)
+        check_int("--delay", self.delay, 0)
+        check_lr_grid(self.lr_grid)
         unknown = [s for s in self.scenarios if s not in SCENARIOS]
         if unknown or not self.scenarios:
             raise ValueError(
@@ -123,6 +158,8 @@ class Config:
                 "delay_steps": 150,
                 "plateau_steps": 300,
                 "bad_lr_steps": 60,
+                "tune_seeds": 1,
+                "lr_grid": QUICK_GRID if self.lr_grid == LR_GRID else self.lr_grid,
                 "quick": False,
             }
         )
@@ -147,133 +184,6 @@ def ci95(values: list[float]) -> tuple[float, float]:
     return mean, t * sd / math.sqrt(n)
 
 
-# -- problems -----------------------------------------------------------------------------------
-def regression_data(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """256 inputs in 8-D and unit-variance targets of a random tanh teacher."""
-    g = torch.Generator().manual_seed(10_000 + seed)
-    x = torch.randn(256, 8, generator=g)
-    w1 = torch.randn(8, 16, generator=g) / math.sqrt(8)
-    w2 = torch.randn(16, 1, generator=g) / 4
-    y = torch.tanh(x @ w1) @ w2
-    return x, (y - y.mean()) / y.std()
-
-
-def regression_model(seed: int) -> nn.Module:
-    """The 8-32-32-1 tanh student, initialised from ``seed``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return nn.Sequential(
-            nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 1)
-        )
-
-
-def make_optimizer(kind: str, params: Any, lr: float | None = None) -> torch.optim.Optimizer:
-    """``adamw`` (lr 1e-3, torch defaults) or ``sgdm`` (lr 0.01, momentum 0.9)."""
-    if kind == "adamw":
-        return torch.optim.AdamW(params, lr=1e-3 if lr is None else lr)
-    if kind == "sgdm":
-        return torch.optim.SGD(params, lr=0.01 if lr is None else lr, momentum=0.9)
-    raise ValueError(f"optimizer kind must be adamw or sgdm, got {kind!r}")
-
-
-@dataclass
-class Trace:
-    """One run: per-step loss, wall time, and AE's history when it ran."""
-
-    losses: list[float]
-    seconds: list[float]
-    history: dict[str, list[float]] | None
-
-    def first_below(self, level: float) -> int | None:
-        """First step whose loss is <= ``level`` (None: never)."""
-        for i, v in enumerate(self.losses):
-            if v <= level:
-                return i
-        return None
-
-    def stable_at(self, level: float) -> int | None:
-        """First step from which every loss is finite and <= ``level`` (None: never)."""
-        last_bad = -1
-        for i, v in enumerate(self.losses):
-            if not (math.isfinite(v) and v <= level):
-                last_bad = i
-        return None if last_bad == len(self.losses) - 1 else last_bad + 1
-
-
-def _train(
-    step_fn: Callable[[], torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    ae: AEConfig | None,
-    steps: int,
-    scale: float = 1.0,
-    grad_hook: Callable[[], None] | None = None,
-) -> Trace:
-    """``steps`` steps of ``loss = step_fn(); (scale * loss).backward()``; AE when ``ae``."""
-    ctrl = AEController(optimizer, ae) if ae is not None else None
-    losses, seconds = [], []
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        optimizer.zero_grad(set_to_none=True)
-        loss = step_fn()
-        (loss * scale).backward()
-        if grad_hook is not None:
-            grad_hook()
-        value = float(loss.detach())
-        losses.append(value)
-        if ctrl is not None:
-            ctrl.step(loss.detach() * scale)
-        else:
-            optimizer.step()
-        seconds.append(time.perf_counter() - t0)
-    return Trace(losses, seconds, ctrl.history if ctrl is not None else None)
-
-
-def run_regression(
-    seed: int,
-    method: str,
-    steps: int,
-    *,
-    scale: float = 1.0,
-    lr: float | None = None,
-    ae: AEConfig | None = None,
-) -> Trace:
-    """The regression with ``method`` in ``adamw``, ``sgdm``, ``ae-adamw``, ``ae-sgdm``."""
-    x, y = regression_data(seed)
-    model = regression_model(seed)
-    kind = method.removeprefix("ae-")
-    opt = make_optimizer(kind, model.parameters(), lr)
-    cfg = (ae or AEConfig(seed=seed)) if method.startswith("ae-") else None
-    return _train(lambda: (model(x) - y).square().mean(), opt, cfg, steps, scale)
-
-
-def run_delay(
-    seed: int, method: str, steps: int, delay: int, *, ae: AEConfig | None = None
-) -> Trace:
-    """The delayed-gradient quadratic: the gradient applied at step t is from step t - delay."""
-    g = torch.Generator().manual_seed(20_000 + seed)
-    curv = torch.logspace(math.log10(0.05), 0.0, 20, dtype=torch.float64)
-    x = nn.Parameter(torch.randn(20, generator=g, dtype=torch.float64))
-    opt = make_optimizer(method.removeprefix("ae-"), [x], 0.1)
-    cfg = (ae or AEConfig(seed=seed)) if method.startswith("ae-") else None
-    queue: list[torch.Tensor] = []
-
-    def hook() -> None:
-        queue.append(x.grad.detach().clone())  # the scenario's delay line, not the controller's
-        x.grad = queue.pop(0) if len(queue) > delay else torch.zeros_like(x)
-
-    return _train(lambda: 0.5 * (curv * x * x).sum(), opt, cfg, steps, grad_hook=hook)
-
-
-def run_plateau(seed: int, method: str, steps: int, *, ae: AEConfig | None = None) -> Trace:
-    """``1 - exp(-|x|^2/2)`` in 10-D from a random point at radius 4."""
-    g = torch.Generator().manual_seed(30_000 + seed)
-    start = torch.randn(10, generator=g, dtype=torch.float64)
-    x = nn.Parameter(4.0 * start / start.norm())
-    opt = make_optimizer(method.removeprefix("ae-"), [x])
-    cfg = (ae or AEConfig(seed=seed)) if method.startswith("ae-") else None
-    return _train(lambda: 1.0 - torch.exp(-0.5 * (x * x).sum()), opt, cfg, steps)
-
-
 # -- scenarios ----------------------------------------------------------------------------------
 def _row(scenario: str, metric: str, method: str, values: list[float], **extra: Any) -> dict:
     mean, half = ci95(values)
@@ -289,96 +199,114 @@ def _row(scenario: str, metric: str, method: str, values: list[float], **extra: 
     }
 
 
-def _log10(v: float) -> float:
-    return math.log10(v) if math.isfinite(v) and v > 0 else math.nan
+def _capped(hit: int | None, cap: int) -> float:
+    return float(cap if hit is None else hit + 1)
 
 
-def _final(trace: Trace, last: int = 20) -> float:
-    """Mean of the last ``last`` losses (inf when any is non-finite)."""
-    tail = trace.losses[-last:]
-    return sum(tail) / len(tail) if all(math.isfinite(v) for v in tail) else math.inf
+def _inf(v: float) -> float:
+    """``v``, or ``inf`` when it is not finite (nan included): a failed run scores worst."""
+    return v if math.isfinite(v) else math.inf
 
 
-def scenario_regression(cfg: Config, tick: Callable[[], None]) -> tuple[list[dict], dict]:
+LRs = dict[str, tuple[float, str]]
+"""Plain optimizer -> (learning rate, "tuned" or "default")."""
+
+
+def _lr(method: str, lrs: LRs, default: float) -> tuple[float, str]:
+    """A row's learning rate and where it comes from: the plain optimizer's tuned (or
+    default) lr, AE's starting lr."""
+    if method.startswith("ae-"):
+        return default, "AE start"
+    return lrs[method]
+
+
+def scenario_regression(cfg: Config, tick: Callable[[], None], lrs: LRs) -> tuple[list[dict], dict]:
     rows, traces = [], {}
     for method in ("adamw", "ae-adamw", "sgdm", "ae-sgdm"):
+        lr, source = _lr(method, lrs, DEFAULT_LR[method.removeprefix("ae-")])
         steps, secs = [], []
         for s in range(cfg.seeds):
-            tr = run_regression(s, method, cfg.steps)
+            tr = run_regression(s, method, cfg.steps, lr=lr)
             hit = tr.first_below(cfg.target)
-            steps.append(float(cfg.steps if hit is None else hit + 1))
+            steps.append(_capped(hit, cfg.steps))
             secs.append(tr.seconds[-1] if hit is None else tr.seconds[hit])
             if s == 0:
                 traces[method] = tr
             tick()
-        rows.append(_row("regression", "steps to target", method, steps))
-        rows.append(_row("regression", "seconds to target", method, secs))
+        extra = {"lr": lr, "lr_source": source}
+        rows.append(_row("regression", "steps to target", method, steps, **extra))
+        rows.append(_row("regression", "seconds to target", method, secs, **extra))
     return rows, traces
 
 
-def scenario_delay(cfg: Config, tick: Callable[[], None]) -> tuple[list[dict], dict]:
+def scenario_delay(cfg: Config, tick: Callable[[], None], lrs: LRs) -> tuple[list[dict], dict]:
     rows, traces = [], {}
     for method in ("sgdm", "ae-sgdm"):
+        lr, source = _lr(method, lrs, DELAY_LR)
         final, hits, ups = [], [], []
         for s in range(cfg.seeds):
-            tr = run_delay(s, method, cfg.delay_steps, cfg.delay)
-            final.append(_log10(_final(tr)))
-            hit = tr.first_below(1e-3 * tr.losses[0])
-            hits.append(float(cfg.delay_steps if hit is None else hit + 1))
+            tr = run_delay(s, method, cfg.delay_steps, cfg.delay, lr=lr)
+            final.append(log10(final_loss(tr)))
+            hits.append(_capped(tr.first_below(1e-3 * tr.losses[0]), cfg.delay_steps))
             diffs = np.diff(np.asarray(tr.losses))
             ups.append(float(np.mean(diffs > 0)) if len(diffs) else math.nan)
             if s == 0:
                 traces[method] = tr
             tick()
-        rows.append(_row("delay", "final log10 loss", method, final))
-        rows.append(_row("delay", "steps to 1e-3 of start", method, hits))
-        rows.append(_row("delay", "share of loss increases", method, ups))
+        extra = {"lr": lr, "lr_source": source}
+        rows.append(_row("delay", "final log10 loss", method, final, **extra))
+        rows.append(_row("delay", "steps to 1e-3 of start", method, hits, **extra))
+        rows.append(_row("delay", "share of loss increases", method, ups, **extra))
     return rows, traces
 
 
 SCALES = (0.1, 1.0, 10.0)
 
 
-def scenario_scaling(cfg: Config, tick: Callable[[], None]) -> tuple[list[dict], dict]:
+def scenario_scaling(cfg: Config, tick: Callable[[], None], lrs: LRs) -> tuple[list[dict], dict]:
     rows, traces = [], {}
     for method in ("sgdm", "ae-sgdm", "adamw", "ae-adamw"):
+        lr, source = _lr(method, lrs, DEFAULT_LR[method.removeprefix("ae-")])
         per_scale: dict[float, list[float]] = {c: [] for c in SCALES}
         for s in range(cfg.seeds):
             for c in SCALES:
-                tr = run_regression(s, method, cfg.steps, scale=c)
-                per_scale[c].append(_log10(_final(tr)))
+                tr = run_regression(s, method, cfg.steps, scale=c, lr=lr)
+                per_scale[c].append(log10(final_loss(tr)))
                 if s == 0 and method.startswith("ae-"):
                     traces[f"{method} x{c:g}"] = tr
                 tick()
+        extra = {"lr": lr, "lr_source": source}
         for c in SCALES:
-            rows.append(_row("scaling", f"final log10 loss, loss x{c:g}", method, per_scale[c]))
+            metric = f"final log10 loss, loss x{c:g}"
+            rows.append(_row("scaling", metric, method, per_scale[c], **extra))
         spread = [
             max(vals) - min(vals) if all(math.isfinite(v) for v in vals) else math.inf
             for vals in zip(*(per_scale[c] for c in SCALES), strict=True)
         ]
-        rows.append(_row("scaling", "spread of log10 loss over scales", method, spread))
+        rows.append(_row("scaling", "spread of log10 loss over scales", method, spread, **extra))
     return rows, traces
 
 
-def scenario_plateau(cfg: Config, tick: Callable[[], None]) -> tuple[list[dict], dict]:
+def scenario_plateau(cfg: Config, tick: Callable[[], None], lrs: LRs) -> tuple[list[dict], dict]:
     rows, traces = [], {}
     for method in ("sgdm", "ae-sgdm", "adamw", "ae-adamw"):
+        lr, source = _lr(method, lrs, DEFAULT_LR[method.removeprefix("ae-")])
         hits = []
         for s in range(cfg.seeds):
-            tr = run_plateau(s, method, cfg.plateau_steps)
-            hit = tr.first_below(0.5)
-            hits.append(float(cfg.plateau_steps if hit is None else hit + 1))
+            tr = run_plateau(s, method, cfg.plateau_steps, lr=lr)
+            hits.append(_capped(tr.first_below(0.5), cfg.plateau_steps))
             if s == 0:
                 traces[method] = tr
             tick()
-        rows.append(_row("plateau", "steps to escape (loss < 0.5)", method, hits))
+        metric = "steps to escape (loss < 0.5)"
+        rows.append(_row("plateau", metric, method, hits, lr=lr, lr_source=source))
     return rows, traces
 
 
 BAD_LRS = (10.0, 100.0)
 
 
-def scenario_bad_lr(cfg: Config, tick: Callable[[], None]) -> tuple[list[dict], dict]:
+def scenario_bad_lr(cfg: Config, tick: Callable[[], None], lrs: LRs) -> tuple[list[dict], dict]:
     rows, traces = [], {}
     for lr in BAD_LRS:
         for method in ("sgdm", "ae-sgdm"):
@@ -388,18 +316,20 @@ def scenario_bad_lr(cfg: Config, tick: Callable[[], None]) -> tuple[list[dict], 
                 nans.append(float(sum(not math.isfinite(v) for v in tr.losses)))
                 at = tr.stable_at(tr.losses[0])
                 stable.append(float(cfg.bad_lr_steps if at is None else at))
-                final.append(_log10(_final(tr)))
+                final.append(log10(final_loss(tr)))
                 if s == 0 and method.startswith("ae-"):
                     traces[f"{method} lr {lr:g}"] = tr
                 tick()
             tag = f"lr {lr:g}"
-            rows.append(_row("bad-lr", f"non-finite steps, {tag}", method, nans))
-            rows.append(_row("bad-lr", f"stable at step, {tag}", method, stable))
-            rows.append(_row("bad-lr", f"final log10 loss, {tag}", method, final))
+            source = "AE start" if method.startswith("ae-") else "fixed (the scenario)"
+            extra = {"lr": lr, "lr_source": source}
+            rows.append(_row("bad-lr", f"non-finite steps, {tag}", method, nans, **extra))
+            rows.append(_row("bad-lr", f"stable at step, {tag}", method, stable, **extra))
+            rows.append(_row("bad-lr", f"final log10 loss, {tag}", method, final, **extra))
     return rows, traces
 
 
-def scenario_knockout(cfg: Config, tick: Callable[[], None]) -> tuple[list[dict], dict]:
+def scenario_knockout(cfg: Config, tick: Callable[[], None], lrs: LRs) -> tuple[list[dict], dict]:
     rows = []
     variants = [("all laws", ())] + [(f"no {law}", (law,)) for law in LAWS]
     for name, off in variants:
@@ -407,13 +337,15 @@ def scenario_knockout(cfg: Config, tick: Callable[[], None]) -> tuple[list[dict]
         for s in range(cfg.seeds):
             ae = AEConfig(seed=s).without(*off)
             tr = run_regression(s, "ae-adamw", cfg.steps, ae=ae)
-            hit = tr.first_below(cfg.target)
-            steps.append(float(cfg.steps if hit is None else hit + 1))
+            steps.append(_capped(tr.first_below(cfg.target), cfg.steps))
             td = run_delay(s, "ae-sgdm", cfg.delay_steps, cfg.delay, ae=ae)
-            final.append(_log10(_final(td)))
+            final.append(log10(final_loss(td)))
             tick()
-        rows.append(_row("knockout", "regression steps to target (AE-AdamW)", name, steps))
-        rows.append(_row("knockout", "delay final log10 loss (AE-SGD)", name, final))
+        metric = "regression steps to target (AE-AdamW)"
+        start = {"lr_source": "AE start"}
+        rows.append(_row("knockout", metric, name, steps, lr=DEFAULT_LR["adamw"], **start))
+        metric = "delay final log10 loss (AE-SGD)"
+        rows.append(_row("knockout", metric, name, final, lr=DELAY_LR, **start))
     return rows, {}
 
 
@@ -425,6 +357,95 @@ RUNNERS = {
     "bad-lr": (scenario_bad_lr, 4),
     "knockout": (scenario_knockout, 1 + len(LAWS)),
 }
+
+
+# -- learning-rate tuning of the plain optimizers -----------------------------------------------
+Score = Callable[[int, float], tuple[float, float]]
+
+
+def _tune_regression(cfg: Config, kind: str) -> Score:
+    def score(seed: int, lr: float) -> tuple[float, float]:
+        tr = run_regression(seed, kind, cfg.steps, lr=lr, stop_below=cfg.target)
+        return _capped(tr.first_below(cfg.target), cfg.steps), _inf(log10(tr.losses[-1]))
+
+    return score
+
+
+def _tune_delay(cfg: Config, kind: str) -> Score:
+    def score(seed: int, lr: float) -> tuple[float, float]:
+        tr = run_delay(seed, kind, cfg.delay_steps, cfg.delay, lr=lr)
+        hit = tr.first_below(1e-3 * tr.losses[0])
+        return _inf(log10(final_loss(tr))), _capped(hit, cfg.delay_steps)
+
+    return score
+
+
+def _tune_scaling(cfg: Config, kind: str) -> Score:
+    def score(seed: int, lr: float) -> tuple[float, float]:
+        finals = [
+            _inf(log10(final_loss(run_regression(seed, kind, cfg.steps, scale=c, lr=lr))))
+            for c in SCALES
+        ]
+        return sum(finals) / len(finals), 0.0
+
+    return score
+
+
+def _tune_plateau(cfg: Config, kind: str) -> Score:
+    def score(seed: int, lr: float) -> tuple[float, float]:
+        tr = run_plateau(seed, kind, cfg.plateau_steps, lr=lr)
+        return _capped(tr.first_below(0.5), cfg.plateau_steps), _inf(final_loss(tr))
+
+    return score
+
+
+TUNING: dict[str, tuple[tuple[str, ...], str, Callable[[Config, str], Score]]] = {
+    "regression": (
+        ("adamw", "sgdm"),
+        "mean steps to target (tie-break: final log10 loss)",
+        _tune_regression,
+    ),
+    "delay": (("sgdm",), "mean final log10 loss", _tune_delay),
+    "scaling": (
+        ("sgdm", "adamw"),
+        f"mean final log10 loss over loss scales {', '.join(f'{c:g}' for c in SCALES)}",
+        _tune_scaling,
+    ),
+    "plateau": (("sgdm", "adamw"), "mean steps to escape (tie-break: final loss)", _tune_plateau),
+}
+"""Per scenario: the plain optimizers it tunes, the metric, the score maker."""
+
+
+def tuning_runs(cfg: Config, scenario: str) -> int:
+    """Score calls the tuning of ``scenario`` makes (for the progress bar)."""
+    if not cfg.tune or scenario not in TUNING:
+        return 0
+    return len(TUNING[scenario][0]) * len(cfg.lr_grid) * cfg.tune_seeds
+
+
+def tune_scenario(
+    cfg: Config, scenario: str, tick: Callable[[], None]
+) -> tuple[LRs, dict[str, dict[str, Any]]]:
+    """``(lrs, tuning)``: the plain optimizers' learning rates for ``scenario`` (tuned when
+    ``cfg.tune``, else the defaults) and the tuning record (grid, scores, chosen)."""
+    kinds, metric, make_score = TUNING.get(scenario, ((), "", _tune_regression))
+    defaults = {k: DELAY_LR if scenario == "delay" else DEFAULT_LR[k] for k in OPTIMIZERS}
+    lrs: LRs = {k: (lr, "default") for k, lr in defaults.items()}
+    if not cfg.tune or not kinds:
+        return lrs, {}
+    tuning: dict[str, dict[str, Any]] = {}
+    for kind in kinds:
+        score = make_score(cfg, kind)
+
+        def counted(seed: int, lr: float, score: Score = score) -> tuple[float, float]:
+            out = score(seed, lr)
+            tick()
+            return out
+
+        seeds = tuning_seeds(cfg.tune_seeds)
+        tuning[kind] = tune_lr(kind, metric, counted, cfg.lr_grid, seeds, defaults[kind])
+    lrs.update({k: (t["chosen"], "tuned") for k, t in tuning.items()})
+    return lrs, tuning
 
 
 # -- verdicts and tables ------------------------------------------------------------------------
@@ -459,6 +480,8 @@ def verdicts(rows: list[dict]) -> list[dict]:
             verdict = "tie"
         out.append(
             {"scenario": scen, "metric": metric, "ae": method, "baseline": base["method"],
+             "baseline_lr": base.get("lr", math.nan),
+             "baseline_lr_source": base.get("lr_source", ""),
              "ae_mean": a, "baseline_mean": b, "verdict": verdict}
         )  # fmt: skip
     return out
@@ -475,25 +498,51 @@ def _fmt(r: dict) -> str:
     return text
 
 
-def markdown(rows: list[dict], verdict_rows: list[dict], cfg: Config, seconds: float) -> str:
-    """The results table as markdown."""
+def markdown(
+    rows: list[dict],
+    verdict_rows: list[dict],
+    cfg: Config,
+    seconds: float,
+    tuning: dict[str, dict[str, dict[str, Any]]] | None = None,
+) -> str:
+    """The results table as markdown (with the lr tuning when given)."""
     lines = [
         f"# ae-suite results ({cfg.seeds} seeds, mean ± 95% CI, {seconds:.0f} s)",
         "",
-        "| scenario | metric | method | value |",
-        "|---|---|---|---|",
+        "| scenario | metric | method | value | lr |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['scenario']} | {r['metric']} | {r['method']} | {_fmt(r)} |")
+        lines.append(
+            f"| {r['scenario']} | {r['metric']} | {r['method']} | {_fmt(r)} | {_lr_text(r)} |"
+        )
     lines += ["", "## AE against its plain optimizer (lower is better everywhere)", ""]
-    lines += ["| scenario | metric | AE | plain | AE mean | plain mean | verdict |"]
+    lines += ["| scenario | metric | AE | plain (lr) | AE mean | plain mean | verdict |"]
     lines += ["|---|---|---|---|---|---|---|"]
     for v in verdict_rows:
         lines.append(
-            f"| {v['scenario']} | {v['metric']} | {v['ae']} | {v['baseline']} | "
+            f"| {v['scenario']} | {v['metric']} | {v['ae']} | {v['baseline']} "
+            f"({v['baseline_lr']:g}, {v['baseline_lr_source']}) | "
             f"{v['ae_mean']:.4g} | {v['baseline_mean']:.4g} | {v['verdict']} |"
         )
+    if tuning:
+        lines += ["", "## Learning-rate tuning of the plain optimizers", ""]
+        lines += ["Tuning seeds are never reported seeds; the chosen lr is marked *.", ""]
+        lines += ["| scenario | optimizer | metric | tuning seeds | lr: mean score |"]
+        lines += ["|---|---|---|---|---|"]
+        for scen, per_kind in tuning.items():
+            for kind, t in per_kind.items():
+                grid = ", ".join(
+                    f"{lr:g}{'*' if lr == t['chosen'] else ''}: {sc:.4g}"
+                    for lr, sc in zip(t["grid"], t["scores"], strict=True)
+                )
+                seeds = f"{t['seeds'][0]}..{t['seeds'][-1]}"
+                lines.append(f"| {scen} | {kind} | {t['metric']} | {seeds} | {grid} |")
     return "\n".join(lines) + "\n"
+
+
+def _lr_text(r: dict) -> str:
+    return f"{r['lr']:g} ({r['lr_source']})" if "lr" in r else ""
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -606,28 +655,39 @@ def _run(cfg: Config, run_cfg: Config) -> dict[str, Any]:
     console.print(f"[bold]ae-suite[/] ({', '.join(run_cfg.scenarios)}) -> {run.path}")
     rows: list[dict] = []
     traces: dict[str, dict[str, Trace]] = {}
+    tuning: dict[str, dict[str, dict[str, Any]]] = {}
     t0 = time.perf_counter()
     with progress_bar(console) as progress:
         for scen in run_cfg.scenarios:
             fn, runs_per_seed = RUNNERS[scen]
-            task = progress.add_task(scen, total=runs_per_seed * run_cfg.seeds, rate="")
+            total = runs_per_seed * run_cfg.seeds + tuning_runs(run_cfg, scen)
+            task = progress.add_task(scen, total=total, rate="")
 
             def tick(task: Any = task) -> None:
                 progress.advance(task)
 
             t_s = time.perf_counter()
-            new_rows, new_traces = fn(run_cfg, tick)
+            lrs, tuned = tune_scenario(run_cfg, scen, tick)
+            if tuned:
+                tuning[scen] = tuned
+            new_rows, new_traces = fn(run_cfg, tick, lrs)
             progress.update(task, rate=f"{time.perf_counter() - t_s:.0f} s")
             rows += new_rows
             traces[scen] = new_traces
     seconds = time.perf_counter() - t0
     verdict_rows = verdicts(rows)
 
-    table = Table(title=f"ae-suite: {run_cfg.seeds} seeds, mean ± 95% CI ({seconds:.0f} s)")
-    for col in ("scenario", "metric", "method", "value"):
+    for scen, per_kind in tuning.items():
+        print_tuning(console, per_kind, f"lr tuning, {scen}")
+    threads = torch.get_num_threads()
+    table = Table(
+        title=f"ae-suite: {run_cfg.seeds} seeds, mean ± 95% CI ({seconds:.0f} s, "
+        f"{threads} torch thread(s), AE and plain alike)"
+    )
+    for col in ("scenario", "metric", "method", "lr", "value"):
         table.add_column(col, justify="right" if col == "value" else "left")
     for r in rows:
-        table.add_row(r["scenario"], r["metric"], r["method"], _fmt(r))
+        table.add_row(r["scenario"], r["metric"], r["method"], _lr_text(r), _fmt(r))
     console.print(table)
     vt = Table(title="AE against its plain optimizer")
     for col in ("scenario", "metric", "AE", "verdict"):
@@ -639,13 +699,15 @@ def _run(cfg: Config, run_cfg: Config) -> dict[str, Any]:
         )
     console.print(vt)
 
-    md = markdown(rows, verdict_rows, run_cfg, seconds)
+    md = markdown(rows, verdict_rows, run_cfg, seconds, tuning)
     (run.path / "results.md").write_text(md)
     payload = {
         "experiment": EXPERIMENT,
         "config": asdict(cfg),
         "resolved": asdict(run_cfg),
         "seconds": seconds,
+        "threads": threads_info(threads, threads, library="torch"),
+        "tuning": tuning,
         "rows": rows,
         "verdicts": verdict_rows,
         "run_dir": str(run.path),

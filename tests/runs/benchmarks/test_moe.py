@@ -38,7 +38,10 @@ def test_tiny_run_writes_json_with_the_required_rows(tmp_path):
     data = json.loads(path.read_text())
     assert data == json.loads(json.dumps(payload))
     assert data["suite"] == "moe" and data["torch"] == torch.__version__
-    assert data["threads"] == 1 and data["machine"]["device"] == "cpu"
+    assert (
+        data["threads"]["ours"] == data["threads"]["baseline"] == 1
+        and data["machine"]["device"] == "cpu"
+    )
     assert [(r["experts"], r["k"]) for r in data["rows"]] == [(4, 1), (4, 2), (8, 1), (8, 2)]
     for r in data["rows"]:
         assert set(r) >= ROW_KEYS

@@ -39,7 +39,11 @@ def test_tiny_run_writes_json_with_positive_ratios(tmp_path):
     data = json.loads(path.read_text())
     assert data == json.loads(json.dumps(payload))
     assert set(data) >= {"machine", "torch", "threads", "cases", "goal", "goal_met", "agreement"}
-    assert data["goal"] == 1.5 and data["torch"] == torch.__version__ and data["threads"] == 1
+    assert (
+        data["goal"] == 1.5
+        and data["torch"] == torch.__version__
+        and data["threads"]["ours"] == data["threads"]["baseline"] == 1
+    )
     assert data["machine"]["device"] == "cpu" and data["machine"]["cores"] >= 1
     cases = {(r["case"], r["impl"]): r for r in data["cases"]}
     assert set(cases) == {

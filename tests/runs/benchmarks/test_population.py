@@ -28,7 +28,11 @@ def test_tiny_bench_writes_json(tmp_path, capsys):
     assert cli_main(argv) == 0
     assert "goal >= 20x" in capsys.readouterr().out
     data = json.loads(path.read_text())
-    assert data["suite"] == "population" and data["goal"] == 20 and data["threads"] == 1
+    assert (
+        data["suite"] == "population"
+        and data["goal"] == 20
+        and data["threads"]["ours"] == data["threads"]["baseline"] == 1
+    )
     assert {(c["population"], c["impl"]) for c in data["cases"]} == {
         (p, i) for p in ("trained", "random") for i in ("batched", "loop")
     }

@@ -13,7 +13,8 @@ from colonylab.runs.benchmarks import pso as bench_pso
 from colonylab.runs.benchmarks.pso import NUMPY_FUNCTIONS, Config, main, parse_size, quality_verdict
 from colonylab.runs.cli import main as cli_main
 
-TINY = {"functions": ("sphere", "rastrigin"), "sizes": ("12x3x5",), "seeds": 2}
+TINY = {"functions": ("sphere", "rastrigin"), "sizes": ("12x3x5",), "seeds": 2, "heldout": False}
+HELDOUT = {"heldout": True, "heldout_sizes": ("10x4x5",), "heldout_seeds": 2}
 ROW_FIELDS = {
     "function",
     "pop_size",
@@ -32,10 +33,19 @@ ROW_FIELDS = {
 
 def check_common(data: dict) -> None:
     assert data["suite"] == "pso" and data["torch"] == torch.__version__
-    assert data["machine"]["cores"] >= 1 and data["threads"] == 1
+    assert data["machine"]["cores"] >= 1
+    assert data["threads"]["ours"] == 1 and data["threads"]["baseline"] in (
+        1,
+        "1 (NumPy BLAS: its default)",
+    )
     assert data["bounds"]["rastrigin"] == [-5.12, 5.12]
     for r in data["rows"]:
         assert set(r) >= ROW_FIELDS
+        if r["set"] == "held-out":
+            assert (r["pop_size"], r["dim"], r["iterations"]) == (10, 4, 5)
+            assert r["seeds"] == [bench_pso.HELDOUT_SEED0, bench_pso.HELDOUT_SEED0 + 1]
+            continue
+        assert r["form"] == "plain" and r["seeds"] == [0, 1]
         assert (r["pop_size"], r["dim"], r["iterations"], r["evaluations"]) == (12, 3, 5, 60)
         assert len(r["best_per_seed"]) == 2 and len(r["ms_per_iter_per_seed"]) == 2
         assert r["median_best"] >= 0 and r["median_ms_per_iter"] > 0
@@ -97,15 +107,73 @@ def test_tiny_run_against_pyswarms(tmp_path, monkeypatch):
     )
 
 
+def test_heldout_set_against_pyswarms(tmp_path, monkeypatch):
+    if bench_pso.pyswarms_version() is None:
+        pytest.skip("PySwarms (the bench extra) is not installed")
+    monkeypatch.chdir(tmp_path)
+    data = main(Config(**{**TINY, **HELDOUT}, like_for_like=False))
+    check_common(data)
+    held = [r for r in data["rows"] if r["set"] == "held-out"]
+    assert {(r["function"], r["form"], r["impl"]) for r in held} == {
+        (f, form, impl)
+        for f in ("sphere", "rastrigin")
+        for form in ("plain", "shift-rotate")
+        for impl in ("pyswarms", "ours")
+    }
+    for r in held:
+        assert r["quality_vs_pyswarms"] in ("better", "equal", "worse")
+    goals = data["goal_met"]
+    assert set(goals) == {
+        f"ours: {what} every {s} row"
+        for what in ("quality >= pyswarms on", "faster on")
+        for s in ("tuning", "held-out")
+    }
+    for goal, met in goals.items():  # a missed goal names its rows
+        assert met == (data["goal_missed_rows"][goal] == [])
+    assert data["transform"]["seed"] == bench_pso.TRANSFORM_SEED
+
+
+def test_heldout_ours_only_and_problem_set():
+    cfg = Config(**{**TINY, **HELDOUT}, pyswarms=False, heldout_forms=("shift-rotate",))
+    problems = bench_pso.problem_set(cfg)
+    assert [(p[0], p[3]) for p in problems] == [("tuning", "plain")] * 2 + [
+        ("held-out", "shift-rotate")
+    ] * 2
+    data = main(cfg)
+    check_common(data)
+    assert {r["set"] for r in data["rows"]} == {"tuning", "held-out"}
+
+
+@pytest.mark.parametrize("name", sorted(functions))
+@pytest.mark.parametrize("d", [2, 10])
+def test_shift_rotate_variants(name, d):
+    shift, q = bench_pso.shift_rotation(name, d)
+    np.testing.assert_allclose(q @ q.T, np.eye(d), atol=1e-12)
+    assert np.linalg.det(q) == pytest.approx(1.0)
+    b = benchmark_bounds[name]
+    assert np.all(np.abs(shift) <= bench_pso.SHIFT_FRACTION * b)
+    again = bench_pso.shift_rotation(name, d)  # fixed: every run sees the same problem
+    assert np.array_equal(again[0], shift) and np.array_equal(again[1], q)
+    ours, twin = bench_pso.problem_functions(
+        name, d, "shift-rotate", torch.device("cpu"), torch.float64
+    )
+    x = np.random.default_rng(2).uniform(-b, b, (7, d))
+    np.testing.assert_allclose(twin(x), ours(torch.from_numpy(x)).numpy(), rtol=1e-10)
+    assert twin(shift[None])[0] == pytest.approx(0.0, abs=1e-9)  # the minimum moved to o
+    assert np.all(twin(x) > 0)
+    plain = bench_pso.problem_functions(name, d, "plain", torch.device("cpu"), torch.float64)
+    assert plain[0] is functions[name]
+
+
 def test_cli_help_and_run(tmp_path, capsys):
     assert cli_main(["bench", "pso", "--help"]) == 0
     out = capsys.readouterr().out
     flags = ("--json", "--seeds", "--sizes", "--topology", "--velocity-clamp", "--tie")
-    for flag in (*flags, "--w", "--w-end", "--velocity-norm-clamp"):
+    for flag in (*flags, "--w", "--w-end", "--velocity-norm-clamp", "--heldout-sizes"):
         assert flag in out
     path = tmp_path / "cli.json"
     argv = ["bench", "pso", "--sizes", "10x2x3", "--seeds", "1", "--functions", "ackley"]
-    argv += ["--pyswarms", "False", "--json", str(path)]
+    argv += ["--pyswarms", "False", "--heldout", "False", "--json", str(path)]
     assert cli_main(argv) == 0
     assert json.loads(path.read_text())["rows"][0]["function"] == "ackley"
 
@@ -122,6 +190,11 @@ def test_cli_help_and_run(tmp_path, capsys):
         ({"velocity_norm_clamp": 0.0}, "velocity-norm-clamp"),
         ({"w_end": -0.5}, "w-end"),
         ({"dtype": "float16"}, "dtype"),
+        ({"heldout_forms": ("mirror",)}, "heldout-forms"),
+        ({"heldout_sizes": ("10x1x5",)}, "D >= 2"),
+        ({"heldout_seeds": 0}, "heldout-seeds"),
+        ({"heldout_sizes": ()}, "heldout"),
+        ({"seeds": 101}, "seeds"),
     ],
 )
 def test_bad_config_is_refused(kwargs, match):
