@@ -12,21 +12,13 @@ accuracy for all four systems and the mixtures reaching it in about half the
 epochs. A cooperative mixture (``moe-4-coop``, squared error of the blend) is
 trained alongside for comparison.
 
-Data (``--data``):
-
-* ``synthetic`` (default): 76 speakers (33 men, 28 women, 15 children, numbered
-  in that order) x 4 vowels x 2 repetitions drawn around Peterson & Barney's
-  published mean formants (``PB_MEAN_FORMANTS``) with per-speaker, per-speaker-vowel
-  and per-token log-normal spread (``SPREAD``), seeded by ``data_seed``.
-* a path: a CSV exported from Praat (``Create formant table (Peterson & Barney
-  1952)``, then ``Save as comma-separated file``) with columns ``Type, Sex,
-  Speaker, Vowel, IPA, F0, F1, F2, F3`` (this run needs ``Type, Speaker, Vowel,
-  F1, F2``); rows of other vowels are ignored.
-
-Split: speakers sorted by number (Peterson & Barney number men 1-33, women 34-61,
-children 62-76); the first ``train_speakers`` train, the rest test
-(``--split random`` shuffles the speakers with ``seed`` first). Note that the
-default split puts every child in the test set.
+Data (``--data``, loaded by :mod:`colonylab.runs.data.vowels`): ``synthetic``
+(default; 76 speakers x 4 vowels x 2 repetitions drawn around Peterson & Barney's
+published mean formants, seeded by ``data_seed``) or the path of a CSV exported from
+Praat (columns ``Type, Speaker, Vowel, F1, F2`` at least; other vowels are ignored).
+Split: speakers sorted by number (men 1-33, women 34-61, children 62-76); the first
+``train_speakers`` train, the rest test (``--split random`` shuffles them with
+``seed`` first). The default split puts every child in the test set.
 
 Inputs: F1 and F2 standardised with the training set's mean and SD
 (``--normalise standardise``, default); ``log`` standardises log-Hz; ``khz``
@@ -54,6 +46,15 @@ training curves, responsibility table), ``media/decision_regions.png``,
     colony train jacobs1991                                  # synthetic vowels
     colony train jacobs1991 --data ../shared/data/pb52.csv   # Praat export
     colony train jacobs1991 --trials 5 --max-epochs 1000     # quick look
+
+Rooms: the vowels in :mod:`colonylab.runs.data.vowels`, the backprop net in
+:mod:`colonylab.agents.mlp`, the mixture in :mod:`colonylab.collective_ml.mixture1991`,
+the specialisation metrics in :mod:`colonylab.emergence.specialization`, the figures in
+:mod:`colonylab.emergence.plots_mixture`. This file stays longer than ~500 lines
+because Table 1's own protocol lives here: all trials of a system trained at once
+under ``vmap`` with a per-trial snapshot at the criterion epoch (:func:`train_trials`),
+the table writers and the comparison with the paper's numbers. It writes no
+checkpoint and has no ``--resume``: a rerun with the same seed gives the same table.
 """
 
 from __future__ import annotations
@@ -75,37 +76,24 @@ from rich.table import Table
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from colonylab.collective_ml.mixture1991 import CompetitiveMixture, responsibilities
+from colonylab._checks import check_choice, check_dataclass_ints, check_float, option
+from colonylab.agents.mlp import BackpropNet
+from colonylab.collective_ml.mixture1991 import CompetitiveMixture
+from colonylab.emergence.plots_mixture import mixture_figures, plane_grid
+from colonylab.emergence.specialization import class_responsibilities, mean_ci, specialisation
 from colonylab.runs.common import RunDir, seed_everything
+from colonylab.runs.data.vowels import (
+    NORMALISATIONS,
+    SPLITS,
+    VOWEL_LABELS,
+    VOWELS,
+    Normaliser,
+    VowelData,
+    load_vowels,
+    speaker_split,
+)
 
 EXPERIMENT = "jacobs1991"
-VOWELS = ("iy", "ih", "aa", "ah")
-"""Praat / Peterson & Barney codes of the four vowels, in class order."""
-VOWEL_LABELS = ("[i]", "[ɪ]", "[a]", "[ʌ]")
-REQUIRED_COLUMNS = ("Type", "Speaker", "Vowel", "F1", "F2")
-GROUPS = (("m", "men", 33), ("w", "women", 28), ("c", "children", 15))
-"""Peterson & Barney's speaker groups in speaker-number order: (code, name, count)."""
-
-# Mean F1 and F2 (Hz) of Peterson & Barney (1952), Table II ("averages of fundamental
-# and formant frequencies"), for heed, hid, hod, hud. The pb52.csv token means agree
-# within 3% (e.g. men iy 267/2294, children aa 1030/1383).
-PB_MEAN_FORMANTS: dict[str, dict[str, tuple[float, float]]] = {
-    "m": {"iy": (270, 2290), "ih": (390, 1990), "aa": (730, 1090), "ah": (640, 1190)},
-    "w": {"iy": (310, 2790), "ih": (430, 2480), "aa": (850, 1220), "ah": (760, 1400)},
-    "c": {"iy": (370, 3200), "ih": (530, 2730), "aa": (1030, 1370), "ah": (850, 1590)},
-}
-# Log-normal spread of the synthetic tokens around those means, SD of ln(F) for
-# (F1, F2). P&B published means, not spreads; these come from a variance
-# decomposition of the 4 vowels' tokens in pb52.csv (per speaker: a vocal-tract
-# factor shared by the speaker's vowels, correlated between F1 and F2; per speaker
-# and vowel; per token).
-SPREAD = {
-    "speaker": (0.075, 0.052),
-    "speaker_correlation": 0.35,
-    "speaker_vowel": (0.064, 0.042),
-    "token": (0.070, 0.037),
-}
-REPETITIONS = 2
 # Table 1 of the paper, as recalled (not re-checked against the print): percent
 # correct on the training and test sets, mean epochs to criterion and their SD.
 PAPER_TABLE1 = {
@@ -114,8 +102,6 @@ PAPER_TABLE1 = {
     "bp-6": (88, 90, 2209, 83),
     "bp-12": (88, 90, 2435, 124),
 }
-NORMALISATIONS = ("standardise", "log", "khz")
-SPLITS = ("number", "random")
 OPTIMIZERS = ("sgd", "adam")
 _MODEL_RE = re.compile(r"^(moe|bp)-(\d+)(-coop)?$")
 
@@ -180,33 +166,23 @@ class Config:
     """Also copy the combined figure here (e.g. ``docs/jacobs1991.png``)."""
 
     def __post_init__(self) -> None:
-        for name in ("trials", "max_epochs", "train_speakers", "curve_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_dataclass_ints(
+            self, {"trials": 1, "max_epochs": 1, "train_speakers": 1, "curve_every": 1}
+        )
         if not self.models:
-            raise ValueError("models is empty; name at least one, e.g. moe-4 bp-6")
+            raise ValueError("--models is empty; name at least one, e.g. moe-4 bp-6")
         for name in self.models:
             parse_model(name)
         if len(set(self.models)) != len(self.models):
-            raise ValueError(f"models has duplicates: {list(self.models)}")
-        if not 0 < self.criterion <= 1:
-            raise ValueError(f"criterion is a training accuracy in (0, 1], got {self.criterion}")
+            raise ValueError(f"--models has duplicates: {list(self.models)}")
+        check_float("--criterion (a training accuracy)", self.criterion, 0, 1, low_open=True)
         for name in ("moe_lr", "bp_lr", "sigma", "gate_temperature"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be > 0, got {value}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        choices = {
-            "optimizer": OPTIMIZERS,
-            "normalise": NORMALISATIONS,
-            "split": SPLITS,
-            "bp_activation": ("sigmoid", "tanh"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+            check_float(option(name), getattr(self, name), 0, low_open=True)
+        check_float("--momentum", self.momentum, 0, 1, high_open=True)
+        check_choice("--optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("--normalise", self.normalise, NORMALISATIONS)
+        check_choice("--split", self.split, SPLITS)
+        check_choice("--bp-activation", self.bp_activation, ("sigmoid", "tanh"))
 
 
 def parse_model(name: str) -> tuple[str, int, str]:
@@ -231,182 +207,7 @@ def display_name(name: str) -> str:
     return f"MoE-{size}" + (" cooperative" if objective == "cooperative" else "")
 
 
-# -- data -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VowelData:
-    """Formant tokens of the four vowels.
-
-    Attributes:
-        formants: float64[N, 2], F1 and F2 in Hz.
-        labels: int64[N], class index into ``VOWELS``.
-        speakers: int64[N], speaker number.
-        groups: str[N], ``m``, ``w`` or ``c`` (men, women, children).
-        source: where the tokens came from.
-    """
-
-    formants: np.ndarray
-    labels: np.ndarray
-    speakers: np.ndarray
-    groups: np.ndarray
-    source: str
-
-
-def load_praat_csv(path: str | Path) -> VowelData:
-    """Read the four vowels from a Peterson & Barney table exported from Praat.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: a required column (``REQUIRED_COLUMNS``) or one of the four vowels
-            is missing, or a value does not parse.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no vowel table at {str(path)!r}; export one from Praat (see the module doc) "
-            "or leave --data at 'synthetic'"
-        )
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-        if missing:
-            raise ValueError(
-                f"{str(path)!r} lacks the column(s) {missing}; it has {columns}. Expected a "
-                "Praat export of 'Create formant table (Peterson & Barney 1952)' with columns "
-                "Type,Sex,Speaker,Vowel,IPA,F0,F1,F2,F3"
-            )
-        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
-    rows = [r for r in rows if r["Vowel"] in VOWELS]
-    present = {r["Vowel"] for r in rows}
-    absent = [v for v in VOWELS if v not in present]
-    if absent:
-        raise ValueError(
-            f"{str(path)!r} has no rows of the vowel(s) {absent} (column Vowel); this "
-            f"experiment needs all of {list(VOWELS)}"
-        )
-    try:
-        formants = np.array([[float(r["F1"]), float(r["F2"])] for r in rows])
-        speakers = np.array([int(r["Speaker"]) for r in rows], dtype=np.int64)
-    except ValueError as exc:
-        raise ValueError(
-            f"{str(path)!r}: a Speaker, F1 or F2 value does not parse: {exc}"
-        ) from None
-    if not np.all(np.isfinite(formants) & (formants > 0)):
-        raise ValueError(f"{str(path)!r}: F1 and F2 must be positive numbers (Hz)")
-    return VowelData(
-        formants=formants,
-        labels=np.array([VOWELS.index(r["Vowel"]) for r in rows], dtype=np.int64),
-        speakers=speakers,
-        groups=np.array([r["Type"] for r in rows]),
-        source=str(path),
-    )
-
-
-def synthetic_vowels(seed: int = 1991) -> VowelData:
-    """Peterson & Barney-like tokens drawn around the published means (see ``SPREAD``).
-
-    76 speakers numbered 1-76 (33 men, 28 women, 15 children), each saying each of the
-    four vowels ``REPETITIONS`` times: ``ln F = ln mean(group, vowel) + speaker +
-    speaker_vowel + token``, Gaussian terms with the SDs of ``SPREAD``, rounded to Hz.
-    """
-    rng = np.random.default_rng(seed)
-    sd_speaker = np.array(SPREAD["speaker"])
-    rho = SPREAD["speaker_correlation"]
-    cov = np.outer(sd_speaker, sd_speaker) * np.array([[1.0, rho], [rho, 1.0]])
-    formants, labels, speakers, groups = [], [], [], []
-    number = 0
-    for code, _, count in GROUPS:
-        for _ in range(count):
-            number += 1
-            speaker_shift = rng.multivariate_normal(np.zeros(2), cov)
-            for k, vowel in enumerate(VOWELS):
-                mean = np.log(np.array(PB_MEAN_FORMANTS[code][vowel], dtype=np.float64))
-                centre = mean + speaker_shift + rng.normal(0.0, SPREAD["speaker_vowel"])
-                for _ in range(REPETITIONS):
-                    formants.append(np.round(np.exp(centre + rng.normal(0.0, SPREAD["token"]))))
-                    labels.append(k)
-                    speakers.append(number)
-                    groups.append(code)
-    return VowelData(
-        formants=np.array(formants),
-        labels=np.array(labels, dtype=np.int64),
-        speakers=np.array(speakers, dtype=np.int64),
-        groups=np.array(groups),
-        source=f"synthetic (Peterson & Barney means, seed {seed})",
-    )
-
-
-def load_data(cfg: Config) -> VowelData:
-    """The tokens ``cfg.data`` names."""
-    return synthetic_vowels(cfg.data_seed) if cfg.data == "synthetic" else load_praat_csv(cfg.data)
-
-
-def speaker_split(
-    data: VowelData, train_speakers: int = 50, split: str = "number", seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the training and test tokens: ``train_speakers`` whole speakers train.
-
-    ``split="number"``: speakers sorted by number, the first ones train;
-    ``"random"``: speakers shuffled with ``seed``.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    ids = np.unique(data.speakers)
-    if not 1 <= train_speakers < ids.size:
-        raise ValueError(
-            f"train_speakers must be in [1, {ids.size - 1}] ({ids.size} speakers in "
-            f"{data.source}), got {train_speakers}"
-        )
-    if split == "random":
-        ids = np.random.default_rng(seed).permutation(ids)
-    train = np.isin(data.speakers, ids[:train_speakers])
-    return np.flatnonzero(train), np.flatnonzero(~train)
-
-
-@dataclass(frozen=True)
-class Normaliser:
-    """Input scaling fitted on the training tokens: ``(f(F) - shift) / scale``."""
-
-    mode: str
-    shift: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def fit(cls, formants: np.ndarray, mode: str = "standardise") -> Normaliser:
-        if mode not in NORMALISATIONS:
-            raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {mode!r}")
-        if mode == "khz":
-            return cls(mode, np.zeros(2), np.full(2, 1000.0))
-        values = np.log(formants) if mode == "log" else formants
-        return cls(mode, values.mean(0), values.std(0))
-
-    def __call__(self, formants: np.ndarray) -> np.ndarray:
-        values = np.log(formants) if self.mode == "log" else formants
-        return (values - self.shift) / self.scale
-
-
 # -- models and batched training -------------------------------------------------------------
-
-
-class BackpropNet(nn.Module):
-    """One hidden layer (logistic or tanh) and logistic outputs, squared error: the
-    paper's backprop baseline."""
-
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, activation: str = "sigmoid"):
-        super().__init__()
-        self.hidden = nn.Linear(in_dim, hidden)
-        self.output = nn.Linear(hidden, out_dim)
-        self.activation = torch.sigmoid if activation == "sigmoid" else torch.tanh
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Output activities in (0, 1), float[B, out]."""
-        return torch.sigmoid(self.output(self.activation(self.hidden(x))))
-
-    def loss(self, x: Tensor, targets: Tensor) -> Tensor:
-        """Mean over cases of ``1/2 ||d - y||^2``."""
-        return 0.5 * (targets - self(x)).pow(2).sum(-1).mean()
 
 
 class _LossAndScores(nn.Module):
@@ -605,35 +406,6 @@ def trial_model(result: TrialResults, trial: int, final: bool = False) -> nn.Mod
 
 # -- statistics and tables ------------------------------------------------------------------
 
-# Two-sided 97.5% quantiles of Student's t for 1-30 degrees of freedom (beyond: 1.96 + ...).
-_T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
-
-def t_quantile_975(dof: int) -> float:
-    """The 0.975 quantile of Student's t with ``dof`` degrees of freedom."""
-    if dof < 1:
-        return math.nan
-    if dof <= len(_T975):
-        return _T975[dof - 1]
-    return 1.959964 + 2.4 / dof  # within 0.003 of the exact value for dof > 30
-
-
-def mean_ci(values: np.ndarray) -> tuple[float, float, float, int]:
-    """``(mean, 95% t-interval half-width, SD, n)`` of the finite values."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    n = values.size
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    if n == 1:
-        return float(values[0]), math.nan, math.nan, 1
-    sd = float(values.std(ddof=1))
-    return float(values.mean()), t_quantile_975(n - 1) * sd / math.sqrt(n), sd, n
-
 
 def _fmt(mean: float, half: float, scale: float = 1.0, digits: int = 1) -> str:
     if not math.isfinite(mean):
@@ -748,157 +520,30 @@ def rich_table(rows: list[dict], title: str) -> Table:
     return table
 
 
-def class_responsibilities(
-    model: CompetitiveMixture, x: Tensor, y: Tensor, num_classes: int = 4
-) -> np.ndarray:
-    """Mean responsibility ``h_i`` of each expert over the tokens of each class, float[C, E]."""
-    with torch.no_grad():
-        targets = torch.nn.functional.one_hot(y, num_classes).to(x.dtype)
-        out = model(x)
-        h = responsibilities(out.expert_outputs, out.gate_log_probs, targets, model.sigma)
-    return np.stack([h[y == c].mean(0).numpy() for c in range(num_classes)])
-
-
-def specialisation(model: CompetitiveMixture, x: Tensor, y: Tensor) -> dict[str, float]:
-    """How specialised a mixture is: the mean of the largest responsibility per token, and
-    how many experts win (hold the largest mean responsibility of) some class."""
-    with torch.no_grad():
-        targets = torch.nn.functional.one_hot(y, len(VOWELS)).to(x.dtype)
-        h = model.responsibilities(x, targets)
-    per_class = class_responsibilities(model, x, y)
-    return {
-        "max_responsibility": float(h.max(-1).values.mean()),
-        "experts_winning_a_class": float(len(set(per_class.argmax(1).tolist()))),
-    }
-
-
 # -- plots ------------------------------------------------------------------------------------
 
-_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
-_MARKERS = ("o", "s", "^", "D")
 
-
-def _grid(formants: np.ndarray, n: int = 220) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    lo = formants.min(0) * 0.9
-    hi = formants.max(0) * 1.05
-    f1, f2 = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
-    return f1, f2, np.stack([f1.ravel(), f2.ravel()], 1)
-
-
-def _plot_regions(ax, model, name, normaliser, data, train_idx, test_idx) -> None:
-    import matplotlib.colors as mcolors
-
-    f1, f2, points = _grid(data.formants)
+def decision_regions(model: nn.Module, name: str, normaliser: Normaliser, formants) -> dict:
+    """The arrays :func:`~colonylab.emergence.plots_mixture.plot_regions` draws: the class
+    (and, for a mixture, the gate's expert and each expert's class) over the F1-F2 plane."""
+    f1, f2, points = plane_grid(formants)
     x = torch.as_tensor(normaliser(points), dtype=torch.float32)
+    regions = {"x1": f1, "x2": f2, "title": display_name(name)}
     with torch.no_grad():
         if isinstance(model, CompetitiveMixture):
-            gate = model.gate_choice(x).numpy().reshape(f1.shape)
-            experts = model.expert_outputs(x).argmax(-1).numpy()  # (P, E)
-            classes = model.predict(x).argmax(-1).numpy().reshape(f1.shape)
+            regions["gate"] = model.gate_choice(x).numpy().reshape(f1.shape)
+            regions["experts"] = model.expert_outputs(x).argmax(-1).numpy()  # (P, E)
+            regions["num_experts"] = model.num_experts
+            regions["classes"] = model.predict(x).argmax(-1).numpy().reshape(f1.shape)
         else:
-            gate, experts = None, None
-            classes = model(x).argmax(-1).numpy().reshape(f1.shape)
-    cmap = mcolors.ListedColormap([mcolors.to_rgba(c, 0.14) for c in _COLOURS])
-    ax.pcolormesh(f1, f2, classes, cmap=cmap, vmin=-0.5, vmax=3.5, shading="auto")
-    if gate is not None:
-        used = np.unique(gate)
-        expert_colours = [f"C{4 + i % 6}" for i in range(model.num_experts)]
-        # gate regions: thick black lines between the experts the gate picks
-        ax.contour(
-            f1, f2, gate, levels=np.arange(model.num_experts) + 0.5, colors="k", linewidths=2.2
-        )
-        for i in used:
-            # expert i's class boundaries, drawn only where the gate picks expert i
-            decision = np.where(gate == i, experts[:, i].reshape(f1.shape), np.nan)
-            masked = np.ma.masked_invalid(decision)
-            ax.contour(
-                f1,
-                f2,
-                masked,
-                levels=[0.5, 1.5, 2.5],
-                colors=[expert_colours[i]],
-                linewidths=1.2,
-                linestyles="--",
-            )
-            centre = np.argwhere(gate == i).mean(0).astype(int)
-            ax.text(
-                f1[centre[0], centre[1]],
-                f2[centre[0], centre[1]],
-                f"E{i}",
-                fontsize=10,
-                weight="bold",
-                color=expert_colours[i],
-                ha="center",
-                va="center",
-                bbox={"boxstyle": "round", "fc": "white", "alpha": 0.7, "lw": 0},
-            )
-    for k in range(len(VOWELS)):
-        for idx, filled in ((train_idx, True), (test_idx, False)):
-            sel = idx[data.labels[idx] == k]
-            ax.scatter(
-                data.formants[sel, 0],
-                data.formants[sel, 1],
-                s=12,
-                marker=_MARKERS[k],
-                facecolors=_COLOURS[k] if filled else "none",
-                edgecolors=_COLOURS[k],
-                lw=0.7,
-                label=f"{VOWEL_LABELS[k]} {'train' if filled else 'test'}",
-            )
-    ax.set_xlabel("F1 (Hz)")
-    ax.set_ylabel("F2 (Hz)")
-    extra = " — gate regions (black), experts' class lines (dashed)" if gate is not None else ""
-    ax.set_title(f"{display_name(name)}: classes (shaded){extra}", fontsize=9)
+            regions["classes"] = model(x).argmax(-1).numpy().reshape(f1.shape)
+    return regions
 
 
-def _plot_curves(ax_loss, ax_acc, results: list[TrialResults], criterion: float) -> None:
-    for i, r in enumerate(results):
-        colour = f"C{i}"
-        for ax, curves, style in (
-            (ax_acc, r.curve_train_accuracy, "-"),
-            (ax_acc, r.curve_test_accuracy, ":"),
-            (ax_loss, r.curve_loss, "-"),
-        ):
-            mean = curves.mean(0)
-            half = np.array([mean_ci(c)[1] for c in curves.T]) if curves.shape[0] > 1 else 0 * mean
-            half = np.nan_to_num(half)
-            label = display_name(r.name) if style == "-" else None
-            ax.plot(r.curve_epochs, mean, style, color=colour, lw=1.3, label=label)
-            if style == "-":
-                ax.fill_between(r.curve_epochs, mean - half, mean + half, color=colour, alpha=0.2)
-    for ax in (ax_acc, ax_loss):
-        ax.set_xscale("symlog", linthresh=10)
-    ax_acc.axhline(criterion, color="0.4", lw=0.8, ls="--")
-    ax_acc.set_ylim(0.4, 1.0)
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("accuracy (train —, test ···)")
-    ax_acc.set_title("accuracy, mean ± 95% CI over trials", fontsize=9)
-    ax_acc.legend(fontsize=7, loc="lower right")
-    ax_acc.grid(alpha=0.3)
-    ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("training loss (own objective)")
-    ax_loss.set_title("training loss, mean ± 95% CI", fontsize=9)
-    ax_loss.grid(alpha=0.3)
-
-
-def _plot_responsibilities(ax, table: np.ndarray, name: str) -> None:
-    image = ax.imshow(table, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    ax.set_yticks(range(len(VOWELS)), [f"{VOWEL_LABELS[k]} {VOWELS[k]}" for k in range(4)])
-    ax.set_xticks(range(table.shape[1]), [f"E{i}" for i in range(table.shape[1])])
-    for (row, col), value in np.ndenumerate(table):
-        ax.text(
-            col,
-            row,
-            f"{value:.2f}",
-            ha="center",
-            va="center",
-            fontsize=8,
-            color="white" if value < 0.6 else "black",
-        )
-    ax.set_xlabel("expert")
-    ax.set_title(f"{display_name(name)}: mean responsibility h per class", fontsize=9)
-    return image
+def _responsibilities(model: CompetitiveMixture, x: Tensor, y: Tensor) -> Tensor:
+    """Posterior responsibilities ``float[N, E]`` of a mixture on the tokens ``x``."""
+    with torch.no_grad():
+        return model.responsibilities(x, torch.nn.functional.one_hot(y, len(VOWELS)).to(x.dtype))
 
 
 def make_plots(
@@ -913,76 +558,48 @@ def make_plots(
     media: Path,
     title: str,
 ) -> Path:
-    """Write the figures; returns the combined one."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Write the figures (:func:`~colonylab.emergence.plots_mixture.mixture_figures`) for
+    the median trial of the first competitive mixture; returns the combined one."""
     mixtures = [r for r in results if parse_model(r.name)[0] == "moe"]
     shown = (
         [r for r in mixtures if parse_model(r.name)[2] == "competitive"] or mixtures or results
     )[0]
-    trial = _typical_trial(shown)
-    model = trial_model(shown, trial, final=True)
+    model = trial_model(shown, _typical_trial(shown), final=True)
     bp = next((r for r in results if parse_model(r.name)[0] == "bp"), None)
-
-    def regions(ax, r=shown, m=model):
-        _plot_regions(ax, m, r.name, normaliser, data, train_idx, test_idx)
-
-    resp = (
-        class_responsibilities(model, x_train, y_train)
-        if isinstance(model, CompetitiveMixture)
-        else None
-    )
-    # separate figures
-    fig, ax = plt.subplots(figsize=(7.5, 6.2), layout="constrained")
-    regions(ax)
-    ax.legend(fontsize=7, ncol=2, loc="upper right")
-    fig.savefig(media / "decision_regions.png", dpi=120)
-    plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
-    _plot_curves(axes[0], axes[1], results, cfg.criterion)
-    fig.savefig(media / "curves.png", dpi=120)
-    plt.close(fig)
-    if resp is not None:
-        fig, ax = plt.subplots(figsize=(1.2 + 0.8 * resp.shape[1], 3.2), layout="constrained")
-        image = _plot_responsibilities(ax, resp, shown.name)
-        fig.colorbar(image, ax=ax)
-        fig.savefig(media / "responsibilities.png", dpi=120)
-        plt.close(fig)
-    # combined
-    fig = plt.figure(figsize=(17, 10), layout="constrained")
-    grid = fig.add_gridspec(2, 3, height_ratios=[1.25, 1])
-    ax = fig.add_subplot(grid[0, 0:2])
-    regions(ax)
-    ax.legend(fontsize=7, ncol=2, loc="upper right")
-    ax = fig.add_subplot(grid[0, 2])
+    side = None
     if bp is not None:
-        _plot_regions(
-            ax,
-            trial_model(bp, _typical_trial(bp), final=True),
-            bp.name,
-            normaliser,
-            data,
-            train_idx,
-            test_idx,
-        )
-    elif resp is not None:
-        _plot_responsibilities(ax, resp, shown.name)
-    _plot_curves(fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1]), results, cfg.criterion)
-    ax = fig.add_subplot(grid[1, 2])
-    if resp is not None:
-        image = _plot_responsibilities(ax, resp, shown.name)
-        fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.suptitle(
-        f"{title}\ndecision regions and responsibilities of the median trial after "
-        f"{shown.final_epoch} epochs (filled: training speakers, open: test speakers)"
+        side_model = trial_model(bp, _typical_trial(bp), final=True)
+        side = decision_regions(side_model, bp.name, normaliser, data.formants)
+    resp = None
+    if isinstance(model, CompetitiveMixture):
+        h = _responsibilities(model, x_train, y_train)
+        resp = class_responsibilities(h, y_train, len(VOWELS))
+    curves = [
+        {
+            "label": display_name(r.name),
+            "epochs": r.curve_epochs,
+            "loss": r.curve_loss,
+            "train": r.curve_train_accuracy,
+            "test": r.curve_test_accuracy,
+        }
+        for r in results
+    ]
+    return mixture_figures(
+        media,
+        regions=decision_regions(model, shown.name, normaliser, data.formants),
+        side_regions=side,
+        curves=curves,
+        responsibilities=resp,
+        criterion=cfg.criterion,
+        points=data.formants,
+        labels=data.labels,
+        train_idx=train_idx,
+        test_idx=test_idx,
+        class_labels=VOWEL_LABELS,
+        row_labels=[f"{VOWEL_LABELS[k]} {VOWELS[k]}" for k in range(len(VOWELS))],
+        title=f"{title}\ndecision regions and responsibilities of the median trial after "
+        f"{shown.final_epoch} epochs (filled: training speakers, open: test speakers)",
     )
-    path = media / "jacobs1991.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def _typical_trial(result: TrialResults) -> int:
@@ -999,7 +616,7 @@ def _typical_trial(result: TrialResults) -> int:
 
 def prepare(cfg: Config) -> tuple[VowelData, Normaliser, np.ndarray, np.ndarray]:
     """Tokens, the fitted input scaling and the train/test indices."""
-    data = load_data(cfg)
+    data = load_vowels(cfg.data, cfg.data_seed)
     train_idx, test_idx = speaker_split(data, cfg.train_speakers, cfg.split, cfg.seed)
     normaliser = Normaliser.fit(data.formants[train_idx], cfg.normalise)
     return data, normaliser, train_idx, test_idx
@@ -1052,7 +669,11 @@ def main(cfg: Config) -> dict:
             )
         if parse_model(r.name)[0] == "moe":
             spec = [
-                specialisation(trial_model(r, t, final=True), x_train, y_train)
+                specialisation(
+                    _responsibilities(trial_model(r, t, final=True), x_train, y_train),
+                    y_train,
+                    len(VOWELS),
+                )
                 for t in range(cfg.trials)
             ]
             stats = {
@@ -1061,7 +682,7 @@ def main(cfg: Config) -> dict:
             }
             model = trial_model(r, _typical_trial(r), final=True)
             summary[f"{r.name}/responsibilities"] = class_responsibilities(
-                model, x_train, y_train
+                _responsibilities(model, x_train, y_train), y_train, len(VOWELS)
             ).tolist()
             summary[f"{r.name}/specialisation"] = stats
             run.log(step, {f"emergence/{r.name}/{k}": v for k, v in stats.items()})

@@ -184,7 +184,7 @@ def test_the_objective_override_and_experts_disagree_in_their_pull():
 def test_specialises_on_the_synthetic_vowels():
     """A short seeded run: the experts divide the vowels (responsibilities concentrate and
     different experts win different classes), and the mixture classifies them."""
-    from colonylab.runs.experiments.jacobs1991 import (
+    from colonylab.runs.data.vowels import (
         VOWELS,
         Normaliser,
         speaker_split,

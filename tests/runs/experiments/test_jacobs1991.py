@@ -11,20 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colonylab.runs.experiments.jacobs1991 import (
+from colonylab.emergence.specialization import mean_ci, t_quantile_975
+from colonylab.runs.data.vowels import (
     GROUPS,
     PB_MEAN_FORMANTS,
     VOWELS,
-    Config,
     Normaliser,
     load_praat_csv,
-    main,
-    mean_ci,
-    parse_model,
     speaker_split,
     synthetic_vowels,
-    t_quantile_975,
 )
+from colonylab.runs.experiments.jacobs1991 import Config, main, parse_model
 
 PB52 = Path(__file__).parents[3].parent / "shared/data/pb52.csv"
 needs_pb52 = pytest.mark.skipif(
