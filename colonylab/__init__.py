@@ -16,3 +16,19 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+
+def _register_gymnasium() -> None:
+    """Register the single-agent worlds with Gymnasium (``colonylab/CartPoleSwingUp-v0``,
+    ...): string entry points, so this imports neither torch nor Numba nor MuJoCo."""
+    try:
+        from colonylab.envs.registry import register_gymnasium
+    except ImportError:  # pragma: no cover - a partial install
+        return
+    try:
+        register_gymnasium()
+    except ImportError:  # pragma: no cover - gymnasium missing
+        return
+
+
+_register_gymnasium()

@@ -1,4 +1,11 @@
-"""The world registry: names -> lazily imported world classes and their configs.
+"""The world registry: ids -> lazily imported world classes and their configs.
+
+Every world has one versioned id, ``colonylab/<Name>-v<N>`` (a change of behaviour is a
+new version), used identically here, in the world's ``metadata["name"]``, by its
+PettingZoo ``ParallelEnv`` and by Gymnasium (``gymnasium.make(id)`` for the
+single-agent worlds, registered by :func:`register_gymnasium` when ``colonylab`` is
+imported). The short names of the CLI (``battle``, ``cartpole-swingup``) are aliases:
+``make("battle")`` and ``make("colonylab/Battle-v0")`` build the same world.
 
 ``make("highlife", size=256)`` builds the config (registry defaults, then the
 caller's overrides) and the world. Entry points are strings so that listing the
@@ -10,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,13 +50,22 @@ class WorldSpec:
     """How to build one registered world.
 
     Attributes:
-        name: registry id used by ``make`` and the CLI (``colony rollout NAME``).
+        name: the short alias used by the CLI (``colony rollout NAME``).
         entry_point: ``"module:Class"``; the class takes one config dataclass.
         config_entry: ``"module:ConfigClass"``, a frozen dataclass.
         description: one line for ``colony list``.
         defaults: config fields this entry overrides (variants of one world).
-        policies: names accepted by ``colony rollout --policy``.
-        default_policy: the policy ``colony rollout`` / ``watch`` use when none is named.
+        policies: the world's scripted policies (its class's ``policies``), accepted by
+            ``colony rollout --policy``; ``noop`` is always the "do nothing" one. Empty
+            for worlds without agents (cellular automata).
+        default_policy: the policy ``colony rollout`` / ``watch`` use when none is named
+            (None: no actions).
+        id: the versioned id, ``colonylab/<Name>-v<N>``: ``metadata["name"]`` of the
+            world, and its Gymnasium / PettingZoo name.
+        gym_entry_point: ``"module:Env"``, a single ``gymnasium.Env`` (single-agent
+            worlds only).
+        gym_vector_entry_point: ``"module:VectorEnv"``, the native
+            ``gymnasium.vector.VectorEnv`` over the vectorized world.
     """
 
     name: str
@@ -56,11 +73,19 @@ class WorldSpec:
     config_entry: str
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)
-    policies: tuple[str, ...] = ("none",)
-    default_policy: str = "none"
+    policies: tuple[str, ...] = ()
+    default_policy: str | None = None
+    id: str = ""
+    gym_entry_point: str | None = None
+    gym_vector_entry_point: str | None = None
 
 
 WORLDS: dict[str, WorldSpec] = {}
+"""Short name (CLI alias) -> spec."""
+IDS: dict[str, str] = {}
+"""Versioned id -> short name."""
+
+_ID_PATTERN = re.compile(r"^colonylab/[A-Z][A-Za-z0-9]*-v[0-9]+$")
 
 # scripted policies of the battle: one for both teams, or "<red>-vs-<blue>"
 BATTLE_POLICIES = (
@@ -70,23 +95,44 @@ BATTLE_POLICIES = (
     "greedy-vs-random",
     "random-vs-greedy",
     "greedy-vs-noop",
-    "none",
 )
+PURSUIT_POLICIES = (
+    "greedy-vs-flee",
+    "random",
+    "greedy",
+    "noop",
+    "greedy-vs-random",
+    "random-vs-flee",
+    "greedy-vs-noop",
+)
+GATHER_POLICIES = ("forage", "greedy", "random", "noop")
 
 
 def register(spec: WorldSpec) -> None:
-    """Add a world to the registry (a name may be registered once)."""
-    if spec.name in WORLDS:
+    """Add a world to the registry (a name and an id may be registered once)."""
+    if spec.name in WORLDS or spec.name in IDS:
         raise ValueError(f"world {spec.name!r} is already registered")
+    if not _ID_PATTERN.match(spec.id):
+        raise ValueError(
+            f"world {spec.name!r}: id must read 'colonylab/<Name>-v<N>', got {spec.id!r}"
+        )
+    if spec.id in IDS:
+        raise ValueError(f"world id {spec.id!r} is already registered (by {IDS[spec.id]!r})")
+    if spec.default_policy is not None and spec.default_policy not in spec.policies:
+        raise ValueError(
+            f"world {spec.name!r}: default policy {spec.default_policy!r} not in {spec.policies}"
+        )
     WORLDS[spec.name] = spec
+    IDS[spec.id] = spec.name
 
 
 def spec(name: str) -> WorldSpec:
-    """The spec of a registered world, or an error listing the known names."""
+    """The spec of a registered world by short name or versioned id, or an error listing
+    the known names."""
     try:
-        return WORLDS[name]
+        return WORLDS[IDS.get(name, name)]
     except KeyError:
-        raise UnknownNameError("world", name, WORLDS) from None
+        raise UnknownNameError("world", name, list(WORLDS) + list(IDS)) from None
 
 
 def config_class(name: str) -> type:
@@ -107,24 +153,57 @@ def make_config(name: str, **overrides: Any) -> Any:
 
 
 def make(name: str, config: Any = None, **overrides: Any) -> Any:
-    """Build a registered world, e.g. ``make("life", size=512, rule="B36/S23")``."""
-    world_cls = load_entry_point(spec(name).entry_point)
+    """Build a registered world by short name or id, e.g. ``make("life", size=512)`` or
+    ``make("colonylab/HighLife-v0")``. The world's ``metadata["name"]`` is the entry's id
+    (variants of one class, such as ``highlife`` of ``LifeWorld``, get their own)."""
+    entry = spec(name)
+    world_cls = load_entry_point(entry.entry_point)
     if config is None:
-        config = make_config(name, **overrides)
+        config = make_config(entry.name, **overrides)
     elif overrides:
         config = dataclasses.replace(config, **overrides)
-    return world_cls(config)
+    world = world_cls(config)
+    if world.metadata.get("name") != entry.id:
+        world.metadata = {**world.metadata, "name": entry.id}
+    return world
+
+
+def register_gymnasium() -> list[str]:
+    """Register every single-agent world with Gymnasium under its id (``colonylab/...``),
+    with string entry points (nothing heavy is imported). Idempotent; called when
+    ``colonylab`` is imported. Returns the ids registered."""
+    import gymnasium
+
+    registered = []
+    for entry in WORLDS.values():
+        if entry.gym_entry_point is None and entry.gym_vector_entry_point is None:
+            continue
+        if entry.id not in gymnasium.registry:
+            gymnasium.register(
+                id=entry.id,
+                entry_point=entry.gym_entry_point,
+                vector_entry_point=entry.gym_vector_entry_point,
+                kwargs=dict(entry.defaults),
+            )
+        registered.append(entry.id)
+    return registered
 
 
 def _register_builtin() -> None:
     ca = "colonylab.envs.ca"
     life = dict(entry_point=f"{ca}.life:LifeWorld", config_entry=f"{ca}.life:LifeConfig")
     register(
-        WorldSpec("life", description="Conway's Game of Life (B3/S23) on batched boards", **life)
+        WorldSpec(
+            "life",
+            id="colonylab/Life-v0",
+            description="Conway's Game of Life (B3/S23) on batched boards",
+            **life,
+        )
     )
     register(
         WorldSpec(
             "highlife",
+            id="colonylab/HighLife-v0",
             description="HighLife (B36/S23): Life plus a self-replicator",
             defaults={"rule": "B36/S23"},
             **life,
@@ -133,6 +212,7 @@ def _register_builtin() -> None:
     register(
         WorldSpec(
             "seeds",
+            id="colonylab/Seeds-v0",
             description="Seeds (B2/S): every live cell dies; explosive growth",
             defaults={"rule": "B2/S", "density": 0.05},
             **life,
@@ -141,6 +221,7 @@ def _register_builtin() -> None:
     register(
         WorldSpec(
             "daynight",
+            id="colonylab/DayNight-v0",
             description="Day & Night (B3678/S34678): symmetric under live/dead swap",
             defaults={"rule": "B3678/S34678", "density": 0.5},
             **life,
@@ -149,6 +230,7 @@ def _register_builtin() -> None:
     register(
         WorldSpec(
             "lenia",
+            id="colonylab/Lenia-v0",
             entry_point=f"{ca}.lenia:LeniaWorld",
             config_entry=f"{ca}.lenia:LeniaConfig",
             description="Lenia: continuous CA (ring kernel, FFT); Orbium creatures glide",
@@ -157,6 +239,7 @@ def _register_builtin() -> None:
     register(
         WorldSpec(
             "ca-showcase",
+            id="colonylab/CAShowcase-v0",
             entry_point=f"{ca}.showcase:ShowcaseWorld",
             config_entry=f"{ca}.showcase:ShowcaseConfig",
             description="Four CA side by side: Life gun + soup, Lenia Orbia, HighLife, Day & Night",
@@ -166,6 +249,7 @@ def _register_builtin() -> None:
     register(
         WorldSpec(
             "battle",
+            id="colonylab/Battle-v0",
             entry_point=f"{grid}.battle:BattleWorld",
             config_entry=f"{grid}.battle:BattleConfig",
             description="MAgent2-style battle: two teams on a grid, 21 actions, 13x13 views (Numba)",
@@ -173,88 +257,92 @@ def _register_builtin() -> None:
             default_policy="greedy-vs-random",
         )
     )
-    pursuit_policies = (
-        "greedy-vs-flee",
-        "random",
-        "greedy",
-        "noop",
-        "greedy-vs-random",
-        "random-vs-flee",
-        "greedy-vs-noop",
-        "none",
-    )
     register(
         WorldSpec(
             "pursuit",
+            id="colonylab/Pursuit-v0",
             entry_point=f"{grid}.pursuit:PursuitWorld",
             config_entry=f"{grid}.pursuit:PursuitConfig",
             description="MAgent-style pursuit: predators need 2 attackers to kill a prey (Numba)",
-            policies=pursuit_policies,
+            policies=PURSUIT_POLICIES,
             default_policy="greedy-vs-flee",
         )
     )
     register(
         WorldSpec(
             "pursuit-breeding",
+            id="colonylab/PursuitBreeding-v0",
             entry_point=f"{grid}.pursuit:PursuitWorld",
             config_entry=f"{grid}.pursuit:PursuitConfig",
             description="pursuit with births and starvation: population cycles (CYCLE_PRESET)",
             defaults=dict(CYCLE_PRESET),
-            policies=pursuit_policies,
+            policies=PURSUIT_POLICIES,
             default_policy="random",
         )
     )
     register(
         WorldSpec(
             "gather",
+            id="colonylab/Gather-v0",
             entry_point=f"{grid}.gather:GatherWorld",
             config_entry=f"{grid}.gather:GatherConfig",
             description="MAgent-style gather: food patches, free-for-all with attacks (Numba)",
-            policies=("forage", "greedy", "random", "noop", "none"),
+            policies=GATHER_POLICIES,
             default_policy="forage",
         )
     )
     classic = "colonylab.envs.classic"
+    gym = "colonylab.envs.wrappers.gymnasium"
     register(
         WorldSpec(
             "cartpole",
+            id="colonylab/CartPole-v0",
             entry_point=f"{classic}.cartpole:CartPoleWorld",
             config_entry=f"{classic}.cartpole:CartPoleConfig",
             description="CartPole-v1 (Gymnasium's dynamics), many carts as torch tensors",
             policies=("balance", "random"),
             default_policy="balance",
+            gym_entry_point=f"{gym}:CartPoleEnv",
+            gym_vector_entry_point=f"{gym}:CartPoleVecEnv",
         )
     )
     register(
         WorldSpec(
             "cartpole-swingup",
+            id="colonylab/CartPoleSwingUp-v0",
             entry_point=f"{classic}.swingup:SwingUpWorld",
             config_entry=f"{classic}.swingup:SwingUpConfig",
             description="CartPole swing-up (Ha's constants): the pole starts hanging down",
             policies=("random", "noop"),
             default_policy="random",
+            gym_entry_point=f"{classic}.swingup_env:CartPoleSwingUpEnv",
+            gym_vector_entry_point=f"{gym}:CartPoleSwingUpVecEnv",
         )
     )
-    # -- puzzle pong (envs/classic/pong.py) --
     register(
         WorldSpec(
             "puzzle-pong",
+            id="colonylab/PuzzlePong-v0",
             entry_point=f"{classic}.pong:PuzzlePongWorld",
             config_entry=f"{classic}.pong:PuzzlePongConfig",
             description="Pong vs a scripted opponent, seen as patches of a 32x32 screen (Numba)",
             policies=("track", "follow", "random", "noop"),
             default_policy="track",
+            gym_entry_point=f"{gym}:PuzzlePongEnv",
+            gym_vector_entry_point=f"{gym}:PuzzlePongVecEnv",
         )
     )
-    # -- ant (envs/mujoco/ant.py) --
     register(
         WorldSpec(
             "ant",
+            id="colonylab/Ant-v0",
             entry_point="colonylab.envs.mujoco.ant:AntWorld",
             config_entry="colonylab.envs.mujoco.ant:AntConfig",
             description="MuJoCo Ant (Gymnasium Ant-v5 exactly), many robots; needs mujoco",
             policies=("random", "noop"),
             default_policy="random",
+            gym_entry_point=f"{gym}:AntEnv",
+            gym_vector_entry_point=f"{gym}:AntVecEnv",
         )
     )
 

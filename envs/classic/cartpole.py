@@ -469,27 +469,41 @@ class CartPoleWorld:
         return image
 
     def _draw_panel(self, panel: np.ndarray, state: np.ndarray, done: bool) -> None:
-        h, w, _ = panel.shape
-        panel[:] = _BACKGROUND_DONE if done else _BACKGROUND
-        scale = w / (2 * self.x_threshold)  # pixels per metre
-        track_y = int(h * self.render_track_height)
-        panel[track_y, :] = _TRACK
-        x, _, theta, _ = state
-        cart_x = w / 2 + x * scale
-        cart_w, cart_h = 0.4 * scale, 0.24 * scale
-        ys, xs = np.mgrid[0:h, 0:w]
-        cart = (np.abs(xs - cart_x) <= cart_w / 2) & (np.abs(ys - track_y) <= cart_h / 2)
-        panel[cart] = _CART
-        axle_x, axle_y = cart_x, track_y - cart_h / 4
-        pole_len = 2 * self.length * scale
-        tip_x = axle_x + pole_len * math.sin(theta)
-        tip_y = axle_y - pole_len * math.cos(theta)
-        # distance of each pixel to the pole segment
-        dx, dy = tip_x - axle_x, tip_y - axle_y
-        t = np.clip(((xs - axle_x) * dx + (ys - axle_y) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
-        dist2 = (xs - axle_x - t * dx) ** 2 + (ys - axle_y - t * dy) ** 2
-        panel[dist2 <= (0.04 * scale) ** 2] = _POLE
-        panel[(xs - axle_x) ** 2 + (ys - axle_y) ** 2 <= (0.025 * scale) ** 2] = _AXLE
+        draw_cart_pole(panel, state, done, self.x_threshold, self.length, self.render_track_height)
+
+
+def draw_cart_pole(
+    panel: np.ndarray,
+    state: np.ndarray,
+    done: bool,
+    x_threshold: float,
+    half_length: float,
+    track_height: float,
+) -> None:
+    """Draw one cart-pole ``state`` (x, x_dot, theta, theta_dot) into ``panel``
+    ``uint8[h, w, 3]`` in place: the track (``track_height`` of the way down), the cart
+    and the pole (Gymnasium's proportions); a finished episode's panel is tinted red."""
+    h, w, _ = panel.shape
+    panel[:] = _BACKGROUND_DONE if done else _BACKGROUND
+    scale = w / (2 * x_threshold)  # pixels per metre
+    track_y = int(h * track_height)
+    panel[track_y, :] = _TRACK
+    x, _, theta, _ = state
+    cart_x = w / 2 + x * scale
+    cart_w, cart_h = 0.4 * scale, 0.24 * scale
+    ys, xs = np.mgrid[0:h, 0:w]
+    cart = (np.abs(xs - cart_x) <= cart_w / 2) & (np.abs(ys - track_y) <= cart_h / 2)
+    panel[cart] = _CART
+    axle_x, axle_y = cart_x, track_y - cart_h / 4
+    pole_len = 2 * half_length * scale
+    tip_x = axle_x + pole_len * math.sin(theta)
+    tip_y = axle_y - pole_len * math.cos(theta)
+    # distance of each pixel to the pole segment
+    dx, dy = tip_x - axle_x, tip_y - axle_y
+    t = np.clip(((xs - axle_x) * dx + (ys - axle_y) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+    dist2 = (xs - axle_x - t * dx) ** 2 + (ys - axle_y - t * dy) ** 2
+    panel[dist2 <= (0.04 * scale) ** 2] = _POLE
+    panel[(xs - axle_x) ** 2 + (ys - axle_y) ** 2 <= (0.025 * scale) ** 2] = _AXLE
 
 
 VecCartPole = deprecated_constructor(
