@@ -86,7 +86,7 @@ def make_policy(name: str, seed: int | None = None) -> Policy:
         seed: seeds the policy's random choices.
     """
     if name == "random":
-        return RandomPolicy(seed)
+        return RandomPolicy(K.N_ACTIONS, seed)
     if name == "forage":
         return ForagePolicy(seed)
     if name == "greedy":

@@ -39,27 +39,35 @@ def _views(obs: Any) -> np.ndarray:
     view = obs["view"] if isinstance(obs, dict) else obs
     view = np.asarray(view)
     if view.ndim != 4:
-        raise ValueError(f"battle policies take views of shape [N, S, S, C], got {view.shape}")
+        raise ValueError(f"grid policies take views of shape [N, S, S, C], got {view.shape}")
     return view
 
 
 class RandomPolicy:
-    """Uniformly random actions.
+    """Uniformly random actions, for every grid world (the one random policy).
 
     Args:
+        num_actions: actions ``0 .. num_actions - 1`` for every agent (battle, gather),
+            or an int ``[N]`` array of each slot's own action count (pursuit:
+            predators and prey have different action sets).
         seed: seed of the policy's Generator.
     """
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, num_actions: int | np.ndarray = K.N_ACTIONS, seed: int | None = None):
+        self.high = num_actions if np.isscalar(num_actions) else np.asarray(num_actions, np.int64)
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
         n = _views(obs).shape[0]
-        return self.rng.integers(0, K.N_ACTIONS, n, dtype=K.ACTION_DTYPE)
+        if np.isscalar(self.high):
+            return self.rng.integers(0, self.high, n, dtype=K.ACTION_DTYPE)
+        if n != self.high.shape[0]:
+            raise ValueError(f"a random policy of {self.high.shape[0]} agents got {n} views")
+        return self.rng.integers(0, self.high, dtype=K.ACTION_DTYPE)
 
 
 class NoopPolicy:
-    """Everyone waits."""
+    """Everyone waits (action 0 is the no-op in every grid world)."""
 
     def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
         return np.zeros(_views(obs).shape[0], dtype=K.ACTION_DTYPE)
@@ -122,7 +130,7 @@ class TeamPolicy:
 
 def _base(name: str, seed: int | None) -> Policy:
     if name == "random":
-        return RandomPolicy(seed)
+        return RandomPolicy(K.N_ACTIONS, seed)
     if name == "greedy":
         return GreedyPolicy(seed)
     if name == "noop":

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from colonylab.envs.grid import _kernels as K
+from colonylab.envs.grid.policies import NoopPolicy, RandomPolicy
 
 PREDATOR_POLICIES = ("random", "greedy", "noop")
 PREY_POLICIES = ("random", "flee", "noop")
@@ -80,35 +81,6 @@ class _SpeciesPolicy:
         if n != self.team.shape[0]:
             raise ValueError(f"a pursuit policy of {self.team.shape[0]} agents got {n} views")
         return self.own if mask is None else self.own & mask
-
-
-class RandomPolicy:
-    """Each species uniform over its own action set.
-
-    Args:
-        team: int8[N] species of each slot (0 predator, 1 prey).
-        seed: seed of the policy's Generator.
-    """
-
-    def __init__(self, team: np.ndarray, seed: int | None = None) -> None:
-        self.team = np.asarray(team)
-        self.high = np.where(
-            self.team == 0, K.PURSUIT_PREDATOR_ACTIONS, K.PURSUIT_PREY_ACTIONS
-        ).astype(np.int64)
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
-        n = _views(obs).shape[0]
-        if n != self.team.shape[0]:
-            raise ValueError(f"a pursuit policy of {self.team.shape[0]} agents got {n} views")
-        return self.rng.integers(0, self.high, dtype=K.ACTION_DTYPE)
-
-
-class NoopPolicy:
-    """Everyone waits."""
-
-    def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
-        return np.zeros(_views(obs).shape[0], dtype=K.ACTION_DTYPE)
 
 
 class GreedyPolicy(_SpeciesPolicy):
@@ -179,6 +151,12 @@ class PairPolicy:
         return out
 
 
+def _random(team: np.ndarray, seed: int | None) -> RandomPolicy:
+    """Each species uniform over its own action set (predators 0-16, prey 0-8)."""
+    high = np.where(np.asarray(team) == 0, K.PURSUIT_PREDATOR_ACTIONS, K.PURSUIT_PREY_ACTIONS)
+    return RandomPolicy(high, seed)
+
+
 def _base(name: str, species: int, team: np.ndarray, seed: int | None) -> Policy:
     known = PREDATOR_POLICIES if species == 0 else PREY_POLICIES
     if name not in known:
@@ -188,7 +166,7 @@ def _base(name: str, species: int, team: np.ndarray, seed: int | None) -> Policy
             "reads '<predators>-vs-<prey>', e.g. 'greedy-vs-flee')"
         )
     if name == "random":
-        return RandomPolicy(team, seed)
+        return _random(team, seed)
     if name == "noop":
         return NoopPolicy()
     if name == "greedy":
@@ -208,7 +186,7 @@ def make_policy(name: str, team: np.ndarray, seed: int | None = None) -> Policy:
         ValueError: an unknown name, naming the policies each species accepts.
     """
     if name == "random":
-        return RandomPolicy(team, seed)
+        return _random(team, seed)
     if name == "noop":
         return NoopPolicy()
     if name == "greedy":
