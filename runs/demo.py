@@ -25,10 +25,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from colonylab._checks import check_int
 from colonylab.emergence.grid import TeamSeries, kill_ratio
+from colonylab.emergence.overlay import grid_log_metrics, grid_overlay
 from colonylab.envs.grid.battle import TEAM_NAMES, BattleConfig, BattleWorld
+from colonylab.envs.grid.policies import BASE_POLICIES
 from colonylab.runs.common import RunDir, seed_everything
-from colonylab.runs.common.grid_metrics import grid_log_metrics, grid_overlay
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,16 @@ class Config:
     """Run directory root (default runs/out)."""
 
     def __post_init__(self) -> None:
-        if self.agents < 2:
-            raise ValueError(f"agents must be >= 2 (one a side), got {self.agents}")
-        if self.steps < 0 or self.every < 1 or self.fps < 1:
+        check_int("--agents", self.agents, 2)  # one a side at least
+        check_int("--steps", self.steps, 1)
+        check_int("--seed", self.seed, 0)
+        check_int("--fps", self.fps, 1)
+        check_int("--every", self.every, 1)
+        teams = self.policy.split("-vs-") if isinstance(self.policy, str) else []
+        if not (1 <= len(teams) <= 2 and all(t in BASE_POLICIES for t in teams)):
             raise ValueError(
-                f"need steps >= 0, every >= 1 and fps >= 1; got steps={self.steps}, "
-                f"every={self.every}, fps={self.fps}"
+                f"--policy must be one of {', '.join(BASE_POLICIES)} or '<red>-vs-<blue>' of "
+                f"them (e.g. 'greedy-vs-random'), got {self.policy!r}"
             )
 
 

@@ -4,14 +4,23 @@ An experiment or benchmark is one module in ``runs/`` with a ``Config``
 dataclass (docstring on every field; tyro makes it the ``--help``) and
 ``main(cfg)``. Experiments may add ``watch(cfg, checkpoint) -> world`` for
 ``colony watch`` and ``evaluate(cfg, checkpoint) -> dict`` for ``colony eval``
-(``checkpoint`` None: the checkpoint shipped with the package). Modules are
-imported only when used.
+(``checkpoint`` None: the checkpoint shipped with the package). A training
+experiment whose ``main(cfg, resume=None)`` takes ``resume`` (a run directory)
+continues a stopped run: ``colony train NAME --resume RUN_DIR``. Modules are
+imported only when used (``colony list`` reads ``main``'s signature from the
+source file, without importing torch).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
+import importlib.util
+import inspect
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 from colonylab.envs.registry import UnknownNameError
@@ -27,9 +36,52 @@ class RunSpec:
     evaluable: bool = False
     """The module has ``evaluate(cfg, checkpoint) -> dict`` (``colony eval``)."""
 
+    @property
+    def qualified_module(self) -> str:
+        """The module's import name, ``colonylab.runs.<module>``."""
+        return f"colonylab.runs.{self.module}"
+
     def load(self) -> ModuleType:
         """Import the module."""
-        return importlib.import_module(f"colonylab.runs.{self.module}")
+        return importlib.import_module(self.qualified_module)
+
+    @property
+    def resumable(self) -> bool:
+        """``main`` takes ``resume`` (``colony train NAME --resume RUN_DIR``).
+
+        Read from the imported module when it is loaded already, else from its
+        source (no import); False when neither can be read.
+        """
+        module = sys.modules.get(self.qualified_module)
+        if module is not None and callable(getattr(module, "main", None)):
+            return accepts_resume(module.main)
+        return _source_main_takes_resume(self.qualified_module)
+
+
+def accepts_resume(main: object) -> bool:
+    """Whether an experiment's ``main`` has a ``resume`` parameter."""
+    try:
+        return "resume" in inspect.signature(main).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+@functools.cache
+def _source_main_takes_resume(qualified_module: str) -> bool:
+    """Whether the module's source defines ``def main(..., resume...)`` at top level."""
+    try:
+        found = importlib.util.find_spec(qualified_module)
+        if found is None or not found.origin:
+            return False
+        tree = ast.parse(Path(found.origin).read_text(encoding="utf-8"))
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "main":
+            args = node.args
+            names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+            return "resume" in names
+    return False
 
 
 EXPERIMENTS: dict[str, RunSpec] = {
@@ -157,6 +209,11 @@ def experiment(name: str) -> RunSpec:
         return EXPERIMENTS[name]
     except KeyError:
         raise UnknownNameError("experiment", name, EXPERIMENTS) from None
+
+
+def resumable_experiments() -> list[str]:
+    """Names of the experiments ``colony train --resume`` can continue."""
+    return [name for name, spec in EXPERIMENTS.items() if spec.resumable]
 
 
 def benchmark(name: str) -> RunSpec:

@@ -7,7 +7,8 @@ import inspect
 
 import pytest
 
-from colonylab.runs.registry import BENCHMARKS, EXPERIMENTS
+from colonylab.runs import registry
+from colonylab.runs.registry import BENCHMARKS, EXPERIMENTS, accepts_resume, resumable_experiments
 
 
 @pytest.mark.parametrize(
@@ -22,3 +23,8 @@ def test_registered_module_has_config_and_main(spec):
     if spec.evaluable:
         assert callable(module.evaluate), f"{spec.name} is evaluable but has no evaluate()"
     assert spec.description and len(spec.description) < 100
+    if spec in EXPERIMENTS.values():
+        # colony list reads resumability from the source; it must match the signature
+        from_source = registry._source_main_takes_resume(spec.qualified_module)
+        assert from_source == accepts_resume(module.main) == spec.resumable, spec.name
+        assert (spec.name in resumable_experiments()) == spec.resumable
