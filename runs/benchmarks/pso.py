@@ -530,29 +530,29 @@ def _run(cfg: Config) -> dict[str, Any]:
         ours_library="torch",
         baseline_library="NumPy",
     )
-    title = (
-        f"colony bench pso (medians over seeds; ours on {device} {cfg.dtype}; "
-        f"PySwarms {version or 'not installed'}; {threads_text(thread_info)})"
-    )
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("set", "PxDxiters", "function", "impl", "best", "ms/it", "quality", "speed"):
-        left = col in ("set", "function", "impl")
-        table.add_column(col, justify="left" if left else "right", no_wrap=True)
-    for r in rows:
-        quality = r["quality_vs_pyswarms"]
-        colour = {"better": "green", "worse": "red"}.get(quality or "", "")
-        speed = r["speed_vs_pyswarms"]
-        table.add_row(
-            r["set"],
-            f"{r['pop_size']}x{r['dim']}x{r['iterations']}",
-            r["function"] + (" s+r" if r["form"] == "shift-rotate" else ""),
-            r["impl"],
-            f"{r['median_best']:.4g}",
-            f"{r['median_ms_per_iter']:.3f}",
-            "-" if quality is None else (f"[{colour}]{quality}[/]" if colour else quality),
-            "-" if speed is None else f"{speed:.2f}x",
+    for set_name in dict.fromkeys(r["set"] for r in rows):
+        title = (
+            f"colony bench pso, {set_name} set (medians over seeds; ours on {device} "
+            f"{cfg.dtype}; PySwarms {version or 'not installed'}; {threads_text(thread_info)})"
         )
-    console.print(table)
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)  # fits 80 columns
+        for col in ("PxDxiters", "function", "impl", "best", "ms/it", "quality", "speed"):
+            left = col in ("function", "impl")
+            table.add_column(col, justify="left" if left else "right", no_wrap=True)
+        for r in (r for r in rows if r["set"] == set_name):
+            quality = r["quality_vs_pyswarms"]
+            colour = {"better": "green", "worse": "red"}.get(quality or "", "")
+            speed = r["speed_vs_pyswarms"]
+            table.add_row(
+                f"{r['pop_size']}x{r['dim']}x{r['iterations']}",
+                r["function"] + (" s+r" if r["form"] == "shift-rotate" else ""),
+                r["impl"],
+                f"{r['median_best']:.4g}",
+                f"{r['median_ms_per_iter']:.3f}",
+                "-" if quality is None else (f"[{colour}]{quality}[/]" if colour else quality),
+                "-" if speed is None else f"{speed:.2f}x",
+            )
+        console.print(table)
     names = dict.fromkeys(r["function"] for r in rows)
     bounds_text = ", ".join(f"{n} +-{benchmark_bounds[n]:g}" for n in names)
     console.print(f"search box = initial box: {bounds_text}; equal evaluations (P per iteration)")

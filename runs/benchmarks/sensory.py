@@ -3,36 +3,47 @@ AttentionNeuron policies on cart-pole swing-up, batched against a per-individual
 
 ``pop`` :class:`~colonylab.agents.sensory.AttentionNeuronPolicy` policies (``act_dim=1``,
 recurrent: ``policy(obs, state) -> (action, state)``, the state None at an episode's
-start), ``episodes`` episodes of at most ``max_steps`` steps each, on
-:class:`~colonylab.envs.classic.swingup.VecCartPoleSwingUp` (float32, 5 inputs,
-continuous actions in ``[-1, 1]``), evaluated two ways in the same run, on the same
-episodes (the same seeds):
+start, float32 weights), ``episodes`` episodes of at most ``max_steps`` steps each of
+cart-pole swing-up (5 inputs, continuous actions in ``[-1, 1]``), evaluated two ways in
+the same run, on the same episodes (the same seeds):
 
 ``batched``  :class:`~colonylab.collective_ml.population.BatchedEvaluator`: every
-             episode of every policy in one vectorized swing-up world, one ``vmap``-ed
-             ``functional_call`` forward per step for the whole population, each
-             environment carrying its own recurrent state; finished episodes are
-             dropped as they end.
-``loop``     :class:`~colonylab.collective_ml.population.LoopEvaluator`: policy after
-             policy, episode after episode, one swing-up environment behind a
-             Gymnasium-style adapter (``reset(seed=int)``, ``step(action)``), the policy
-             called on one observation at a time: how a per-individual evaluation is
-             usually written. Being slow, it plays only the first ``loop_pop``
-             individuals (all of them when ``loop_pop >= pop``); the rates are per
-             episode and per env step, so they are compared directly (its time for the
-             whole population, ``seconds_scaled``, is its time x ``pop / loop_pop``).
+             episode of every policy in one
+             :class:`~colonylab.envs.classic.swingup.SwingUpWorld` (torch, float64
+             state, its default), one ``vmap``-ed ``functional_call`` forward per step
+             for the whole population, each environment carrying its own recurrent
+             state; finished episodes are dropped as they end.
+``loop``     :class:`~colonylab.collective_ml.population.LoopEvaluator`: what a user
+             writes without a vectorized world: policy after policy, episode after
+             episode, one scalar Gymnasium env
+             (:class:`~colonylab.envs.classic.swingup_env.CartPoleSwingUpEnv`: plain
+             NumPy and ``math``, Python-float state, float32 observations), the policy
+             called on one observation at a time. The env is built directly, without
+             ``gymnasium.make``'s checker and time-limit wrappers, which would only slow
+             the loop. Being slow, it plays only the first ``loop_pop`` individuals (all
+             of them when ``loop_pop >= pop``); the rates are per episode and per env
+             step, so they are compared directly (its time for the whole population,
+             ``seconds_scaled``, is its time x ``pop / loop_pop``).
 
-Both play the same episodes: an episode's start is drawn from its own seed
-(``episode_seeds``), the batched world being reset with one seed per environment and
-the single environment with ``[seed]``, which give the same generator. On the
-individuals both evaluate, the env steps must be equal and the returns agree to
-``RTOL`` relative (``|batched - loop| <= RTOL * max(1, |loop|)``), or the benchmark stops
-with status 2. The returns are not bit-equal: the batched forward runs ``vmap``-ed
-(batched) matmuls in float32 and the loop unbatched ones, whose last bits differ, and
-1000 steps of swing-up carry that on. Measured at the defaults (CPU, 1 thread), the
-largest relative difference is 2-3e-6 on random policies (16 and 64 checked) and 6e-6 on
-a partly trained checkpoint (~930-step episodes), with equal env steps; ``RTOL = 1e-3``
-leaves a wide margin while still catching a wrong seed, state or action.
+Both skip action validation (the policy's tanh keeps actions in range) and both feed
+the policy float32 observations. Both play the same episodes: an episode's start is
+drawn from its own seed (``episode_seeds``), the batched world being reset with one
+seed per environment and the scalar env with ``reset(seed=s)``, which give the same
+generator. On the individuals both evaluate, the env steps must be equal and the
+returns agree to ``RTOL`` relative (``|batched - loop| <= RTOL * max(1, |loop|)``), or
+the benchmark stops with status 2. The returns are not bit-equal: the batched forward
+runs ``vmap``-ed (batched) matmuls in float32 and the loop unbatched ones, whose last
+bits differ, and 1000 steps of swing-up carry that on (the two envs' float64
+dynamics agree to ~1e-15 a step); ``RTOL = 1e-3`` leaves a wide margin while still
+catching a wrong seed, state or action.
+
+Until this benchmark's baseline was the scalar env, the loop drove the torch vector
+world with one environment, about 58% of its time being that world's per-step overhead;
+the ratios it reported then (74.5x trained, 43.9x random) overstated the batching gain.
+
+Threads: both evaluators run under the same torch intra-op thread count (``--threads``,
+default 1); the scalar env is single-threaded Python. The table title and ``threads``
+in the JSON (``{"ours", "baseline"}``) say so.
 
 The work depends on the policies: random ones push the cart off the track after a few
 hundred steps, good ones swing the pole up and balance it for all ``max_steps``. Two
@@ -49,7 +60,7 @@ Reported per population and evaluator: mean return, env steps, seconds, episodes
 env-steps/s, and the ratio batched / loop in episodes/s (``ratio_vs_loop``; the same
 ratio in env-steps/s is ``ratio_steps_vs_loop``). The goal: >= 20x in episodes/s.
 
-JSON: ``{"suite", "machine", "torch", "threads", "device", "config", "rtol",
+JSON: ``{"suite", "machine", "torch", "threads", "device", "config", "baseline_env", "rtol",
 "cases": [{"population", "impl", "seconds", "seconds_scaled", "individuals",
 "episodes", "env_steps", "episodes_per_s", "env_steps_per_s", "ratio_vs_loop",
 "ratio_steps_vs_loop", "mean_return"}], "agreement": {population: {"individuals",
@@ -68,17 +79,25 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
+from colonylab.agents import build as build_agent
 from colonylab.agents.sensory import AttentionNeuronPolicy
 from colonylab.collective_ml.base import flatten_params
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
-from colonylab.envs.classic.swingup import VecCartPoleSwingUp
-from colonylab.runs.common.bench import machine_info, torch_threads, write_json
+from colonylab.envs.classic.swingup import SwingUpWorld
+from colonylab.envs.classic.swingup_env import CartPoleSwingUpEnv
+from colonylab.runs.common.bench import (
+    machine_info,
+    threads_info,
+    threads_text,
+    torch_threads,
+    write_json,
+)
+from colonylab.runs.common.checkpoint import load_checkpoint
 from colonylab.runs.common.device import resolve_device
 
 GOAL = 20.0
@@ -159,31 +178,10 @@ class Config:
             )
 
 
-class SwingUpEnv:
-    """One swing-up environment behind a Gymnasium-style interface, for the loop.
-
-    ``reset(seed=int) -> (obs float32[5], {})`` (the start drawn from
-    ``default_rng(seed)``, as env ``n`` of a batched world reset with per-env seeds);
-    ``step(action) -> (obs float32[5], reward, terminated, truncated, {})`` with a
-    float action in ``[-1, 1]`` (a number, 0-d or ``[1]`` array / tensor).
-    """
-
-    def __init__(self, max_episode_steps: int = 1000) -> None:
-        self.world = VecCartPoleSwingUp(
-            1,
-            dtype=torch.float32,
-            validate_actions=False,
-            max_episode_steps=max_episode_steps,
-        )
-
-    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[Tensor, dict]:
-        obs = self.world.reset(seed=None if seed is None else [int(seed)])
-        return obs[0], {}
-
-    def step(self, action: Any) -> tuple[Tensor, float, bool, bool, dict]:
-        act = torch.as_tensor(np.asarray(action, dtype=np.float32)).reshape(1)
-        obs, reward, terminated, truncated, _ = self.world.step(act)
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), {}
+def scalar_env(max_episode_steps: int = 1000) -> CartPoleSwingUpEnv:
+    """The loop's env: one scalar Gymnasium swing-up (NumPy and ``math``), actions not
+    validated (as the batched world's)."""
+    return CartPoleSwingUpEnv(max_episode_steps=max_episode_steps, validate_actions=False)
 
 
 def continuous_actions(output: Tensor) -> Tensor:
@@ -196,15 +194,15 @@ def make_population(kind: str, cfg: Config) -> tuple[torch.nn.Module, torch.Tens
     None for ``trained`` when there is no checkpoint."""
     gen = torch.Generator().manual_seed(cfg.seed)
     if kind == "trained":
-        from colonylab.runs.common.sensory import load_agent
-
         path = Path(cfg.checkpoint) if cfg.checkpoint else CHECKPOINT
         if not path.is_file():
             return None
-        policy, payload = load_agent(path, EXPERIMENT)
+        ckpt = load_checkpoint(path, EXPERIMENT)
+        policy = build_agent(ckpt["spec"] or {})
         if not callable(getattr(policy, "initial_state", None)):
             raise ValueError(f"{str(path)!r} is not an AttentionNeuron checkpoint")
-        center = payload["params"].float()
+        policy.load_state_dict(ckpt["state_dict"])
+        center = flatten_params(policy).float()
         noise = torch.randn(cfg.pop, center.numel(), generator=gen)
         return policy, center + cfg.noise * noise
     rows = []
@@ -235,11 +233,8 @@ def _run(cfg: Config) -> dict[str, Any]:
     total_episodes = cfg.pop * cfg.episodes
     loop_pop = min(cfg.loop_pop, cfg.pop)
     loop_episodes = loop_pop * cfg.episodes
-    world_factory = partial(
-        VecCartPoleSwingUp,
-        dtype=torch.float32,
-        validate_actions=False,
-        max_episode_steps=cfg.max_steps,
+    world_factory = SwingUpWorld.factory(
+        dtype="float64", validate_actions=False, max_episode_steps=cfg.max_steps
     )
     common = dict(
         episodes=cfg.episodes,
@@ -257,7 +252,7 @@ def _run(cfg: Config) -> dict[str, Any]:
             continue
         policy, params = made
         batched = BatchedEvaluator(policy, world_factory, device=device, **common)
-        loop = LoopEvaluator(policy, partial(SwingUpEnv, cfg.max_steps), **common)
+        loop = LoopEvaluator(policy, partial(scalar_env, cfg.max_steps), **common)
         with console.status(f"{kind}: batched evaluator ({total_episodes} episodes)..."):
             # warm-up (first-call costs), and the env steps of the loop's individuals
             batched.returns(params[:loop_pop])
@@ -270,7 +265,7 @@ def _run(cfg: Config) -> dict[str, Any]:
                     torch.cuda.synchronize(device)
                 best = min(best, time.perf_counter() - start)
             batched_steps = batched.last_env_steps
-        with console.status(f"{kind}: loop, one env ({loop_episodes} episodes)..."):
+        with console.status(f"{kind}: loop, one scalar env ({loop_episodes} episodes)..."):
             start = time.perf_counter()
             loop_returns = loop.returns(params[:loop_pop])
             loop_seconds = time.perf_counter() - start
@@ -326,11 +321,14 @@ def _run(cfg: Config) -> dict[str, Any]:
         r["population"]: bool(r["ratio_vs_loop"] >= GOAL) for r in cases if r["impl"] == "batched"
     }
     threads = torch.get_num_threads()
+    thread_info = threads_info(
+        threads, threads, library="torch forwards; the scalar env is single-threaded Python"
+    )
     loop_note = f"loop on the first {loop_pop}" if loop_pop < cfg.pop else "loop on all of them"
     table = Table(
         title=f"colony bench sensory ({cfg.pop} AttentionNeuron policies x {cfg.episodes} "
-        f"episodes of <= {cfg.max_steps} steps, swing-up float32, batched on {device}, "
-        f"{loop_note}, {threads} threads)"
+        f"episodes of <= {cfg.max_steps} steps; batched: SwingUpWorld on {device}; loop: "
+        f"scalar Gymnasium env, {loop_note}; {threads_text(thread_info)})"
     )
     for col in ("population", "impl", "return", "env steps", "s", "episodes/s", "steps/s",
                 "vs loop"):  # fmt: skip
@@ -369,9 +367,10 @@ def _run(cfg: Config) -> dict[str, Any]:
         "suite": "sensory",
         "machine": machine_info(device),
         "torch": torch.__version__,
-        "threads": threads,
+        "threads": thread_info,
         "device": str(device),
         "config": asdict(cfg),
+        "baseline_env": "colonylab.envs.classic.swingup_env.CartPoleSwingUpEnv (scalar NumPy)",
         "rtol": RTOL,
         "cases": cases,
         "agreement": agreement,

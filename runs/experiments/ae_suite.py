@@ -37,7 +37,10 @@ tables give each row's learning rate; ``results.json`` has every grid score.
                 log10 loss). AE only: no baseline to tune.
 
 The problems, the optimizers' defaults and the tuner live in
-:mod:`colonylab.runs.benchmarks.ae` (shared with ``colony bench ae``).
+:mod:`colonylab.runs.benchmarks.ae` (shared with ``colony bench ae``). The file is
+longer than ~500 lines because it is six experiments in one (each scenario's runs, its
+tuning metric and its rows), plus the verdicts, the markdown report and two figures
+that read across all of them.
 
 Writes ``results.md`` and ``results.json`` (every row, every seed), and
 ``media/ae_coefficients.png`` (AE's coefficient trajectories per scenario) and

@@ -11,10 +11,10 @@ import torch
 
 from colonylab.agents.sensory import AttentionNeuronPolicy
 from colonylab.collective_ml.population import episode_seeds
-from colonylab.envs.classic.swingup import VecCartPoleSwingUp
-from colonylab.runs.benchmarks.sensory import Config, SwingUpEnv, main
+from colonylab.envs.classic.swingup import SwingUpConfig, SwingUpWorld
+from colonylab.runs.benchmarks.sensory import Config, main, scalar_env
 from colonylab.runs.cli import main as cli_main
-from colonylab.runs.common.sensory import save_agent
+from colonylab.runs.common.checkpoint import make_checkpoint, save_checkpoint
 
 CASE_FIELDS = {
     "population",
@@ -38,7 +38,9 @@ def test_tiny_bench_writes_json(tmp_path, capsys):
     assert cli_main([*argv, "--populations", "random", "--json", str(path)]) == 0
     assert "goal >= 20x" in capsys.readouterr().out
     data = json.loads(path.read_text())
-    assert data["suite"] == "sensory" and data["goal"] == 20 and data["threads"] == 1
+    assert data["suite"] == "sensory" and data["goal"] == 20
+    assert data["threads"]["ours"] == data["threads"]["baseline"] == 1
+    assert "CartPoleSwingUpEnv" in data["baseline_env"]
     assert data["config"]["loop_pop"] == 2 and data["rtol"] == 1e-3
     assert {(c["population"], c["impl"]) for c in data["cases"]} == {
         ("random", "batched"),
@@ -59,13 +61,14 @@ def test_tiny_bench_writes_json(tmp_path, capsys):
 
 def test_trained_population_from_a_checkpoint(tmp_path):
     policy = AttentionNeuronPolicy(act_dim=1)
-    path = save_agent(
-        tmp_path / "attention.pt",
-        policy,
-        {"kind": "attention", "act_dim": 1},
-        experiment="sensory-cartpole",
-        meta={},
+    path = tmp_path / "attention.pt"
+    ckpt = make_checkpoint(
+        "sensory-cartpole",
+        spec={"type": "attention", "act_dim": 1},
+        state_dict=policy.state_dict(),
+        extra={"agent": "attention"},
     )
+    save_checkpoint(path, ckpt)
     cfg = Config(pop=3, episodes=2, max_steps=30, loop_pop=5, checkpoint=str(path))
     data = main(cfg)
     assert [c["population"] for c in data["cases"]] == ["trained"] * 2 + ["random"] * 2
@@ -85,20 +88,33 @@ def test_missing_default_checkpoint_skips_trained(monkeypatch, tmp_path, capsys)
     assert "trained population skipped" in capsys.readouterr().out
 
 
-def test_adapter_plays_the_batched_worlds_episodes():
+def test_scalar_env_plays_the_batched_worlds_episodes():
+    """The loop's scalar env and the batched world follow the same trajectories (same
+    seeds, same actions) for a whole episode: the comparison is of like with like."""
     seeds = episode_seeds(0, 3, 1).reshape(3)
-    world = VecCartPoleSwingUp(3, dtype=torch.float32, validate_actions=False)
+    world = SwingUpWorld(
+        SwingUpConfig(num_envs=3, autoreset=False, validate_actions=False, max_episode_steps=300)
+    )
     obs = world.reset(seed=seeds)
-    envs = [SwingUpEnv() for _ in seeds]
+    envs = [scalar_env(300) for _ in seeds]
     for env, s, row in zip(envs, seeds, obs, strict=True):
         first, info = env.reset(seed=int(s))
-        assert info == {} and torch.equal(first, row)
-    actions = torch.tensor([0.5, -1.0, 0.25])
-    obs, reward, terminated, truncated, _ = world.step(actions)
-    for n, env in enumerate(envs):
-        o, r, te, tr, _ = env.step(np.asarray(actions[n].item(), dtype=np.float32))
-        assert torch.equal(o, obs[n]) and r == float(reward[n])
-        assert (te, tr) == (bool(terminated[n]), bool(truncated[n]))
+        assert info == {} and first.dtype == np.float32
+        np.testing.assert_allclose(first, row.numpy(), rtol=1e-6, atol=1e-7)
+    rng = np.random.default_rng(1)
+    ended = [False] * 3
+    for _ in range(300):
+        actions = rng.uniform(-1, 1, 3).astype(np.float32)
+        obs, reward, terminated, truncated, _ = world.step(torch.from_numpy(actions))
+        for n, env in enumerate(envs):
+            if ended[n]:
+                continue
+            o, r, te, tr, _ = env.step(np.float32(actions[n]))
+            np.testing.assert_allclose(env.state, world.state[n].numpy(), rtol=0, atol=1e-9)
+            assert r == pytest.approx(float(reward[n]), abs=1e-6)
+            assert (te, tr) == (bool(terminated[n]), bool(truncated[n]))
+            ended[n] = te or tr
+    assert all(ended)  # truncated at 300 or off the track, on both sides alike
 
 
 @pytest.mark.parametrize(
