@@ -16,31 +16,36 @@ The three experiments of the paper, chosen with ``--mode``:
 Each iteration runs a random number of CA steps in ``[steps_min, steps_max]``,
 takes the L2 loss of the RGBA channels against the target (colour premultiplied
 by alpha), normalises each parameter's gradient to unit norm and steps Adam
-(``lr``, times ``lr_decay`` after ``lr_decay_at`` iterations).
+(``lr``, times ``lr_decay`` after ``lr_decay_at`` iterations); the loop is
+:class:`~colonylab.collective_ml.trainers.gradient.GradientTrainer`.
 
 The target is any image Pillow reads as RGBA (``--target PATH``), resized so its
-longer side is ``target_size`` and centred on the ``size`` x ``size`` canvas; the
-default is a butterfly this project draws (``runs/assets/butterfly.png``, made by
-:func:`draw_butterfly`). Every ``eval_every`` iterations the regeneration metrics
-are logged (``emergence/loss_grown`` after ``steps_max`` steps from a seed,
-``emergence/loss_damaged`` right after erasing the left half,
-``emergence/loss_recovered`` 100 steps later). Writes ``checkpoints/nca_grow.pt``,
-``media/training.png`` (curves and a grow/damage/recover strip) and
-``media/regrow.gif``.
+longer side is ``target_size`` and centred on the ``size`` x ``size`` canvas, or a
+built-in one drawn by this project (``butterfly``, the default, or ``ladybug``;
+:mod:`colonylab.runs.data.targets`). Every ``eval_every`` iterations the
+regeneration metrics are logged (``emergence/loss_grown`` after ``steps_max``
+steps from a seed, ``emergence/loss_damaged`` right after erasing the left half,
+``emergence/loss_recovered`` 100 steps later).
+
+Writes ``checkpoints/latest.pt`` every ``checkpoint_every`` iterations, at the end
+and on Ctrl-C (model, Adam and LR-schedule state, the sample pool, the iteration,
+every generator, the history), ``checkpoints/nca_grow.pt`` at the end (the model,
+its target and the command that reproduces it), ``media/training.png`` (curves and
+a grow/damage/recover strip) and ``media/regrow.gif``. ``--resume RUN_DIR``
+continues a stopped run bit-identically (same device and threads).
 
     colony train nca-grow --mode regenerating --iterations 8000
     colony train nca-grow --target my_emoji.png --size 64 --target-size 40
-    colony watch nca-grow                  # the shipped checkpoint; click to cut it
+    colony train nca-grow --resume runs/out/nca-grow/20260101-120000-s0
+    colony watch nca-grow                  # the shipped checkpoints; click to cut them
     colony eval nca-grow --json eval.json
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +55,17 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from colonylab._checks import (
+    check_choice,
+    check_dataclass_ints,
+    check_float,
+    check_optional_int,
+    check_probability,
+)
+from colonylab.agents import build
 from colonylab.agents.nca import NCA, NCAConfig
+from colonylab.collective_ml.trainers.gradient import GradientTrainer, normalise_gradients
+from colonylab.emergence.plots_nca import grow_figure, write_gif
 from colonylab.emergence.regeneration import RegenerationResult, pattern_loss, regeneration
 from colonylab.envs.ca.nca_canvas import (
     CanvasConfig,
@@ -61,14 +76,21 @@ from colonylab.envs.ca.nca_canvas import (
     seed_cell,
 )
 from colonylab.runs.common import RunDir, resolve_device, seed_everything
-from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
+from colonylab.runs.common.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
 from colonylab.runs.common.progress import progress_bar
+from colonylab.runs.data.targets import load_target
 
 EXPERIMENT = "nca-grow"
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_TARGET = ASSETS / "butterfly.png"
-# built-in targets drawn by this project (``--target butterfly`` / ``--target ladybug``)
-BUILTIN_TARGETS = {"butterfly": ASSETS / "butterfly.png", "ladybug": ASSETS / "ladybug.png"}
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED = "nca_grow.pt"
 MODES = ("growing", "persistent", "regenerating")
 RECOVER_STEPS = 100
@@ -123,7 +145,8 @@ class Config:
     eval_batch: int = 4
     """Seeds (fire-mask draws) averaged in the regeneration metrics."""
     checkpoint_every: int = 500
-    """Save a checkpoint every this many iterations (and at the end)."""
+    """Write checkpoints/latest.pt every this many iterations (and at the end, and on
+    Ctrl-C); ``--resume RUN_DIR`` continues from it."""
     seed: int = 0
     """Seed of the weights, the pool sampling, the damage and the fire masks."""
     device: str = "auto"
@@ -136,196 +159,45 @@ class Config:
     """Write media/training.png and media/regrow.gif."""
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        for name in ("size", "batch", "iterations", "steps_min", "eval_batch"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.size < 3:
-            raise ValueError(f"size must be >= 3, got {self.size}")
+        check_choice("--mode", self.mode, MODES)
+        check_dataclass_ints(
+            self,
+            {"size": 3, "batch": 1, "iterations": 1, "steps_min": 1, "eval_batch": 1},
+        )
+        check_dataclass_ints(
+            self, {"steps_max": self.steps_min, "eval_every": 0, "checkpoint_every": 0}
+        )
+        check_dataclass_ints(self, {"lr_decay_at": 0, "pool_size": 1, "damage_count": 0})
         if self.target_size is not None and not 1 <= self.target_size <= self.size:
             raise ValueError(
-                f"target_size must be in [1, size={self.size}], got {self.target_size}; "
+                f"--target-size must be in [1, size={self.size}], got {self.target_size}; "
                 "raise --size or lower --target-size"
             )
-        if self.steps_max < self.steps_min:
-            raise ValueError(
-                f"steps_max ({self.steps_max}) must be >= steps_min ({self.steps_min})"
-            )
         if self.mode != "growing" and self.pool_size < self.batch:
-            raise ValueError(f"pool_size ({self.pool_size}) must be >= batch ({self.batch})")
-        if self.mode == "regenerating" and not 0 <= self.damage_count < self.batch:
+            raise ValueError(f"--pool-size ({self.pool_size}) must be >= batch ({self.batch})")
+        if self.mode == "regenerating" and not self.damage_count < self.batch:
             raise ValueError(
-                f"damage_count must be in [0, batch={self.batch}) (the worst sample is "
+                f"--damage-count must be in [0, batch={self.batch}) (the worst sample is "
                 f"reseeded, not damaged), got {self.damage_count}"
             )
-        if not 0.0 <= self.half_damage <= 1.0:
-            raise ValueError(f"half_damage must be in [0, 1], got {self.half_damage}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        for name in ("eval_every", "checkpoint_every", "lr_decay_at"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
-        NCAConfig(  # architecture checks with their own messages
+        check_probability("--half-damage", self.half_damage)
+        check_float("--lr", self.lr, 0, low_open=True)
+        check_float("--lr-decay", self.lr_decay, 0, low_open=True)
+        check_optional_int("--threads", self.threads, 1)
+        check_dataclass_ints(self, {"channels": 4})  # RGBA first
+        self.nca_config()  # architecture checks with their own messages
+
+    def nca_config(self) -> NCAConfig:
+        """The rule's architecture."""
+        return NCAConfig(
             channels=self.channels,
             hidden=self.hidden,
             perception=self.perception,
             fire_rate=self.fire_rate,
         )
-        if self.channels < 4:
-            raise ValueError(f"channels must be >= 4 (RGBA first), got {self.channels}")
-
-
-# -- the target ------------------------------------------------------------------------------
-def draw_butterfly(size: int = 40, supersample: int = 8):
-    """The default target: a butterfly drawn with Pillow (a ``PIL.Image`` in RGBA)."""
-    from PIL import Image, ImageDraw
-
-    big = size * supersample
-    img = Image.new("RGBA", (big, big), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(img)
-    u = big / 46.0  # drawing unit: the butterfly spans ~40 units, centred
-    cx, cy = big / 2.0, big / 2.0 + 1.5 * u
-    ink = (40, 25, 30, 255)
-    body = (50, 35, 40, 255)
-
-    def wing(x: float, y0: float, y1: float, half_width: float, fill: tuple) -> None:
-        draw.ellipse((x - half_width, y0, x + half_width, y1), fill=ink)
-        rim = 1.6 * u
-        draw.ellipse((x - half_width + rim, y0 + rim, x + half_width - rim, y1 - rim), fill=fill)
-
-    for side in (-1, 1):
-        wing(cx + side * 11 * u, cy - 17 * u, cy + 2 * u, 10 * u, (245, 140, 30, 255))
-        wing(cx + side * 8.5 * u, cy - 1 * u, cy + 15 * u, 7.5 * u, (250, 190, 50, 255))
-        for dx, dy, r, colour in (
-            (15, -12, 1.8, (255, 255, 255, 255)),
-            (11, -6, 2.6, (200, 40, 60, 255)),
-            (9, 6, 2.2, (60, 120, 220, 255)),
-        ):
-            x, y = cx + side * dx * u, cy + dy * u
-            draw.ellipse((x - r * u, y - r * u, x + r * u, y + r * u), fill=colour)
-        tip_x, tip_y = cx + side * 6 * u, cy - 19.5 * u
-        draw.line((cx + side * u, cy - 15 * u, tip_x, tip_y), fill=body, width=int(1.2 * u))
-        draw.ellipse(
-            (tip_x - 1.2 * u, tip_y - 1.2 * u, tip_x + 1.2 * u, tip_y + 1.2 * u), fill=body
-        )
-    draw.ellipse((cx - 1.8 * u, cy - 13 * u, cx + 1.8 * u, cy + 14 * u), fill=body)
-    draw.ellipse((cx - 2.6 * u, cy - 16 * u, cx + 2.6 * u, cy - 11 * u), fill=body)
-    return img.resize((size, size), Image.Resampling.LANCZOS)
-
-
-def draw_ladybug(size: int = 40, supersample: int = 8):
-    """The second built-in target: a ladybug drawn with Pillow (``PIL.Image``, RGBA)."""
-    from PIL import Image, ImageDraw
-
-    big = size * supersample
-    img = Image.new("RGBA", (big, big), (0, 0, 0, 0))
-    d = ImageDraw.Draw(img)
-    u = big / 46.0
-    cx, cy = big / 2.0, big / 2.0 + 2 * u
-    black = (30, 25, 30, 255)
-    # legs
-    for side in (-1, 1):
-        for k, dy in enumerate((-6, 1, 8)):
-            x0, y0 = cx + side * 8 * u, cy + dy * u
-            x1, y1 = cx + side * 18 * u, cy + (dy + (k - 1) * 4) * u
-            d.line((x0, y0, x1, y1), fill=black, width=int(1.3 * u))
-    # antennae
-    for side in (-1, 1):
-        d.line(
-            (cx + side * 2 * u, cy - 16 * u, cx + side * 7 * u, cy - 21 * u),
-            fill=black,
-            width=int(1.2 * u),
-        )
-    # head
-    d.ellipse((cx - 7 * u, cy - 19 * u, cx + 7 * u, cy - 8 * u), fill=black)
-    for side in (-1, 1):
-        d.ellipse(
-            (
-                cx + side * 3.5 * u - 1.4 * u,
-                cy - 16 * u - 1.4 * u,
-                cx + side * 3.5 * u + 1.4 * u,
-                cy - 16 * u + 1.4 * u,
-            ),
-            fill=(250, 250, 250, 255),
-        )
-    # body (shell)
-    d.ellipse((cx - 14 * u, cy - 12 * u, cx + 14 * u, cy + 17 * u), fill=black)
-    d.ellipse((cx - 13 * u, cy - 11 * u, cx + 13 * u, cy + 16 * u), fill=(220, 35, 35, 255))
-    d.line((cx, cy - 11 * u, cx, cy + 16 * u), fill=black, width=int(1.4 * u))
-    for dx, dy, r in (
-        (-6, -4, 3.0),
-        (6, -4, 3.0),
-        (-8, 6, 2.6),
-        (8, 6, 2.6),
-        (-4, 12, 2.2),
-        (4, 12, 2.2),
-    ):
-        x, y = cx + dx * u, cy + dy * u
-        d.ellipse((x - r * u, y - r * u, x + r * u, y + r * u), fill=black)
-    return img.resize((size, size), Image.Resampling.LANCZOS)
-
-
-def load_target(path: str | Path | None, target_size: int | None, size: int) -> torch.Tensor:
-    """The target as premultiplied RGBA ``float32 (size, size, 4)``, centred.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not an image, not convertible to RGBA, fully transparent, or larger
-            than the canvas.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if path is None:
-        path = DEFAULT_TARGET
-    elif str(path) in BUILTIN_TARGETS:
-        path = BUILTIN_TARGETS[str(path)]
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"target image {str(path)!r} does not exist")
-    try:
-        with Image.open(path) as im:
-            img = im.convert("RGBA")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ValueError(
-            f"target {str(path)!r} is not an image Pillow can read as RGBA: {exc}"
-        ) from None
-    if target_size is not None:
-        w, h = img.size
-        scale = target_size / max(w, h)
-        new = (max(1, round(w * scale)), max(1, round(h * scale)))
-        if new != img.size:
-            img = img.resize(new, Image.Resampling.LANCZOS)
-    w, h = img.size
-    if w > size or h > size:
-        raise ValueError(
-            f"target {str(path)!r} is {w}x{h}, larger than the {size}x{size} canvas; "
-            "pass --target-size N (resize) or a larger --size"
-        )
-    rgba = np.asarray(img, dtype=np.float32) / 255.0
-    if rgba[..., 3].max() <= 0.1:
-        raise ValueError(
-            f"target {str(path)!r} is fully transparent (alpha <= 0.1 everywhere); "
-            "the CA grows only where alpha > 0.1"
-        )
-    rgba[..., :3] *= rgba[..., 3:4]  # premultiplied colour, as the CA's RGB channels are
-    out = np.zeros((size, size, 4), dtype=np.float32)
-    top, left = (size - h) // 2, (size - w) // 2
-    out[top : top + h, left : left + w] = rgba
-    return torch.from_numpy(out)
 
 
 # -- training -------------------------------------------------------------------------------
-def _command_line() -> str:
-    argv = sys.argv
-    if argv and Path(argv[0]).name == "colony":
-        return shlex.join(["colony", *argv[1:]])
-    return shlex.join(["python", *argv])
-
-
 def _random_damage(x: torch.Tensor, rng: np.random.Generator, half_share: float) -> torch.Tensor:
     """Erase a random disc (or, with chance ``half_share``, a random half) in each state."""
     b, h, w, _ = x.shape
@@ -369,20 +241,45 @@ def measure_regeneration(
     )
 
 
+REGENERATION_KEYS = ("loss_grown", "loss_damaged", "loss_recovered", "recovery_ratio")
+
+
 @dataclass
 class TrainResult:
-    """What :func:`train` returns."""
+    """What :func:`train` returns (``evals``: ``(iteration, {loss_grown, ...})``)."""
 
     model: NCA
     target: torch.Tensor
     losses: list[float]
-    evals: list[tuple[int, RegenerationResult]]
+    evals: list[tuple[int, dict[str, float]]]
     seconds: float
     run: RunDir | None
 
 
-def train(cfg: Config, run: RunDir | None = None, progress: Progress | None = None) -> TrainResult:
-    """Train a rule; logs to ``run`` and saves ``run.checkpoints/nca_grow.pt`` when given."""
+def checkpoint_of(cfg: Config, model: NCA, target: torch.Tensor, **parts: Any) -> dict:
+    """The one-format checkpoint of a rule (``parts``: ``trainer``, ``rng``, metrics)."""
+    metrics = parts.pop("metrics", None)
+    return make_checkpoint(
+        EXPERIMENT,
+        spec={"type": "nca", **asdict(model.config)},
+        state_dict=model.state_dict(),
+        config=cfg,
+        provenance=provenance(
+            reproduce_command(f"train {EXPERIMENT}", cfg), seed=cfg.seed, metrics=metrics
+        ),
+        extra={"target": target.cpu()},
+        **parts,
+    )
+
+
+def train(
+    cfg: Config,
+    run: RunDir | None = None,
+    progress: Progress | None = None,
+    resume: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train a rule; with ``run``, log and write ``checkpoints/latest.pt``; ``resume``: a
+    checkpoint of this config's run to continue from."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -390,33 +287,16 @@ def train(cfg: Config, run: RunDir | None = None, progress: Progress | None = No
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     target = load_target(cfg.target, cfg.target_size, cfg.size).to(device)
-    model = NCA(
-        channels=cfg.channels, hidden=cfg.hidden, perception=cfg.perception, fire_rate=cfg.fire_rate
-    ).to(device)
+    model = NCA(cfg.nca_config()).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=[cfg.lr_decay_at] if cfg.lr_decay_at else [], gamma=cfg.lr_decay
     )
     seed_state = seed_cell(1, cfg.size, cfg.size, cfg.channels, device=device)
     pool = seed_state.repeat(cfg.pool_size, 1, 1, 1) if cfg.mode != "growing" else None
-    meta = {"command": _command_line(), "config": dataclasses.asdict(cfg)}
-    losses: list[float] = []
-    evals: list[tuple[int, RegenerationResult]] = []
-    task = progress.add_task("nca-grow", total=cfg.iterations, rate="") if progress else None
-    start = time.perf_counter()
+    batch: dict[str, Any] = {}
 
-    def save(iteration: int) -> None:
-        if run is None:
-            return
-        save_nca(
-            run.checkpoints / "nca_grow.pt",
-            model,
-            EXPERIMENT,
-            {**meta, "iterations_done": iteration, "trained_steps": cfg.steps_max},
-            target=target.cpu(),
-        )
-
-    for it in range(1, cfg.iterations + 1):
+    def loss_fn(it: int) -> tuple[torch.Tensor, dict[str, float]]:
         if pool is None:
             idx = None
             x = seed_state.repeat(cfg.batch, 1, 1, 1)
@@ -434,54 +314,97 @@ def train(cfg: Config, run: RunDir | None = None, progress: Progress | None = No
         steps = int(rng.integers(cfg.steps_min, cfg.steps_max + 1))
         for _ in range(steps):
             x = model.step(x, generator=generator)
-        loss = pattern_loss(x, target).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        with torch.no_grad():
-            for p in model.parameters():
-                if p.grad is not None:
-                    p.grad /= p.grad.norm() + 1e-8
-        optimizer.step()
-        scheduler.step()
+        batch["idx"], batch["x"] = idx, x
+        return pattern_loss(x, target).mean(), {"charts/steps": steps}
+
+    def after_step(it: int) -> None:
         if pool is not None:
-            pool[idx] = x.detach()
-        losses.append(float(loss.detach()))
-        scalars = {
-            "losses/loss": losses[-1],
-            "charts/lr": scheduler.get_last_lr()[0],
-            "charts/steps": steps,
-        }
-        last = it == cfg.iterations
-        if (cfg.eval_every and it % cfg.eval_every == 0) or last:
-            model.eval()
-            result = measure_regeneration(model, target, cfg.steps_max, cfg.eval_batch, cfg.seed)
-            evals.append((it, result))
-            scalars.update(
-                {
-                    "emergence/loss_grown": result.loss_grown,
-                    "emergence/loss_damaged": result.loss_damaged,
-                    "emergence/loss_recovered": result.loss_recovered,
-                    "emergence/recovery_ratio": result.recovery_ratio,
-                }
-            )
-            model.train()
+            pool[batch["idx"]] = batch["x"].detach()
+        batch.clear()
+
+    def evaluate(it: int) -> dict[str, float]:
+        model.eval()
+        result = measure_regeneration(model, target, cfg.steps_max, cfg.eval_batch, cfg.seed)
+        model.train()
+        return {f"emergence/{key}": getattr(result, key) for key in REGENERATION_KEYS}
+
+    def get_rng() -> dict[str, Any]:
+        return {"numpy": rng.bit_generator.state, "torch": generator.get_state()}
+
+    def set_rng(state: dict[str, Any]) -> None:
+        rng.bit_generator.state = state["numpy"]
+        generator.set_state(state["torch"])
+
+    def save(trainer: GradientTrainer) -> Path | None:
+        if run is None:
+            return None
+        state = {**trainer.state_dict(), "pool": pool}
+        rng_state = {**get_rng(), "global": rng_states()}
+        ckpt = checkpoint_of(cfg, model, target, trainer=state, rng=rng_state)
+        return save_checkpoint(run.checkpoints / "latest.pt", ckpt)
+
+    task = progress.add_task("nca-grow", total=cfg.iterations, rate="") if progress else None
+
+    def log(it: int, scalars: dict[str, float]) -> None:
         if run is not None:
             run.log(it, scalars)
-        if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last:
-            save(it)
         if progress is not None and task is not None:
-            progress.update(task, advance=1, rate=f"loss {losses[-1]:.4f}")
-    return TrainResult(model, target, losses, evals, time.perf_counter() - start, run)
+            progress.update(task, completed=it, rate=f"loss {scalars['losses/loss']:.4f}")
+
+    trainer = GradientTrainer(
+        model,
+        optimizer,
+        loss_fn,
+        scheduler=scheduler,
+        grad_transform=normalise_gradients,
+        after_step=after_step,
+        evaluate=evaluate,
+        evaluate_every=cfg.eval_every,
+        log=log,
+        save=save,
+        checkpoint_every=cfg.checkpoint_every,
+        rng_state=get_rng,
+        set_rng_state=set_rng,
+        echo=console.print,
+    )
+    if resume is not None:
+        model.load_state_dict(resume["state_dict"])
+        trainer.load_state_dict(resume["trainer"])
+        if pool is not None:
+            pool.copy_(resume["trainer"]["pool"].to(device))
+        set_rng(resume["rng"])
+        set_rng_states(resume["rng"]["global"])
+    start = time.perf_counter()
+    history = trainer.fit(cfg.iterations)
+    return TrainResult(
+        model,
+        target,
+        [h["losses/loss"] for h in history],
+        _evals(history),
+        time.perf_counter() - start,
+        run,
+    )
+
+
+def _evals(history: list[dict[str, float]]) -> list[tuple[int, dict[str, float]]]:
+    return [
+        (i + 1, {k: h[f"emergence/{k}"] for k in REGENERATION_KEYS})
+        for i, h in enumerate(history)
+        if "emergence/loss_grown" in h
+    ]
 
 
 # -- pictures -------------------------------------------------------------------------------
 @torch.no_grad()
-def _strip(model: NCA, target: torch.Tensor, grow_steps: int, seed: int) -> list[np.ndarray]:
-    """Frames: target, grown, left half erased, 20/50/100 steps later."""
+def plot_training(result: TrainResult, cfg: Config, path: Path) -> Path:
+    """Loss curve, regeneration metrics and a grow/damage/recover strip (cropped to the
+    target): target, grown, left half erased, 20/50/100 steps later."""
+    model, target = result.model, result.target
     h, w, _ = target.shape
-    generator = torch.Generator(device=target.device).manual_seed(seed)
-    x = seed_cell(1, h, w, model.config.channels, device=target.device)
-    x = model(x, grow_steps, generator=generator)
+    generator = torch.Generator(device=target.device).manual_seed(cfg.seed)
+    x = model(
+        seed_cell(1, h, w, cfg.channels, device=target.device), cfg.steps_max, generator=generator
+    )
     frames = [rgba_to_rgb(target), rgba_to_rgb(x[0, ..., :4])]
     x = erase_halves(x, "left")
     frames.append(rgba_to_rgb(x[0, ..., :4]))
@@ -490,56 +413,21 @@ def _strip(model: NCA, target: torch.Tensor, grow_steps: int, seed: int) -> list
         x = model(x, k - done, generator=generator)
         done = k
         frames.append(rgba_to_rgb(x[0, ..., :4]))
-    return frames
-
-
-def plot_training(result: TrainResult, cfg: Config, path: Path) -> Path:
-    """Loss curve, regeneration metrics and a grow/damage/recover strip."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(12, 6.5), constrained_layout=True)
-    grid = fig.add_gridspec(2, 6, height_ratios=[1.3, 1])
-    ax = fig.add_subplot(grid[0, :3])
-    ax.semilogy(
-        np.arange(1, len(result.losses) + 1), result.losses, lw=0.6, color="0.5", label="batch"
-    )
-    if len(result.losses) >= 20:
-        k = max(5, len(result.losses) // 50)
-        smooth = np.convolve(result.losses, np.ones(k) / k, mode="valid")
-        ax.semilogy(np.arange(k, len(result.losses) + 1), smooth, color="C0", label=f"mean of {k}")
-    ax.set(xlabel="iteration", ylabel="L2 loss (RGBA)", title=f"training ({cfg.mode})")
-    ax.legend()
-    ax = fig.add_subplot(grid[0, 3:])
-    if result.evals:
-        its = [i for i, _ in result.evals]
-        for key, colour in (("loss_grown", "C2"), ("loss_damaged", "C3"), ("loss_recovered", "C1")):
-            ax.semilogy(
-                its, [getattr(r, key) for _, r in result.evals], "o-", color=colour, label=key
-            )
-        ax.legend()
-    ax.set(
-        xlabel="iteration",
-        ylabel="loss",
-        title=f"regeneration: grown at {cfg.steps_max} steps, left half erased, +{RECOVER_STEPS}",
-    )
-    titles = ["target", f"grown ({cfg.steps_max})", "left half erased", "+20", "+50", "+100"]
-    frames = _strip(result.model, result.target, cfg.steps_max, cfg.seed)
-    rows, cols = np.nonzero(result.target[..., 3].cpu().numpy() > 0.1)  # crop to the target
+    rows, cols = np.nonzero(target[..., 3].cpu().numpy() > 0.1)
     if rows.size:
-        margin = 3
-        top, left = max(0, rows.min() - margin), max(0, cols.min() - margin)
-        frames = [f[top : rows.max() + margin + 1, left : cols.max() + margin + 1] for f in frames]
-    for i, (frame, title) in enumerate(zip(frames, titles, strict=True)):
-        ax = fig.add_subplot(grid[1, i])
-        ax.imshow(frame, interpolation="nearest")
-        ax.set_title(title, fontsize=10)
-        ax.axis("off")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        top, left = max(0, rows.min() - 3), max(0, cols.min() - 3)
+        frames = [f[top : rows.max() + 4, left : cols.max() + 4] for f in frames]
+    titles = ["target", f"grown ({cfg.steps_max})", "left half erased", "+20", "+50", "+100"]
+    return grow_figure(
+        path,
+        result.losses,
+        result.evals,
+        frames,
+        titles,
+        mode=cfg.mode,
+        grow_steps=cfg.steps_max,
+        recover_steps=RECOVER_STEPS,
+    )
 
 
 @torch.no_grad()
@@ -547,74 +435,94 @@ def regrow_gif(
     model: NCA, target: torch.Tensor, grow_steps: int, path: Path, seed: int = 0
 ) -> Path:
     """A GIF: growth from the seed, then the left half erased and regrown."""
-    import imageio.v3 as iio
-
     h, w, _ = target.shape
     generator = torch.Generator(device=target.device).manual_seed(seed)
     x = seed_cell(1, h, w, model.config.channels, device=target.device)
     frames = []
-    scale = max(1, 256 // max(h, w))
     for t in range(grow_steps + RECOVER_STEPS + 1):
         if t == grow_steps:
             x = erase_halves(x, "left")
         if t % 2 == 0:
-            img = rgba_to_rgb(x[0, ..., :4])
-            frames.append(np.repeat(np.repeat(img, scale, 0), scale, 1))
+            frames.append(rgba_to_rgb(x[0, ..., :4]))
         x = model.step(x, generator=generator)
-    iio.imwrite(path, frames, duration=40, loop=0)
-    return path
+    return write_gif(path, frames, scale=max(1, 256 // max(h, w)))
 
 
 # -- entry points -----------------------------------------------------------------------------
-def main(cfg: Config) -> TrainResult:
-    """Train, log, save the checkpoint and pictures, print the regeneration table."""
-    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out)
+def main(cfg: Config, resume: str | None = None) -> TrainResult:
+    """Train (or continue the run in ``resume``), log, save the checkpoints and pictures,
+    print the regeneration table."""
+    ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT) if resume else None
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
+    if ckpt is not None:
+        run.truncate_metrics(int(ckpt["trainer"]["iteration"]))
     console.print(f"[bold]nca-grow[/] ({cfg.mode}) -> {run.path}")
-    with progress_bar(console) as progress:
-        result = train(cfg, run, progress)
-    run.close()
+    try:
+        with progress_bar(console) as progress:
+            result = train(cfg, run, progress, resume=ckpt)
+    finally:
+        run.close()
+    _, final = result.evals[-1]
+    save_checkpoint(
+        run.checkpoints / SHIPPED, checkpoint_of(cfg, result.model, result.target, metrics=final)
+    )
     if cfg.plots:
         plot_training(result, cfg, run.media / "training.png")
         regrow_gif(result.model, result.target, cfg.steps_max, run.media / "regrow.gif", cfg.seed)
-    _, final = result.evals[-1]
     table = Table(title=f"nca-grow after {cfg.iterations} iterations ({result.seconds:.0f} s)")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("loss_grown", "loss_damaged", "loss_recovered", "recovery_ratio"):
-        table.add_row(key, f"{getattr(final, key):.4g}")
+    for key in REGENERATION_KEYS:
+        table.add_row(key, f"{final[key]:.4g}")
     console.print(table)
-    console.print(f"checkpoint: {run.checkpoints / 'nca_grow.pt'}")
+    console.print(f"checkpoint: {run.checkpoints / SHIPPED}")
     return result
 
 
-def _checkpoint_path(checkpoint: str | None) -> Path:
-    return Path(checkpoint) if checkpoint else shipped_checkpoint(SHIPPED)
+def load_rule(path: str | Path) -> tuple[NCA, torch.Tensor, dict[str, Any]]:
+    """``(model, target, checkpoint)`` from an ``nca-grow`` checkpoint.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not an ``nca-grow`` checkpoint, no target, or weights that do not fit
+            the spec (one line naming the path).
+    """
+    ckpt = load_checkpoint(path, EXPERIMENT)
+    try:
+        model = build(ckpt["spec"] or {})
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: {exc}") from None
+    try:
+        model.load_state_dict(ckpt["state_dict"] or {})
+    except RuntimeError as exc:
+        raise ValueError(
+            f"{str(path)!r}: weights do not fit the architecture {ckpt['spec']}: "
+            f"{str(exc).splitlines()[0][:300]}"
+        ) from None
+    target = ckpt["extra"].get("target")
+    if not isinstance(target, torch.Tensor) or target.dim() != 3 or target.shape[-1] != 4:
+        raise ValueError(f"{str(path)!r} holds no target image (H, W, 4)")
+    model.eval()
+    return model, target, ckpt
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval nca-grow``: ``loss_grown`` at the trained step count from one seed
     (mean over ``eval_batch`` fire-mask draws), ``loss_damaged`` right after erasing the
     left half, ``loss_recovered`` 100 steps later."""
-    path = _checkpoint_path(checkpoint)
-    model, payload = load_nca(path, EXPERIMENT)
-    target = payload.get("target")
-    if not isinstance(target, torch.Tensor) or target.dim() != 3 or target.shape[-1] != 4:
-        raise ValueError(f"{str(path)!r} holds no target image (H, W, 4)")
-    grow_steps = int(payload["meta"].get("trained_steps", cfg.steps_max))
+    path = Path(checkpoint) if checkpoint else SHIPPED_DIR / SHIPPED
+    model, target, ckpt = load_rule(path)
+    grow_steps = int((ckpt["config"] or {}).get("steps_max", cfg.steps_max))
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    model.eval()
     result = measure_regeneration(model, target, grow_steps, cfg.eval_batch, cfg.seed)
     return {
-        "loss_grown": result.loss_grown,
-        "loss_damaged": result.loss_damaged,
-        "loss_recovered": result.loss_recovered,
-        "recovery_ratio": result.recovery_ratio,
+        **{key: getattr(result, key) for key in REGENERATION_KEYS},
         "grow_steps": grow_steps,
         "recover_steps": RECOVER_STEPS,
         "seeds": cfg.eval_batch,
         "checkpoint": str(path),
-        "command": payload["meta"].get("command", ""),
+        "command": ckpt["provenance"].get("command", ""),
     }
 
 
@@ -627,15 +535,10 @@ def watch(cfg: Config, checkpoint: str | None = None) -> NCACanvas:
     if checkpoint:
         paths = [Path(checkpoint)]
     else:
-        paths = sorted(shipped_checkpoint("").glob("nca_grow*.pt"))
+        paths = sorted(SHIPPED_DIR.glob("nca_grow*.pt"), key=lambda p: (p.name != SHIPPED, p.name))
         if not paths:
-            raise FileNotFoundError(f"no shipped nca-grow checkpoint in {shipped_checkpoint('')}")
-        paths.sort(key=lambda p: p.name != SHIPPED)
-    loaded = []
-    for path in paths:
-        model, payload = load_nca(path, EXPERIMENT)
-        model.eval()
-        loaded.append((model, payload["target"], path.stem))
+            raise FileNotFoundError(f"no shipped nca-grow checkpoint in {SHIPPED_DIR}")
+    loaded = [(*load_rule(path)[:2], path.stem) for path in paths]
     current = {"k": 0}
     h, w, _ = loaded[0][1].shape
     canvas_cfg = CanvasConfig(height=h, width=w, channels=loaded[0][0].config.channels)
@@ -647,11 +550,8 @@ def watch(cfg: Config, checkpoint: str | None = None) -> NCACanvas:
         target = loaded[current["k"]][1]
         if target.shape[:2] != canvas.state.shape[1:3]:
             return {}
-        return {
-            "loss": float(
-                pattern_loss(canvas.state[canvas.view_index : canvas.view_index + 1], target)
-            )
-        }
+        view = canvas.state[canvas.view_index : canvas.view_index + 1]
+        return {"loss": float(pattern_loss(view, target))}
 
     def keys(canvas: NCACanvas, name: str) -> bool:
         if name == "l":
@@ -659,13 +559,13 @@ def watch(cfg: Config, checkpoint: str | None = None) -> NCACanvas:
             return True
         if name == "t" and len(loaded) > 1:
             current["k"] = (current["k"] + 1) % len(loaded)
-            model, target, _ = loaded[current["k"]]
+            model, target, stem = loaded[current["k"]]
             th, tw, _ = target.shape
             canvas.config = dataclasses.replace(
                 canvas.config, height=th, width=tw, channels=model.config.channels
             )
             canvas.reseed()
-            canvas.metadata = {**canvas.metadata, "name": f"nca-grow ({loaded[current['k']][2]})"}
+            canvas.metadata = {**canvas.metadata, "name": f"nca-grow ({stem})"}
             return True
         return False
 

@@ -4,6 +4,8 @@ ends with the same weights and history as one uninterrupted run."""
 from __future__ import annotations
 
 import copy
+import os
+import signal
 
 import pytest
 import torch
@@ -112,3 +114,28 @@ def test_normalise_gradients_gives_unit_norms():
     normalise_gradients(model)
     for p in model.parameters():
         assert p.grad.norm() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_real_sigint_finishes_the_iteration_saves_and_reraises():
+    full, trainer, _ = _setup()
+    expected = trainer.fit(30)
+
+    saved: list = []
+    model, cut, generator = _setup(saved)
+    loss_fn = cut.loss_fn
+
+    def loss_with_ctrl_c(it: int):
+        if it == 13:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives mid-iteration
+        return loss_fn(it)
+
+    cut.loss_fn = loss_with_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit(30)
+    assert cut.iteration == 13 and saved[-1]["trainer"]["iteration"] == 13
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    model, resumed = _resume(saved[-1])
+    assert resumed.fit(30) == expected
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), full.parameters(), strict=True)
+    )

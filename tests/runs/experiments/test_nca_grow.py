@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,16 +11,14 @@ import torch
 from PIL import Image
 
 from colonylab.runs.cli import main as colony
-from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
-from colonylab.runs.experiments import nca_grow
-from colonylab.runs.experiments.nca_grow import (
-    Config,
-    draw_butterfly,
-    evaluate,
-    load_target,
-    train,
-    watch,
+from colonylab.runs.common.checkpoint import (
+    load_checkpoint,
+    make_checkpoint,
+    save_checkpoint,
 )
+from colonylab.runs.data.targets import BUILTIN_TARGETS, draw_butterfly, draw_ladybug, load_target
+from colonylab.runs.experiments import nca_grow
+from colonylab.runs.experiments.nca_grow import Config, evaluate, load_rule, main, train, watch
 
 TINY = {
     "size": 16,
@@ -49,13 +48,9 @@ def _blob(path, size=10, rgba=(200, 60, 30, 255), mode="RGBA"):
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("nca")
     target = _blob(out / "blob.png")
-    cfg = Config(**TINY, target=str(target), iterations=60, mode="growing")
-    from colonylab.runs.common import RunDir
-
-    run = RunDir("nca-grow", cfg.seed, cfg, root=out, tensorboard=False)
-    result = train(cfg, run)
-    run.close()
-    return cfg, result, run.checkpoints / "nca_grow.pt"
+    cfg = Config(**TINY, target=str(target), iterations=60, mode="growing", out=str(out))
+    result = main(cfg)
+    return cfg, result, result.run.checkpoints / "nca_grow.pt"
 
 
 def test_target_is_premultiplied_centred_and_resized(tmp_path):
@@ -80,9 +75,9 @@ def test_rgb_images_convert_and_default_target_loads(tmp_path):
 
 @pytest.mark.parametrize("name", ["butterfly", "ladybug"])
 def test_shipped_targets_are_the_drawn_ones(name):
-    draw = {"butterfly": draw_butterfly, "ladybug": nca_grow.draw_ladybug}[name]
+    draw = {"butterfly": draw_butterfly, "ladybug": draw_ladybug}[name]
     drawn = np.asarray(draw(), dtype=np.float32)
-    path = nca_grow.BUILTIN_TARGETS[name]
+    path = BUILTIN_TARGETS[name]
     shipped = np.asarray(Image.open(path).convert("RGBA"), dtype=np.float32)
     assert shipped.shape == drawn.shape == (40, 40, 4)
     assert np.abs(drawn - shipped).mean() < 2.0
@@ -107,14 +102,15 @@ def test_bad_targets_are_refused(tmp_path, make, match):
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"mode": "melting"}, "mode must be one of"),
-        ({"steps_min": 10, "steps_max": 5}, "steps_max"),
-        ({"target_size": 100}, "target_size"),
-        ({"pool_size": 2}, "pool_size"),
-        ({"damage_count": 8}, "damage_count"),
+        ({"mode": "melting"}, "--mode must be one of"),
+        ({"steps_min": 10, "steps_max": 5}, "--steps-max must be an integer >= 10"),
+        ({"target_size": 100}, "--target-size"),
+        ({"pool_size": 2}, "--pool-size"),
+        ({"damage_count": 8}, "--damage-count"),
         ({"perception": "magic"}, "perception"),
         ({"fire_rate": 0.0}, "fire_rate"),
-        ({"half_damage": 2.0}, "half_damage"),
+        ({"half_damage": 2.0}, "--half-damage"),
+        ({"iterations": True}, "--iterations must be an integer"),
     ],
 )
 def test_bad_config_is_refused(kw, match):
@@ -126,13 +122,17 @@ def test_training_lowers_the_loss_and_saves_a_checkpoint(tiny_run):
     cfg, result, path = tiny_run
     first, last = np.mean(result.losses[:5]), np.mean(result.losses[-5:])
     assert last < 0.6 * first
-    model, payload = load_nca(path, "nca-grow")
-    assert payload["meta"]["config"]["iterations"] == 60
-    assert payload["meta"]["trained_steps"] == cfg.steps_max
-    assert "command" in payload["meta"]
+    model, target, ckpt = load_rule(path)
+    assert ckpt["config"]["iterations"] == 60 and ckpt["config"]["steps_max"] == cfg.steps_max
+    assert ckpt["spec"]["type"] == "nca" and ckpt["kind"] == "nca-grow"
+    assert ckpt["provenance"]["command"].startswith(
+        "colony train nca-grow --mode growing --target "
+    )
+    assert "--iterations 60" in ckpt["provenance"]["command"]
+    assert ckpt["provenance"]["metrics"]["loss_grown"] == result.evals[-1][1]["loss_grown"]
     for name, value in model.state_dict().items():
         assert torch.equal(value, result.model.state_dict()[name])
-    assert torch.equal(payload["target"], result.target)
+    assert torch.equal(target, result.target)
 
 
 @pytest.mark.parametrize("mode", ["growing", "persistent"])
@@ -163,13 +163,14 @@ def test_bad_checkpoints_give_clear_errors(tiny_run, tmp_path, capsys):
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         evaluate(cfg, str(corrupt))
     other = tmp_path / "other.pt"
-    save_nca(other, result.model, "nca-digits", {"command": "x"})
-    with pytest.raises(ValueError, match="checkpoint of 'nca-digits', not 'nca-grow'"):
+    save_checkpoint(other, make_checkpoint("nca-digits", state_dict=result.model.state_dict()))
+    with pytest.raises(ValueError, match="is a 'nca-digits' checkpoint, expected a 'nca-grow'"):
         evaluate(cfg, str(other))
     wrong = tmp_path / "wrong.pt"
-    torch.save({"format": "colonylab-nca/1", "experiment": "nca-grow",
-                "nca_config": {"channels": 16, "hidden": 64}, "state_dict": result.model.state_dict(),
-                "meta": {}}, wrong)  # fmt: skip
+    spec = {"type": "nca", "channels": 16, "hidden": 64}
+    save_checkpoint(
+        wrong, make_checkpoint("nca-grow", spec=spec, state_dict=result.model.state_dict())
+    )
     with pytest.raises(ValueError, match="do not fit the architecture"):
         evaluate(cfg, str(wrong))
     assert colony(["eval", "nca-grow", "--checkpoint", str(corrupt)]) == 2
@@ -191,11 +192,82 @@ def test_watch_world_grows_and_takes_damage(tiny_run):
     assert "loss" in canvas.metrics()
 
 
-@pytest.mark.skipif(
-    not shipped_checkpoint("nca_grow.pt").exists(), reason="no shipped checkpoint yet"
-)
 def test_shipped_checkpoint_regrows():
     out = evaluate(Config(eval_batch=2))
     assert out["loss_recovered"] <= 2.0 * out["loss_grown"]
     assert out["loss_damaged"] > out["loss_recovered"]
     assert out["command"].startswith("colony train nca-grow")
+
+
+# -- resume ----------------------------------------------------------------------------------
+def _metrics(run_path):
+    """metrics.jsonl without the wall-clock field."""
+    lines = (run_path / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]
+
+
+@pytest.fixture(scope="module")
+def resume_case(tmp_path_factory):
+    """A tiny regenerating run of 8 iterations (eval and checkpoint every 2), done in one go."""
+    out = tmp_path_factory.mktemp("resume")
+    target = _blob(out / "blob.png")
+    cfg = Config(
+        **{**TINY, "eval_every": 2},
+        target=str(target),
+        iterations=8,
+        mode="regenerating",
+        damage_count=1,
+        checkpoint_every=2,
+        out=str(out),
+    )
+    return cfg, main(cfg)
+
+
+def _assert_same_run(result, full):
+    for a, b in zip(result.model.parameters(), full.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert result.losses == full.losses and result.evals == full.evals
+    assert _metrics(result.run.path) == _metrics(full.run.path)
+
+
+def test_stop_then_resume_is_bit_identical(resume_case):
+    cfg, full = resume_case
+    half = main(dataclasses.replace(cfg, iterations=4))
+    latest = load_checkpoint(half.run.path / "checkpoints" / "latest.pt", "nca-grow")
+    assert latest["trainer"]["iteration"] == 4 and latest["trainer"]["pool"].shape[0] == 8
+    assert set(latest["rng"]) >= {"numpy", "torch", "global"}
+    resumed = main(cfg, resume=str(half.run.path))
+    assert resumed.run.path == half.run.path
+    _assert_same_run(resumed, full)
+
+
+def test_interrupt_leaves_a_checkpoint_that_resumes_identically(resume_case, monkeypatch, capsys):
+    cfg, full = resume_case
+    real, calls = nca_grow._random_damage, {"n": 0}
+
+    def damage_then_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6:  # inside iteration 6, after the pool draw
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nca_grow, "_random_damage", damage_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        main(cfg)
+    assert "interrupted: checkpoint at" in capsys.readouterr().out
+    monkeypatch.setattr(nca_grow, "_random_damage", real)
+    (run_path,) = [
+        p for p in (full.run.path.parent).iterdir() if not (p / "checkpoints/nca_grow.pt").exists()
+    ]
+    latest = load_checkpoint(run_path / "checkpoints" / "latest.pt", "nca-grow")
+    assert latest["trainer"]["iteration"] == 5  # the last whole iteration
+    resumed = main(cfg, resume=str(run_path))
+    _assert_same_run(resumed, full)
+
+
+def test_a_text_file_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("this is not a checkpoint\n")
+    with pytest.raises(ValueError, match="notes.pt") as info:
+        evaluate(Config(), str(path))
+    assert "\n" not in str(info.value)
