@@ -312,8 +312,7 @@ def cmd_list(_: argparse.Namespace, rest: list[str]) -> int:
         (
             "worlds",
             {
-                n: f"{s.description} [{s.id}]"
-                + (f"; policies: {', '.join(s.policies)}" if s.policies else "")
+                n: s.description + (f"; policies: {', '.join(s.policies)}" if s.policies else "")
                 for n, s in world_registry.WORLDS.items()
             },
             "colony rollout",

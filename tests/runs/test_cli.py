@@ -291,6 +291,10 @@ def bad_files(tmp_path):
     (tmp_path / "bad.csv").write_text("garbage,1,2\n3,4,5\n")
     (tmp_path / "bad.rle").write_text("x = 3, y = 3\nbo$2bq$3o!\n")
     (tmp_path / "bad.png").write_text("not an image")
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    for name in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"):
+        (mnist / f"{name}-ubyte").write_bytes(b"junk")
     real = tmp_path / "real.pt"
     torch.save({"weights": torch.zeros(64, 64)}, real)
     (tmp_path / "truncated.pt").write_bytes(real.read_bytes()[:100])
@@ -369,6 +373,12 @@ BAD_INPUTS = [
         "train",
         ["train", "nca-grow", "--target", "{tmp}/bad.png", "--out", "{tmp}/out"],
         ["bad.png"],
+    ),
+    ("train", ["train", "nca-digits", "--mnist", "{tmp}/no-mnist"], ["--mnist", "no-mnist"]),
+    (
+        "train",
+        ["train", "nca-digits", "--mnist", "{tmp}/mnist", "--out", "{tmp}/out"],
+        ["train-images-idx3-ubyte", "IDX"],
     ),
     ("train", ["train", "life-soup", "--resume", "{tmp}/empty_run"], ["life-soup", "resume"]),
     ("eval", ["eval", "nope"], ["'nope'", "nca-grow"]),
