@@ -640,3 +640,55 @@ def test_list_shows_resumability_and_world_ids(fake, capsys):
         world_id = getattr(spec, "id", None)
         if isinstance(world_id, str) and world_id and world_id != spec.name:
             assert world_id in out
+
+
+# -- the real thing: Ctrl-C and --resume through the CLI on a population experiment ------------
+
+
+class _InterruptAt:
+    """An evaluator that raises KeyboardInterrupt (Ctrl-C) on its ``at``-th call."""
+
+    def __init__(self, inner, at):
+        self.inner, self.at, self.calls = inner, at, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, params, seed):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        out = self.inner(params, seed)
+        self.last_env_steps = self.inner.last_env_steps
+        return out
+
+
+def test_ctrl_c_then_colony_train_resume_matches_the_full_run(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from colonylab.runs.common.checkpoint import load_checkpoint
+
+    module = registry.experiment("cartpole-pso").load()
+    if not registry.accepts_resume(module.main):
+        pytest.skip("cartpole-pso's main() takes no resume yet")
+    flags = ["--pop-size", "8", "--episodes", "1", "--generations", "4", "--validate-episodes"]
+    flags += ["1", "--stop-when-solved", "False", "--checkpoint-every", "1", "--plots", "False"]
+    full_root, cut_root = tmp_path / "full", tmp_path / "cut"
+    code, _, err = run(["train", "cartpole-pso", *flags, "--out", str(full_root)], capsys)
+    assert code == 0, err
+    build = module.make_evaluator
+    monkeypatch.setattr(module, "make_evaluator", lambda *a, **k: _InterruptAt(build(*a, **k), 3))
+    code, _, err = run(["train", "cartpole-pso", *flags, "--out", str(cut_root)], capsys)
+    assert code == 130
+    trainer_line, cli_line = err.splitlines()[-2:]
+    assert trainer_line.startswith("interrupted: checkpoint at")
+    assert cli_line.startswith("interrupted;") and "--resume" in cli_line
+    monkeypatch.setattr(module, "make_evaluator", build)
+    (run_dir,) = (cut_root / "cartpole-pso").iterdir()
+    code, _, err = run(["train", "cartpole-pso", "--resume", str(run_dir)], capsys)
+    assert code == 0, err
+    (full_dir,) = (full_root / "cartpole-pso").iterdir()
+    a = load_checkpoint(run_dir / "checkpoints" / "latest.pt", "cartpole-pso")
+    b = load_checkpoint(full_dir / "checkpoints" / "latest.pt", "cartpole-pso")
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
