@@ -31,23 +31,29 @@ Training           a sample pool (``pool_size`` states): each batch is drawn fro
 
 Every ``eval_every`` iterations the held-out metrics after ``eval_steps`` (200)
 steps from fresh states are logged (``emergence/accuracy``, ``emergence/agreement``;
-only logged, never used to pick a checkpoint). Writes ``checkpoints/nca_digits.pt``
-and ``media/training.png`` (curves, digits coloured by their votes, a swap).
+only logged, never used to pick a checkpoint). The digits come from
+:mod:`colonylab.runs.data.digits`, the loop is
+:class:`~colonylab.collective_ml.trainers.gradient.GradientTrainer`, the figure is
+drawn by :mod:`colonylab.emergence.plots_nca`.
+
+Writes ``checkpoints/latest.pt`` every ``checkpoint_every`` iterations, at the end
+and on Ctrl-C (model, Adam and LR-schedule state, the pool and its labels, the
+iteration, every generator, the history), ``checkpoints/nca_digits.pt`` at the end
+(the rule, its data split and the command that reproduces it) and
+``media/training.png`` (curves, digits coloured by their votes, a swap).
+``--resume RUN_DIR`` continues a stopped run bit-identically (same device and threads).
 
     colony train nca-digits --threads 1            # the shipped checkpoint, ~10 min on 2 cores
     colony train nca-digits --mnist ~/data/mnist --iterations 20000
+    colony train nca-digits --resume runs/out/nca-digits/20260101-120000-s0
     colony eval nca-digits --json eval.json        # the shipped checkpoint
     colony watch nca-digits                        # keys 1-9: swap to that class
 """
 
 from __future__ import annotations
 
-import dataclasses
-import gzip
-import shlex
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,53 +64,50 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from colonylab.agents.nca import NCA, NCAConfig
-from colonylab.emergence.nca import (
-    classification_run,
-    majority_vote,
-    pixel_agreement,
-    reagreement,
+from colonylab._checks import (
+    check_choice,
+    check_dataclass_ints,
+    check_float,
+    check_int,
+    check_optional_int,
+    check_probability,
+    option,
 )
+from colonylab.agents import build
+from colonylab.agents.nca import NCA, NCAConfig
+from colonylab.collective_ml.trainers.gradient import GradientTrainer, normalise_gradients
+from colonylab.emergence.nca import classification_run, majority_vote, pixel_agreement, reagreement
+from colonylab.emergence.plots_nca import digits_figure, votes_rgb
 from colonylab.envs.ca.nca_canvas import CanvasConfig, NCACanvas, disc_mask
 from colonylab.runs.common import RunDir, resolve_device, seed_everything
-from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
+from colonylab.runs.common.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
 from colonylab.runs.common.progress import progress_bar
+from colonylab.runs.data.digits import (
+    CLASSES,
+    MNIST_FILES,
+    Digits,
+    alive_of,
+    eval_subset,
+    fresh_states,
+    load_digits,
+    mnist_file,
+    swap_digits,
+)
 
 EXPERIMENT = "nca-digits"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED = "nca_digits.pt"
-CLASSES = 10
 LOSSES = ("l2", "ce")
-# one colour per class (the tab10 palette), RGB in [0, 1]
-PALETTE = np.array(
-    [
-        [0.122, 0.467, 0.706],
-        [1.000, 0.498, 0.055],
-        [0.173, 0.627, 0.173],
-        [0.839, 0.153, 0.157],
-        [0.580, 0.404, 0.741],
-        [0.549, 0.337, 0.294],
-        [0.890, 0.467, 0.761],
-        [0.498, 0.498, 0.498],
-        [0.737, 0.741, 0.133],
-        [0.090, 0.745, 0.812],
-    ],
-    dtype=np.float32,
-)
-MNIST_FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-# IDX type codes -> big-endian NumPy dtypes
-IDX_DTYPES = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+METRICS = ("accuracy", "agreement", "stability", "reagreement")
 
 console = Console()
 
@@ -190,62 +193,48 @@ class Config:
     """Write media/training.png."""
 
     def __post_init__(self) -> None:
-        for name in ("scale", "batch", "pool_size", "iterations", "steps_min", "eval_steps"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("border", "eval_every", "checkpoint_every", "lr_decay_at", "swap_at"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 0):
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.steps_max < self.steps_min:
-            raise ValueError(
-                f"steps_max ({self.steps_max}) must be >= steps_min ({self.steps_min})"
-            )
-        if self.pool_size < self.batch:
-            raise ValueError(f"pool_size ({self.pool_size}) must be >= batch ({self.batch})")
-        if not 0.0 < self.test_share < 1.0:
-            raise ValueError(f"test_share must be in (0, 1), got {self.test_share}")
-        for name in ("fresh_share", "swap_share"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        check_dataclass_ints(
+            self,
+            {"scale": 1, "batch": 1, "pool_size": self.batch, "iterations": 1, "steps_min": 1},
+        )
+        check_dataclass_ints(self, {"steps_max": self.steps_min, "eval_steps": 1})
+        check_dataclass_ints(
+            self,
+            {"border": 0, "eval_every": 0, "checkpoint_every": 0, "lr_decay_at": 0, "swap_at": 0},
+        )
+        check_choice("--loss", self.loss, LOSSES)
+        check_float("--test-share", self.test_share, 0, 1, low_open=True, high_open=True)
+        check_probability("--fresh-share", self.fresh_share)
+        check_probability("--swap-share", self.swap_share)
         if self.fresh_share + self.swap_share > 1.0:
             raise ValueError(
-                f"fresh_share + swap_share must be <= 1, got {self.fresh_share} + {self.swap_share}"
+                f"--fresh-share + --swap-share must be <= 1, got {self.fresh_share} + "
+                f"{self.swap_share}"
             )
         if self.swap_at > self.eval_steps:
-            raise ValueError(f"swap_at ({self.swap_at}) must be <= eval_steps ({self.eval_steps})")
-        if bad := [c for c in self.classes if not (isinstance(c, int) and 0 <= c < CLASSES)]:
-            raise ValueError(f"classes must be digits 0-9, got {bad}")
+            raise ValueError(
+                f"--swap-at ({self.swap_at}) must be <= --eval-steps ({self.eval_steps})"
+            )
+        for c in self.classes:
+            check_int("--classes (digits)", c, 0, CLASSES - 1)
         if len(set(self.classes)) == 1:
             raise ValueError(
-                f"classes must name at least two digits (or none: all ten), got {self.classes}"
+                f"--classes must name at least two digits (or none: all ten), got {self.classes}"
             )
         for name in ("train_digits", "eval_digits", "threads"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be an integer >= 1 (or None), got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0.0 <= self.init_std < 1.0:
-            raise ValueError(f"init_std must be in [0, 1), got {self.init_std}")
-        if not 0.0 <= self.alive_threshold < 1.0:
-            raise ValueError(f"alive_threshold must be in [0, 1), got {self.alive_threshold}")
-        if self.channels < CLASSES + 2:
-            raise ValueError(
-                f"channels must be >= {CLASSES + 2} (input pixel, >= 1 hidden, "
-                f"{CLASSES} logits), got {self.channels}"
-            )
+            check_optional_int(option(name), getattr(self, name), 1)
+        check_float("--lr", self.lr, 0, low_open=True)
+        check_float("--init-std", self.init_std, 0, 1, high_open=True)
+        check_float("--alive-threshold", self.alive_threshold, 0, 1, high_open=True)
+        check_dataclass_ints(self, {"channels": CLASSES + 2})  # pixel, >= 1 hidden, logits
         self.nca_config()  # architecture checks with their own messages
         if self.mnist is not None:
             folder = Path(self.mnist).expanduser()
             if not folder.is_dir():
-                raise ValueError(f"mnist folder {self.mnist!r} does not exist")
+                raise ValueError(f"--mnist folder {self.mnist!r} does not exist")
             try:
                 for stem in MNIST_FILES.values():
-                    _idx_file(folder, stem)
+                    mnist_file(folder, stem)
             except FileNotFoundError as exc:
                 raise ValueError(str(exc)) from None
 
@@ -262,162 +251,9 @@ class Config:
         )
 
 
-# -- data ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Digits:
-    """Digit images in [0, 1] and their labels, split into training and held-out.
-
-    Attributes:
-        train_images: ``float32 (N, H, W)``; train_labels: ``int64 (N,)``.
-        test_images: ``float32 (M, H, W)``; test_labels: ``int64 (M,)``.
-        source: a description (``sklearn-digits ...`` or the MNIST folder).
-    """
-
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-    source: str
-
-
-def stratified_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(train_idx, test_idx)``: ``share`` of each class (rounded, >= 1) held out, drawn
-    with ``seed``; both sorted."""
-    rng = np.random.default_rng(seed)
-    test = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        k = min(len(idx) - 1, max(1, round(share * len(idx))))
-        test.append(rng.choice(idx, k, replace=False))
-    test_idx = np.sort(np.concatenate(test))
-    train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
-    return train_idx, test_idx
-
-
-def upscale(images: np.ndarray, scale: int, border: int) -> np.ndarray:
-    """``(N, h, w)`` in [0, 1] -> ``(N, h*scale + 2*border, w*scale + 2*border)``, bilinear."""
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
-    if scale > 1:
-        x = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
-    x = F.pad(x, (border, border, border, border))
-    return x.squeeze(1).clamp(0.0, 1.0).numpy()
-
-
-def load_sklearn_digits(scale: int = 2, border: int = 2, test_share: float = 0.2, seed: int = 0):
-    """scikit-learn's 8x8 digits (values 0..16) as :class:`Digits`, upscaled and split."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise ModuleNotFoundError(
-            "the digits come with scikit-learn, which is not installed: "
-            "pip install 'scikit-learn>=1.3' (or pass --mnist DIR with MNIST's IDX files)"
-        ) from None
-
-    data = load_digits()
-    images = upscale(data.images / 16.0, scale, border)
-    labels = np.asarray(data.target, dtype=np.int64)
-    train_idx, test_idx = stratified_split(labels, test_share, seed)
-    return Digits(
-        torch.from_numpy(images[train_idx]),
-        torch.from_numpy(labels[train_idx]),
-        torch.from_numpy(images[test_idx]),
-        torch.from_numpy(labels[test_idx]),
-        f"sklearn-digits x{scale} +{border} (held out {test_share:g}, split seed {seed})",
-    )
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """An IDX file (MNIST's format; gzip-compressed when the name ends in ``.gz``).
-
-    Header: two zero bytes, a type code (0x08 = unsigned byte, ...), the number of
-    dimensions, then each dimension as a big-endian int32; the data follows.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: a bad header or a data size that does not match it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"IDX file {str(path)!r} does not exist")
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise ValueError(f"{str(path)!r} is not a readable gzip file: {exc}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise ValueError(
-            f"{str(path)!r} is not an IDX file (expected the magic bytes 00 00 <type> <ndim>, "
-            f"got {raw[:4].hex(' ') or 'an empty file'})"
-        )
-    dtype, ndim = IDX_DTYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if ndim < 1 or len(raw) < header:
-        raise ValueError(f"{str(path)!r}: truncated IDX header ({ndim} dimensions)")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">i4", ndim, 4))
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise ValueError(
-            f"{str(path)!r}: the header says {shape} ({expected} bytes of data) but the file "
-            f"holds {len(raw) - header}; the file is truncated or corrupt"
-        )
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
-
-
-def write_idx(path: str | Path, array: np.ndarray) -> Path:
-    """Write ``array`` (uint8) as an IDX file (gzip-compressed when the name ends in .gz)."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    head = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">i4").tobytes()
-    data = head + array.tobytes()
-    path = Path(path)
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-    return path
-
-
-def _idx_file(folder: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(
-        f"MNIST folder {str(folder)!r} has no {stem!r} (or {stem}.gz); it needs "
-        + ", ".join(MNIST_FILES.values())
-    )
-
-
-def load_mnist(folder: str | Path) -> Digits:
-    """MNIST from its four IDX files: images ``/255``, the official test set held out."""
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"MNIST folder {str(folder)!r} does not exist")
-    arrays = {key: read_idx(_idx_file(folder, stem)) for key, stem in MNIST_FILES.items()}
-    for part in ("train", "test"):
-        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
-        if images.ndim != 3:
-            raise ValueError(f"MNIST {part} images must be (N, H, W), got shape {images.shape}")
-        if labels.shape != images.shape[:1]:
-            raise ValueError(
-                f"MNIST {part}: {images.shape[0]} images but labels of shape {labels.shape}"
-            )
-        if labels.size and not 0 <= labels.min() <= labels.max() < CLASSES:
-            raise ValueError(f"MNIST {part} labels must be 0-9, got {labels.min()}..{labels.max()}")
-    if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
-        raise ValueError("MNIST train and test images differ in size")
-
-    def images(key: str) -> torch.Tensor:
-        return torch.from_numpy(arrays[key].astype(np.float32) / 255.0)
-
-    def labels(key: str) -> torch.Tensor:
-        return torch.from_numpy(arrays[key].astype(np.int64))
-
-    return Digits(
-        images("train_images"),
-        labels("train_labels"),
-        images("test_images"),
-        labels("test_labels"),
-        f"mnist {folder}",
-    )
-
-
 def data_spec(cfg: Config) -> dict[str, Any]:
-    """What :func:`load_data` needs (saved in checkpoints, so eval holds out the same digits)."""
+    """What :func:`~colonylab.runs.data.digits.load_digits` needs (saved in checkpoints,
+    so eval holds out the same digits)."""
     return {
         "mnist": cfg.mnist,
         "scale": cfg.scale,
@@ -427,44 +263,7 @@ def data_spec(cfg: Config) -> dict[str, Any]:
     }
 
 
-def load_data(spec: dict[str, Any]) -> Digits:
-    """MNIST when ``spec["mnist"]`` names a folder, else scikit-learn's digits."""
-    if spec.get("mnist"):
-        return load_mnist(spec["mnist"])
-    return load_sklearn_digits(
-        spec["scale"], spec["border"], spec["test_share"], spec["split_seed"]
-    )
-
-
-# -- states ----------------------------------------------------------------------------------
-def alive_of(x: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
-    """The live cells of states ``(B, H, W, C)``: input pixel above ``threshold``."""
-    return x[..., 0] > threshold
-
-
-def fresh_states(images: torch.Tensor, channels: int, threshold: float = 0.1) -> torch.Tensor:
-    """States ``(B, H, W, C)`` for digits ``(B, H, W)``: channel 0 the pixel on live
-    cells, everything else zero."""
-    x = images.new_zeros(*images.shape, channels)
-    x[..., 0] = images * (images > threshold)
-    return x
-
-
-def swap_digits(
-    x: torch.Tensor, images: torch.Tensor, threshold: float = 0.1
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replace each state's digit by ``images (B, H, W)``: cells live in both keep their
-    state, cells of the new digit only start at zero, the others die.
-
-    Returns:
-        ``(states, alive)``.
-    """
-    alive = images > threshold
-    out = x * (alive & alive_of(x, threshold)).unsqueeze(-1)
-    out[..., 0] = images * alive
-    return out, alive
-
-
+# -- loss and measuring ----------------------------------------------------------------------
 def digits_loss(
     x: torch.Tensor, labels: torch.Tensor, threshold: float = 0.1, kind: str = "l2"
 ) -> torch.Tensor:
@@ -492,7 +291,6 @@ def make_step(model: NCA, generator: torch.Generator | None = None):
     return step
 
 
-# -- measuring -------------------------------------------------------------------------------
 def swap_partners(labels: torch.Tensor, seed: int) -> torch.Tensor:
     """For each digit, the index of another digit of a different class (seeded)."""
     rng = np.random.default_rng(seed)
@@ -526,7 +324,7 @@ def measure_digits(
     generator = torch.Generator(device=images.device).manual_seed(seed)
     step = make_step(model, generator)
     n = len(labels)
-    totals = {"accuracy": 0.0, "agreement": 0.0, "stability": 0.0, "reagreement": 0.0}
+    totals = dict.fromkeys(METRICS, 0.0)
     curve = np.zeros(steps + 1)
     for lo in range(0, n, chunk):
         sl = slice(lo, min(n, lo + chunk))
@@ -555,28 +353,7 @@ def measure_digits(
     return out
 
 
-def eval_subset(
-    digits: Digits, count: int | None, seed: int, classes: tuple[int, ...] = ()
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``count`` held-out digits (of ``classes``, if given) of a seeded shuffle
-    (all when None)."""
-    order = np.random.default_rng(seed).permutation(len(digits.test_labels))
-    if classes:
-        order = order[np.isin(digits.test_labels.numpy()[order], classes)]
-    if count is not None:
-        order = order[:count]
-    idx = torch.from_numpy(np.sort(order))
-    return digits.test_images[idx], digits.test_labels[idx]
-
-
 # -- training --------------------------------------------------------------------------------
-def _command_line() -> str:
-    argv = sys.argv
-    if argv and Path(argv[0]).name == "colony":
-        return shlex.join(["colony", *argv[1:]])
-    return shlex.join(["python", *argv])
-
-
 def restrict(digits: Digits, cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
     """The training digits ``cfg`` asks for (``classes``, ``train_digits``)."""
     images, labels = digits.train_images, digits.train_labels
@@ -595,14 +372,29 @@ def restrict(digits: Digits, cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns."""
+    """What :func:`train` returns (``evals``: ``(iteration, {accuracy, ...})``)."""
 
     model: NCA
     digits: Digits
     losses: list[float]
-    evals: list[tuple[int, dict[str, Any]]]
+    evals: list[tuple[int, dict[str, float]]]
     seconds: float
     run: RunDir | None
+
+
+def checkpoint_of(cfg: Config, model: NCA, **parts: Any) -> dict:
+    """The one-format checkpoint of a rule (``parts``: ``trainer``, ``rng``, metrics)."""
+    metrics = parts.pop("metrics", None)
+    command = reproduce_command(f"train {EXPERIMENT}", cfg)
+    return make_checkpoint(
+        EXPERIMENT,
+        spec={"type": "nca", **asdict(model.config)},
+        state_dict=model.state_dict(),
+        config=cfg,
+        provenance=provenance(command, seed=cfg.seed, metrics=metrics),
+        extra={"data": data_spec(cfg)},
+        **parts,
+    )
 
 
 def train(
@@ -610,15 +402,17 @@ def train(
     run: RunDir | None = None,
     progress: Progress | None = None,
     digits: Digits | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train a rule; logs to ``run`` and saves ``run.checkpoints/nca_digits.pt`` when given."""
+    """Train a rule; with ``run``, log and write ``checkpoints/latest.pt``; ``resume``: a
+    checkpoint of this config's run to continue from."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    digits = digits if digits is not None else load_data(data_spec(cfg))
+    digits = digits if digits is not None else load_digits(data_spec(cfg))
     train_images, train_labels = (t.to(device) for t in restrict(digits, cfg))
     eval_images, eval_labels = eval_subset(
         digits, cfg.eval_digits if cfg.eval_digits is not None else 120, cfg.seed, cfg.classes
@@ -654,24 +448,9 @@ def train(
     pool_labels = train_labels[pool_idx]
     n_fresh = round(cfg.batch * cfg.fresh_share)
     n_swap = round(cfg.batch * cfg.swap_share)
-    meta = {"command": _command_line(), "config": dataclasses.asdict(cfg)}
-    losses: list[float] = []
-    evals: list[tuple[int, dict[str, Any]]] = []
-    task = progress.add_task("nca-digits", total=cfg.iterations, rate="") if progress else None
-    start = time.perf_counter()
+    batch: dict[str, Any] = {}
 
-    def save(iteration: int) -> None:
-        if run is None:
-            return
-        save_nca(
-            run.checkpoints / "nca_digits.pt",
-            model,
-            EXPERIMENT,
-            {**meta, "iterations_done": iteration, "seconds": time.perf_counter() - start},
-            data=data_spec(cfg),
-        )
-
-    for it in range(1, cfg.iterations + 1):
+    def loss_fn(it: int) -> tuple[torch.Tensor, dict[str, float]]:
         idx = torch.as_tensor(rng.choice(cfg.pool_size, cfg.batch, replace=False), device=device)
         x, labels = pool[idx], pool_labels[idx]
         if n_fresh:
@@ -685,96 +464,91 @@ def train(
             labels[part] = train_labels[new]
         for _ in range(int(rng.integers(cfg.steps_min, cfg.steps_max + 1))):
             x = step(x)
-        loss = digits_loss(x, labels, threshold, cfg.loss).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        with torch.no_grad():
-            for p in model.parameters():
-                if p.grad is not None:
-                    p.grad /= p.grad.norm() + 1e-8
-        optimizer.step()
-        scheduler.step()
-        pool[idx] = x.detach()
-        pool_labels[idx] = labels
-        losses.append(float(loss.detach()))
-        scalars = {"losses/loss": losses[-1], "charts/lr": scheduler.get_last_lr()[0]}
-        last = it == cfg.iterations
-        if (cfg.eval_every and it % cfg.eval_every == 0) or last:
-            model.eval()
-            result = measure_digits(
-                model, eval_images, eval_labels, cfg.eval_steps, cfg.swap_at, cfg.seed
-            )
-            model.train()
-            evals.append((it, result))
-            for key in ("accuracy", "agreement", "stability", "reagreement"):
-                scalars[f"emergence/{key}"] = result[key]
+        batch.update(idx=idx, x=x, labels=labels)
+        return digits_loss(x, labels, threshold, cfg.loss).mean(), {}
+
+    def after_step(it: int) -> None:
+        pool[batch["idx"]] = batch["x"].detach()
+        pool_labels[batch["idx"]] = batch["labels"]
+        batch.clear()
+
+    def evaluate(it: int) -> dict[str, float]:
+        model.eval()
+        result = measure_digits(
+            model, eval_images, eval_labels, cfg.eval_steps, cfg.swap_at, cfg.seed
+        )
+        model.train()
+        return {f"emergence/{key}": result[key] for key in METRICS}
+
+    def get_rng() -> dict[str, Any]:
+        return {"numpy": rng.bit_generator.state, "torch": generator.get_state()}
+
+    def set_rng(state: dict[str, Any]) -> None:
+        rng.bit_generator.state = state["numpy"]
+        generator.set_state(state["torch"])
+
+    def save(trainer: GradientTrainer) -> Path | None:
+        if run is None:
+            return None
+        state = {**trainer.state_dict(), "pool": pool, "pool_labels": pool_labels}
+        ckpt = checkpoint_of(cfg, model, trainer=state, rng={**get_rng(), "global": rng_states()})
+        return save_checkpoint(run.checkpoints / "latest.pt", ckpt)
+
+    task = progress.add_task("nca-digits", total=cfg.iterations, rate="") if progress else None
+
+    def log(it: int, scalars: dict[str, float]) -> None:
         if run is not None:
             run.log(it, scalars)
-        if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last:
-            save(it)
         if progress is not None and task is not None:
-            text = f"loss {losses[-1]:.4f}"
-            if evals:
-                text += f"  acc {evals[-1][1]['accuracy']:.3f} (it {evals[-1][0]})"
-            progress.update(task, advance=1, rate=text)
+            text = f"loss {scalars['losses/loss']:.4f}"
+            if "emergence/accuracy" in scalars:
+                log.last = f"  acc {scalars['emergence/accuracy']:.3f} (it {it})"
+            progress.update(task, completed=it, rate=text + log.last)
+
+    log.last = ""
+    trainer = GradientTrainer(
+        model,
+        optimizer,
+        loss_fn,
+        scheduler=scheduler,
+        grad_transform=normalise_gradients,
+        after_step=after_step,
+        evaluate=evaluate,
+        evaluate_every=cfg.eval_every,
+        log=log,
+        save=save,
+        checkpoint_every=cfg.checkpoint_every,
+        rng_state=get_rng,
+        set_rng_state=set_rng,
+        echo=console.print,
+    )
+    if resume is not None:
+        model.load_state_dict(resume["state_dict"])
+        trainer.load_state_dict(resume["trainer"])
+        pool.copy_(resume["trainer"]["pool"].to(device))
+        pool_labels.copy_(resume["trainer"]["pool_labels"].to(device))
+        set_rng(resume["rng"])
+        set_rng_states(resume["rng"]["global"])
+    start = time.perf_counter()
+    history = trainer.fit(cfg.iterations)
+    evals = [
+        (i + 1, {key: h[f"emergence/{key}"] for key in METRICS})
+        for i, h in enumerate(history)
+        if "emergence/accuracy" in h
+    ]
+    losses = [h["losses/loss"] for h in history]
     return TrainResult(model, digits, losses, evals, time.perf_counter() - start, run)
 
 
 # -- pictures --------------------------------------------------------------------------------
-def votes_rgb(x: torch.Tensor, threshold: float = 0.1) -> np.ndarray:
-    """One state ``(H, W, C)`` -> ``uint8 (H, W, 3)``: each live cell in its vote's colour,
-    fainter where the pixel is fainter, on white."""
-    x = x.detach().cpu()
-    vote = x[..., -CLASSES:].argmax(dim=-1).numpy()
-    ink = x[..., 0].clamp(0.0, 1.0).numpy()
-    alive = ink > threshold
-    strength = np.where(alive, 0.3 + 0.7 * ink, 0.0)[..., None]
-    rgb = 1.0 - strength * (1.0 - PALETTE[vote])
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
+@torch.no_grad()
 def plot_training(result: TrainResult, cfg: Config, path: Path) -> Path:
     """Loss and held-out curves, ten held-out digits coloured by their votes after
     ``eval_steps`` steps, and one digit swapped at ``swap_at``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
     model, digits = result.model, result.digits
     device = next(model.parameters()).device
     threshold, c = cfg.alive_threshold, cfg.channels
-    fig = plt.figure(figsize=(13, 8), constrained_layout=True)
-    grid = fig.add_gridspec(3, 10, height_ratios=[1.6, 1, 1])
-    ax = fig.add_subplot(grid[0, :5])
-    losses = np.asarray(result.losses)
-    ax.semilogy(np.arange(1, len(losses) + 1), losses, lw=0.5, color="0.6", label="batch")
-    if len(losses) >= 20:
-        k = max(5, len(losses) // 50)
-        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        ax.semilogy(np.arange(k, len(losses) + 1), smooth, color="C0", label=f"mean of {k}")
-    ax.set(xlabel="iteration", ylabel="L2 loss per live cell", title="training loss")
-    ax.legend()
-    ax = fig.add_subplot(grid[0, 5:])
-    if result.evals:
-        its = [i for i, _ in result.evals]
-        for key, colour in (
-            ("accuracy", "C2"),
-            ("agreement", "C0"),
-            ("stability", "C1"),
-            ("reagreement", "C3"),
-        ):
-            ax.plot(its, [r[key] for _, r in result.evals], "o-", ms=3, color=colour, label=key)
-    ax.set(
-        xlabel="iteration",
-        ylim=(0, 1.02),
-        title=f"held-out digits after {cfg.eval_steps} steps",
-    )
-    ax.legend(loc="lower right")
-
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    step = make_step(model, generator)
+    step = make_step(model, torch.Generator(device=device).manual_seed(cfg.seed))
     picks = []
     for k in range(CLASSES):
         hits = torch.nonzero(digits.test_labels == k).squeeze(1)
@@ -782,97 +556,98 @@ def plot_training(result: TrainResult, cfg: Config, path: Path) -> Path:
             picks.append(int(hits[0]))
     images = digits.test_images[picks].to(device)
     labels = digits.test_labels[picks]
-    with torch.no_grad():
-        x = fresh_states(images, c, threshold)
-        for _ in range(cfg.eval_steps):
-            x = step(x)
-        majority = majority_vote(x[..., -CLASSES:], alive_of(x, threshold)).cpu()
-    for i in range(len(picks)):
-        ax = fig.add_subplot(grid[1, i])
-        ax.imshow(votes_rgb(x[i], threshold), interpolation="nearest")
-        colour = "green" if int(majority[i]) == int(labels[i]) else "red"
-        ax.set_title(f"{int(labels[i])} -> {int(majority[i])}", fontsize=10, color=colour)
-        ax.axis("off")
-
+    x = fresh_states(images, c, threshold)
+    for _ in range(cfg.eval_steps):
+        x = step(x)
+    majority = majority_vote(x[..., -CLASSES:], alive_of(x, threshold)).cpu()
+    shown_digits = [
+        (votes_rgb(x[i], threshold), int(labels[i]), int(majority[i])) for i in range(len(picks))
+    ]
     # one digit, swapped for another class at swap_at
-    first = images[:1]
     second = images[-1:] if len(picks) > 1 else images[:1]
     shown = [1, 10, 30, cfg.swap_at, cfg.swap_at + 1, cfg.swap_at + 10, cfg.swap_at + 30]
     shown = sorted({t for t in shown if t <= cfg.eval_steps} | {cfg.eval_steps})[:10]
-    frames = {}
-    with torch.no_grad():
-        x = fresh_states(first, c, threshold)
-        for t in range(1, cfg.eval_steps + 1):
-            if t == cfg.swap_at + 1:
-                x, _ = swap_digits(x, second, threshold)
-            x = step(x)
-            if t in shown:
-                agree = pixel_agreement(x[..., -CLASSES:], alive_of(x, threshold))
-                frames[t] = (votes_rgb(x[0], threshold), agree)
-    for i, t in enumerate(shown):
-        ax = fig.add_subplot(grid[2, i])
-        img, agree = frames[t]
-        ax.imshow(img, interpolation="nearest")
-        ax.set_title(f"step {t}\nagree {agree:.2f}", fontsize=9)
-        ax.axis("off")
-    fig.legend(
-        handles=[Patch(color=PALETTE[k], label=str(k)) for k in range(CLASSES)],
-        loc="lower center",
-        ncol=CLASSES,
-        title=f"vote colours; bottom row: digit swapped after step {cfg.swap_at}",
-        bbox_to_anchor=(0.5, -0.08),
+    swap = []
+    x = fresh_states(images[:1], c, threshold)
+    for t in range(1, cfg.eval_steps + 1):
+        if t == cfg.swap_at + 1:
+            x, _ = swap_digits(x, second, threshold)
+        x = step(x)
+        if t in shown:
+            agree = pixel_agreement(x[..., -CLASSES:], alive_of(x, threshold))
+            swap.append((t, votes_rgb(x[0], threshold), agree))
+    return digits_figure(
+        path,
+        result.losses,
+        result.evals,
+        shown_digits,
+        swap,
+        eval_steps=cfg.eval_steps,
+        swap_at=cfg.swap_at,
     )
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 # -- entry points ----------------------------------------------------------------------------
-def main(cfg: Config) -> TrainResult:
-    """Train, log, save the checkpoint and the picture, print the held-out table."""
-    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out)
+def main(cfg: Config, resume: str | None = None) -> TrainResult:
+    """Train (or continue the run in ``resume``), log, save the checkpoints and the
+    picture, print the held-out table."""
+    ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT) if resume else None
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
+    if ckpt is not None:
+        run.truncate_metrics(int(ckpt["trainer"]["iteration"]))
     console.print(f"[bold]nca-digits[/] -> {run.path}")
-    with progress_bar(console) as progress:
-        result = train(cfg, run, progress)
-    run.close()
+    try:
+        with progress_bar(console) as progress:
+            result = train(cfg, run, progress, resume=ckpt)
+    finally:
+        run.close()
+    _, final = result.evals[-1]
+    save_checkpoint(run.checkpoints / SHIPPED, checkpoint_of(cfg, result.model, metrics=final))
     if cfg.plots:
         plot_training(result, cfg, run.media / "training.png")
-    _, final = result.evals[-1]
     table = Table(
         title=f"nca-digits: held-out, step {cfg.eval_steps}",
         caption=f"{cfg.iterations} iterations, {result.seconds:.0f} s",
     )
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("accuracy", "agreement", "stability", "reagreement"):
+    for key in METRICS:
         table.add_row(key, f"{final[key]:.4g}")
     console.print(table)
-    console.print(f"checkpoint: {run.checkpoints / 'nca_digits.pt'}")
+    console.print(f"checkpoint: {run.checkpoints / SHIPPED}")
     return result
 
 
-def _checkpoint_path(checkpoint: str | None) -> Path:
-    return Path(checkpoint) if checkpoint else shipped_checkpoint(SHIPPED)
+def load_rule(checkpoint: str | None, mnist: str | None = None):
+    """``(model, checkpoint, digits, path)`` from an ``nca-digits`` checkpoint (None: the
+    shipped one), with the digits it held out (``mnist``: MNIST's instead).
 
-
-def _load(checkpoint: str | None, cfg: Config) -> tuple[NCA, dict[str, Any], Digits, Path]:
-    path = _checkpoint_path(checkpoint)
-    model, payload = load_nca(path, EXPERIMENT)
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not an ``nca-digits`` checkpoint, not a digits rule, or no record of
+            its data split (one line naming the path).
+    """
+    path = Path(checkpoint) if checkpoint else SHIPPED_DIR / SHIPPED
+    ckpt = load_checkpoint(path, EXPERIMENT)
+    try:
+        model = build(ckpt["spec"] or {})
+        model.load_state_dict(ckpt["state_dict"] or {})
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"{str(path)!r}: {str(exc).splitlines()[0][:300]}") from None
     mc = model.config
     if mc.frozen_channels != 1 or mc.channels < CLASSES + 2:
         raise ValueError(
             f"{str(path)!r} is not a digits rule (needs the input pixel frozen and "
             f">= {CLASSES + 2} channels, got {mc})"
         )
-    spec = payload.get("data")
-    if not isinstance(spec, dict) or not {"scale", "border", "test_share", "split_seed"} <= set(
-        spec
-    ):
+    spec = ckpt["extra"].get("data")
+    needed = {"scale", "border", "test_share", "split_seed"}
+    if not isinstance(spec, dict) or not needed <= set(spec):
         raise ValueError(f"{str(path)!r} does not say which digits it held out (no 'data')")
-    if cfg.mnist:
-        spec = {**spec, "mnist": cfg.mnist}
+    if mnist:
+        spec = {**spec, "mnist": mnist}
     model.eval()
-    return model, payload, load_data(spec), path
+    return model, ckpt, load_digits(spec), path
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
@@ -883,24 +658,20 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     class, accuracy on the new label at ``eval_steps``)."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    model, payload, digits, path = _load(checkpoint, cfg)
+    model, ckpt, digits, path = load_rule(checkpoint, cfg.mnist)
     images, labels = eval_subset(digits, cfg.eval_digits, cfg.seed)
     start = time.perf_counter()
     out = measure_digits(model, images, labels, cfg.eval_steps, cfg.swap_at, cfg.seed)
-    curve = out.pop("accuracy_curve")
     return {
-        "accuracy": out["accuracy"],
-        "agreement": out["agreement"],
-        "stability": out["stability"],
-        "reagreement": out["reagreement"],
-        "accuracy_at_swap": curve[cfg.swap_at],
+        **{key: out[key] for key in METRICS},
+        "accuracy_at_swap": out["accuracy_curve"][cfg.swap_at],
         "steps": cfg.eval_steps,
         "swap_at": cfg.swap_at,
         "digits": len(labels),
         "seconds": time.perf_counter() - start,
         "data": digits.source,
         "checkpoint": str(path),
-        "command": payload["meta"].get("command", ""),
+        "command": ckpt["provenance"].get("command", ""),
     }
 
 
@@ -911,7 +682,7 @@ def watch(cfg: Config, checkpoint: str | None = None) -> NCACanvas:
     the two overlap (watch them re-agree; the viewer keeps ``0`` for "fit"); ``x``: a
     random digit; ``e``: an empty canvas. Left click erases ink, right click adds ink.
     """
-    model, _, digits, _ = _load(checkpoint, cfg)
+    model, _, digits, _ = load_rule(checkpoint, cfg.mnist)
     images, labels = digits.test_images, digits.test_labels
     threshold, c = model.config.alive_threshold, model.config.channels
     _, h, w = images.shape

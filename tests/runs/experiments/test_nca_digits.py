@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -10,20 +11,17 @@ import pytest
 import torch
 
 from colonylab.runs.cli import main as colony
-from colonylab.runs.common.nca_io import load_nca, save_nca, shipped_checkpoint
-from colonylab.runs.experiments import nca_digits
-from colonylab.runs.experiments.nca_digits import (
-    Config,
-    evaluate,
+from colonylab.runs.common.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from colonylab.runs.data.digits import (
     fresh_states,
     load_mnist,
     load_sklearn_digits,
     read_idx,
     swap_digits,
-    train,
-    watch,
     write_idx,
 )
+from colonylab.runs.experiments import nca_digits
+from colonylab.runs.experiments.nca_digits import Config, evaluate, load_rule, main, train, watch
 
 # scikit-learn's digits at their own 8x8 size (plus a 1-cell border): tiny and fast
 TINY = {
@@ -46,14 +44,10 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from colonylab.runs.common import RunDir
-
     out = tmp_path_factory.mktemp("digits")
-    cfg = Config(**TINY, iterations=300)
-    run = RunDir("nca-digits", cfg.seed, cfg, root=out, tensorboard=False)
-    result = train(cfg, run)
-    run.close()
-    return cfg, result, run.checkpoints / "nca_digits.pt"
+    cfg = Config(**TINY, iterations=300, out=str(out))
+    result = main(cfg)
+    return cfg, result, result.run.checkpoints / "nca_digits.pt"
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -165,19 +159,20 @@ def test_fresh_states_and_digit_swaps():
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"steps_min": 30, "steps_max": 20}, "steps_max"),
-        ({"pool_size": 4}, "pool_size"),
-        ({"test_share": 1.0}, "test_share"),
-        ({"fresh_share": 0.9, "swap_share": 0.2}, "fresh_share \\+ swap_share"),
-        ({"swap_at": 300}, "swap_at"),
-        ({"classes": (3, 12)}, "classes must be digits"),
+        ({"steps_min": 30, "steps_max": 20}, "--steps-max must be an integer >= 30"),
+        ({"pool_size": 4}, "--pool-size must be an integer >= 16"),
+        ({"test_share": 1.0}, "--test-share"),
+        ({"fresh_share": 0.9, "swap_share": 0.2}, "--fresh-share \\+ --swap-share"),
+        ({"swap_at": 300}, "--swap-at"),
+        ({"classes": (3, 12)}, "--classes \\(digits\\) must be an integer in \\[0, 9\\]"),
         ({"classes": (4,)}, "at least two"),
-        ({"channels": 11}, "channels must be >= 12"),
-        ({"loss": "hinge"}, "loss must be one of"),
+        ({"channels": 11}, "--channels must be an integer >= 12"),
+        ({"loss": "hinge"}, "--loss must be one of"),
         ({"perception": "magic"}, "perception"),
         ({"fire_rate": 0.0}, "fire_rate"),
-        ({"scale": 0}, "scale"),
-        ({"eval_digits": 0}, "eval_digits"),
+        ({"scale": 0}, "--scale"),
+        ({"eval_digits": 0}, "--eval-digits"),
+        ({"iterations": 2.5}, "--iterations must be an integer"),
     ],
 )
 def test_bad_config_is_refused(kw, match):
@@ -187,7 +182,7 @@ def test_bad_config_is_refused(kw, match):
 
 def test_cli_prints_config_errors_cleanly(capsys):
     assert colony(["train", "nca-digits", "--steps-min", "50", "--steps-max", "10"]) == 2
-    assert "steps_max" in capsys.readouterr().err
+    assert "--steps-max must be an integer >= 50, got 10" in capsys.readouterr().err
 
 
 # -- training ------------------------------------------------------------------------------
@@ -196,9 +191,11 @@ def test_tiny_run_beats_chance_and_saves_a_checkpoint(tiny_run):
     assert np.mean(result.losses[-10:]) < np.mean(result.losses[:5])
     _, final = result.evals[-1]
     assert final["accuracy"] >= 0.75  # two classes: chance is 0.5
-    model, payload = load_nca(path, "nca-digits")
-    assert payload["meta"]["config"]["iterations"] == 300
-    assert payload["data"]["scale"] == 1 and "command" in payload["meta"]
+    model, ckpt, _, _ = load_rule(str(path))
+    assert ckpt["config"]["iterations"] == 300 and ckpt["kind"] == "nca-digits"
+    assert ckpt["extra"]["data"]["scale"] == 1
+    assert ckpt["provenance"]["command"].startswith("colony train nca-digits --scale 1")
+    assert ckpt["provenance"]["metrics"]["accuracy"] == final["accuracy"]
     assert model.config.frozen_channels == 1
     for name, value in model.state_dict().items():
         assert torch.equal(value, result.model.state_dict()[name])
@@ -210,14 +207,8 @@ def test_training_is_seeded():
 
 
 # -- checkpoints, eval, watch --------------------------------------------------------------
-def test_evaluate_the_shipped_checkpoint():
-    out = evaluate(Config(eval_digits=100, threads=1), None)
-    for key in ("accuracy", "agreement", "stability", "reagreement"):
-        assert 0.0 <= out[key] <= 1.0
-    assert out["accuracy"] >= 0.9
-    assert out["steps"] == 200 and out["digits"] == 100
-    assert out["checkpoint"] == str(shipped_checkpoint("nca_digits.pt"))
-    assert shipped_checkpoint("nca_digits.pt").stat().st_size < 1_000_000
+def test_the_shipped_checkpoint_is_small():  # its numbers: test_shipped_nca.py
+    assert (nca_digits.SHIPPED_DIR / "nca_digits.pt").stat().st_size < 1_000_000
 
 
 def test_bad_checkpoints_are_refused(tmp_path, tiny_run):
@@ -226,12 +217,16 @@ def test_bad_checkpoints_are_refused(tmp_path, tiny_run):
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         evaluate(Config(), str(junk))
     _, result, _ = tiny_run
+    spec = {"type": "nca", **dataclasses.asdict(result.model.config)}
     grow = tmp_path / "grow.pt"
-    save_nca(grow, result.model, "nca-grow", {"command": "test"})
-    with pytest.raises(ValueError, match="'nca-grow', not 'nca-digits'"):
+    save_checkpoint(
+        grow, make_checkpoint("nca-grow", spec=spec, state_dict=result.model.state_dict())
+    )
+    with pytest.raises(ValueError, match="is a 'nca-grow' checkpoint, expected a 'nca-digits'"):
         evaluate(Config(), str(grow))
     nodata = tmp_path / "nodata.pt"
-    save_nca(nodata, result.model, "nca-digits", {"command": "test"})
+    ckpt = make_checkpoint("nca-digits", spec=spec, state_dict=result.model.state_dict())
+    save_checkpoint(nodata, ckpt)
     with pytest.raises(ValueError, match="held out"):
         evaluate(Config(), str(nodata))
     with pytest.raises(FileNotFoundError):
@@ -275,3 +270,49 @@ def test_watch_renders_votes_and_keys_swap_the_digit(tiny_run):
     world.handle_click(4, 5, 1)
     assert world.state[0, 5, 4, 0] == 0.0
     assert nca_digits.votes_rgb(torch.zeros(6, 6, 20)).min() == 255  # no ink: all white
+
+
+# -- resume ----------------------------------------------------------------------------------
+def _metrics(run_path):
+    lines = (run_path / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]
+
+
+def test_stop_then_resume_and_interrupt_then_resume_are_bit_identical(
+    tmp_path, monkeypatch, capsys
+):
+    small = {"eval_every": 2, "eval_digits": 8, "eval_steps": 6, "swap_at": 3}
+    cfg = Config(**{**TINY, **small}, iterations=6, checkpoint_every=2, out=str(tmp_path))
+    full = main(cfg)
+
+    def same(result):
+        for a, b in zip(result.model.parameters(), full.model.parameters(), strict=True):
+            assert torch.equal(a, b)
+        assert result.losses == full.losses and result.evals == full.evals
+        assert _metrics(result.run.path) == _metrics(full.run.path)
+
+    half = main(dataclasses.replace(cfg, iterations=4))  # a multiple of eval_every
+    same(main(cfg, resume=str(half.run.path)))
+
+    real, calls = nca_digits.digits_loss, {"n": 0}
+
+    def loss_then_interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nca_digits, "digits_loss", loss_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        main(cfg)
+    assert "interrupted: checkpoint at" in capsys.readouterr().out
+    monkeypatch.setattr(nca_digits, "digits_loss", real)
+    (cut,) = [
+        p
+        for p in (tmp_path / "nca-digits").iterdir()
+        if not (p / "checkpoints" / "nca_digits.pt").exists()
+    ]
+    latest = load_checkpoint(cut / "checkpoints" / "latest.pt", "nca-digits")
+    assert latest["trainer"]["iteration"] == 4
+    assert latest["trainer"]["pool_labels"].shape == (TINY["pool_size"],)
+    same(main(cfg, resume=str(cut)))
