@@ -3,18 +3,32 @@ observations shuffled (every 200 steps in the paper; Tang & Ha 2021), against an
 that collapses when they are.
 
 As in the paper, both agents learn by behaviour cloning from a trained teacher: the
-teacher is the PGPE-trained linear policy of ``python -m colonylab.runs.experiments.ant_teacher`` (shipped as
-``runs/checkpoints/ant_teacher.pt``); the students learn with
-:func:`colonylab.runs.common.sensory.behaviour_clone` (DART: the teacher drives with
-action noise and labels every state it visits, including the recoveries). The
+PGPE-trained linear policy of ``colony train ant-teacher`` (shipped as
+``runs/checkpoints/ant_teacher.pt``, loaded as an ``agents`` ``linear`` model). The
+students learn with :func:`colonylab.collective_ml.trainers.clone.behaviour_clone`
+(DART: the teacher drives with action noise 0.2 and labels every state it visits,
+including the recoveries; 14 iterations of 32 episodes of 500 steps). The
 AttentionNeuron (27 sensory neurons, 8 actions fed back) sees the observations
-shuffled as in the evaluation; the MLP student sees them in order.
+shuffled every 200 steps as in the evaluation; the MLP student sees them in order.
+There is no population stage (so no ``--evaluator``): cloning plays one vectorized
+world per iteration.
 
-``colony eval sensory-ant`` scores both agents (and the teacher, for reference)
-unshuffled, shuffled at reset, shuffled every ``shuffle_every`` steps, and with
-pure-noise inputs added (AttentionNeuron only).
+Shipped checkpoints (``colony eval sensory-ant``, 8 episodes of 1000 steps):
 
-    colony train sensory-ant                      # ~20 min on 2 cores
+==========================  ================  ===============  ===============
+condition                   AttentionNeuron   MLP              teacher
+==========================  ================  ===============  ===============
+unshuffled                  1446.2 +- 329.5   1986.2 +- 752.0  1971.4 +- 746.6
+shuffled at reset           1462.0 +- 341.1   -293.2 +- 595.8  n/a
+shuffled every 200 steps    791.5 +- 197.2    -115.6 +- 132.4  n/a
++16 noise channels          530.8 +- 21.2     n/a              n/a
+==========================  ================  ===============  ===============
+
+Both were trained by ``colony train sensory-ant`` with these defaults (the
+checkpoints record it; ~20 min on 2 cores). ``--resume RUN_DIR`` continues a stopped
+run from ``checkpoints/latest.pt``; Ctrl-C writes it first.
+
+    colony train sensory-ant
     colony eval sensory-ant --json eval.json
     colony watch sensory-ant                      # x reshuffles, m swaps the agents
 """
@@ -24,37 +38,46 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
 
-from colonylab.collective_ml.base import flatten_params
-from colonylab.collective_ml.population import BatchedEvaluator
-from colonylab.envs.mujoco.ant import AntConfig, AntWorld, VecAnt
-from colonylab.runs.common.policies import command_line
-from colonylab.runs.common.rundir import RunDir
-from colonylab.runs.common.seeding import seed_everything
-from colonylab.runs.common.sensory import (
-    AGENT_LABELS,
-    Condition,
-    SensoryWatch,
-    behaviour_clone,
-    build_agent,
-    console,
+from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
+from colonylab.agents import build
+from colonylab.agents.mlp import MLPPolicy
+from colonylab.collective_ml.evaluate import (
     continuous_actions,
     evaluate_conditions,
-    print_rows,
-    save_agent,
+    mean_return,
 )
-from colonylab.runs.common.sensory import (
-    load_agents as load_agents_of,
+from colonylab.collective_ml.trainers.clone import behaviour_clone
+from colonylab.envs.mujoco.ant import AntConfig, AntWorld
+from colonylab.envs.render.sensory_watch import SensoryWatch
+from colonylab.envs.wrappers.conditions import Condition
+from colonylab.runs.common.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    read_torch_file,
+    reproduce_command,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
 )
-from colonylab.runs.experiments.ant_teacher import load_teacher
+from colonylab.runs.common.rundir import RunDir
+from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.tables import print_rows
 
 EXPERIMENT = "sensory-ant"
-OBS_DIM = 27
-ACT_DIM = 8
+OBS_DIM, ACT_DIM = 27, 8
+LABELS = {"attention": "AttentionNeuron", "mlp": "MLP"}
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+TEACHER = SHIPPED / "ant_teacher.pt"
+console = Console()
 
 
 @dataclass(frozen=True)
@@ -95,6 +118,8 @@ class Config:
     """MLP student: hidden layer sizes."""
     validate_episodes: int = 8
     """Episodes per validation of a student."""
+    checkpoint_every: int = 1
+    """Write ``checkpoints/latest.pt`` every this many cloning iterations."""
     eval_episodes: int = 8
     """``colony eval``: episodes per agent and condition."""
     eval_seed: int = 2024
@@ -113,37 +138,34 @@ class Config:
     """Run directory root (default runs/out)."""
 
     def __post_init__(self) -> None:
-        for name, low in (
-            ("max_steps", 1),
-            ("train_steps", 1),
-            ("bc_iterations", 1),
-            ("bc_envs", 1),
-            ("bc_epochs", 1),
-            ("bc_replay", 1),
-            ("validate_episodes", 1),
-            ("eval_episodes", 1),
-            ("shuffle_every", 1),
-            ("noise_channels", 1),
-            ("watch_envs", 1),
-            ("seed", 0),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}"
-                )
-        if self.train_shuffle_every is not None and self.train_shuffle_every < 1:
-            raise ValueError(
-                f"--train-shuffle-every must be >= 1 or None, got {self.train_shuffle_every}"
-            )
-        if not self.bc_lr > 0 or not self.bc_teacher_noise >= 0:
-            raise ValueError("--bc-lr must be > 0 and --bc-teacher-noise >= 0")
+        check_dataclass_ints(
+            self,
+            {
+                "max_steps": 1,
+                "train_steps": 1,
+                "bc_iterations": 1,
+                "bc_envs": 1,
+                "bc_epochs": 1,
+                "bc_replay": 1,
+                "validate_episodes": 1,
+                "checkpoint_every": 1,
+                "eval_episodes": 1,
+                "shuffle_every": 1,
+                "noise_channels": 1,
+                "watch_envs": 1,
+                "seed": 0,
+            },
+        )
+        check_optional_int("--train-shuffle-every", self.train_shuffle_every, 1)
+        check_float("--bc-lr", self.bc_lr, 0.0, low_open=True)
+        check_float("--bc-teacher-noise", self.bc_teacher_noise, 0.0)
 
 
 def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
+    """The ``agents.build`` spec of an agent (saved in its checkpoint)."""
     if kind == "attention":
         return {
-            "kind": "attention",
+            "type": "attention",
             "act_dim": ACT_DIM,
             "num_queries": cfg.num_queries,
             "key_dim": cfg.key_dim,
@@ -151,7 +173,7 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
             "head_hidden": cfg.head_hidden,
         }
     return {
-        "kind": "mlp",
+        "type": "mlp",
         "input_shape": [OBS_DIM],
         "act_dim": ACT_DIM,
         "hidden": list(cfg.mlp_hidden),
@@ -159,7 +181,8 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
 
 
 def world_factory(max_steps: int):
-    return partial(VecAnt, dtype=torch.float32, max_episode_steps=max_steps, validate_actions=False)
+    """``factory(num_envs, device)`` of Ant worlds (float32, finished episodes freeze)."""
+    return AntWorld.factory(dtype="float32", max_episode_steps=max_steps, validate_actions=False)
 
 
 def conditions(cfg: Config) -> list[Condition]:
@@ -173,48 +196,150 @@ def conditions(cfg: Config) -> list[Condition]:
     ]
 
 
-def _mlp_condition(condition: Condition) -> Condition | None:
-    return None if condition.noise else condition
+def _adapt(label: str, policy: torch.nn.Module, condition: Condition) -> Condition | None:
+    """The MLP takes exactly 27 inputs: no noise channels."""
+    return None if isinstance(policy, MLPPolicy) and condition.noise else condition
 
 
 def checkpoint_name(kind: str) -> str:
     return f"sensory_ant_{kind}.pt"
 
 
-def _clone(cfg: Config, kind: str, run: RunDir) -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_teacher(path: str | None = None) -> torch.nn.Module:
+    """The Ant teacher (``obs (N, 27) -> actions (N, 8)`` in ``[-1, 1]``), a ``linear``
+    agent: from a one-format checkpoint, or the teacher's original file
+    (``state_dict`` + ``config["hidden"]``)."""
+    path = Path(path) if path is not None else TEACHER
+    payload = read_torch_file(path)
+    if isinstance(payload, dict) and payload.get("format") is not None:
+        ckpt = load_checkpoint(path)
+        spec, weights = ckpt["spec"], ckpt["state_dict"]
+    elif isinstance(payload, dict) and "state_dict" in payload and "config" in payload:
+        spec = {"type": "linear", "obs_dim": OBS_DIM, "act_dim": ACT_DIM}
+        spec["hidden"] = int(payload["config"]["hidden"])
+        weights = payload["state_dict"]
+    else:
+        raise CheckpointError(f"{str(path)!r} is not an Ant teacher checkpoint")
+    teacher = build(spec)
+    teacher.load_state_dict(weights)
+    return teacher.eval()
+
+
+class _Teacher(torch.nn.Module):
+    """The teacher as an agent of the evaluation and the cloning (float32 math on the
+    CPU, returned in the observation's dtype and device)."""
+
+    def __init__(self, path: str | None) -> None:
+        super().__init__()
+        self._teacher = [load_teacher(path)]  # a list: its weights are not this module's
+        self.dummy = torch.nn.Parameter(torch.zeros(1))  # the evaluator needs a parameter
+
+    @torch.no_grad()
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        obs = torch.as_tensor(obs)
+        return self._teacher[0](obs.float().cpu()).to(device=obs.device, dtype=obs.dtype)
+
+
+def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
+    """Both agents by label: from the directory ``checkpoint`` (or the shipped ones),
+    or one of their files."""
+    root = Path(checkpoint) if checkpoint else SHIPPED
+    agents = {}
+    for kind in ("attention", "mlp"):
+        if root.is_dir() or root.name == checkpoint_name(kind):
+            path = root / checkpoint_name(kind) if root.is_dir() else root
+            agents[LABELS[kind]] = _load_agent(path)
+    if not agents:
+        raise ValueError(
+            f"{str(root)!r}: give a directory holding {checkpoint_name('attention')} and "
+            f"{checkpoint_name('mlp')}, or one of those files"
+        )
+    return agents
+
+
+def _load_agent(path: Path) -> torch.nn.Module:
+    ckpt = load_checkpoint(path, EXPERIMENT)
+    try:
+        policy = build(ckpt["spec"])
+        policy.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise CheckpointError(
+            f"{str(path)!r}: weights do not fit {ckpt['spec']}: {first}"
+        ) from None
+    return policy.eval()
+
+
+def _product(cfg: Config, kind: str, policy: torch.nn.Module, info: dict[str, Any]) -> dict:
+    """The shipped-style checkpoint of one trained student."""
+    command = reproduce_command(f"train {EXPERIMENT}", dataclasses.replace(cfg, out=None))
+    return make_checkpoint(
+        EXPERIMENT,
+        spec=agent_spec(cfg, kind),
+        state_dict=policy.state_dict(),
+        config=cfg,
+        provenance=provenance(
+            command,
+            seed=cfg.seed,
+            metrics={"validation_mean": info["validation_mean"]},
+            **{k: v for k, v in info.items() if k != "validation_mean"},
+        ),
+        extra={"agent": LABELS[kind]},
+    )
+
+
+def _clone(
+    cfg: Config, kind: str, run: RunDir, done: list[str], resume: dict | None
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     spec = agent_spec(cfg, kind)
     seed_everything(cfg.seed)
-    student = build_agent(spec)
-    teacher_policy = load_teacher(cfg.teacher)
+    student = build(spec)
+    teacher_policy = _Teacher(cfg.teacher)
     every = cfg.train_shuffle_every if kind == "attention" else None
     condition = (
         Condition("train", shuffle=every or 0) if kind == "attention" else Condition("train")
     )
     base = world_factory(cfg.train_steps)
+    offset = 0 if kind == "mlp" else cfg.bc_iterations  # one metrics step axis for both stages
 
     def make(num_envs: int, device: Any = None, seed: int = cfg.seed) -> Any:
         return condition.wrap(base(num_envs=num_envs, device=device), seed)
 
-    def teacher(world: VecAnt) -> torch.Tensor:
+    def teacher(world: Any) -> torch.Tensor:
         return teacher_policy(world.observe().float())
 
     def validate(policy: torch.nn.Module) -> float:
-        evaluator = BatchedEvaluator(
+        return mean_return(
             policy,
-            partial(make, seed=cfg.seed + 1),
+            lambda num_envs, device=None: make(num_envs, device, seed=cfg.seed + 1),
             episodes=cfg.validate_episodes,
             max_steps=cfg.train_steps,
             seed=cfg.seed + 7919,
-            shared_episodes=True,
             action_fn=continuous_actions,
         )
-        return float(evaluator(flatten_params(policy)[None]).mean())
+
+    def save(state: dict[str, Any]) -> Path:
+        ckpt = make_checkpoint(
+            EXPERIMENT,
+            spec=spec,
+            state_dict=state["student"],
+            config=cfg,
+            trainer={"stage": kind, "done": list(done), "clone": state},
+            rng=rng_states(),
+            extra={"agent": LABELS[kind]},
+        )
+        return save_checkpoint(run.checkpoints / "latest.pt", ckpt)
+
+    def log(iteration: int, record: dict[str, float]) -> None:
+        run.log(offset + iteration, {f"{kind}/{k}": v for k, v in record.items()})
+        console.print(
+            f"{kind} (BC) {iteration}/{cfg.bc_iterations}: loss {record['losses/bc']:.4f}"
+        )
 
     result = behaviour_clone(
         student,
-        lambda n: make(num_envs=n),
+        lambda n, iteration: make(num_envs=n),
         teacher,
-        label=f"{kind} (BC)",
         iterations=cfg.bc_iterations,
         envs=cfg.bc_envs,
         steps=cfg.train_steps,
@@ -225,7 +350,10 @@ def _clone(cfg: Config, kind: str, run: RunDir) -> tuple[torch.nn.Module, dict[s
         beta_decay=1.0,
         teacher_noise=cfg.bc_teacher_noise,
         validate=validate,
-        run=run,
+        log=log,
+        save=save,
+        checkpoint_every=cfg.checkpoint_every,
+        resume=resume,
     )
     shuffled = f", inputs shuffled every {every} steps" if kind == "attention" else ""
     info = {
@@ -239,44 +367,34 @@ def _clone(cfg: Config, kind: str, run: RunDir) -> tuple[torch.nn.Module, dict[s
     return student, info
 
 
-def main(cfg: Config) -> dict[str, Any]:
-    """Clone both students, save their checkpoints, and evaluate them."""
+def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Clone both students (MLP, then AttentionNeuron), save their checkpoints, and
+    evaluate them; ``resume``: a run directory to continue from its ``latest.pt``."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out)
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
-    meta = {"command": command_line(), "config": dataclasses.asdict(cfg)}
+    state: dict[str, Any] | None = None
+    if resume is not None:
+        ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
+        state = ckpt["trainer"]
+        offset = 0 if state["stage"] == "mlp" else cfg.bc_iterations
+        run.truncate_metrics(offset + int(state["clone"]["iteration"]))
+    done: list[str] = list(state["done"]) if state else []
     for kind in ("mlp", "attention"):
-        student, info = _clone(cfg, kind, run)
-        console.print(f"{AGENT_LABELS[kind]}: validation {info['validation_mean']:.1f}")
-        save_agent(
-            run.checkpoints / checkpoint_name(kind),
-            student,
-            agent_spec(cfg, kind),
-            experiment=EXPERIMENT,
-            meta={**meta, **info},
-        )
+        if kind in done:
+            continue
+        current = state["clone"] if state and state["stage"] == kind else None
+        if current is not None:
+            set_rng_states(ckpt["rng"])
+        student, info = _clone(cfg, kind, run, done, current)
+        console.print(f"{LABELS[kind]}: validation {info['validation_mean']:.1f}")
+        save_checkpoint(run.checkpoints / checkpoint_name(kind), _product(cfg, kind, student, info))
+        done.append(kind)
     run.close()
     summary = evaluate(cfg, checkpoint=str(run.checkpoints))
     (run.path / "eval.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-class _Teacher(torch.nn.Module):
-    """The teacher as an agent of the evaluation (a reference row)."""
-
-    def __init__(self, path: str | None) -> None:
-        super().__init__()
-        self.act = load_teacher(path)
-        self.dummy = torch.nn.Parameter(torch.zeros(1))  # the evaluator needs a parameter
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.act(obs)
-
-
-def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
-    """Both agents: from the directory ``checkpoint`` (or the shipped ones)."""
-    return load_agents_of(checkpoint, EXPERIMENT)
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
@@ -284,27 +402,21 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     agents = load_agents(checkpoint)
+    common = dict(episodes=cfg.eval_episodes, max_steps=cfg.max_steps, seed=cfg.eval_seed)
     rows = evaluate_conditions(
-        agents,
-        world_factory(cfg.max_steps),
-        conditions(cfg),
-        episodes=cfg.eval_episodes,
-        max_steps=cfg.max_steps,
-        seed=cfg.eval_seed,
-        mlp_condition=_mlp_condition,
+        agents, world_factory(cfg.max_steps), conditions(cfg), adapt=_adapt, **common
     )
-    # the teacher, unshuffled, for reference (it is an MLP on ordered inputs too)
-    teacher_rows = evaluate_conditions(
+    # the teacher, unshuffled, for reference (it needs its inputs in order too)
+    rows += evaluate_conditions(
         {"teacher (linear, PGPE)": _Teacher(cfg.teacher)},
         world_factory(cfg.max_steps),
         conditions(cfg)[:1],
-        episodes=cfg.eval_episodes,
-        max_steps=cfg.max_steps,
-        seed=cfg.eval_seed,
+        **common,
     )
-    rows += teacher_rows
     print_rows(
-        rows, f"{EXPERIMENT}: return over {cfg.eval_episodes} episodes of {cfg.max_steps} steps"
+        rows,
+        f"{EXPERIMENT}: return over {cfg.eval_episodes} episodes of {cfg.max_steps} steps",
+        console,
     )
     return {"experiment": EXPERIMENT, "world": "ant", "rows": rows}
 

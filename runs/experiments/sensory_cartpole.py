@@ -21,6 +21,14 @@ candidate's recurrent state carried by its environments):
    return (the neurons' LSTM states belong to their old channels); with it the
    neurons re-adapt within a few steps, for ~10% of the unshuffled return.
 
+Every PGPE stage runs through the one ask/tell loop
+(:func:`colonylab.collective_ml.trainers.evolve`); ``--evaluator batched|loop|ray``
+picks who plays a generation's episodes (one vectorized world; one single-env world
+per individual; Ray actors, ``--ray-address`` of a running cluster, default a local
+Ray). The cloning is :func:`colonylab.collective_ml.trainers.clone.behaviour_clone`.
+``--resume RUN_DIR`` continues a stopped run (any stage) from
+``checkpoints/latest.pt``; Ctrl-C writes it first.
+
 Shipped checkpoints (``colony eval sensory-cartpole``, 64 episodes of 1000 steps):
 
 ==============================  ===============  ===============
@@ -35,6 +43,12 @@ shuffled every 200 steps        640.6 +- 54.9    20.8 +- 33.0
 (After stage 3 the AttentionNeuron scored 709.0 unshuffled and at reset but 389.4 +-
 197.4 re-shuffled every 200 steps.) Pure-noise channels still defeat it: it never
 saw any in training.
+
+How they were trained (recorded in each checkpoint): the MLP by ``colony train
+sensory-cartpole --agents mlp --validate-episodes 16``; the AttentionNeuron by
+``colony train sensory-cartpole --agents attention --teacher
+runs/checkpoints/sensory_cartpole_mlp.pt`` (DAgger, then the two PGPE stages; it was
+run in two processes at the time and has not been re-run since the redesign).
 
 The paper used CMA-ES with population 256 and 16 rollouts per fitness; this schedule
 fits a 2-core machine. A permutation fixed for an episode is an exact symmetry of the
@@ -55,37 +69,44 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from rich.console import Console
 
-from colonylab.collective_ml.base import unflatten_into
-from colonylab.envs.classic.swingup import SwingUpConfig, SwingUpWorld, VecCartPoleSwingUp
-from colonylab.runs.common.policies import command_line
+from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
+from colonylab.agents import build
+from colonylab.agents.mlp import MLPPolicy
+from colonylab.collective_ml.base import flatten_params, num_params, unflatten_into
+from colonylab.collective_ml.es import PGPE
+from colonylab.collective_ml.evaluate import continuous_actions, evaluate_conditions, mean_return
+from colonylab.collective_ml.population import BatchedEvaluator, make_evaluator
+from colonylab.collective_ml.trainers import EvolveResult, evolve
+from colonylab.collective_ml.trainers.clone import behaviour_clone
+from colonylab.envs.classic.swingup import SwingUpConfig, SwingUpWorld
+from colonylab.envs.render.sensory_watch import SensoryWatch
+from colonylab.envs.wrappers.conditions import Condition, OneEnv, wrapped_factory
+from colonylab.runs.common.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
-from colonylab.runs.common.sensory import (
-    Condition,
-    SensoryWatch,
-    behaviour_clone,
-    build_agent,
-    console,
-    continuous_actions,
-    evaluate_conditions,
-    load_agent,
-    mean_return,
-    print_rows,
-    save_agent,
-    train_pgpe,
-    wrapped_factory,
-)
-from colonylab.runs.common.sensory import (
-    load_agents as load_agents_of,
-)
+from colonylab.runs.common.tables import print_rows
 
 EXPERIMENT = "sensory-cartpole"
 OBS_DIM = 5
+LABELS = {"attention": "AttentionNeuron", "mlp": "MLP"}
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+console = Console()
 
 
 @dataclass(frozen=True)
@@ -173,6 +194,13 @@ class Config:
     """``colony eval``: pure-noise inputs added in the noise condition (the paper: 15)."""
     watch_envs: int = 4
     """``colony watch``: carts shown."""
+    evaluator: Literal["batched", "loop", "ray"] = "batched"
+    """Who plays the PGPE stages' episodes: one vectorized world in-process
+    (``batched``), one single-env world per individual (``loop``), or Ray actors."""
+    ray_address: str | None = None
+    """A running Ray cluster for ``--evaluator ray`` (default: Ray on this machine)."""
+    checkpoint_every: int = 10
+    """Write ``checkpoints/latest.pt`` every this many generations / iterations."""
     seed: int = 0
     """Seed of the cores, the initial weights and every training episode."""
     threads: int | None = 1
@@ -183,58 +211,64 @@ class Config:
     """Run directory root (default runs/out)."""
 
     def __post_init__(self) -> None:
-        for name, low in (
-            ("generations", 1),
-            ("pop_size", 2),
-            ("episodes", 1),
-            ("max_steps", 1),
-            ("validate_every", 1),
-            ("validate_episodes", 1),
-            ("reshuffle_generations", 0),
-            ("reshuffle_every", 1),
-            ("eval_episodes", 1),
-            ("shuffle_every", 1),
-            ("noise_channels", 1),
-            ("watch_envs", 1),
-            ("seed", 0),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}"
-                )
+        check_dataclass_ints(
+            self,
+            {
+                "generations": 1,
+                "pop_size": 2,
+                "episodes": 1,
+                "max_steps": 1,
+                "validate_every": 1,
+                "validate_episodes": 1,
+                "finetune_generations": 0,
+                "finetune_episodes": 1,
+                "reshuffle_generations": 0,
+                "reshuffle_every": 1,
+                "bc_iterations": 1,
+                "bc_envs": 1,
+                "bc_epochs": 1,
+                "bc_replay": 1,
+                "checkpoint_every": 1,
+                "eval_episodes": 1,
+                "shuffle_every": 1,
+                "noise_channels": 1,
+                "watch_envs": 1,
+                "seed": 0,
+            },
+        )
         if self.pop_size % 2:
             raise ValueError(f"--pop-size must be even (antithetic pairs), got {self.pop_size}")
-        if self.train_shuffle_every is not None and self.train_shuffle_every < 1:
-            raise ValueError(
-                f"--train-shuffle-every must be >= 1 or None, got {self.train_shuffle_every}"
-            )
-        for name in ("center_lr", "stdev_init", "reshuffle_stdev", "reshuffle_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be > 0")
+        check_optional_int("--train-shuffle-every", self.train_shuffle_every, 1)
+        for name in ("center_lr", "stdev_init", "bc_lr", "finetune_stdev", "finetune_lr"):
+            check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
+        for name in ("reshuffle_stdev", "reshuffle_lr"):
+            check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
+        check_float("--bc-beta-decay", self.bc_beta_decay, 0.0, 1.0, low_open=True)
+        check_float("--bc-teacher-noise", self.bc_teacher_noise, 0.0)
+        if self.evaluator not in ("batched", "loop", "ray"):
+            raise ValueError(f"--evaluator must be batched, loop or ray, got {self.evaluator!r}")
+        if self.ray_address is not None and self.evaluator != "ray":
+            raise ValueError(f"--ray-address {self.ray_address!r} needs --evaluator ray")
 
 
 def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
-    """The constructor spec of an agent (saved in its checkpoint)."""
+    """The ``agents.build`` spec of an agent (saved in its checkpoint)."""
     if kind == "attention":
         return {
-            "kind": "attention",
+            "type": "attention",
             "act_dim": 1,
             "num_queries": cfg.num_queries,
             "key_dim": cfg.key_dim,
             "hidden_dim": cfg.hidden_dim,
             "head_hidden": cfg.head_hidden,
         }
-    return {"kind": "mlp", "input_shape": [OBS_DIM], "act_dim": 1, "hidden": list(cfg.mlp_hidden)}
+    return {"type": "mlp", "input_shape": [OBS_DIM], "act_dim": 1, "hidden": list(cfg.mlp_hidden)}
 
 
 def world_factory(cfg: Config):
-    """``factory(num_envs, device)`` of swing-up worlds (float32, 1000 steps)."""
-    return partial(
-        VecCartPoleSwingUp,
-        dtype=torch.float32,
-        max_episode_steps=cfg.max_steps,
-        validate_actions=False,
+    """``factory(num_envs, device)`` of swing-up worlds (float32, finished episodes freeze)."""
+    return SwingUpWorld.factory(
+        dtype="float32", max_episode_steps=cfg.max_steps, validate_actions=False
     )
 
 
@@ -249,47 +283,21 @@ def conditions(cfg: Config) -> list[Condition]:
     ]
 
 
-def _mlp_condition(condition: Condition) -> Condition | None:
-    return None if condition.noise else condition
+def _adapt(label: str, policy: torch.nn.Module, condition: Condition) -> Condition | None:
+    """The MLP takes exactly five inputs: no noise channels."""
+    return None if isinstance(policy, MLPPolicy) and condition.noise else condition
 
 
 def checkpoint_name(kind: str) -> str:
     return f"sensory_cartpole_{kind}.pt"
 
 
-def _train_mlp(cfg: Config, run: RunDir) -> tuple[torch.nn.Module, dict[str, Any]]:
-    spec = agent_spec(cfg, "mlp")
-    policy = build_agent(spec)
-    result = train_pgpe(
-        policy,
-        world_factory(cfg),
-        label="mlp",
-        generations=cfg.generations,
-        pop_size=cfg.pop_size,
-        episodes=cfg.episodes,
-        max_steps=cfg.max_steps,
-        seed=cfg.seed,
-        center_lr=cfg.center_lr,
-        stdev_init=cfg.stdev_init,
-        validate_every=cfg.validate_every,
-        validate_episodes=cfg.validate_episodes,
-        device=cfg.device,
-        run=run,
-        target=cfg.target,
-    )
-    unflatten_into(policy, result.params.float())
-    info = {
-        "trained_by": f"PGPE+ClipUp, population {cfg.pop_size}, {cfg.episodes} episodes "
-        f"per candidate, {result.generations} generations",
-        "validation_mean": result.validation,
-        "seconds": result.seconds,
-        "env_steps": result.env_steps,
-    }
-    return policy, info
-
-
-def _shuffled(cfg: Config, every: int | None, seed: int):
-    return wrapped_factory(world_factory(cfg), Condition("train", shuffle=every or 0), seed)
+def _shuffled(cfg: Config, every: int | None, seed: int, reseed: bool = False):
+    """Worlds with inputs shuffled at reset (``every`` None) or every ``every`` steps;
+    ``reseed`` for a PGPE stage's evaluator, which keeps its world between generations:
+    the shuffles then follow each generation's seeds (a resumed run meets the same)."""
+    condition = Condition("train", shuffle=every or 0)
+    return wrapped_factory(world_factory(cfg), condition, seed, reseed=reseed)
 
 
 def _validation_return(cfg: Config, policy: torch.nn.Module, factory: Any) -> float:
@@ -303,28 +311,138 @@ def _validation_return(cfg: Config, policy: torch.nn.Module, factory: Any) -> fl
     )
 
 
-def _clone_attention(
-    cfg: Config, teacher_policy: torch.nn.Module, run: RunDir
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    spec = agent_spec(cfg, "attention")
-    student = build_agent(spec)
+STAGES = ("mlp", "clone", "finetune", "reshuffle")
+
+
+class _Tracker:
+    """Writes ``checkpoints/latest.pt``: the stage in progress, its trainer state, the
+    weights and notes it started from, the stages done; logs on one step axis."""
+
+    def __init__(self, run: RunDir, cfg: Config) -> None:
+        self.run, self.cfg = run, cfg
+        self.done: list[str] = []
+        self.stage, self.spec, self.start, self.info = "mlp", None, None, {}
+        # metrics steps: every stage gets its configured maximum
+        sizes = (cfg.generations, cfg.bc_iterations, cfg.finetune_generations, 0)
+        self.offsets = dict(zip(STAGES, [sum(sizes[:i]) for i in range(4)], strict=True))
+
+    def begin(self, stage: str, spec: dict, student: torch.nn.Module, info: dict) -> None:
+        self.stage, self.spec, self.info = stage, spec, dict(info)
+        self.start = {k: v.detach().clone() for k, v in student.state_dict().items()}
+
+    def save(self, state: dict[str, Any]) -> Path:
+        trainer = {"stage": self.stage, "done": list(self.done), "state": state, "info": self.info}
+        ckpt = make_checkpoint(
+            EXPERIMENT,
+            spec=self.spec,
+            state_dict=self.start,
+            config=self.cfg,
+            trainer=trainer,
+            rng=rng_states(),
+        )
+        return save_checkpoint(self.run.checkpoints / "latest.pt", ckpt)
+
+    def log(self, step: int, record: dict[str, float]) -> None:
+        label = self.stage
+        self.run.log(self.offsets[label] + step, {f"{label}/{k}": v for k, v in record.items()})
+
+    def progress(self, step: int, record: dict[str, float]) -> None:
+        if step % 10 == 0 or "charts/validation" in record:
+            val = record.get("charts/validation")
+            console.print(
+                f"{self.stage} {step}: mean {record['charts/fitness_mean']:.1f}"
+                + (f" val {val:.1f}" if val is not None else "")
+            )
+
+
+def _pgpe(
+    cfg: Config,
+    policy: torch.nn.Module,
+    factory: Any,
+    tracker: _Tracker,
+    resume: dict | None,
+    *,
+    generations: int,
+    episodes: int,
+    seed: int,
+    center_lr: float,
+    stdev_init: float,
+    target: float | None = None,
+) -> EvolveResult:
+    """PGPE (ClipUp) from ``policy``'s weights: candidates play ``episodes`` episodes
+    (the same starts for all, new each generation) on ``cfg.evaluator``; the mean is
+    validated on ``validate_episodes`` other episodes; the best validated mean wins."""
+    device = torch.device(cfg.device)
+    core = PGPE(
+        num_params(policy),
+        cfg.pop_size,
+        center_init=flatten_params(policy).detach().to(device),
+        stdev_init=stdev_init,
+        center_lr=center_lr,
+        optimizer="clipup",
+        seed=seed,
+        device=device,
+        maximize=True,
+    )
+    common = dict(max_steps=cfg.max_steps, action_fn=continuous_actions, shared_episodes=True)
+    evaluator = make_evaluator(
+        cfg.evaluator,
+        policy,
+        world_factory=factory,
+        env_factory=lambda: OneEnv(factory),
+        episodes=episodes,
+        seed=seed,
+        device=device,
+        ray_address=cfg.ray_address,
+        **common,
+    )
+    validator = BatchedEvaluator(
+        policy, factory, episodes=cfg.validate_episodes, seed=seed + 7919, device=device, **common
+    )
+    try:
+        return evolve(
+            core,
+            evaluator,
+            generations,
+            seeds=lambda g: seed * 100_003 + g,
+            validate=lambda params, g: float(validator(params[None].to(device)).mean()),
+            validate_every=cfg.validate_every,
+            target=target,
+            log=tracker.log,
+            progress=tracker.progress,
+            save=tracker.save,
+            checkpoint_every=cfg.checkpoint_every,
+            resume=resume,
+        )
+    finally:
+        if hasattr(evaluator, "shutdown"):
+            evaluator.shutdown()
+
+
+def _pgpe_info(cfg: Config, result: EvolveResult, episodes: int) -> dict[str, Any]:
+    return {
+        "trained_by": f"PGPE+ClipUp, population {cfg.pop_size}, {episodes} episodes "
+        f"per candidate, {result.generations} generations",
+        "validation_mean": result.score,
+        "seconds": result.seconds,
+        "env_steps": result.env_steps,
+    }
+
+
+def _clone(cfg, student, teacher_policy, tracker, resume) -> dict[str, Any]:
+    """DAgger/DART from the MLP, inputs shuffled as ``train_shuffle_every`` says."""
     make = _shuffled(cfg, cfg.train_shuffle_every, cfg.seed)
+    validation_world = _shuffled(cfg, cfg.train_shuffle_every, cfg.seed + 1)
 
     @torch.no_grad()
-    def teacher(world: VecCartPoleSwingUp) -> torch.Tensor:
+    def teacher(world: Any) -> torch.Tensor:
         obs = world.observe(world.state).float()
         return teacher_policy(obs).squeeze(-1).clamp(-1, 1)
 
-    validation_world = _shuffled(cfg, cfg.train_shuffle_every, cfg.seed + 1)
-
-    def validate(policy: torch.nn.Module) -> float:
-        return _validation_return(cfg, policy, validation_world)
-
     result = behaviour_clone(
         student,
-        lambda n: make(num_envs=n),
+        lambda n, iteration: make(num_envs=n),
         teacher,
-        label="attention (BC)",
         iterations=cfg.bc_iterations,
         envs=cfg.bc_envs,
         steps=cfg.max_steps,
@@ -334,134 +452,169 @@ def _clone_attention(
         replay=cfg.bc_replay,
         beta_decay=cfg.bc_beta_decay,
         teacher_noise=cfg.bc_teacher_noise,
-        validate=validate,
-        run=run,
+        validate=lambda policy: _validation_return(cfg, policy, validation_world),
+        log=tracker.log,
+        save=tracker.save,
+        checkpoint_every=cfg.checkpoint_every,
+        resume=resume,
     )
-    info = {
+    return {
         "trained_by": f"behaviour cloning (DART/DAgger, {cfg.bc_iterations} iterations of "
         f"{cfg.bc_envs} episodes, teacher noise {cfg.bc_teacher_noise}, inputs shuffled every "
-        f"{cfg.train_shuffle_every} steps) "
-        "from the PGPE-trained MLP",
+        f"{cfg.train_shuffle_every} steps) from the PGPE-trained MLP",
         "validation_mean": result.validation,
         "seconds": result.seconds,
         "env_steps": result.env_steps,
     }
-    if cfg.finetune_generations:
-        tuned = train_pgpe(
-            student,
-            make,
-            label="attention (PGPE fine-tune)",
-            generations=cfg.finetune_generations,
-            pop_size=cfg.pop_size,
-            episodes=cfg.finetune_episodes,
-            max_steps=cfg.max_steps,
-            seed=cfg.seed + 1,
-            center_lr=cfg.finetune_lr,
-            stdev_init=cfg.finetune_stdev,
-            validate_every=cfg.validate_every,
-            validate_episodes=cfg.validate_episodes,
-            device=cfg.device,
-            run=run,
-        )
-        before = validate(student)
-        candidate = build_agent(spec)
-        unflatten_into(candidate, tuned.params.float())
-        after = validate(candidate)
-        info["finetune"] = {"generations": tuned.generations, "before": before, "after": after}
-        if after > before:
-            student = candidate
-            info["validation_mean"] = after
-            info["trained_by"] += f", then {tuned.generations} PGPE generations"
-        info["seconds"] += tuned.seconds
-        info["env_steps"] += tuned.env_steps
-    if cfg.reshuffle_generations:
-        student = _reshuffle_stage(cfg, student, spec, validate, info, run)
-    return student, info
 
 
-def _reshuffle_stage(
-    cfg: Config,
-    student: torch.nn.Module,
-    spec: dict[str, Any],
-    validate: Any,
-    info: dict[str, Any],
-    run: RunDir,
-) -> torch.nn.Module:
-    """PGPE from ``student`` with the inputs re-shuffled every ``reshuffle_every`` steps;
-    the result replaces ``student`` if it validates better on the mean of the
-    unshuffled-and-re-shuffled returns."""
-    reshuffled_world = _shuffled(cfg, cfg.reshuffle_every, cfg.seed + 2)
+def _finetune(cfg, student, info, tracker, resume, *, reshuffle: bool) -> torch.nn.Module:
+    """PGPE from ``student``: inputs shuffled as in the cloning (``reshuffle``: re-shuffled
+    every ``reshuffle_every`` steps); the result replaces ``student`` if it validates
+    better (``reshuffle``: on the mean of the unshuffled and re-shuffled validations)."""
+    spec = agent_spec(cfg, "attention")
+    plain_world = _shuffled(cfg, cfg.train_shuffle_every, cfg.seed + 1)
 
-    def validate_reshuffled(policy: torch.nn.Module) -> float:
-        return _validation_return(cfg, policy, reshuffled_world)
+    def validate(policy: torch.nn.Module) -> float:
+        value = _validation_return(cfg, policy, plain_world)
+        if not reshuffle:
+            return value
+        moved = _shuffled(cfg, cfg.reshuffle_every, cfg.seed + 2)
+        return 0.5 * (value + _validation_return(cfg, policy, moved))
 
-    def both(policy: torch.nn.Module) -> float:
-        return 0.5 * (validate(policy) + validate_reshuffled(policy))
-
-    tuned = train_pgpe(
+    if reshuffle:
+        factory, seed = _shuffled(cfg, cfg.reshuffle_every, cfg.seed + 5, True), cfg.seed + 2
+        lr, stdev, generations = cfg.reshuffle_lr, cfg.reshuffle_stdev, cfg.reshuffle_generations
+    else:
+        factory, seed = _shuffled(cfg, cfg.train_shuffle_every, cfg.seed, True), cfg.seed + 1
+        lr, stdev, generations = cfg.finetune_lr, cfg.finetune_stdev, cfg.finetune_generations
+    tuned = _pgpe(
+        cfg,
         student,
-        _shuffled(cfg, cfg.reshuffle_every, cfg.seed + 5),
-        label="attention (PGPE, re-shuffled)",
-        generations=cfg.reshuffle_generations,
-        pop_size=cfg.pop_size,
+        factory,
+        tracker,
+        resume,
+        generations=generations,
         episodes=cfg.finetune_episodes,
-        max_steps=cfg.max_steps,
-        seed=cfg.seed + 2,
-        center_lr=cfg.reshuffle_lr,
-        stdev_init=cfg.reshuffle_stdev,
-        validate_every=cfg.validate_every,
-        validate_episodes=cfg.validate_episodes,
-        device=cfg.device,
-        run=run,
+        seed=seed,
+        center_lr=lr,
+        stdev_init=stdev,
     )
-    candidate = build_agent(spec)
+    before = validate(student)
+    candidate = build(spec)
     unflatten_into(candidate, tuned.params.float())
-    before, after = both(student), both(candidate)
-    info["reshuffle"] = {"generations": tuned.generations, "before": before, "after": after}
+    after = validate(candidate)
+    key = "reshuffle" if reshuffle else "finetune"
+    info[key] = {"generations": tuned.generations, "before": before, "after": after}
     info["seconds"] += tuned.seconds
     info["env_steps"] += tuned.env_steps
-    if after > before:
+    if after <= before:
+        return student
+    if reshuffle:
         info["trained_by"] += (
             f", then {tuned.generations} PGPE generations with the inputs re-shuffled every "
             f"{cfg.reshuffle_every} steps"
         )
-        return candidate
-    return student
+    else:
+        info["validation_mean"] = after
+        info["trained_by"] += f", then {tuned.generations} PGPE generations"
+    return candidate
 
 
-def main(cfg: Config) -> dict[str, Any]:
+def _product(cfg: Config, kind: str, policy: torch.nn.Module, info: dict) -> dict[str, Any]:
+    command = reproduce_command(f"train {EXPERIMENT}", dataclasses.replace(cfg, out=None))
+    more = {k: v for k, v in info.items() if k != "validation_mean"}
+    return make_checkpoint(
+        EXPERIMENT,
+        spec=agent_spec(cfg, kind),
+        state_dict=policy.state_dict(),
+        config=cfg,
+        provenance=provenance(
+            command, seed=cfg.seed, metrics={"validation_mean": info["validation_mean"]}, **more
+        ),
+        extra={"agent": LABELS[kind]},
+    )
+
+
+def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     """Train the MLP (PGPE) or load it (``--teacher``), clone the AttentionNeuron from
-    it under shuffled inputs, save both checkpoints, and evaluate them."""
+    it, fine-tune it (PGPE, then PGPE re-shuffled), save both checkpoints, and evaluate
+    them; ``resume``: a run directory to continue from its ``checkpoints/latest.pt``."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out)
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
+    tracker = _Tracker(run, cfg)
+    saved: dict[str, Any] | None = None
+    if resume is not None:
+        saved = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
+        trainer = saved["trainer"]
+        tracker.done = list(trainer["done"])
+        inner = trainer["state"] or {}
+        step = inner.get("generation", inner.get("iteration", 0))
+        run.truncate_metrics(tracker.offsets[trainer["stage"]] + int(step))
     seed_everything(cfg.seed)
-    base_meta = {"command": command_line(), "config": dataclasses.asdict(cfg)}
-    if cfg.teacher:
-        mlp, payload = load_agent(cfg.teacher, EXPERIMENT)
-        mlp_info = {k: v for k, v in payload["meta"].items() if k not in base_meta}
+
+    def resuming(stage: str) -> dict | None:
+        """The saved trainer state if the run stopped in ``stage`` (restores the RNGs)."""
+        if saved is None or saved["trainer"]["stage"] != stage:
+            return None
+        set_rng_states(saved["rng"])
+        return saved["trainer"]["state"]
+
+    mlp_path = run.checkpoints / checkpoint_name("mlp")
+    if cfg.teacher or "mlp" in tracker.done:
+        mlp = _load(Path(cfg.teacher) if cfg.teacher else mlp_path)
     else:
-        mlp, mlp_info = _train_mlp(cfg, run)
-        console.print(f"MLP: validation {mlp_info['validation_mean']:.1f}")
-    save_agent(
-        run.checkpoints / checkpoint_name("mlp"),
-        mlp,
-        agent_spec(cfg, "mlp") if not cfg.teacher else payload["agent"],
-        experiment=EXPERIMENT,
-        meta={**base_meta, **mlp_info},
-    )
-    if cfg.agents in ("both", "attention"):
-        seed_everything(cfg.seed)
-        student, info = _clone_attention(cfg, mlp, run)
-        console.print(f"AttentionNeuron: validation {info['validation_mean']:.1f}")
-        save_agent(
-            run.checkpoints / checkpoint_name("attention"),
-            student,
-            agent_spec(cfg, "attention"),
-            experiment=EXPERIMENT,
-            meta={**base_meta, **info},
+        mlp = build(agent_spec(cfg, "mlp"))
+        state = resuming("mlp")
+        if state is not None:
+            mlp.load_state_dict(saved["state_dict"])
+        tracker.begin("mlp", agent_spec(cfg, "mlp"), mlp, {})
+        result = _pgpe(
+            cfg,
+            mlp,
+            world_factory(cfg),
+            tracker,
+            state,
+            generations=cfg.generations,
+            episodes=cfg.episodes,
+            seed=cfg.seed,
+            center_lr=cfg.center_lr,
+            stdev_init=cfg.stdev_init,
+            target=cfg.target,
         )
+        unflatten_into(mlp, result.params.float())
+        save_checkpoint(mlp_path, _product(cfg, "mlp", mlp, _pgpe_info(cfg, result, cfg.episodes)))
+        tracker.done.append("mlp")
+        console.print(f"MLP: validation {result.score:.1f}")
+    if cfg.agents not in ("both", "attention"):
+        run.close()
+        return {}
+    spec = agent_spec(cfg, "attention")
+    seed_everything(cfg.seed)
+    student, info = build(spec), {}
+    for stage in ("clone", "finetune", "reshuffle"):
+        if stage == "finetune" and not cfg.finetune_generations:
+            continue
+        if stage == "reshuffle" and not cfg.reshuffle_generations:
+            continue
+        if stage in tracker.done:
+            continue
+        state = resuming(stage)
+        if state is not None:
+            student.load_state_dict(saved["state_dict"])
+            info = dict(saved["trainer"]["info"])
+        tracker.begin(stage, spec, student, info)
+        if stage == "clone":
+            info = _clone(cfg, student, mlp, tracker, state)
+        else:
+            student = _finetune(cfg, student, info, tracker, state, reshuffle=stage == "reshuffle")
+        tracker.done.append(stage)
+    console.print(f"AttentionNeuron: validation {info['validation_mean']:.1f}")
+    save_checkpoint(
+        run.checkpoints / checkpoint_name("attention"), _product(cfg, "attention", student, info)
+    )
     run.close()
     summary: dict[str, Any] = {}
     if cfg.agents == "both":
@@ -470,9 +623,33 @@ def main(cfg: Config) -> dict[str, Any]:
     return summary
 
 
+def _load(path: Path) -> torch.nn.Module:
+    ckpt = load_checkpoint(path, EXPERIMENT)
+    try:
+        policy = build(ckpt["spec"])
+        policy.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise CheckpointError(
+            f"{str(path)!r}: weights do not fit {ckpt['spec']}: {first}"
+        ) from None
+    return policy.eval()
+
+
 def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
-    """Both agents: from the directory ``checkpoint`` (or the shipped ones)."""
-    return load_agents_of(checkpoint, EXPERIMENT)
+    """Both agents by label: from the directory ``checkpoint`` (or the shipped ones), or
+    one of their files."""
+    root = Path(checkpoint) if checkpoint else SHIPPED
+    agents = {}
+    for kind in ("attention", "mlp"):
+        if root.is_dir() or root.name == checkpoint_name(kind):
+            agents[LABELS[kind]] = _load(root / checkpoint_name(kind) if root.is_dir() else root)
+    if not agents:
+        raise ValueError(
+            f"{str(root)!r}: give a directory holding {checkpoint_name('attention')} and "
+            f"{checkpoint_name('mlp')}, or one of those files"
+        )
+    return agents
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
@@ -480,25 +657,19 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     for both agents under every condition."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    agents = load_agents(checkpoint)
     rows = evaluate_conditions(
-        agents,
+        load_agents(checkpoint),
         world_factory(cfg),
         conditions(cfg),
         episodes=cfg.eval_episodes,
         max_steps=cfg.max_steps,
         seed=cfg.eval_seed,
-        mlp_condition=_mlp_condition,
+        adapt=_adapt,
         device=cfg.device,
     )
-    print_rows(rows, f"{EXPERIMENT}: return over {cfg.eval_episodes} episodes of 1000 steps")
+    title = f"{EXPERIMENT}: return over {cfg.eval_episodes} episodes of {cfg.max_steps} steps"
+    print_rows(rows, title, console)
     return {"experiment": EXPERIMENT, "world": "cartpole-swingup", "rows": rows}
-
-
-if __name__ == "__main__":
-    import tyro
-
-    main(tyro.cli(Config))
 
 
 def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
@@ -515,3 +686,9 @@ def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
         seed=cfg.seed,
         name=f"{EXPERIMENT} (x: reshuffle, m: MLP/AttentionNeuron)",
     )
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))

@@ -3,8 +3,8 @@ plays Pong from a 32 x 32 screen cut into 64 patches that arrive in any order, a
 an ordinary MLP that collapses when they are shuffled.
 
 Training: both agents are cloned from Pong's scripted teacher
-(``VecPong.teacher_actions``: it reads the true state and wins 5-0) with DAgger
-(:func:`colonylab.runs.common.sensory.behaviour_clone`, ``discrete=True``:
+(``PuzzlePongWorld.teacher_actions``: it reads the true state and wins 5-0) with DAgger
+(:func:`colonylab.collective_ml.trainers.clone.behaviour_clone`, ``discrete=True``:
 cross-entropy to the teacher's action on the states the student visits, the teacher
 driving with probability ``0.5 ** iteration``). The MLP sees the screen unshuffled on a
 black court (28 iterations of 64 games, Adam 1e-2, one step per 50-step chunk; 13 min).
@@ -17,10 +17,13 @@ minibatches of single frames from the last 6 iterations' rollouts, 4 passes, Ada
 3e-3), 40 iterations of 64 games, validated every 4 on 32 games re-shuffled every 100
 steps; the best validation is kept (+0.44, iteration 40). That took 57 min on one
 thread (1.36 M env steps; the iterations lengthen as the student learns to return the
-ball). ``colony train sensory-pong`` reproduces the shipped checkpoints (same seed and
-thread count give the same losses to the last digit); a second seed (``--seed 1
---bc-iterations 48``, 85 min) kept iteration 40 (validated +0.81) and scored +1.0 +- 2.9
-(23 wins of 32) on the evaluation games.
+ball). ``colony train sensory-pong`` (both; ``--agents attention`` / ``--agents mlp``,
+as each checkpoint records) reproduces the shipped checkpoints (same seed and thread
+count gave the same losses to the last digit; not re-run since the redesign); a second
+seed (``--seed 1 --bc-iterations 48``, 85 min) kept iteration 40 (validated +0.81) and
+scored +1.0 +- 2.9 (23 wins of 32) on the evaluation games. ``--resume RUN_DIR``
+continues a stopped run from ``checkpoints/latest.pt`` (Ctrl-C writes it first). There
+is no population stage, so no ``--evaluator``.
 
 Why the ramp: a permutation-invariant agent sees the multiset of patch contents, and on
 a black 32 x 32 court no patch says where it is (a 1-pixel ball, a 1-pixel-wide paddle
@@ -70,43 +73,44 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from rich.console import Console
 
-from colonylab.envs.classic.pong import PuzzlePongConfig, PuzzlePongWorld, VecPong
-from colonylab.runs.common.policies import command_line
+from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
+from colonylab.agents import build
+from colonylab.agents.mlp import MLPPolicy
+from colonylab.collective_ml.evaluate import discrete_actions, evaluate_conditions, mean_return
+from colonylab.collective_ml.trainers.clone import behaviour_clone
+from colonylab.envs.classic.pong import PuzzlePongConfig, PuzzlePongWorld
+from colonylab.envs.render.sensory_watch import SensoryWatch
+from colonylab.envs.wrappers.conditions import Condition, wrapped_factory
+from colonylab.runs.common.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
-from colonylab.runs.common.sensory import (
-    AGENT_LABELS,
-    SHIPPED,
-    Condition,
-    SensoryWatch,
-    behaviour_clone,
-    build_agent,
-    console,
-    discrete_actions,
-    evaluate_conditions,
-    load_agent,
-    mean_return,
-    print_rows,
-    save_agent,
-    wrapped_factory,
-)
-from colonylab.runs.common.sensory import (
-    load_agents as load_agents_of,
-)
+from colonylab.runs.common.tables import print_rows
 
 EXPERIMENT = "sensory-pong"
 SCREEN, PATCH, FRAMES = 32, 4, 2
 NUM_PATCHES = (SCREEN // PATCH) ** 2  # 64
 PATCH_DIM = PATCH * PATCH * FRAMES  # 32
 NUM_ACTIONS = 3  # 0 stay, 1 up, 2 down
+LABELS = {"attention": "AttentionNeuron", "mlp": "MLP"}
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+console = Console()
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,8 @@ class Config:
     """MLP: train on shuffled minibatches of this many frames (None: one step per chunk)."""
     mlp_hidden: tuple[int, ...] = (24, 16)
     """MLP baseline: hidden layer sizes (input: the 64 x 32 patches, flattened)."""
+    checkpoint_every: int = 1
+    """Write ``checkpoints/latest.pt`` every this many cloning iterations."""
     eval_episodes: int = 32
     """``colony eval``: episodes per agent and condition."""
     eval_seed: int = 2024
@@ -210,50 +216,48 @@ class Config:
     """Run directory root (default runs/out)."""
 
     def __post_init__(self) -> None:
-        for name, low in (
-            ("points_to_win", 1),
-            ("max_steps", 1),
-            ("bc_iterations", 1),
-            ("mlp_iterations", 1),
-            ("bc_envs", 1),
-            ("bc_epochs", 1),
-            ("bc_replay", 1),
-            ("bc_chunk", 1),
-            ("mlp_envs", 1),
-            ("mlp_epochs", 1),
-            ("mlp_replay", 1),
-            ("train_occlude_every", 0),
-            ("validate_every", 1),
-            ("validate_episodes", 1),
-            ("eval_episodes", 1),
-            ("shuffle_every", 1),
-            ("noise_channels", 1),
-            ("watch_envs", 1),
-            ("seed", 0),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}"
-                )
-        if self.train_shuffle_every is not None and self.train_shuffle_every < 1:
-            raise ValueError(
-                f"--train-shuffle-every must be >= 1 or None, got {self.train_shuffle_every}"
-            )
+        check_dataclass_ints(
+            self,
+            {
+                "points_to_win": 1,
+                "max_steps": 1,
+                "bc_iterations": 1,
+                "mlp_iterations": 1,
+                "bc_envs": 1,
+                "bc_epochs": 1,
+                "bc_replay": 1,
+                "bc_chunk": 1,
+                "mlp_envs": 1,
+                "mlp_epochs": 1,
+                "mlp_replay": 1,
+                "train_occlude_every": 0,
+                "validate_every": 1,
+                "validate_episodes": 1,
+                "checkpoint_every": 1,
+                "eval_episodes": 1,
+                "shuffle_every": 1,
+                "noise_channels": 1,
+                "watch_envs": 1,
+                "seed": 0,
+            },
+        )
+        check_optional_int("--train-shuffle-every", self.train_shuffle_every, 1)
+        check_optional_int("--bc-minibatch", self.bc_minibatch, 1)
+        check_optional_int("--mlp-minibatch", self.mlp_minibatch, 1)
         for name in ("train_occlude", "occlude", "background", "mlp_background"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
-        for name in ("bc_lr", "mlp_lr", "bc_beta_decay"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be > 0")
+            check_float(
+                f"--{name.replace('_', '-')}", getattr(self, name), 0.0, 1.0, high_open=True
+            )
+        for name in ("bc_lr", "mlp_lr"):
+            check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
+        check_float("--bc-beta-decay", self.bc_beta_decay, 0.0, 1.0, low_open=True)
 
 
 def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
-    """The constructor spec of an agent (saved in its checkpoint)."""
+    """The ``agents.build`` spec of an agent (saved in its checkpoint)."""
     if kind == "attention":
         return {
-            "kind": "attention",
+            "type": "attention",
             "act_dim": NUM_ACTIONS,
             "input_dim": PATCH_DIM,
             "num_queries": cfg.num_queries,
@@ -265,7 +269,7 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
             "recurrent": cfg.recurrent,
         }
     return {
-        "kind": "mlp",
+        "type": "mlp",
         "input_shape": [NUM_PATCHES, PATCH_DIM],
         "act_dim": NUM_ACTIONS,
         "hidden": list(cfg.mlp_hidden),
@@ -276,8 +280,7 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
 def world_factory(cfg: Config):
     """``factory(num_envs, device)`` of Pong worlds (patches, games to ``points_to_win``,
     finished games frozen)."""
-    return partial(
-        VecPong,
+    return PuzzlePongWorld.factory(
         screen=SCREEN,
         patch=PATCH,
         frame_stack=FRAMES,
@@ -306,8 +309,10 @@ def conditions(cfg: Config) -> list[Condition]:
     ]
 
 
-def _mlp_condition(condition: Condition) -> Condition | None:
+def _adapt(label: str, policy: torch.nn.Module, condition: Condition) -> Condition | None:
     """The MLP takes exactly 64 patches: no noise patches; occluded ones are zeroed."""
+    if not isinstance(policy, MLPPolicy):
+        return condition
     if condition.noise:
         return None
     if condition.occlude > 0:
@@ -321,7 +326,7 @@ def checkpoint_name(kind: str) -> str:
     return f"sensory_pong_{kind}.pt"
 
 
-def _teacher(world: VecPong) -> torch.Tensor:
+def _teacher(world: Any) -> torch.Tensor:
     """The scripted expert's actions, from the true state of the unwrapped world."""
     return world.teacher_actions()
 
@@ -348,59 +353,33 @@ def _validation(cfg: Config, validation_conditions: list[Condition]):
     return validate
 
 
-def _save_student(
-    run: RunDir, cfg: Config, kind: str, policy: torch.nn.Module, **meta: Any
-) -> None:
-    """Save ``kind``'s checkpoint with the command, its own config and ``meta``."""
-    save_agent(
-        run.checkpoints / checkpoint_name(kind),
-        policy,
-        agent_spec(cfg, kind),
-        experiment=EXPERIMENT,
-        meta={
-            "command": command_line(),
-            "config": dataclasses.asdict(kind_config(cfg, kind)),
-            **meta,
-        },
-    )
-
-
-def _saving_best(
-    validate: Callable[[torch.nn.Module], float], cfg: Config, kind: str, run: RunDir
-) -> Callable[[torch.nn.Module], float]:
-    """``validate`` that also saves the student's checkpoint at each new best value, so
-    a run cut off part-way (these clones take an hour on one core) leaves its best
-    weights behind (``meta["partial"]``: the iteration count reached so far)."""
-    best = [float("-inf")]
-    calls = [0]
-
-    def wrapped(policy: torch.nn.Module) -> float:
-        calls[0] += 1
-        value = validate(policy)
-        if value >= best[0]:
-            best[0] = value
-            _save_student(
-                run, cfg, kind, policy, validation_mean=value, partial=calls[0] * cfg.validate_every
-            )
-        return value
-
-    return wrapped
-
-
 def kind_config(cfg: Config, kind: str) -> Config:
     """``cfg`` as one agent's training sees it (the MLP plays on ``mlp_background``)."""
     return cfg if kind == "attention" else dataclasses.replace(cfg, background=cfg.mlp_background)
 
 
+def _product(cfg: Config, kind: str, policy: torch.nn.Module, **meta: Any) -> dict[str, Any]:
+    """The product checkpoint of one agent: spec, weights, the command, its court."""
+    command = reproduce_command(f"train {EXPERIMENT}", dataclasses.replace(cfg, out=None))
+    metrics = {"validation_mean": meta.pop("validation_mean")}
+    return make_checkpoint(
+        EXPERIMENT,
+        spec=agent_spec(cfg, kind),
+        state_dict=policy.state_dict(),
+        config=cfg,
+        provenance=provenance(command, seed=cfg.seed, metrics=metrics, **meta),
+        extra={"agent": LABELS[kind], "background": kind_config(cfg, kind).background},
+    )
+
+
 def _clone(
-    cfg: Config,
-    kind: str,
-    run: RunDir,
+    cfg: Config, kind: str, run: RunDir, done: list[str], resume: dict[str, Any] | None
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Behaviour-clone one agent (DAgger, cross-entropy on the teacher's actions)."""
+    full = cfg
     cfg = kind_config(cfg, kind)
     spec = agent_spec(cfg, kind)
-    student = build_agent(spec)
+    student = build(spec)
     base = world_factory(cfg)
     if kind == "attention":
         iterations, envs, epochs = cfg.bc_iterations, cfg.bc_envs, cfg.bc_epochs
@@ -415,20 +394,40 @@ def _clone(
         shuffled = occluded = Condition("train")
         use_occlusion = False
         validation = [shuffled]
-    calls = [0]
+    offset = 0 if kind == "mlp" or full.agents != "both" else full.mlp_iterations
 
-    def make_world(num_envs: int) -> Any:
-        # behaviour_clone asks for one world per DAgger iteration
-        calls[0] += 1
-        occlude = use_occlusion and calls[0] % cfg.train_occlude_every == 0
+    def make_world(num_envs: int, iteration: int) -> Any:
+        occlude = use_occlusion and (iteration + 1) % cfg.train_occlude_every == 0
         condition = occluded if occlude else shuffled
-        return condition.wrap(base(num_envs=num_envs), cfg.seed * 1000 + calls[0])
+        return condition.wrap(base(num_envs=num_envs), cfg.seed * 1000 + iteration + 1)
+
+    def on_best(policy: torch.nn.Module, value: float, iteration: int) -> None:
+        # a run cut off part-way (these clones take an hour on one core) keeps its best
+        path = run.checkpoints / checkpoint_name(kind)
+        save_checkpoint(
+            path, _product(full, kind, policy, validation_mean=value, partial=iteration)
+        )
+
+    def save(state: dict[str, Any]) -> Path:
+        ckpt = make_checkpoint(
+            EXPERIMENT,
+            spec=spec,
+            state_dict=state["student"],
+            config=full,
+            trainer={"stage": kind, "done": list(done), "clone": state},
+            rng=rng_states(),
+            extra={"agent": LABELS[kind]},
+        )
+        return save_checkpoint(run.checkpoints / "latest.pt", ckpt)
+
+    def log(iteration: int, record: dict[str, float]) -> None:
+        run.log(offset + iteration, {f"{kind} (BC)/{k}": v for k, v in record.items()})
+        console.print(f"{kind} (BC) {iteration}/{iterations}: loss {record['losses/bc']:.4f}")
 
     result = behaviour_clone(
         student,
         make_world,
         _teacher,
-        label=f"{kind} (BC)",
         iterations=iterations,
         envs=envs,
         steps=cfg.max_steps,
@@ -439,10 +438,14 @@ def _clone(
         replay=replay,
         beta_decay=cfg.bc_beta_decay,
         discrete=True,
-        validate=_saving_best(_validation(cfg, validation), cfg, kind, run),
-        validate_every=cfg.validate_every,
-        run=run,
         minibatch=cfg.bc_minibatch if kind == "attention" else cfg.mlp_minibatch,
+        validate=_validation(cfg, validation),
+        validate_every=cfg.validate_every,
+        on_best=on_best,
+        log=log,
+        save=save,
+        checkpoint_every=cfg.checkpoint_every,
+        resume=resume,
     )
     if kind == "attention":
         inputs = f"patches shuffled every {cfg.train_shuffle_every} steps" + (
@@ -464,23 +467,40 @@ def _clone(
     return student, info
 
 
-def main(cfg: Config) -> dict[str, Any]:
-    """Clone the MLP (unshuffled) and the AttentionNeuron (shuffled, partly occluded)
-    from the scripted teacher, save both checkpoints, and evaluate them."""
+def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Clone the MLP (unshuffled) and the AttentionNeuron (shuffled) from the scripted
+    teacher, save both checkpoints, and evaluate them; ``resume``: a run directory to
+    continue from its ``checkpoints/latest.pt``."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out)
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
     kinds = ("mlp", "attention") if cfg.agents == "both" else (cfg.agents,)
+    state: dict[str, Any] | None = None
+    if resume is not None:
+        ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
+        state = ckpt["trainer"]
+        both = cfg.agents == "both" and state["stage"] == "attention"
+        run.truncate_metrics((cfg.mlp_iterations if both else 0) + state["clone"]["iteration"])
+    done: list[str] = list(state["done"]) if state else []
     for kind in kinds:
-        seed_everything(cfg.seed)
-        policy, info = _clone(cfg, kind, run)
+        if kind in done:
+            continue
+        current = state["clone"] if state and state["stage"] == kind else None
+        if current is not None:
+            set_rng_states(ckpt["rng"])
+        else:
+            seed_everything(cfg.seed)
+        policy, info = _clone(cfg, kind, run, done, current)
         console.print(
-            f"{AGENT_LABELS[kind]}: validation {info['validation_mean']:.2f} "
-            f"({info['seconds']:.0f} s)"
+            f"{LABELS[kind]}: validation {info['validation_mean']:.2f} ({info['seconds']:.0f} s)"
         )
-        _save_student(run, cfg, kind, policy, **{k: v for k, v in info.items() if k != "history"})
-        (run.path / f"history_{kind}.json").write_text(json.dumps(info["history"], indent=2))
+        history = info.pop("history")
+        save_checkpoint(
+            run.checkpoints / checkpoint_name(kind), _product(cfg, kind, policy, **info)
+        )
+        (run.path / f"history_{kind}.json").write_text(json.dumps(history, indent=2))
+        done.append(kind)
     run.close()
     summary: dict[str, Any] = {}
     if cfg.agents == "both":
@@ -489,22 +509,44 @@ def main(cfg: Config) -> dict[str, Any]:
     return summary
 
 
+def _agent_files(checkpoint: str | None) -> dict[str, Path]:
+    root = Path(checkpoint) if checkpoint else SHIPPED
+    files = {}
+    for kind in ("attention", "mlp"):
+        if root.is_dir() or root.name == checkpoint_name(kind):
+            files[kind] = root / checkpoint_name(kind) if root.is_dir() else root
+    if not files:
+        raise ValueError(
+            f"{str(root)!r}: give a directory holding {checkpoint_name('attention')} and "
+            f"{checkpoint_name('mlp')}, or one of those files"
+        )
+    return files
+
+
+def _load(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    ckpt = load_checkpoint(path, EXPERIMENT)
+    try:
+        policy = build(ckpt["spec"])
+        policy.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise CheckpointError(
+            f"{str(path)!r}: weights do not fit {ckpt['spec']}: {first}"
+        ) from None
+    return policy.eval(), ckpt
+
+
 def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
     """Both agents: from the directory ``checkpoint`` (or the shipped ones), or one file."""
-    return load_agents_of(checkpoint, EXPERIMENT)
+    return {LABELS[k]: _load(path)[0] for k, path in _agent_files(checkpoint).items()}
 
 
 def agent_backgrounds(checkpoint: str | None) -> dict[str, float]:
-    """The background each agent was trained on (from its checkpoint's config; 0 for
-    checkpoints that predate the option), by label."""
-    root = Path(checkpoint) if checkpoint else SHIPPED
+    """The background each agent was trained on (its checkpoint's ``extra``), by label."""
     out = {}
-    for kind in ("attention", "mlp"):
-        path = root / checkpoint_name(kind) if root.is_dir() else root
-        if root.is_dir() or root.name == checkpoint_name(kind):
-            _, payload = load_agent(path, EXPERIMENT)
-            config = payload.get("meta", {}).get("config", {})
-            out[AGENT_LABELS[kind]] = float(config.get("background", 0.0))
+    for kind, path in _agent_files(checkpoint).items():
+        extra = load_checkpoint(path, EXPERIMENT)["extra"] or {}
+        out[LABELS[kind]] = float(extra.get("background", 0.0))
     return out
 
 
@@ -528,7 +570,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
             max_steps=cfg.max_steps,
             seed=cfg.eval_seed,
             action_fn=discrete_actions,
-            mlp_condition=_mlp_condition,
+            adapt=_adapt,
             device=cfg.device,
         )
         rows += [{**row, "background": background} for row in agent_rows]
@@ -539,6 +581,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
         rows,
         f"{EXPERIMENT}: return over {cfg.eval_episodes} games to {cfg.points_to_win} points "
         f"(in [-{cfg.points_to_win}, {cfg.points_to_win}]; {on})",
+        console,
     )
     return {"experiment": EXPERIMENT, "world": "puzzle-pong", "rows": rows}
 
@@ -549,7 +592,7 @@ def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
     the games to the MLP baseline and back. The court has the AttentionNeuron's
     training background (the MLP then plays on it too)."""
     agents = load_agents(checkpoint)
-    background = agent_backgrounds(checkpoint).get(AGENT_LABELS["attention"], cfg.background)
+    background = agent_backgrounds(checkpoint).get(LABELS["attention"], cfg.background)
     world = PuzzlePongWorld(
         PuzzlePongConfig(
             num_envs=cfg.watch_envs,

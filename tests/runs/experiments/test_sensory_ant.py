@@ -11,7 +11,9 @@ import pytest
 
 pytest.importorskip("mujoco")
 
-from colonylab.runs.common.sensory import load_agent  # noqa: E402
+import torch  # noqa: E402
+
+from colonylab.runs.common.checkpoint import load_checkpoint  # noqa: E402
 from colonylab.runs.experiments import sensory_ant as exp  # noqa: E402
 
 TINY = exp.Config(
@@ -33,8 +35,9 @@ def test_tiny_run_and_evaluation(tmp_path):
     summary = exp.main(dataclasses.replace(TINY, out=str(tmp_path)))
     (run,) = (tmp_path / "sensory-ant").iterdir()
     for kind in ("attention", "mlp"):
-        _, payload = load_agent(run / "checkpoints" / exp.checkpoint_name(kind), exp.EXPERIMENT)
-        assert "teacher" in payload["meta"]["trained_by"]
+        ckpt = load_checkpoint(run / "checkpoints" / exp.checkpoint_name(kind), exp.EXPERIMENT)
+        assert "teacher" in ckpt["provenance"]["trained_by"]
+        assert ckpt["provenance"]["command"].startswith("colony train sensory-ant --")
     rows = json.loads((run / "eval.json").read_text())["rows"]
     assert rows == summary["rows"]
     agents = {r["agent"] for r in rows}
@@ -58,6 +61,73 @@ def test_tiny_run_and_evaluation(tmp_path):
 def test_shipped_students_load():
     agents = exp.load_agents(None)
     assert set(agents) == {"AttentionNeuron", "MLP"}
+    for kind in ("attention", "mlp"):
+        ckpt = load_checkpoint(exp.SHIPPED / exp.checkpoint_name(kind), exp.EXPERIMENT)
+        assert ckpt["provenance"]["command"] == "colony train sensory-ant"
+
+
+# the shipped evaluation's first three episodes (colony eval sensory-ant, 8 episodes)
+SHIPPED_EPISODES = {
+    ("AttentionNeuron", "unshuffled"): [1580.113, 873.924, 1652.757],
+    ("MLP", "unshuffled"): [2214.122, 2268.869, 2255.774],
+    ("MLP", "shuffled at reset"): [-146.458, -1864.947, -133.342],
+    ("teacher (linear, PGPE)", "unshuffled"): None,
+}
+
+
+def test_shipped_students_replay_their_evaluation():
+    """Three episodes per row: the MLP's and the teacher's as shipped; the
+    AttentionNeuron's within 2% of their mean (its float sums depend on the batch)."""
+    rows = exp.evaluate(dataclasses.replace(exp.Config(), eval_episodes=3))["rows"]
+    for (agent, condition), returns in SHIPPED_EPISODES.items():
+        (row,) = [r for r in rows if r["agent"] == agent and r["condition"] == condition]
+        if returns is None:
+            assert row["mean"] > 1000  # the teacher walks
+        elif agent == "MLP":
+            assert row["returns"] == pytest.approx(returns, abs=1e-2)
+        else:
+            assert row["mean"] == pytest.approx(np.mean(returns), rel=0.02)
+
+
+def test_resume_in_the_second_student_is_bit_identical(tmp_path):
+    cfg = dataclasses.replace(TINY, bc_iterations=3, out=str(tmp_path / "a"))
+    exp.main(cfg)
+    (full,) = (tmp_path / "a" / "sensory-ant").iterdir()
+    stopped_cfg = dataclasses.replace(cfg, out=str(tmp_path / "b"))
+    real = exp.behaviour_clone
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        """The second clone (the AttentionNeuron) stops after its second iteration."""
+        calls.append(1)
+        save = kwargs["save"]
+
+        def stop(state):
+            save(state)
+            if len(calls) == 2 and state["iteration"] == 2:
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "save": stop})
+
+    def run_dir():
+        (path,) = (tmp_path / "b" / "sensory-ant").iterdir()
+        return path
+
+    exp.behaviour_clone = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            exp.main(stopped_cfg)
+    finally:
+        exp.behaviour_clone = real
+    latest = load_checkpoint(run_dir() / "checkpoints" / "latest.pt", exp.EXPERIMENT)
+    assert (
+        latest["trainer"]["stage"] == "attention" and latest["trainer"]["clone"]["iteration"] == 2
+    )
+    exp.main(stopped_cfg, resume=str(run_dir()))
+    for kind in ("attention", "mlp"):
+        a = load_checkpoint(full / "checkpoints" / exp.checkpoint_name(kind))["state_dict"]
+        b = load_checkpoint(run_dir() / "checkpoints" / exp.checkpoint_name(kind))["state_dict"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_bad_config_is_refused():

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from colonylab.runs.common.sensory import (
-    Condition,
-    MLPPolicy,
-    behaviour_clone,
-    build_agent,
-    load_agent,
-    save_agent,
-    train_pgpe,
+from colonylab.agents import build as build_agent
+from colonylab.agents.mlp import MLPPolicy
+from colonylab.collective_ml.trainers.clone import behaviour_clone
+from colonylab.envs.wrappers.conditions import Condition
+from colonylab.runs.common.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    make_checkpoint,
+    save_checkpoint,
 )
 from colonylab.runs.experiments import sensory_cartpole as exp
 
@@ -52,13 +53,12 @@ def tiny_run(tmp_path_factory):
 def test_main_writes_both_checkpoints_and_the_evaluation(tiny_run):
     run, summary = tiny_run
     for kind in ("attention", "mlp"):
-        policy, payload = load_agent(
-            run / "checkpoints" / exp.checkpoint_name(kind), exp.EXPERIMENT
-        )
-        assert payload["agent"]["kind"] == kind
-        assert "trained_by" in payload["meta"] and "command" in payload["meta"]
+        ckpt = load_checkpoint(run / "checkpoints" / exp.checkpoint_name(kind), exp.EXPERIMENT)
+        assert ckpt["spec"]["type"] == kind and ckpt["extra"]["agent"] == exp.LABELS[kind]
+        assert ckpt["provenance"]["command"].startswith("colony train sensory-cartpole --")
+        assert "trained_by" in ckpt["provenance"]
         if kind == "attention":
-            stage = payload["meta"]["reshuffle"]
+            stage = ckpt["provenance"]["reshuffle"]
             assert stage["generations"] == 2 and {"before", "after"} <= set(stage)
     rows = json.loads((run / "eval.json").read_text())["rows"]
     assert rows == summary["rows"]
@@ -95,32 +95,59 @@ def test_watch_steps_renders_and_reshuffles(tiny_run):
     assert "agent" in world.metrics()
 
 
-def test_pgpe_improves_the_mlp_on_swing_up():
-    torch.manual_seed(0)
-    policy = build_agent({"kind": "mlp", "input_shape": [5], "act_dim": 1, "hidden": [8]})
-    result = train_pgpe(
-        policy,
-        exp.world_factory(dataclasses.replace(TINY, max_steps=200)),
-        label="test",
-        generations=12,
-        pop_size=16,
-        episodes=2,
-        max_steps=200,
-        seed=0,
-        center_lr=0.05,
-        stdev_init=0.1,
-        validate_every=100,
-        validate_episodes=2,
-    )
-    first = np.mean([h["charts/fitness_mean"] for h in result.history[:3]])
-    last = np.mean([h["charts/fitness_mean"] for h in result.history[-3:]])
-    assert last > first
+@pytest.mark.parametrize(
+    "stage, counter", [("mlp", "generation"), ("clone", "iteration"), ("reshuffle", "generation")]
+)
+def test_resume_is_bit_identical(tiny_run, tmp_path, stage, counter):
+    """A run stopped by Ctrl-C in any stage (PGPE or cloning) and resumed from its
+    latest.pt ends with the uninterrupted run's weights and metrics."""
+    full, _ = tiny_run
+    real = exp._Tracker.save
+
+    def interrupting(self, state):
+        path = real(self, state)
+        if self.stage == stage and state.get(counter) == 1:
+            raise KeyboardInterrupt
+        return path
+
+    cfg = dataclasses.replace(TINY, checkpoint_every=1, out=str(tmp_path))
+    exp._Tracker.save = interrupting
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            exp.main(cfg)
+    finally:
+        exp._Tracker.save = real
+    (stopped,) = (tmp_path / "sensory-cartpole").iterdir()
+    latest = load_checkpoint(stopped / "checkpoints" / "latest.pt", exp.EXPERIMENT)
+    assert latest["trainer"]["stage"] == stage
+    exp.main(cfg, resume=str(stopped))
+    for kind in ("attention", "mlp"):
+        a = load_checkpoint(full / "checkpoints" / exp.checkpoint_name(kind))["state_dict"]
+        b = load_checkpoint(stopped / "checkpoints" / exp.checkpoint_name(kind))["state_dict"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    def metrics(run):
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if "seconds" not in k and k != "time"} for r in lines]
+
+    assert metrics(full) == metrics(stopped)
+
+
+def test_loop_evaluator_trains_the_mlp(tmp_path):
+    """--evaluator loop: one single-env world per individual, same stage, same files."""
+    cfg = dataclasses.replace(TINY, agents="mlp", evaluator="loop", out=str(tmp_path))
+    exp.main(cfg)
+    (run,) = (tmp_path / "sensory-cartpole").iterdir()
+    ckpt = load_checkpoint(run / "checkpoints" / exp.checkpoint_name("mlp"), exp.EXPERIMENT)
+    assert "--evaluator loop" in ckpt["provenance"]["command"]
+    with pytest.raises(ValueError, match="ray-address"):
+        dataclasses.replace(TINY, ray_address="127.0.0.1:6379")
 
 
 def test_behaviour_cloning_lowers_the_loss_of_a_shuffled_attention_student():
     torch.manual_seed(0)
     teacher = MLPPolicy([5], 1, hidden=(8,))
-    student = build_agent({"kind": "attention", "act_dim": 1, "num_queries": 4, "key_dim": 4})
+    student = build_agent({"type": "attention", "act_dim": 1, "num_queries": 4, "key_dim": 4})
     cond = Condition("train", shuffle=10)
     factory = exp.world_factory(TINY)
 
@@ -129,9 +156,8 @@ def test_behaviour_cloning_lowers_the_loss_of_a_shuffled_attention_student():
 
     result = behaviour_clone(
         student,
-        lambda n: cond.wrap(factory(num_envs=n), 0),
+        lambda n, iteration: cond.wrap(factory(num_envs=n), 0),
         teach,
-        label="test",
         iterations=4,
         envs=4,
         steps=40,
@@ -146,26 +172,51 @@ def test_behaviour_cloning_lowers_the_loss_of_a_shuffled_attention_student():
 
 def test_checkpoint_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError):
-        load_agent(tmp_path / "missing.pt", exp.EXPERIMENT)
+        exp.load_agents(str(tmp_path / exp.checkpoint_name("mlp")))
     policy = MLPPolicy([5], 1)
-    path = save_agent(
-        tmp_path / "x.pt",
-        policy,
-        {"kind": "mlp", "input_shape": [5], "act_dim": 1, "hidden": [16, 16]},
-        experiment="other",
-        meta={},
+    spec = {"type": "mlp", "input_shape": [5], "act_dim": 1, "hidden": [16, 16]}
+    other = tmp_path / "other" / exp.checkpoint_name("mlp")
+    save_checkpoint(other, make_checkpoint("other", spec=spec, state_dict=policy.state_dict()))
+    with pytest.raises(CheckpointError, match="expected a 'sensory-cartpole' checkpoint"):
+        exp.load_agents(str(other))
+    bad = tmp_path / "bad" / exp.checkpoint_name("mlp")
+    wrong = {**spec, "input_shape": [7]}
+    save_checkpoint(
+        bad, make_checkpoint(exp.EXPERIMENT, spec=wrong, state_dict=policy.state_dict())
     )
-    with pytest.raises(ValueError, match="not 'sensory-cartpole'"):
-        load_agent(path, exp.EXPERIMENT)
-    bad = save_agent(
-        tmp_path / "y.pt",
-        policy,
-        {"kind": "mlp", "input_shape": [7], "act_dim": 1},
-        experiment=exp.EXPERIMENT,
-        meta={},
-    )
-    with pytest.raises(ValueError, match="do not fit"):
-        load_agent(bad, exp.EXPERIMENT)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        exp.load_agents(str(bad))
+    text = tmp_path / "text" / exp.checkpoint_name("mlp")
+    text.parent.mkdir()
+    text.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        exp.load_agents(str(text))
+
+
+# the shipped evaluation's first three episodes (colony eval sensory-cartpole, 64 episodes)
+SHIPPED_EPISODES = {
+    ("AttentionNeuron", "unshuffled"): [636.222, 645.956, 614.528],
+    ("AttentionNeuron", "shuffled at reset"): [636.235, 645.957, 614.528],
+    ("MLP", "unshuffled"): [721.491, 747.219, 702.067],
+    ("MLP", "shuffled at reset"): [59.219, 7.034, 8.665],
+}
+
+
+def test_shipped_checkpoints_replay_their_evaluation():
+    rows = exp.evaluate(dataclasses.replace(exp.Config(), eval_episodes=3))["rows"]
+    for (agent, condition), returns in SHIPPED_EPISODES.items():
+        (row,) = [r for r in rows if r["agent"] == agent and r["condition"] == condition]
+        assert row["returns"] == pytest.approx(returns, rel=0.01)
+    for kind, command in (
+        ("mlp", "colony train sensory-cartpole --agents mlp --validate-episodes 16"),
+        (
+            "attention",
+            "colony train sensory-cartpole --agents attention "
+            "--teacher runs/checkpoints/sensory_cartpole_mlp.pt",
+        ),
+    ):
+        ckpt = load_checkpoint(exp.SHIPPED / exp.checkpoint_name(kind), exp.EXPERIMENT)
+        assert ckpt["provenance"]["command"] == command
 
 
 def test_mlp_refuses_a_different_number_of_inputs():

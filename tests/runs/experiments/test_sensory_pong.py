@@ -8,10 +8,20 @@ import numpy as np
 import pytest
 import torch
 
+from colonylab.agents import build as build_agent
+from colonylab.agents.mlp import MLPPolicy
 from colonylab.agents.sensory import AttentionNeuronPolicy
-from colonylab.envs.classic.pong import VecPong
-from colonylab.runs.common.sensory import SHIPPED, MLPPolicy, behaviour_clone, build_agent
+from colonylab.collective_ml.trainers.clone import behaviour_clone
+from colonylab.envs.classic.pong import PuzzlePongWorld
+from colonylab.runs.common.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from colonylab.runs.experiments import sensory_pong as sp
+
+SHIPPED = sp.SHIPPED
+
+
+def VecPong(n: int, **kw):  # noqa: N802 - the world of n games, finished games frozen
+    return PuzzlePongWorld.factory(**kw)(num_envs=n)
+
 
 TINY = dict(
     bc_iterations=1,
@@ -100,9 +110,8 @@ def test_behaviour_cloning_lowers_the_loss() -> None:
     before = loss()
     behaviour_clone(
         student,
-        lambda n: sp.world_factory(cfg)(num_envs=n),
+        lambda n, iteration: sp.world_factory(cfg)(num_envs=n),
         sp._teacher,
-        label="test",
         iterations=3,
         envs=8,
         steps=120,
@@ -118,16 +127,9 @@ def test_watch_steps_and_renders(tmp_path) -> None:
     cfg = sp.Config(**TINY, watch_envs=2, out=str(tmp_path))
     spec_an = sp.agent_spec(cfg, "attention")
     spec_mlp = sp.agent_spec(cfg, "mlp")
-    from colonylab.runs.common.sensory import save_agent
-
     for kind, spec in (("attention", spec_an), ("mlp", spec_mlp)):
-        save_agent(
-            tmp_path / sp.checkpoint_name(kind),
-            build_agent(spec),
-            spec,
-            experiment=sp.EXPERIMENT,
-            meta={},
-        )
+        ckpt = make_checkpoint(sp.EXPERIMENT, spec=spec, state_dict=build_agent(spec).state_dict())
+        save_checkpoint(tmp_path / sp.checkpoint_name(kind), ckpt)
     watch = sp.watch(cfg, str(tmp_path))
     for _ in range(25):
         watch.step()
@@ -176,9 +178,8 @@ def test_framewise_cloning_of_a_feed_forward_attention_neuron() -> None:
     before = loss()
     result = behaviour_clone(
         student,
-        lambda n: sp.world_factory(cfg)(num_envs=n),
+        lambda n, iteration: sp.world_factory(cfg)(num_envs=n),
         sp._teacher,
-        label="test",
         iterations=2,
         envs=8,
         steps=120,
@@ -191,9 +192,7 @@ def test_framewise_cloning_of_a_feed_forward_attention_neuron() -> None:
     assert result.iterations == 2
     assert loss() < before - 0.1
     with pytest.raises(ValueError, match="minibatch"):
-        behaviour_clone(
-            student, None, None, label="x", iterations=1, envs=1, steps=1, seed=0, minibatch=0
-        )
+        behaviour_clone(student, None, None, iterations=1, envs=1, steps=1, seed=0, minibatch=0)
 
 
 def test_each_agent_plays_on_its_training_background(tmp_path) -> None:
@@ -207,3 +206,30 @@ def test_each_agent_plays_on_its_training_background(tmp_path) -> None:
     }
     names = [c.name for c in sp.conditions(cfg)]
     assert [r["condition"] for r in summary["rows"]] == [n for n in names for _ in range(2)]
+
+
+def test_shipped_checkpoints_record_their_command() -> None:
+    for kind in ("attention", "mlp"):
+        ckpt = load_checkpoint(SHIPPED / sp.checkpoint_name(kind), sp.EXPERIMENT)
+        assert ckpt["provenance"]["command"] == f"colony train sensory-pong --agents {kind}"
+        assert ckpt["spec"]["type"] == kind and ckpt["extra"]["agent"] == sp.LABELS[kind]
+
+
+# the shipped evaluation's first three games (colony eval sensory-pong, 32 games)
+SHIPPED_GAMES = {
+    ("AttentionNeuron", "unshuffled"): [-3.0, 3.0, -5.0],
+    ("AttentionNeuron", "shuffled at reset"): [-3.0, 3.0, -5.0],
+    ("MLP", "unshuffled"): [4.0, 4.0, 2.0],
+    ("MLP", "shuffled at reset"): [-5.0, -4.0, 2.0],
+}
+
+
+def test_shipped_checkpoints_replay_their_evaluation() -> None:
+    """Three games per agent and condition give the shipped evaluation's scores (a
+    permutation fixed at reset is an exact symmetry of the feed-forward AttentionNeuron)."""
+    cfg = sp.Config(eval_episodes=3, shuffle_every=10_000)
+    rows = sp.evaluate(cfg)["rows"]
+    for (agent, condition), games in SHIPPED_GAMES.items():
+        (row,) = [r for r in rows if r["agent"] == agent and r["condition"] == condition]
+        assert row["returns"] == pytest.approx(games, abs=1.0)
+        assert row["mean"] == pytest.approx(np.mean(games), abs=0.34)

@@ -1,0 +1,45 @@
+"""Result tables: rows of ``{condition, agent, mean, std}`` printed as one table.
+
+Plumbing only (no world, agent or core): it takes rows that an evaluation produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["print_rows"]
+
+
+def print_rows(rows: Sequence[dict[str, Any]], title: str, console: Console | None = None) -> None:
+    """One row per condition, one column per agent (``mean ± sd``), plus the ratio of
+    each agent's score to its score under the first condition (only where that is
+    positive: returns can be negative)."""
+    if not rows:
+        raise ValueError("print_rows needs at least one row")
+    agents = list(dict.fromkeys(r["agent"] for r in rows))
+    base = {
+        r["agent"]: r["mean"]
+        for r in rows
+        if r["condition"] == rows[0]["condition"] and r["mean"] is not None and r["mean"] > 0
+    }
+    table = Table(title=title)
+    table.add_column("condition")
+    for a in agents:
+        table.add_column(f"{a} mean ± sd", justify="right")
+        table.add_column("vs first", justify="right")
+    for cond in dict.fromkeys(r["condition"] for r in rows):
+        cells = [cond]
+        for a in agents:
+            r = next((r for r in rows if r["condition"] == cond and r["agent"] == a), None)
+            if r is None or r["mean"] is None:
+                cells += ["n/a", ""]
+                continue
+            cells.append(f"{r['mean']:.1f} ± {r['std']:.1f}")
+            b = base.get(a)
+            cells.append(f"{r['mean'] / b:.2f}" if b else "")
+        table.add_row(*cells)
+    (console or Console()).print(table)
