@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+
+from colonylab.emergence import _kernels as K
 
 LABEL_DTYPE = np.int32  # component labels, -1 outside the mask
 TEAM_MAP_DTYPE = np.int8  # team of the agent in each cell
@@ -103,172 +104,6 @@ def _check_series(name: str, series: np.ndarray) -> np.ndarray:
     return arr
 
 
-# ---- kernels --------------------------------------------------------------------
-# Arrays and scalars only; each has a NumPy reference in the tests, which also run
-# them with NUMBA_DISABLE_JIT=1.
-
-
-@njit(cache=True)
-def _team_map_kernel(grid, team, alive, out):
-    """Team of the live agent in each cell.
-
-    Args:
-        grid: int[H, W] agent index, -1 empty, -2 wall.
-        team: int[N]; alive: bool[N].
-        out: int8[H, W] output: team id, -1 empty (or a dead agent), -2 wall.
-
-    Returns:
-        Flat index of the first cell holding a value outside ``[-2, N)``, or -1.
-    """
-    h, w = grid.shape
-    n = team.shape[0]
-    for y in range(h):
-        for x in range(w):
-            v = grid[y, x]
-            if v >= 0:
-                if v >= n:
-                    return y * w + x
-                out[y, x] = team[v] if alive[v] else -1
-            elif v == -1:
-                out[y, x] = -1
-            elif v == -2:
-                out[y, x] = -2
-            else:
-                return y * w + x
-    return -1
-
-
-@njit(cache=True)
-def _find(parent, a):
-    while parent[a] != a:
-        parent[a] = parent[parent[a]]  # path halving keeps parent[a] <= a
-        a = parent[a]
-    return a
-
-
-@njit(cache=True)
-def _union(parent, a, b):
-    """Join the sets of ``a`` (or nothing when -1) and ``b``; returns the root.
-
-    The smaller label becomes the root, so ``parent[x] <= x`` always holds.
-    """
-    rb = _find(parent, b)
-    if a < 0:
-        return rb
-    ra = _find(parent, a)
-    if ra < rb:
-        parent[rb] = ra
-        return ra
-    if rb < ra:
-        parent[ra] = rb
-    return rb
-
-
-@njit(cache=True)
-def _label_kernel(cells, value, eight, labels):
-    """Connected components of the cells equal to ``value``, by two-pass union-find.
-
-    Args:
-        cells: int8[H, W].
-        value: the cell value that is foreground.
-        eight: True for 8-connectivity, False for 4-connectivity.
-        labels: int32[H, W] output: component id ``0..K-1`` numbered in raster
-            order of each component's first cell, -1 for background.
-
-    Returns:
-        int64[K] size of each component, indexed by label.
-    """
-    h, w = cells.shape
-    n_fg = 0
-    for y in range(h):
-        for x in range(w):
-            if cells[y, x] == value:
-                n_fg += 1
-    parent = np.empty(n_fg, np.int32)
-    n = 0
-    for y in range(h):
-        for x in range(w):
-            if cells[y, x] != value:
-                labels[y, x] = -1
-                continue
-            lab = -1
-            if x > 0 and labels[y, x - 1] >= 0:
-                lab = labels[y, x - 1]
-            if y > 0:
-                if labels[y - 1, x] >= 0:
-                    lab = _union(parent, lab, labels[y - 1, x])
-                if eight:
-                    if x > 0 and labels[y - 1, x - 1] >= 0:
-                        lab = _union(parent, lab, labels[y - 1, x - 1])
-                    if x + 1 < w and labels[y - 1, x + 1] >= 0:
-                        lab = _union(parent, lab, labels[y - 1, x + 1])
-            if lab < 0:
-                parent[n] = n
-                lab = n
-                n += 1
-            labels[y, x] = lab
-    # parent[l] <= l, so one increasing sweep resolves every label to its root's id.
-    final = np.empty(n, np.int32)
-    k = 0
-    for lab in range(n):
-        p = parent[lab]
-        if p == lab:
-            final[lab] = k
-            k += 1
-        else:
-            final[lab] = final[p]
-    sizes = np.zeros(k, np.int64)
-    for y in range(h):
-        for x in range(w):
-            lab = labels[y, x]
-            if lab >= 0:
-                f = final[lab]
-                labels[y, x] = f
-                sizes[f] += 1
-    return sizes
-
-
-@njit(cache=True)
-def _front_line_kernel(team_map):
-    """Unordered 4-neighbour pairs of cells holding agents of different teams."""
-    h, w = team_map.shape
-    count = 0
-    for y in range(h):
-        for x in range(w):
-            t = team_map[y, x]
-            if t < 0:
-                continue
-            if x + 1 < w:
-                u = team_map[y, x + 1]
-                if u >= 0 and u != t:
-                    count += 1
-            if y + 1 < h:
-                u = team_map[y + 1, x]
-                if u >= 0 and u != t:
-                    count += 1
-    return count
-
-
-@njit(cache=True)
-def _front_cells_kernel(team_map, which_team):
-    """Cells of ``which_team`` with an agent of another team among their 8 neighbours."""
-    h, w = team_map.shape
-    count = 0
-    for y in range(h):
-        for x in range(w):
-            if team_map[y, x] != which_team:
-                continue
-            found = False
-            for yy in range(max(y - 1, 0), min(y + 2, h)):
-                for xx in range(max(x - 1, 0), min(x + 2, w)):
-                    u = team_map[yy, xx]
-                    if u >= 0 and u != which_team:
-                        found = True
-            if found:
-                count += 1
-    return count
-
-
 # ---- team sizes and kills -------------------------------------------------------
 
 
@@ -291,7 +126,7 @@ def team_map(grid: np.ndarray, team: np.ndarray, alive: np.ndarray | None = None
         np.ones(team.shape, bool) if alive is None else _as_bool_array("alive", alive, team.size)
     )
     out = np.empty(grid.shape, TEAM_MAP_DTYPE)
-    bad = _team_map_kernel(grid, np.ascontiguousarray(team), np.ascontiguousarray(alive), out)
+    bad = K.team_map(grid, np.ascontiguousarray(team), np.ascontiguousarray(alive), out)
     if bad >= 0:
         y, x = divmod(int(bad), grid.shape[1])
         raise ValueError(
@@ -518,7 +353,7 @@ def label_components(mask: np.ndarray, connectivity: int = 4) -> tuple[np.ndarra
     eight = _check_connectivity(connectivity)
     cells = np.ascontiguousarray(mask).view(np.int8)
     labels = np.empty(mask.shape, LABEL_DTYPE)
-    sizes = _label_kernel(cells, 1, eight, labels)
+    sizes = K.label(cells, 1, eight, labels)
     return labels, sizes
 
 
@@ -556,7 +391,7 @@ class ClusterStats:
 def _cluster_stats(cells: np.ndarray, value: int, connectivity: int) -> ClusterStats:
     eight = _check_connectivity(connectivity)
     labels = np.empty(cells.shape, LABEL_DTYPE)
-    sizes = _label_kernel(cells, value, eight, labels)
+    sizes = K.label(cells, value, eight, labels)
     return ClusterStats(count=int(sizes.size), sizes=np.sort(sizes)[::-1].copy())
 
 
@@ -605,7 +440,7 @@ def front_line_length(grid: np.ndarray, team: np.ndarray, alive: np.ndarray | No
     Returns:
         The number of such pairs.
     """
-    return int(_front_line_kernel(team_map(grid, team, alive)))
+    return int(K.front_line_pairs(team_map(grid, team, alive)))
 
 
 def front_line_cells(
@@ -625,7 +460,7 @@ def front_line_cells(
     tmap = team_map(grid, team, alive)
     if not 0 <= which_team <= np.iinfo(TEAM_MAP_DTYPE).max:
         raise ValueError(f"which_team must be a team id >= 0, got {which_team}")
-    return int(_front_cells_kernel(tmap, which_team))
+    return int(K.front_cells(tmap, which_team))
 
 
 # ---- encirclement ---------------------------------------------------------------
@@ -925,7 +760,7 @@ def step_metrics(
         out[f"{prefix}team{t}_clusters"] = float(stats.count)
         out[f"{prefix}team{t}_cluster_mean"] = stats.mean
         out[f"{prefix}team{t}_cluster_largest"] = float(stats.largest)
-    out[f"{prefix}front_line"] = float(_front_line_kernel(tmap))
+    out[f"{prefix}front_line"] = float(K.front_line_pairs(tmap))
     if attack_target is not None:
         out[f"{prefix}encirclement"] = encirclement_index(pos, attack_target, alive)
     return out

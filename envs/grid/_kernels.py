@@ -5,8 +5,15 @@ dtypes and cell codes come from the constants below. Parallel loops (``prange``)
 write only their own agent's slots or the agent's own cell, and every step that
 has to resolve a conflict (several attackers on one target, several movers into
 one cell) runs as a sequential pass in agent-index order, so results never depend
-on the thread count. Each kernel has a NumPy reference in ``tests/envs/test_battle.py``
-and runs under ``NUMBA_DISABLE_JIT=1`` there too.
+on the thread count. Each kernel has a NumPy reference in the world's tests
+(``tests/envs/test_battle.py``, ``test_pursuit.py``, ``test_gather.py``) and runs under
+``NUMBA_DISABLE_JIT=1`` there too.
+
+The phases the three worlds share (begin a step, attacks, hits per target, deaths, kill
+rewards, move destinations and claims; in the scripted policies the nearest cell of a
+kind in a view and the step towards a point) are small ``@njit(inline="always")``
+helpers, each with a NumPy reference in ``tests/envs/test_grid_kernels.py``. They are
+inlined rather than called: a plain njit call halves the battle step's speed.
 
 Coordinates are ``(row y, column x)``; rows grow downwards (north is ``-y``). The
 grid that kernels see is *padded*: a ring of ``pad`` wall cells around the map,
@@ -87,6 +94,149 @@ def first_bad_action(actions, alive, n_actions):
     return -1
 
 
+# ---- step phases shared by the worlds ----------------------------------------------
+# Every world's step runs the same phases: begin (clear the agent's per-step slots),
+# attacks read from the start-of-step state, hits summed per target, deaths, kill
+# rewards, move destinations and move claims. Each phase is one helper below, inlined
+# into the worlds' step kernels; the per-agent helpers run inside the worlds' parallel
+# loops and write only agent ``i``'s slots and cell, the whole-array ones are the
+# sequential passes (agent-index order) that resolve conflicts. References:
+# ``tests/envs/test_grid_kernels.py``.
+
+
+@njit(inline="always")
+def begin_agent(i, actions, alive, reward, last_action, killed, attack_target, hits, dest):
+    """Start agent ``i``'s step: clear its per-step outputs and scratch, record its action.
+
+    Args:
+        i: agent index.
+        actions: integer[N], validated; alive: bool[N].
+        reward: float32[N], set to 0 for a dead agent (the living get theirs after).
+        last_action: int32[N], set to the action of a living agent.
+        killed: bool[N], cleared; attack_target: int32[N], set to -1.
+        hits: int32[N] (hits or attackers taken), set to 0; dest: int64[N], set to -1.
+
+    Returns:
+        The agent's action, or -1 when it is dead (its action is ignored).
+    """
+    killed[i] = False
+    attack_target[i] = -1
+    hits[i] = 0
+    dest[i] = -1
+    if not alive[i]:
+        reward[i] = 0.0
+        return -1
+    a = actions[i]
+    last_action[i] = a
+    return a
+
+
+@njit(inline="always")
+def attacked_cell(grid, pos, pad, i, action, first_attack):
+    """What the cell hit by attack ``action`` of agent ``i`` holds (agent index, EMPTY, WALL).
+
+    Attack ``first_attack + k`` hits the cell that move ``FIRST_MOVE + k`` leads to.
+
+    Args:
+        grid: int32[Hp, Wp] padded grid; pos: int32[N, 2] map cells; pad: ring width.
+        i: agent index; action: its attack; first_attack: the world's first attack action.
+    """
+    m = action - first_attack + FIRST_MOVE
+    return grid[pos[i, 0] + pad + ACTION_DY[m], pos[i, 1] + pad + ACTION_DX[m]]
+
+
+@njit(inline="always")
+def count_hits(attack_target, hits):
+    """Sequential pass: ``hits[t] += 1`` for every agent that hit agent ``t`` this step.
+
+    Args:
+        attack_target: int32[N], the agent each agent hit, -1 none.
+        hits: int32[N], zeroed by ``begin_agent``, incremented in place.
+    """
+    for i in range(attack_target.shape[0]):
+        t = attack_target[i]
+        if t >= 0:
+            hits[t] += 1
+
+
+@njit(inline="always")
+def hp_after_hits(hp, hits, damage, i):
+    """Agent ``i``'s HP after this step's hits: ``hp - hits * damage`` (float32)."""
+    return hp[i] - np.float32(hits[i]) * damage
+
+
+@njit(inline="always")
+def remove_dead(i, pos, pad, grid, alive, killed, reward, dead_penalty):
+    """Agent ``i`` dies this step: not alive, ``killed``, ``dead_penalty``, off the grid.
+
+    Args:
+        i: agent index; pos: int32[N, 2]; pad: ring width; grid: int32 padded grid.
+        alive, killed: bool[N]; reward: float32[N]; dead_penalty: float32.
+
+    Returns:
+        The flat padded cell it left (``y * Wp + x``).
+    """
+    alive[i] = False
+    killed[i] = True
+    reward[i] += dead_penalty
+    y = pos[i, 0] + pad
+    x = pos[i, 1] + pad
+    grid[y, x] = EMPTY
+    return y * grid.shape[1] + x
+
+
+@njit(inline="always")
+def reward_kill(i, attack_target, killed, kill_reward, reward):
+    """Kill reward: agent ``i`` earns ``kill_reward`` when the agent it hit died this step.
+
+    Returns:
+        Whether it took part in a kill.
+    """
+    t = attack_target[i]
+    if t >= 0 and killed[t]:
+        reward[i] += kill_reward
+        return True
+    return False
+
+
+@njit(inline="always")
+def move_destination(grid, pos, pad, i, action):
+    """Flat padded cell that move ``action`` of agent ``i`` leads to if it is empty now, else -1.
+
+    Moves jump: the cells in between do not matter.
+    """
+    y = pos[i, 0] + pad + ACTION_DY[action]
+    x = pos[i, 1] + pad + ACTION_DX[action]
+    if grid[y, x] == EMPTY:
+        return y * grid.shape[1] + x
+    return -1
+
+
+@njit(inline="always")
+def claim_move(i, d, pos, pad, flat, width):
+    """Move agent ``i`` to flat padded cell ``d`` if that cell is still empty.
+
+    Called in agent-index order (a sequential pass), so the first claimant of a
+    cell moves and later ones stay.
+
+    Args:
+        i: agent index; d: its destination (``move_destination``), -1 none.
+        pos: int32[N, 2], updated; pad: ring width.
+        flat: the padded grid flattened (``grid.reshape(-1)``), updated; width: ``Wp``.
+
+    Returns:
+        The flat padded cell it left, or -1 when it did not move.
+    """
+    if d < 0 or flat[d] != EMPTY:
+        return -1
+    old = (pos[i, 0] + pad) * width + pos[i, 1] + pad
+    flat[old] = EMPTY
+    flat[d] = i
+    pos[i, 0] = d // width - pad
+    pos[i, 1] = d % width - pad
+    return old
+
+
 # ---- one battle step ---------------------------------------------------------------
 
 
@@ -161,42 +311,29 @@ def battle_step(
     flat = grid.reshape(-1)
     # 1. attacks against the state at the start of the step
     for i in prange(n):
-        killed[i] = False
-        attack_target[i] = -1
-        hits[i] = 0
-        dest[i] = -1
         vacated[i] = -1
-        if not alive[i]:
-            reward[i] = 0.0
+        a = begin_agent(i, actions, alive, reward, last_action, killed, attack_target, hits, dest)
+        if a < 0:
             continue
-        a = actions[i]
-        last_action[i] = a
         r = step_reward
         if a >= FIRST_ATTACK:
             r += attack_penalty
-            g = grid[pos[i, 0] + pad + ACTION_DY[a], pos[i, 1] + pad + ACTION_DX[a]]
+            g = attacked_cell(grid, pos, pad, i, a, FIRST_ATTACK)
             if g >= 0 and team[g] != team[i]:
                 attack_target[i] = g
                 r += hit_reward
         reward[i] = r
     # 2a. sum the hits per target (sequential: many attackers may share a target)
-    for i in range(n):
-        t = attack_target[i]
-        if t >= 0:
-            hits[t] += 1
+    count_hits(attack_target, hits)
     # 2b. damage, deaths and recovery; each agent writes only itself and its own cell
     dead0 = 0
     dead1 = 0
     for i in prange(n):
         if alive[i] and hits[i] > 0:
-            h = hp[i] - np.float32(hits[i]) * damage
+            h = hp_after_hits(hp, hits, damage, i)
             if h <= 0:
                 hp[i] = 0.0
-                alive[i] = False
-                killed[i] = True
-                reward[i] += dead_penalty
-                grid[pos[i, 0] + pad, pos[i, 1] + pad] = EMPTY
-                vacated[i] = (pos[i, 0] + pad) * width + pos[i, 1] + pad
+                vacated[i] = remove_dead(i, pos, pad, grid, alive, killed, reward, dead_penalty)
                 if team[i] == 0:
                     dead0 += 1
                 else:
@@ -209,27 +346,16 @@ def battle_step(
     deaths[1] = dead1
     # 2c. kill rewards to every attacker that hit an agent that died
     for i in prange(n):
-        t = attack_target[i]
-        if t >= 0 and killed[t]:
-            reward[i] += kill_reward
+        reward_kill(i, attack_target, killed, kill_reward, reward)
     # 3a. move destinations, checked against the grid after the deaths
     for i in prange(n):
-        if alive[i]:
-            a = actions[i]
-            if FIRST_MOVE <= a < FIRST_ATTACK:
-                d = (pos[i, 0] + pad + ACTION_DY[a]) * width + pos[i, 1] + pad + ACTION_DX[a]
-                if flat[d] == EMPTY:
-                    dest[i] = d
+        if alive[i] and FIRST_MOVE <= actions[i] < FIRST_ATTACK:
+            dest[i] = move_destination(grid, pos, pad, i, actions[i])
     # 3b. claims in index order: the first claimant of a cell moves, later ones stay
     for i in range(n):
-        d = dest[i]
-        if d >= 0 and flat[d] == EMPTY:
-            old = (pos[i, 0] + pad) * width + pos[i, 1] + pad
-            flat[old] = EMPTY
+        old = claim_move(i, dest[i], pos, pad, flat, width)
+        if old >= 0:
             vacated[i] = old
-            flat[d] = i
-            pos[i, 0] = d // width - pad
-            pos[i, 1] = d % width - pad
 
 
 # ---- observations ------------------------------------------------------------------
@@ -434,6 +560,67 @@ def paint_agents(pos, team, hp, alive, max_hp, low, high, image):
 
 
 # ---- scripted policies ---------------------------------------------------------------
+# Phases shared by the scripted policies of the three worlds (inlined helpers): find the
+# nearest cell of a kind in a view, and step towards a point of the view.
+
+
+@njit(inline="always")
+def nearest_in_view(v, channel):
+    """The view cell nearest to the centre (squared distance) with ``v[y, x, channel] > 0``.
+
+    Ties go to the first cell in row-major view order.
+
+    Args:
+        v: [S, S, C] one agent's view; channel: the channel to look for.
+
+    Returns:
+        ``(y, x, d)``: the cell and its squared distance, or ``(-1, -1, 1 << 30)``.
+    """
+    size = v.shape[0]
+    rad = size // 2
+    ty = -1
+    tx = -1
+    best_d = 1 << 30
+    for y in range(size):
+        for x in range(size):
+            if v[y, x, channel] > 0:
+                d = (y - rad) * (y - rad) + (x - rad) * (x - rad)
+                if d < best_d:
+                    best_d = d
+                    ty = y
+                    tx = x
+    return ty, tx, best_d
+
+
+@njit(inline="always")
+def move_towards(v, gy, gx, end_move, blocked):
+    """The move that brings an agent closest to view point ``(gy, gx)``, or 0 (stay).
+
+    Among moves ``FIRST_MOVE .. end_move - 1`` whose destination is free in the view
+    (no channel of ``blocked`` above 0 there), the one whose destination is strictly
+    nearer (squared distance) than the centre and every lower move.
+
+    Args:
+        v: [S, S, C] one agent's view; gy, gx: the goal in view coordinates (int or float).
+        end_move: one past the last move action; blocked: tuple of channel indices.
+    """
+    rad = v.shape[0] // 2
+    best = (gy - rad) * (gy - rad) + (gx - rad) * (gx - rad)
+    action = 0
+    for a in range(FIRST_MOVE, end_move):
+        y = rad + ACTION_DY[a]
+        x = rad + ACTION_DX[a]
+        free = True
+        for c in blocked:
+            if v[y, x, c] > 0:
+                free = False
+        if not free:
+            continue
+        d = (gy - y) * (gy - y) + (gx - x) * (gx - x)
+        if d < best:
+            best = d
+            action = a
+    return action
 
 
 @njit(parallel=True, cache=True)
@@ -518,17 +705,7 @@ def greedy_actions(view, mask, fallback, goal_y, goal_x, out):
         if best >= 0:
             out[i] = FIRST_ATTACK + best
             continue
-        ty = -1
-        tx = -1
-        best_d = 1 << 30
-        for y in range(size):
-            for x in range(size):
-                if v[y, x, 3] > 0:
-                    d = (y - rad) * (y - rad) + (x - rad) * (x - rad)
-                    if d < best_d:
-                        best_d = d
-                        ty = y
-                        tx = x
+        ty, tx, _ = nearest_in_view(v, 3)
         gy = np.float64(ty)
         gx = np.float64(tx)
         if ty < 0:
@@ -537,18 +714,7 @@ def greedy_actions(view, mask, fallback, goal_y, goal_x, out):
                 continue
             gy = np.float64(goal_y[i])
             gx = np.float64(goal_x[i])
-        best_f = (gy - rad) * (gy - rad) + (gx - rad) * (gx - rad)
-        action = 0
-        for a in range(FIRST_MOVE, FIRST_ATTACK):
-            y = rad + ACTION_DY[a]
-            x = rad + ACTION_DX[a]
-            if v[y, x, 0] > 0 or v[y, x, 1] > 0 or v[y, x, 3] > 0:
-                continue
-            d = (gy - y) * (gy - y) + (gx - x) * (gx - x)
-            if d < best_f:
-                best_f = d
-                action = a
-        out[i] = action
+        out[i] = move_towards(v, gy, gx, FIRST_ATTACK, (0, 1, 3))
 
 
 # ---- pursuit (predators and prey) ------------------------------------------------------
@@ -658,78 +824,53 @@ def pursuit_step(
     zero = np.float32(0.0)
     # 1. attacks against the state at the start of the step
     for i in prange(n):
-        killed[i] = False
         born[i] = False
-        attack_target[i] = -1
-        attackers[i] = 0
-        dest[i] = -1
-        if not alive[i]:
-            reward[i] = zero
+        a = begin_agent(
+            i, actions, alive, reward, last_action, killed, attack_target, attackers, dest
+        )
+        if a < 0:
             continue
-        a = actions[i]
-        last_action[i] = a
         if team[i] == 0:
             r = predator_step_reward
             if a >= PURSUIT_FIRST_ATTACK:
                 r += attack_penalty
-                m = a - PURSUIT_FIRST_ATTACK + FIRST_MOVE
-                g = grid[pos[i, 0] + pad + ACTION_DY[m], pos[i, 1] + pad + ACTION_DX[m]]
+                g = attacked_cell(grid, pos, pad, i, a, PURSUIT_FIRST_ATTACK)
                 if g >= 0 and team[g] == 1:
                     attack_target[i] = g
         else:
             r = prey_step_reward
         reward[i] = r
     # 2a. attackers per prey (sequential: many predators may share a prey)
-    for i in range(n):
-        t = attack_target[i]
-        if t >= 0:
-            attackers[t] += 1
+    count_hits(attack_target, attackers)
     # 2b. prey deaths; each prey writes only itself and its own cell
     dead_prey = 0
     for i in prange(n):
         if alive[i] and team[i] == 1 and attackers[i] >= min_attackers:
-            alive[i] = False
-            killed[i] = True
-            reward[i] += dead_penalty
-            grid[pos[i, 0] + pad, pos[i, 1] + pad] = EMPTY
+            remove_dead(i, pos, pad, grid, alive, killed, reward, dead_penalty)
             dead_prey += 1
     # 2c. kill rewards and energy, then starvation; each predator writes only itself
     starved = 0
     for i in prange(n):
         if alive[i] and team[i] == 0:
             e = energy[i]
-            t = attack_target[i]
-            if t >= 0 and killed[t]:
-                reward[i] += kill_reward
+            if reward_kill(i, attack_target, killed, kill_reward, reward):
                 e = min(e + kill_energy, max_energy)
             if starvation > zero:
                 e -= starvation
                 if e <= zero:
                     e = zero
-                    alive[i] = False
-                    killed[i] = True
-                    reward[i] += dead_penalty
-                    grid[pos[i, 0] + pad, pos[i, 1] + pad] = EMPTY
+                    remove_dead(i, pos, pad, grid, alive, killed, reward, dead_penalty)
                     starved += 1
             energy[i] = e
     deaths[0] = starved
     deaths[1] = dead_prey
     # 3a. move destinations, checked against the grid after the deaths
     for i in prange(n):
-        if alive[i]:
-            a = actions[i]
-            if FIRST_MOVE <= a < PURSUIT_FIRST_ATTACK:
-                d = (pos[i, 0] + pad + ACTION_DY[a]) * width + pos[i, 1] + pad + ACTION_DX[a]
-                if flat[d] == EMPTY:
-                    dest[i] = d
+        if alive[i] and FIRST_MOVE <= actions[i] < PURSUIT_FIRST_ATTACK:
+            dest[i] = move_destination(grid, pos, pad, i, actions[i])
     # 3b. claims in index order: the first claimant of a cell moves, later ones stay
     for i in range(n):
-        d = dest[i]
-        if d >= 0 and flat[d] == EMPTY:
-            flat[(pos[i, 0] + pad) * width + pos[i, 1] + pad] = EMPTY
-            flat[d] = i
-            pos[i, 0] = d // width - pad
-            pos[i, 1] = d % width - pad
+        claim_move(i, dest[i], pos, pad, flat, width)
 
 
 @njit(cache=True)
@@ -948,31 +1089,11 @@ def pursuit_greedy(view, mask, fallback, out):
         if best >= 0:
             out[i] = PURSUIT_FIRST_ATTACK + best
             continue
-        ty = -1
-        tx = -1
-        best_d = 1 << 30
-        for y in range(size):
-            for x in range(size):
-                if v[y, x, 2] > 0:
-                    d = (y - rad) * (y - rad) + (x - rad) * (x - rad)
-                    if d < best_d:
-                        best_d = d
-                        ty = y
-                        tx = x
+        ty, tx, _ = nearest_in_view(v, 2)
         if ty < 0:
             out[i] = fallback[i]
             continue
-        action = 0
-        for a in range(FIRST_MOVE, PURSUIT_FIRST_ATTACK):
-            y = rad + ACTION_DY[a]
-            x = rad + ACTION_DX[a]
-            if v[y, x, 0] > 0 or v[y, x, 1] > 0 or v[y, x, 2] > 0:
-                continue
-            d = (ty - y) * (ty - y) + (tx - x) * (tx - x)
-            if d < best_d:
-                best_d = d
-                action = a
-        out[i] = action
+        out[i] = move_towards(v, ty, tx, PURSUIT_FIRST_ATTACK, (0, 1, 2))
 
 
 @njit(parallel=True, cache=True)
@@ -1117,40 +1238,27 @@ def gather_step(
     flat_food = food.reshape(-1)
     # 1. attacks against the state at the start of the step
     for i in prange(n):
-        killed[i] = False
-        attack_target[i] = -1
-        hits[i] = 0
-        dest[i] = -1
         eaten[i] = 0.0
-        if not alive[i]:
-            reward[i] = 0.0
+        a = begin_agent(i, actions, alive, reward, last_action, killed, attack_target, hits, dest)
+        if a < 0:
             continue
-        a = actions[i]
-        last_action[i] = a
         r = step_reward
         if a >= FIRST_ATTACK:
             r += attack_penalty
-            g = grid[pos[i, 0] + pad + ACTION_DY[a], pos[i, 1] + pad + ACTION_DX[a]]
+            g = attacked_cell(grid, pos, pad, i, a, FIRST_ATTACK)
             if g >= 0:
                 attack_target[i] = g
         reward[i] = r
     # 2a. sum the hits per target (sequential: many attackers may share a target)
-    for i in range(n):
-        t = attack_target[i]
-        if t >= 0:
-            hits[t] += 1
+    count_hits(attack_target, hits)
     # 2b. damage and deaths; each agent writes only itself and its own cell
     slain = 0
     for i in prange(n):
         if alive[i] and hits[i] > 0:
-            h = hp[i] - np.float32(hits[i]) * damage
+            h = hp_after_hits(hp, hits, damage, i)
             if h <= 0:
                 hp[i] = 0.0
-                alive[i] = False
-                killed[i] = True
-                reward[i] += dead_penalty
-                c = (pos[i, 0] + pad) * width + pos[i, 1] + pad
-                flat[c] = EMPTY
+                c = remove_dead(i, pos, pad, grid, alive, killed, reward, dead_penalty)
                 if corpse_food > 0:
                     flat_food[c] = min(flat_food[c] + corpse_food, food_capacity)
                 slain += 1
@@ -1159,25 +1267,14 @@ def gather_step(
     deaths[0] = slain
     # 2c. kill rewards to every attacker that hit an agent that died of the hits
     for i in prange(n):
-        t = attack_target[i]
-        if t >= 0 and killed[t]:
-            reward[i] += kill_reward
+        reward_kill(i, attack_target, killed, kill_reward, reward)
     # 3a. move destinations, checked against the grid after the deaths
     for i in prange(n):
-        if alive[i]:
-            a = actions[i]
-            if FIRST_MOVE <= a < FIRST_ATTACK:
-                d = (pos[i, 0] + pad + ACTION_DY[a]) * width + pos[i, 1] + pad + ACTION_DX[a]
-                if flat[d] == EMPTY:
-                    dest[i] = d
+        if alive[i] and FIRST_MOVE <= actions[i] < FIRST_ATTACK:
+            dest[i] = move_destination(grid, pos, pad, i, actions[i])
     # 3b. claims in index order: the first claimant of a cell moves, later ones stay
     for i in range(n):
-        d = dest[i]
-        if d >= 0 and flat[d] == EMPTY:
-            flat[(pos[i, 0] + pad) * width + pos[i, 1] + pad] = EMPTY
-            flat[d] = i
-            pos[i, 0] = d // width - pad
-            pos[i, 1] = d % width - pad
+        claim_move(i, dest[i], pos, pad, flat, width)
     # 4-5. eating from the own cell, then hunger; one agent per cell
     starved = 0
     for i in prange(n):
@@ -1194,10 +1291,7 @@ def gather_step(
         h -= hunger
         if h <= 0:
             hp[i] = 0.0
-            alive[i] = False
-            killed[i] = True
-            reward[i] += dead_penalty
-            flat[c] = EMPTY
+            remove_dead(i, pos, pad, grid, alive, killed, reward, dead_penalty)
             if corpse_food > 0:
                 flat_food[c] = min(flat_food[c] + corpse_food, food_capacity)
             starved += 1
@@ -1377,18 +1471,7 @@ def forage_actions(view, mask, fallback, scale, attack, hungry, out):
         if best_score <= 0:
             out[i] = fallback[i]
             continue
-        action = 0
-        best_d = (ty - rad) * (ty - rad) + (tx - rad) * (tx - rad)
-        for a in range(FIRST_MOVE, FIRST_ATTACK):
-            y = rad + ACTION_DY[a]
-            x = rad + ACTION_DX[a]
-            if v[y, x, 0] > 0 or v[y, x, 1] > 0:
-                continue
-            d = (ty - y) * (ty - y) + (tx - x) * (tx - x)
-            if d < best_d:
-                best_d = d
-                action = a
-        out[i] = action
+        out[i] = move_towards(v, ty, tx, FIRST_ATTACK, (0, 1))
 
 
 # ---- end of gather kernels ----

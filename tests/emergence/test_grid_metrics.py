@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-from collections import deque
 
 import numpy as np
 import pytest
@@ -14,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from colonylab.emergence import grid as G
 from colonylab.emergence.grid import (
     ClusterStats,
     TeamSeries,
@@ -57,73 +52,6 @@ def world_from_picture(picture: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
                 team.append(int(ch))
                 pos.append((y, x))
     return grid, np.array(team, np.int8), np.array(pos, np.int32).reshape(-1, 2)
-
-
-def random_world(rng: np.random.Generator, h: int, w: int, density: float, n_teams: int = 2):
-    """A random map: agents on distinct cells, a few walls, ~5% dead agents (left on the grid)."""
-    cells = np.flatnonzero(rng.random(h * w) < density)
-    n = cells.size
-    grid = np.full(h * w, -1, np.int32)
-    grid[cells] = rng.permutation(n).astype(np.int32)
-    walls = rng.random(h * w) < 0.03
-    walls[cells] = False
-    grid[walls] = -2
-    grid = grid.reshape(h, w)
-    team = rng.integers(0, n_teams, n).astype(np.int8)
-    alive = rng.random(n) < 0.95
-    pos = np.zeros((n, 2), np.int32)
-    ys, xs = np.nonzero(grid >= 0)
-    pos[grid[ys, xs]] = np.stack([ys, xs], 1)
-    return grid, team, alive, pos
-
-
-def bfs_labels(mask: np.ndarray, connectivity: int) -> np.ndarray:
-    """Reference labelling: flood fill from each unlabelled cell in raster order."""
-    h, w = mask.shape
-    steps = [(-1, 0), (1, 0), (0, -1), (0, 1)]
-    if connectivity == 8:
-        steps += [(-1, -1), (-1, 1), (1, -1), (1, 1)]
-    labels = np.full(mask.shape, -1, np.int32)
-    k = 0
-    for y in range(h):
-        for x in range(w):
-            if not mask[y, x] or labels[y, x] >= 0:
-                continue
-            labels[y, x] = k
-            queue = deque([(y, x)])
-            while queue:
-                cy, cx = queue.popleft()
-                for dy, dx in steps:
-                    ny, nx = cy + dy, cx + dx
-                    if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and labels[ny, nx] < 0:
-                        labels[ny, nx] = k
-                        queue.append((ny, nx))
-            k += 1
-    return labels
-
-
-def numpy_team_map(grid, team, alive):
-    out = np.where(grid == -2, -2, -1).astype(np.int8)
-    occupied = grid >= 0
-    idx = grid[occupied]
-    out[occupied] = np.where(alive[idx], team[idx], -1)
-    return out
-
-
-def numpy_front_line(tmap):
-    a, b = tmap[:, :-1], tmap[:, 1:]
-    c, d = tmap[:-1, :], tmap[1:, :]
-    return int(((a >= 0) & (b >= 0) & (a != b)).sum() + ((c >= 0) & (d >= 0) & (c != d)).sum())
-
-
-def numpy_front_cells(tmap, which):
-    h, w = tmap.shape
-    enemy = np.pad((tmap >= 0) & (tmap != which), 1)
-    near = np.zeros((h, w), bool)
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            near |= enemy[dy : dy + h, dx : dx + w]
-    return int(((tmap == which) & near).sum())
 
 
 # ---- team sizes, kills, series ----------------------------------------------
@@ -288,9 +216,9 @@ def test_clusters_refuse_bad_input():
     ),
     connectivity=st.sampled_from([4, 8]),
 )
-def test_label_components_equals_bfs(mask, connectivity):
+def test_label_components_equals_bfs(refs, mask, connectivity):
     labels, sizes = label_components(mask, connectivity)
-    expected = bfs_labels(mask, connectivity)
+    expected = refs.bfs_labels(mask, connectivity)
     np.testing.assert_array_equal(labels, expected)
     assert labels.dtype == np.int32 and sizes.dtype == np.int64
     assert sizes.tolist() == np.bincount(expected[expected >= 0], minlength=sizes.size).tolist()
@@ -303,14 +231,14 @@ def test_label_components_equals_bfs(mask, connectivity):
     density=st.floats(0.0, 1.0),
     connectivity=st.sampled_from([4, 8]),
 )
-def test_clusters_equal_bfs_on_random_worlds(seed, shape, density, connectivity):
+def test_clusters_equal_bfs_on_random_worlds(refs, seed, shape, density, connectivity):
     rng = np.random.default_rng(seed)
-    grid, team, alive, _ = random_world(rng, *shape, density, n_teams=3)
-    tmap = numpy_team_map(grid, team, alive)
+    grid, team, alive, _ = refs.random_world(rng, *shape, density, n_teams=3)
+    tmap = refs.numpy_team_map(grid, team, alive)
     np.testing.assert_array_equal(team_map(grid, team, alive), tmap)
     for which in range(3):
         stats = clusters(grid, team, alive, which, connectivity)
-        reference = bfs_labels(tmap == which, connectivity)
+        reference = refs.bfs_labels(tmap == which, connectivity)
         expected = np.sort(np.bincount(reference[reference >= 0]))[::-1]
         assert stats.count == expected.size
         assert stats.sizes.tolist() == expected.tolist()
@@ -372,13 +300,13 @@ def test_front_line_ignores_dead_agents():
     shape=st.tuples(st.integers(1, 24), st.integers(1, 24)),
     density=st.floats(0.0, 1.0),
 )
-def test_front_line_matches_numpy_reference(seed, shape, density):
+def test_front_line_matches_numpy_reference(refs, seed, shape, density):
     rng = np.random.default_rng(seed)
-    grid, team, alive, _ = random_world(rng, *shape, density, n_teams=3)
-    tmap = numpy_team_map(grid, team, alive)
-    assert front_line_length(grid, team, alive) == numpy_front_line(tmap)
+    grid, team, alive, _ = refs.random_world(rng, *shape, density, n_teams=3)
+    tmap = refs.numpy_team_map(grid, team, alive)
+    assert front_line_length(grid, team, alive) == refs.numpy_front_line(tmap)
     for which in range(3):
-        assert front_line_cells(grid, team, which, alive) == numpy_front_cells(tmap, which)
+        assert front_line_cells(grid, team, which, alive) == refs.numpy_front_cells(tmap, which)
 
 
 # ---- encirclement ---------------------------------------------------------------
@@ -530,10 +458,10 @@ def test_cycle_period_is_nan_without_a_cycle():
 # ---- all together, at scale -------------------------------------------------------
 
 
-def test_step_metrics_on_a_large_random_world():
+def test_step_metrics_on_a_large_random_world(refs):
     """1000 x 1000 map, ~100k agents: runs fast and the numbers agree with each other."""
     rng = np.random.default_rng(7)
-    grid, team, alive, pos = random_world(rng, 1000, 1000, 0.1)
+    grid, team, alive, pos = refs.random_world(rng, 1000, 1000, 0.1)
     n = team.size
     attack_target = np.full(n, -1, np.int32)
     attackers = rng.choice(n, n // 10, replace=False)
@@ -551,48 +479,3 @@ def test_step_metrics_on_a_large_random_world():
         assert front_line_cells(grid, team, t, alive) <= sizes[t]
     assert metrics["emergence/front_line"] == front_line_length(grid, team, alive) > 0
     assert 0.0 <= metrics["emergence/encirclement"] <= 1.0
-
-
-def test_kernels_without_jit_match_jit():
-    """The Python path of the kernels (NUMBA_DISABLE_JIT=1) gives what the JIT does."""
-    code = textwrap.dedent(
-        """
-        import json, numba, numpy as np
-        from colonylab.emergence import grid as G
-        assert numba.config.DISABLE_JIT
-        rng = np.random.default_rng(3)
-        mask = rng.random((9, 13)) < 0.5
-        team = rng.integers(0, 2, 117).astype(np.int8)
-        grid = rng.permutation(117).astype(np.int32).reshape(9, 13)
-        grid[mask] = -1
-        alive = rng.random(117) < 0.9
-        out = {
-            "l4": G.label_components(mask, 4)[0].tolist(),
-            "l8": G.label_components(mask, 8)[0].tolist(),
-            "map": G.team_map(grid, team, alive).tolist(),
-            "front": G.front_line_length(grid, team, alive),
-            "cells": G.front_line_cells(grid, team, 1, alive),
-        }
-        print(json.dumps(out))
-        """
-    )
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    import json
-
-    got = json.loads(result.stdout)
-    rng = np.random.default_rng(3)
-    mask = rng.random((9, 13)) < 0.5
-    team = rng.integers(0, 2, 117).astype(np.int8)
-    grid = rng.permutation(117).astype(np.int32).reshape(9, 13)
-    grid[mask] = -1
-    alive = rng.random(117) < 0.9
-    assert got["l4"] == label_components(mask, 4)[0].tolist()
-    assert got["l8"] == label_components(mask, 8)[0].tolist()
-    assert got["map"] == G.team_map(grid, team, alive).tolist()
-    assert got["front"] == front_line_length(grid, team, alive)
-    assert got["cells"] == front_line_cells(grid, team, 1, alive)
-    # and the JIT itself is right on this map
-    assert got["l8"] == bfs_labels(mask, 8).tolist()

@@ -1,11 +1,11 @@
 """Emergence numbers of a live grid world, for the viewer overlay and run logs.
 
-Worlds do not import ``emergence`` (the arrows point one way), so runs bring the
-two together here: :func:`grid_overlay` reads a grid world's state arrays (``grid``,
-``pos``, ``team``, ``alive``, ``attack_target``) and returns a short dict the
-viewer's stats panel shows (``Viewer(metrics_fn=grid_overlay)``);
-:func:`grid_log_metrics` returns the full ``emergence/...`` scalars for
-``metrics.jsonl``.
+Worlds do not import ``emergence`` (the arrows point one way), and this module imports
+no world either: it reads any object with a grid world's state arrays (``grid``,
+``pos``, ``team``, ``alive``, ``attack_target``, optional ``team_names``).
+:func:`grid_overlay` returns a short dict the viewer's stats panel shows
+(``Viewer(metrics_fn=grid_overlay)``); :func:`grid_log_metrics` returns the full
+``emergence/...`` scalars for ``metrics.jsonl``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The grid worlds' emergence overlay and log metrics (runs.common.grid_metrics)."""
+"""The grid worlds' emergence overlay and log metrics (emergence.overlay)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
+from colonylab.emergence.overlay import grid_log_metrics, grid_overlay
 from colonylab.envs.grid.battle import BattleConfig, BattleWorld
-from colonylab.runs.common.grid_metrics import grid_log_metrics, grid_overlay
 
 
 def placed_world() -> BattleWorld:
