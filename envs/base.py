@@ -43,12 +43,16 @@ class StepResult:
 class World(Protocol):
     """Array-first world.
 
-    Required:
-        ``reset(seed=None, options=None) -> obs``; ``step(actions=None) -> StepResult``;
-        ``render_rgb() -> uint8[H, W, 3]`` (the picture of the whole world);
-        ``metrics() -> dict[str, float]`` (numbers for overlays and logs);
-        ``step_count: int``; ``metadata: dict`` with at least ``name`` and
-        ``render_fps``.
+    Required (``tests/envs/test_contract.py`` checks every registered world):
+        one class taking one frozen config; ``reset(seed=None, options=None) -> obs``;
+        ``step(actions=None) -> StepResult`` (a bad action raises ``ValueError`` and
+        changes nothing); ``render_rgb() -> uint8[H, W, 3]`` (the picture of the whole
+        world); ``metrics() -> dict[str, float]`` (finite numbers for overlays and
+        logs); ``step_count: int``; ``metadata: dict`` with ``name`` (the versioned id,
+        ``colonylab/<Name>-v<N>``), ``render_fps`` and ``render_modes``
+        (``["rgb_array"]``: windows come from the viewer); ``policies: tuple[str, ...]``
+        and ``policy(name, seed) -> callable(obs) -> actions`` (``noop`` is "do
+        nothing"; worlds without agents have none).
 
     Optional hooks the viewer uses when present:
         ``handle_click(x, y, button)`` with world pixel coordinates and
@@ -57,6 +61,7 @@ class World(Protocol):
 
     metadata: dict[str, Any]
     step_count: int
+    policies: tuple[str, ...]
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> Any: ...
 
@@ -65,6 +70,8 @@ class World(Protocol):
     def render_rgb(self) -> np.ndarray: ...
 
     def metrics(self) -> dict[str, float]: ...
+
+    def policy(self, name: str, seed: int | None = None) -> Callable[[Any], Any]: ...
 
 
 def dtype_name(value: Any) -> str:
@@ -144,6 +151,13 @@ def deprecated_constructor(
         if hasattr(world_cls, attr):
             setattr(constructor, attr, getattr(world_cls, attr))
     return constructor
+
+
+def no_policy(world: Any, name: str) -> ValueError:
+    """The error for an unknown scripted policy, listing the world's ``policies``."""
+    known = ", ".join(getattr(world, "policies", ())) or "none (it has no agents)"
+    world_id = world.metadata.get("name", type(world).__name__)
+    return ValueError(f"unknown policy {name!r} for {world_id}; its policies: {known}")
 
 
 class BoardTooLargeError(MemoryError, ValueError):

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from colonylab.envs.base import StepResult, check_allocation
+from colonylab.envs.base import StepResult, check_allocation, no_policy
 from colonylab.envs.ca import _kernels as K
 
 try:  # scipy.fft keeps float32 as complex64 and splits work over threads
@@ -344,11 +344,19 @@ class LeniaWorld:
         view_index: the board ``render_rgb`` draws and ``metrics`` measures (default 0).
     """
 
+    # render_rgb() is the world's picture; "human" windows come from envs.render.Viewer
     metadata: dict[str, Any] = {
-        "name": "lenia",
+        "name": "colonylab/Lenia-v0",
         "render_fps": 30,
-        "render_modes": ["rgb_array", "human"],
+        "render_modes": ["rgb_array"],
     }
+    policies: tuple[str, ...] = ()
+    """No agents, no scripted policies."""
+
+    def policy(self, name: str, seed: int | None = None) -> Any:
+        """Cellular automata have no agents, hence no scripted policies: always a
+        ``ValueError``."""
+        raise no_policy(self, name)
 
     def __init__(self, config: LeniaConfig | None = None):
         self.config = config = config if config is not None else LeniaConfig()

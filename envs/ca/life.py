@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from colonylab.envs.base import StepResult, check_allocation
+from colonylab.envs.base import StepResult, check_allocation, no_policy
 from colonylab.envs.ca import _kernels as K
 from colonylab.envs.ca.patterns import get_pattern, load_rle, stamp
 from colonylab.envs.ca.rules import LifeRule
@@ -105,10 +105,27 @@ class LifeConfig:
         return self.kernel == "packed" or (self.kernel == "auto" and self.shape[1] % 64 == 0)
 
 
+_RULE_IDS = {
+    "B3/S23": "colonylab/Life-v0",
+    "B36/S23": "colonylab/HighLife-v0",
+    "B2/S": "colonylab/Seeds-v0",
+    "B3678/S34678": "colonylab/DayNight-v0",
+}
+"""Registered variants of :class:`LifeWorld` by rule: their ids (``metadata["name"]``)."""
+
+
 class LifeWorld:
     """Batched Life-like boards stepped by Numba kernels (see the module docstring)."""
 
-    metadata = {"name": "life", "render_fps": 30, "render_modes": ["rgb_array", "human"]}
+    # render_rgb() is the world's picture; "human" windows come from envs.render.Viewer
+    metadata = {"name": "colonylab/Life-v0", "render_fps": 30, "render_modes": ["rgb_array"]}
+    policies: tuple[str, ...] = ()
+    """No agents, no scripted policies: ``step()`` takes no actions."""
+
+    def policy(self, name: str, seed: int | None = None) -> Any:
+        """Cellular automata have no agents, hence no scripted policies: always a
+        ``ValueError``."""
+        raise no_policy(self, name)
 
     def __init__(self, config: LifeConfig | None = None) -> None:
         self.config = config or LifeConfig()
@@ -136,7 +153,10 @@ class LifeWorld:
         self._prev_available = False
         self.step_count = 0
         self.view_index = 0  # which board render_rgb shows
-        self.metadata = {**LifeWorld.metadata, "name": f"life {self.rule.notation}"}
+        self.metadata = {
+            **LifeWorld.metadata,
+            "name": _RULE_IDS.get(self.rule.notation, LifeWorld.metadata["name"]),
+        }
 
     # -- state -------------------------------------------------------------------
     @property
@@ -178,7 +198,7 @@ class LifeWorld:
         self._trail = None
 
     # -- World API -----------------------------------------------------------------
-    def reset(self, seed: int | None = None) -> np.ndarray:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> np.ndarray:
         """Start again from the configured pattern or a random soup; returns the boards."""
         rng = np.random.default_rng(seed)
         b, h, w = self.shape

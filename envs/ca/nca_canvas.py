@@ -227,7 +227,7 @@ class NCACanvas:
         self.damage_events = 0
 
     # -- episode ----------------------------------------------------------------------------
-    def reset(self, seed: int | None = None) -> torch.Tensor:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> torch.Tensor:
         """Seed every canvas; returns the state ``(B, H, W, C)``."""
         if seed is not None:
             self.generator.manual_seed(int(seed))

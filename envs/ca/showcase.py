@@ -16,10 +16,11 @@ pictures with labels, and prefixes their metrics (``life/population``, ...).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from colonylab.envs.base import StepResult
+from colonylab.envs.base import StepResult, no_policy
 from colonylab.envs.ca.lenia import LeniaConfig, LeniaWorld
 from colonylab.envs.ca.life import LifeConfig, LifeWorld
 from colonylab.envs.ca.patterns import get_pattern, stamp
@@ -50,7 +51,16 @@ class ShowcaseConfig:
 class ShowcaseWorld:
     """Life, Lenia, HighLife and Day & Night stepped together (see module docstring)."""
 
-    metadata = {"name": "ca-showcase", "render_fps": 30, "render_modes": ["rgb_array", "human"]}
+    # render_rgb() is the world's picture; "human" windows come from envs.render.Viewer
+    metadata = {"name": "colonylab/CAShowcase-v0", "render_fps": 30, "render_modes": ["rgb_array"]}
+    policies: tuple[str, ...] = ()
+    """No agents, no scripted policies."""
+
+    def policy(self, name: str, seed: int | None = None) -> Any:
+        """Cellular automata have no agents, hence no scripted policies: always a
+        ``ValueError``."""
+        raise no_policy(self, name)
+
     names = ("life", "lenia", "highlife", "daynight")
     titles = (
         "Life B3/S23: glider gun + soup",
@@ -71,7 +81,9 @@ class ShowcaseWorld:
         self.step_count = 0
         self._labels: list[np.ndarray] | None = None
 
-    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> dict[str, np.ndarray]:
         """Reset every panel (panel ``i`` gets ``seed + i``); returns their states by name."""
         obs = {}
         for i, (name, world) in enumerate(self.worlds.items()):

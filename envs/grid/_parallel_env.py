@@ -56,7 +56,7 @@ class GridParallelEnv(ParallelEnv):
 
     metadata = {
         "render_modes": ["human", "rgb_array"],
-        "name": "grid_v0",
+        "name": "colonylab/Grid-v0",
         "render_fps": 20,
         "is_parallelizable": True,
     }
@@ -237,7 +237,7 @@ class GridParallelEnv(ParallelEnv):
         return out
 
     def _bad_action(self, name: str, index: int, value: Any) -> str:
-        world = self.metadata["name"].rsplit("_", 1)[0]
+        world = self.metadata["name"]
         return (
             f"action of agent {name!r} = {value!r} is not a {world} action; expected "
             f"{self._action_help(index)}"

@@ -299,7 +299,18 @@ class BattleWorld(GridWorld):
         BoardTooLargeError: the buffers would not fit in memory.
     """
 
-    metadata = {"name": "battle_v0", "render_fps": 20, "render_modes": ["rgb_array", "human"]}
+    # render_rgb() is the world's picture; "human" windows come from envs.render.Viewer
+    metadata = {"name": "colonylab/Battle-v0", "render_fps": 20, "render_modes": ["rgb_array"]}
+    policies: tuple[str, ...] = (
+        "random",
+        "greedy",
+        "noop",
+        "greedy-vs-random",
+        "random-vs-greedy",
+        "greedy-vs-noop",
+    )
+    """Scripted policies of :meth:`policy` (any ``<red>-vs-<blue>`` of random, greedy,
+    noop works; these are listed)."""
     team_names = TEAM_NAMES
 
     def __init__(self, config: BattleConfig | None = None) -> None:
@@ -391,7 +402,9 @@ class BattleWorld(GridWorld):
 
     # -- reset -------------------------------------------------------------------------------
     @with_kernel_threads
-    def reset(self, seed: int | None = None) -> np.ndarray | dict[str, np.ndarray]:
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> np.ndarray | dict[str, np.ndarray]:
         """Place both teams afresh; returns the first observations.
 
         Args:

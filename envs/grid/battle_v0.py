@@ -59,7 +59,7 @@ class BattleParallelEnv(GridParallelEnv):
         **config: ``BattleConfig`` fields.
     """
 
-    metadata = {**GridParallelEnv.metadata, "name": "battle_v0"}
+    metadata = {**GridParallelEnv.metadata, "name": "colonylab/Battle-v0"}
 
     def _make_world(self, **config: Any) -> BattleWorld:
         return BattleWorld(BattleConfig(**config))

@@ -335,7 +335,10 @@ class GatherWorld(GridWorld):
         BoardTooLargeError: the buffers would not fit in memory.
     """
 
-    metadata = {"name": "gather_v0", "render_fps": 20, "render_modes": ["rgb_array", "human"]}
+    # render_rgb() is the world's picture; "human" windows come from envs.render.Viewer
+    metadata = {"name": "colonylab/Gather-v0", "render_fps": 20, "render_modes": ["rgb_array"]}
+    policies: tuple[str, ...] = ("forage", "greedy", "random", "noop")
+    """Scripted policies of :meth:`policy`."""
     team_names = ("agents",)
 
     def __init__(self, config: GatherConfig | None = None) -> None:
@@ -440,7 +443,9 @@ class GatherWorld(GridWorld):
         self._grid[pad + border : pad + side - border, pad + border : pad + side - border] = K.EMPTY
 
     @with_kernel_threads
-    def reset(self, seed: int | None = None) -> np.ndarray | dict[str, np.ndarray]:
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> np.ndarray | dict[str, np.ndarray]:
         """Lay out fresh patches and place the agents; returns the first observations.
 
         Args:

@@ -59,7 +59,7 @@ class GatherParallelEnv(GridParallelEnv):
         **config: ``GatherConfig`` fields.
     """
 
-    metadata = {**GridParallelEnv.metadata, "name": "gather_v0"}
+    metadata = {**GridParallelEnv.metadata, "name": "colonylab/Gather-v0"}
 
     def _make_world(self, **config: Any) -> GatherWorld:
         return GatherWorld(GatherConfig(**config))

@@ -358,7 +358,18 @@ class PursuitWorld(GridWorld):
         BoardTooLargeError: the buffers would not fit in memory.
     """
 
-    metadata = {"name": "pursuit_v0", "render_fps": 20, "render_modes": ["rgb_array", "human"]}
+    # render_rgb() is the world's picture; "human" windows come from envs.render.Viewer
+    metadata = {"name": "colonylab/Pursuit-v0", "render_fps": 20, "render_modes": ["rgb_array"]}
+    policies: tuple[str, ...] = (
+        "greedy-vs-flee",
+        "random",
+        "greedy",
+        "noop",
+        "greedy-vs-random",
+        "random-vs-flee",
+        "greedy-vs-noop",
+    )
+    """Scripted policies of :meth:`policy` (any ``<predators>-vs-<prey>`` works)."""
     team_names = ("predators", "prey")
 
     def __init__(self, config: PursuitConfig | None = None) -> None:
@@ -465,7 +476,7 @@ class PursuitWorld(GridWorld):
         self._grid.fill(K.WALL)
         self._grid[pad + border : pad + side - border, pad + border : pad + side - border] = K.EMPTY
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> np.ndarray:
         """Place predators and prey on distinct random cells; returns the first observations.
 
         Args:

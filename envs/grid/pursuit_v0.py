@@ -177,7 +177,7 @@ class PursuitParallelEnv(ParallelEnv):
 
     metadata = {
         "render_modes": ["human", "rgb_array"],
-        "name": "pursuit_v0",
+        "name": "colonylab/Pursuit-v0",
         "render_fps": 20,
         "is_parallelizable": True,
     }

@@ -40,16 +40,6 @@ def snapshot(world: BattleWorld) -> dict:
     }
 
 
-def assert_same_state(world: BattleWorld, snap: dict) -> None:
-    np.testing.assert_array_equal(world.pos, snap["pos"])
-    np.testing.assert_array_equal(world.hp, snap["hp"])
-    np.testing.assert_array_equal(world.alive, snap["alive"])
-    np.testing.assert_array_equal(world.grid, snap["grid"])
-    np.testing.assert_array_equal(world.last_action, snap["last_action"])
-    np.testing.assert_array_equal(world.last_reward, snap["last_reward"])
-    assert world.step_count == snap["step"]
-
-
 def reference_step(snap: dict, team: np.ndarray, actions: np.ndarray, cfg: BattleConfig) -> dict:
     """One battle step by the rules of the module card, in plain Python on float32."""
     pos, hp, alive, grid = (snap[k].copy() for k in ("pos", "hp", "alive", "grid"))
@@ -142,14 +132,6 @@ def reference_minimap(world: BattleWorld) -> np.ndarray:
     return np.divide(counts, area, out=np.zeros_like(counts), where=area > 0).astype(F32)
 
 
-def encode(values: np.ndarray, dtype: str) -> np.ndarray:
-    if dtype == "float16":
-        return values.astype(np.float16)
-    if dtype == "uint8":
-        return np.floor(values * F32(255) + F32(0.5)).astype(np.uint8)
-    return values
-
-
 def small_world(**kw) -> BattleWorld:
     cfg = {"map_size": 14, "agents_per_team": 30, "placement": "random", **kw}
     return BattleWorld(BattleConfig(**cfg))
@@ -194,7 +176,7 @@ def test_step_and_views_match_reference(walls):
 
 @pytest.mark.parametrize("dtype", ["float16", "uint8"])
 @pytest.mark.parametrize("minimap", [False, True])
-def test_obs_dtypes_and_minimap_match_reference(dtype, minimap):
+def test_obs_dtypes_and_minimap_match_reference(dtype, minimap, encode):
     world = small_world(obs_dtype=dtype, minimap=minimap)
     obs = world.reset(seed=1)
     assert obs.dtype == np.dtype(dtype) and obs.shape == (60, 13, 13, 7 if minimap else 5)
@@ -236,7 +218,7 @@ def test_extra_features_match_reference():
         np.testing.assert_allclose(feats[i, bits + 22 :], world.pos[i] / 13, rtol=1e-6)
 
 
-def test_kernels_without_jit_match_jitted():
+def test_kernels_without_jit_match_jitted(act):
     """The Python path of the kernels (NUMBA_DISABLE_JIT=1) gives the jitted results."""
     code = textwrap.dedent(
         """
@@ -299,17 +281,10 @@ def place(world: BattleWorld, cells: dict[int, tuple[int, int]], hp: dict | None
     world.set_state(pos, hp=hps, alive=alive)
 
 
-def act(world: BattleWorld, **by_agent: int) -> np.ndarray:
-    actions = np.zeros(world.n_agents, dtype=np.int64)
-    for key, a in by_agent.items():
-        actions[int(key[1:])] = a
-    return actions
-
-
 ATTACK = {"N": 13, "E": 14, "S": 15, "W": 16, "NE": 17, "SE": 18, "SW": 19, "NW": 20}
 
 
-def test_hit_damage_and_recovery():
+def test_hit_damage_and_recovery(act):
     world = duel_world()
     place(world, {0: (5, 5), 3: (5, 6)})
     _, reward, terminated, _, info = world.step(act(world, a0=ATTACK["E"]))
@@ -324,7 +299,7 @@ def test_hit_damage_and_recovery():
     assert world.hp[3] == pytest.approx(8.4, abs=1e-5)
 
 
-def test_kill_reward_to_every_attacker_and_friendly_fire():
+def test_kill_reward_to_every_attacker_and_friendly_fire(act):
     world = duel_world()
     # blue 3 at (5, 5) with 4 HP, attacked by red 0 (west of it) and red 1 (north of it);
     # red 2 hits its friend red 1 (east of 2), blue 4 attacks an empty cell
@@ -348,7 +323,7 @@ def test_kill_reward_to_every_attacker_and_friendly_fire():
     assert world.hp[0] == 10
 
 
-def test_simultaneous_kills_and_exact_zero_hp():
+def test_simultaneous_kills_and_exact_zero_hp(act):
     world = duel_world()
     place(world, {0: (5, 5), 3: (5, 6)}, hp={0: 2.0, 3: 2.0})
     _, reward, terminated, _, info = world.step(act(world, a0=ATTACK["E"], a3=ATTACK["W"]))
@@ -358,7 +333,7 @@ def test_simultaneous_kills_and_exact_zero_hp():
     assert info["kills"].tolist() == [1, 1] and info["team_alive"].tolist() == [0, 0]
 
 
-def test_move_conflicts_lowest_index_wins():
+def test_move_conflicts_lowest_index_wins(act):
     world = duel_world()
     # red 0 and blue 4 both move into (5, 5): red 0 (lower index) wins
     place(world, {0: (5, 4), 4: (5, 6), 1: (2, 2), 2: (2, 3), 3: (8, 1)})
@@ -374,7 +349,7 @@ def test_move_conflicts_lowest_index_wins():
     assert tuple(world.pos[3]) == (5, 8) and tuple(world.pos[5]) == (4, 8)
 
 
-def test_moves_blocked_by_walls_edges_and_followers():
+def test_moves_blocked_by_walls_edges_and_followers(act):
     world = duel_world()
     # no walls here: the map edge blocks; a follower cannot enter a cell vacated this step
     place(world, {0: (0, 0), 1: (5, 5), 2: (5, 4), 3: (9, 9)})
@@ -390,7 +365,7 @@ def test_moves_blocked_by_walls_edges_and_followers():
     assert walled.grid[0, 0] == -2 and walled.observe()[0, 6, 5, 0] == 1  # wall to the west
 
 
-def test_cell_freed_by_a_death_can_be_entered_the_same_step():
+def test_cell_freed_by_a_death_can_be_entered_the_same_step(act):
     world = duel_world()
     place(world, {0: (5, 4), 1: (5, 6), 3: (5, 5)}, hp={3: 2.0})
     world.step(act(world, a0=ATTACK["E"], a1=4))  # red 0 kills blue 3, red 1 moves west
@@ -548,15 +523,15 @@ def test_greedy_with_minimap_charges_and_wins_faster():
         (np.array([0, 1.5, 0, 0, 0, 0]), r"actions\[1\].*1\.5"),
     ],
 )
-def test_bad_actions_are_refused_and_change_nothing(actions, match):
+def test_bad_actions_are_refused_and_change_nothing(actions, match, act, state_guard):
     world = duel_world()
     place(world, {0: (5, 4), 1: (2, 2), 2: (7, 7), 3: (5, 5), 4: (1, 8), 5: (8, 1)})
     world.step(act(world, a0=ATTACK["E"]))
-    before = snapshot(world)
+    before = state_guard.snapshot(world)
     obs_before = world.observe().copy()
     with pytest.raises(ValueError, match=match):
         world.step(actions)
-    assert_same_state(world, before)
+    state_guard.assert_unchanged(world, before)
     np.testing.assert_array_equal(world.observe(), obs_before)
 
 
@@ -715,14 +690,14 @@ def test_dict_api_matches_array_world():
     np.testing.assert_array_equal(env.state(), world.state())
 
 
-def test_dict_api_refuses_dead_unknown_and_bad_actions():
+def test_dict_api_refuses_dead_unknown_and_bad_actions(state_guard):
     env = battle_v0.parallel_env(map_size=10, agents_per_team=3, walls=False)
     env.reset(seed=0)
     world = env.world
     place(world, {0: (5, 4), 1: (1, 1), 2: (8, 8), 3: (5, 5), 4: (1, 8), 5: (8, 1)}, hp={3: 2.0})
     env.step({"red_0": ATTACK["E"]})
     assert "blue_0" not in env.agents and len(env.agents) == 5
-    before = snapshot(world)
+    before = state_guard.snapshot(world)
     cases = [
         ({"red_1": 0, "blue_0": 1}, "blue_0.*dead"),
         ({"red_1": 0, "green_3": 1}, "unknown agent 'green_3'"),
@@ -736,7 +711,7 @@ def test_dict_api_refuses_dead_unknown_and_bad_actions():
     for actions, match in cases:
         with pytest.raises(ValueError, match=match):
             env.step(actions)
-        assert_same_state(world, before)
+        state_guard.assert_unchanged(world, before)
     env.step({"red_1": np.int64(2), "red_2": 3.0})  # numpy ints and integral floats are fine
     assert tuple(world.pos[1]) == (1, 2) and tuple(world.pos[2]) == (9, 8)
 

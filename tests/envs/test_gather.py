@@ -43,13 +43,6 @@ def snapshot(world: GatherWorld) -> dict:
     }
 
 
-def assert_same_state(world: GatherWorld, snap: dict) -> None:
-    for key in ("pos", "hp", "alive", "grid", "food", "last_action", "last_reward"):
-        np.testing.assert_array_equal(getattr(world, key), snap[key], err_msg=key)
-    assert world.step_count == snap["step"]
-    assert world.metrics() == snap["metrics"]
-
-
 def reference_step(snap: dict, patches: np.ndarray, actions: np.ndarray, cfg: GatherConfig):
     """One gather step by the rules of the module card, in plain Python on float32."""
     pos, hp, alive, grid, food = (snap[k].copy() for k in ("pos", "hp", "alive", "grid", "food"))
@@ -184,14 +177,6 @@ def reference_views(world: GatherWorld) -> np.ndarray:
     return out
 
 
-def encode(values: np.ndarray, dtype: str) -> np.ndarray:
-    if dtype == "float16":
-        return values.astype(np.float16)
-    if dtype == "uint8":
-        return np.floor(values * F32(255) + F32(0.5)).astype(np.uint8)
-    return values
-
-
 def small_world(**kw) -> GatherWorld:
     cfg = {"map_size": 14, "agents": 30, "patches": 3, "patch_radius": 2, **kw}
     return GatherWorld(GatherConfig(**cfg))
@@ -239,7 +224,7 @@ def test_step_and_views_match_reference(extra):
 
 @pytest.mark.parametrize("dtype", ["float16", "uint8"])
 @pytest.mark.parametrize("minimap", [False, True])
-def test_obs_dtypes_and_minimap_match_reference(dtype, minimap):
+def test_obs_dtypes_and_minimap_match_reference(dtype, minimap, encode):
     world = small_world(obs_dtype=dtype, minimap=minimap)
     obs = world.reset(seed=1)
     assert obs.dtype == np.dtype(dtype) and obs.shape == (30, 11, 11, 7 if minimap else 5)
@@ -390,14 +375,7 @@ def place(world, cells: dict[int, tuple[int, int]], hp: dict | None = None, food
     return world.set_state(pos, hp=hps, alive=alive, food=food)
 
 
-def act(world, **by_agent: int) -> np.ndarray:
-    actions = np.zeros(world.n_agents, dtype=np.int64)
-    for key, a in by_agent.items():
-        actions[int(key[1:])] = a
-    return actions
-
-
-def test_eating_amounts_hp_and_reward():
+def test_eating_amounts_hp_and_reward(act):
     world = open_world()
     food = np.zeros((10, 10), dtype=F32)
     food[2, 2], food[5, 5], food[5, 7] = 0.25, 3.0, 4.0
@@ -418,7 +396,7 @@ def test_eating_amounts_hp_and_reward():
     assert world.last_eaten[0] == 0 and world.hp[0] == F32(F32(5.2) - F32(0.05))
 
 
-def test_attack_damage_and_kill_reward_to_every_attacker():
+def test_attack_damage_and_kill_reward_to_every_attacker(act):
     world = open_world(agents=5)
     # agent 4 at (5, 5) with 4 HP, hit by 0 (west of it) and 1 (north of it): 2 x 2 = 4
     # damage kills it; agent 2 hits agent 1 (east of 2), agent 3 attacks an empty cell
@@ -442,7 +420,7 @@ def test_attack_damage_and_kill_reward_to_every_attacker():
     assert not terminated[4] and reward[4] == 0 and world.hp[0] == F32(9.95) - F32(0.05)
 
 
-def test_corpse_food_and_cells_freed_by_deaths():
+def test_corpse_food_and_cells_freed_by_deaths(act):
     world = open_world(corpse_food=3.0)
     place(world, {0: (5, 4), 1: (5, 6), 2: (5, 5)}, hp={2: 2.0})
     world.step(act(world, a0=ATTACK["E"], a1=4))  # 0 kills 2, 1 moves west onto the corpse
@@ -476,7 +454,7 @@ def test_hunger_death_after_documented_steps():
     assert steps == 200
 
 
-def test_move_conflicts_lowest_index_wins():
+def test_move_conflicts_lowest_index_wins(act):
     world = open_world(agents=6)
     # agents 0 and 4 both move into (5, 5): 0 (lower index) wins
     place(world, {0: (5, 4), 4: (5, 6), 1: (2, 2), 2: (2, 3), 3: (8, 1)})
@@ -616,24 +594,24 @@ def test_forage_and_greedy_choices():
         (np.array([1.5, 0, 0, 0]), r"actions\[0\].*1\.5"),
     ],
 )
-def test_bad_actions_are_refused_and_change_nothing(actions, match):
+def test_bad_actions_are_refused_and_change_nothing(actions, match, act, state_guard):
     world = open_world()
     food = np.zeros((10, 10), dtype=F32)
     food[5, 4] = 3.0
     place(world, {0: (5, 4), 1: (2, 2), 2: (7, 7), 3: (5, 5)}, food=food)
     world.step(act(world, a0=ATTACK["E"]))
-    before = snapshot(world)
+    before = state_guard.snapshot(world)
     obs_before = world.observe().copy()
     with pytest.raises(ValueError, match=match):
         world.step(actions)
-    assert_same_state(world, before)
+    state_guard.assert_unchanged(world, before)
     np.testing.assert_array_equal(world.observe(), obs_before)
 
 
-def test_set_state_refuses_bad_input_and_changes_nothing():
+def test_set_state_refuses_bad_input_and_changes_nothing(state_guard):
     world = open_world()
     place(world, {0: (5, 4), 1: (2, 2)})
-    before = snapshot(world)
+    before = state_guard.snapshot(world)
     pos = np.array([[1, 1], [1, 2], [3, 3], [4, 4]])
     food = np.zeros((10, 10))
     cases = [
@@ -649,7 +627,7 @@ def test_set_state_refuses_bad_input_and_changes_nothing():
     for kwargs, match in cases:
         with pytest.raises(ValueError, match=match):
             world.set_state(**kwargs)
-        assert_same_state(world, before)
+        state_guard.assert_unchanged(world, before)
     walled = GatherWorld(GatherConfig(map_size=10, agents=1, patches=0))
     walled.reset(seed=0)
     with pytest.raises(ValueError, match=r"food\[0, 0\] lies on a wall"):
@@ -827,14 +805,14 @@ def test_dict_api_matches_array_world():
     np.testing.assert_array_equal(env.state(), world.state())
 
 
-def test_dict_api_refuses_dead_unknown_and_bad_actions():
+def test_dict_api_refuses_dead_unknown_and_bad_actions(state_guard):
     env = gather_v0.parallel_env(map_size=10, agents=4, walls=False, patches=0)
     env.reset(seed=0)
     world = env.world
     place(world, {0: (5, 4), 1: (1, 1), 2: (8, 8), 3: (5, 5)}, hp={3: 2.0})
     env.step({"agent_0": ATTACK["E"]})
     assert "agent_3" not in env.agents and len(env.agents) == 3
-    before = snapshot(world)
+    before = state_guard.snapshot(world)
     cases = [
         ({"agent_1": 0, "agent_3": 1}, "agent_3.*dead"),
         ({"agent_1": 0, "agent_9": 1}, "unknown agent 'agent_9'"),
@@ -848,7 +826,7 @@ def test_dict_api_refuses_dead_unknown_and_bad_actions():
     for actions, match in cases:
         with pytest.raises(ValueError, match=match):
             env.step(actions)
-        assert_same_state(world, before)
+        state_guard.assert_unchanged(world, before)
     env.step({"agent_1": np.int64(2), "agent_2": 3.0})  # numpy ints and integral floats
     assert tuple(world.pos[1]) == (1, 2) and tuple(world.pos[2]) == (9, 8)
 

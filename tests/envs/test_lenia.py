@@ -245,7 +245,7 @@ def test_rotated_orbium_glides_in_the_rotated_direction():
 def test_world_protocol_and_step_result():
     world = make("lenia", size=48, batch=3, radius=6, init="random", seed=4)
     assert isinstance(world, World)
-    assert world.metadata["name"] == "lenia" and world.metadata["render_fps"] == 30
+    assert world.metadata["name"] == "colonylab/Lenia-v0" and world.metadata["render_fps"] == 30
     obs, reward, terminated, truncated, info = world.step()
     assert obs.shape == (3, 48, 48) and obs.dtype == np.float32
     assert reward.shape == (3,) and (reward == 0).all()

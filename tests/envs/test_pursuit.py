@@ -51,12 +51,6 @@ def snapshot(world: PursuitWorld) -> dict:
     }
 
 
-def assert_same_state(world: PursuitWorld, snap: dict) -> None:
-    for key in ("pos", "alive", "energy", "grid", "last_action", "last_reward"):
-        np.testing.assert_array_equal(getattr(world, key), snap[key], err_msg=key)
-    assert world.step_count == snap["step"] and world.metrics() == snap["metrics"]
-
-
 def random_actions(rng: np.random.Generator, world: PursuitWorld) -> np.ndarray:
     return rng.integers(0, world.n_actions)
 
@@ -201,14 +195,6 @@ def reference_minimap(world: PursuitWorld) -> np.ndarray:
     return np.divide(counts, area, out=np.zeros_like(counts), where=area > 0).astype(F32)
 
 
-def encode(values: np.ndarray, dtype: str) -> np.ndarray:
-    if dtype == "float16":
-        return values.astype(np.float16)
-    if dtype == "uint8":
-        return np.floor(values * F32(255) + F32(0.5)).astype(np.uint8)
-    return values
-
-
 def small_world(**kw) -> PursuitWorld:
     cfg = {"map_size": 14, "predators": 20, "prey": 40, **kw}
     return PursuitWorld(PursuitConfig(**cfg))
@@ -258,7 +244,7 @@ def test_step_and_views_match_reference(walls, dynamics):
 
 @pytest.mark.parametrize("dtype", ["float16", "uint8"])
 @pytest.mark.parametrize("minimap", [False, True])
-def test_obs_dtypes_and_minimap_match_reference(dtype, minimap):
+def test_obs_dtypes_and_minimap_match_reference(dtype, minimap, encode):
     world = small_world(obs_dtype=dtype, minimap=minimap, predator_starvation=0.1)
     obs = world.reset(seed=1)
     assert obs.dtype == np.dtype(dtype) and obs.shape == (60, 11, 11, 6 if minimap else 4)
@@ -359,14 +345,7 @@ def place(world: PursuitWorld, cells: dict[int, tuple[int, int]], energy: dict |
     return world.set_state(pos, alive=alive, energy=energies)
 
 
-def act(world: PursuitWorld, **by_agent: int) -> np.ndarray:
-    actions = np.zeros(world.n_agents, dtype=np.int64)
-    for key, a in by_agent.items():
-        actions[int(key[1:])] = a
-    return actions
-
-
-def test_one_predator_alone_cannot_kill():
+def test_one_predator_alone_cannot_kill(act):
     world = hunt_world()
     place(world, {0: (5, 4), 3: (5, 5)})
     _, reward, terminated, _, info = world.step(act(world, a0=ATTACK["E"]))
@@ -376,7 +355,7 @@ def test_one_predator_alone_cannot_kill():
     assert info["deaths"].tolist() == [0, 0] and world.metrics()["kills"] == 0
 
 
-def test_two_predators_kill_and_both_are_rewarded():
+def test_two_predators_kill_and_both_are_rewarded(act):
     world = hunt_world()
     # prey 3 at (5, 5): predator 0 from the west, predator 1 from the north-east;
     # predator 2 attacks an empty cell, prey 4 attacked once only... by nobody
@@ -397,7 +376,7 @@ def test_two_predators_kill_and_both_are_rewarded():
     assert not terminated[3] and reward[3] == 0 and not world.alive[3]
 
 
-def test_min_attackers_three_needs_three():
+def test_min_attackers_three_needs_three(act):
     world = hunt_world(min_attackers=3)
     place(world, {0: (5, 4), 1: (4, 5), 2: (6, 5), 3: (5, 5)})
     world.step(act(world, a0=ATTACK["E"], a1=ATTACK["S"]))
@@ -406,7 +385,7 @@ def test_min_attackers_three_needs_three():
     assert not world.alive[3]
 
 
-def test_move_conflicts_lowest_index_wins_and_freed_cells():
+def test_move_conflicts_lowest_index_wins_and_freed_cells(act):
     world = hunt_world()
     # predator 0 and prey 4 both move into (5, 5): predator 0 (lower index) wins
     place(world, {0: (5, 4), 4: (5, 6), 1: (2, 2), 2: (2, 3), 3: (8, 1)})
@@ -421,7 +400,7 @@ def test_move_conflicts_lowest_index_wins_and_freed_cells():
     assert not world.alive[3] and tuple(world.pos[4]) == (5, 5) and tuple(world.pos[2]) == (0, 0)
 
 
-def test_starvation_kills_after_documented_steps_and_kills_feed():
+def test_starvation_kills_after_documented_steps_and_kills_feed(act):
     world = hunt_world(predator_starvation=0.25, predator_energy=1.0, kill_energy=0.5)
     place(world, {0: (5, 4), 1: (4, 5), 2: (1, 1), 3: (5, 5)})
     world.step(act(world, a0=ATTACK["E"], a1=ATTACK["S"]))  # 0 and 1 kill prey 3
@@ -469,7 +448,7 @@ def test_prey_birth_lands_in_the_free_neighbour_and_lowest_free_slot():
     assert world.species_alive.tolist() == [2, 8] and world.alive.all()
 
 
-def test_slot_of_a_prey_killed_this_step_is_not_reused_until_the_next():
+def test_slot_of_a_prey_killed_this_step_is_not_reused_until_the_next(act):
     world = PursuitWorld(
         PursuitConfig(map_size=8, predators=2, prey=2, walls=False, prey_birth=1.0, prey_capacity=2)
     )
@@ -634,15 +613,15 @@ def test_random_policy_keeps_each_species_in_its_range():
         (np.array([0, 1.5, 0, 0, 0, 0]), r"actions\[1\].*1\.5"),
     ],
 )
-def test_bad_actions_are_refused_and_change_nothing(actions, match):
+def test_bad_actions_are_refused_and_change_nothing(actions, match, act, state_guard):
     world = hunt_world()
     place(world, {0: (5, 4), 1: (4, 5), 2: (7, 7), 3: (5, 5), 4: (1, 8), 5: (8, 1)})
     world.step(act(world, a0=ATTACK["E"]))
-    before = snapshot(world)
+    before = state_guard.snapshot(world)
     obs_before = world.observe().copy()
     with pytest.raises(ValueError, match=match):
         world.step(actions)
-    assert_same_state(world, before)
+    state_guard.assert_unchanged(world, before)
     np.testing.assert_array_equal(world.observe(), obs_before)
 
 
@@ -655,9 +634,9 @@ def test_dead_agents_actions_are_ignored_and_floats_accepted():
     assert tuple(world.pos[3]) == (6, 5)
 
 
-def test_set_state_refuses_bad_placements():
+def test_set_state_refuses_bad_placements(state_guard):
     world = hunt_world()
-    before = snapshot(world)
+    before = state_guard.snapshot(world)
     pos = np.zeros((6, 2), dtype=np.int32)
     with pytest.raises(ValueError, match="share a cell"):
         world.set_state(pos)
@@ -668,7 +647,7 @@ def test_set_state_refuses_bad_placements():
     pos[2] = (9, 9)
     with pytest.raises(ValueError, match=r"energy\[1\] \(predator_1\) = 3\.0"):
         world.set_state(pos, energy=np.array([1, 3, 1, 0, 0, 0.0]))
-    assert_same_state(world, before)
+    state_guard.assert_unchanged(world, before)
 
 
 def test_config_errors():
@@ -708,7 +687,7 @@ def test_sizes_follow_magent_and_defaults():
     obs = world.reset(seed=0)
     assert isinstance(world, World) and obs.shape == (121, 11, 11, 4)
     assert world.team.dtype == np.int8 and world.grid[0].tolist() == [-2] * 45
-    assert world.metadata["name"] == "pursuit_v0"
+    assert world.metadata["name"] == "colonylab/Pursuit-v0"
     assert world.metrics() == {
         "step": 0,
         "predators": 40,
@@ -888,14 +867,14 @@ def test_dict_api_matches_array_world_with_births():
     np.testing.assert_array_equal(env.state(), world.state())
 
 
-def test_dict_api_refuses_dead_unknown_unborn_and_bad_actions():
+def test_dict_api_refuses_dead_unknown_unborn_and_bad_actions(state_guard):
     env = pursuit_v0.parallel_env(map_size=10, predators=3, prey=3, walls=False)
     env.reset(seed=0)
     world = env.world
     place(world, {0: (5, 4), 1: (4, 5), 2: (8, 8), 3: (5, 5), 4: (1, 8), 5: (8, 1)})
     env.step({"predator_0": ATTACK["E"], "predator_1": ATTACK["S"]})
     assert "prey_0" not in env.agents and len(env.agents) == 5
-    before = snapshot(world)
+    before = state_guard.snapshot(world)
     cases = [
         ({"predator_1": 0, "prey_0": 1}, "prey_0.*dead"),
         ({"predator_1": 0, "wolf_3": 1}, "unknown agent 'wolf_3'"),
@@ -910,7 +889,7 @@ def test_dict_api_refuses_dead_unknown_unborn_and_bad_actions():
     for actions, match in cases:
         with pytest.raises(ValueError, match=match):
             env.step(actions)
-        assert_same_state(world, before)
+        state_guard.assert_unchanged(world, before)
     breeding = pursuit_v0.parallel_env(map_size=10, predators=3, prey=3, prey_birth=0.5)
     breeding.reset(seed=0)
     with pytest.raises(ValueError, match="prey_7.*not born yet"):

@@ -1,0 +1,93 @@
+"""Shared scaffolding of the world tests (fixtures; pytest imports no helper modules).
+
+* ``state_guard``: ``snap = state_guard.snapshot(world)`` copies every array, tensor,
+  generator state and number a world holds (after calling ``metrics()``, which some
+  worlds use to update what they remember between calls);
+  ``state_guard.assert_unchanged(world, snap)`` checks a refused call changed none of it.
+* ``act``: ``act(world, a3=1, a7=12)`` -> ``int64[n_agents]`` no-ops except the named
+  agents (grid worlds).
+* ``encode``: float32 observation values as the world encodes them for
+  ``obs_dtype`` ``"float16"`` / ``"uint8"`` (grid worlds).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np
+import pytest
+import torch
+
+
+class StateGuard:
+    """Snapshot a world's whole state and check that it did not change."""
+
+    @staticmethod
+    def snapshot(world: Any) -> dict[str, Any]:
+        world.metrics()  # settle what metrics() remembers (Lenia's last centroid)
+        state: dict[str, Any] = {}
+        for name, value in vars(world).items():
+            if isinstance(value, np.ndarray):
+                state[name] = value.copy()
+            elif isinstance(value, torch.Tensor):
+                state[name] = value.detach().clone()
+            elif isinstance(value, np.random.Generator):
+                state[name] = copy.deepcopy(value.bit_generator.state)
+            elif (
+                isinstance(value, (bool, int, float, str))
+                or value is None
+                or isinstance(value, tuple)
+                and all(isinstance(v, (bool, int, float, str)) for v in value)
+            ):
+                state[name] = value
+        return state
+
+    @classmethod
+    def assert_unchanged(cls, world: Any, snap: dict[str, Any]) -> None:
+        now = cls.snapshot(world)
+        for name, before in snap.items():
+            after = now.get(name, "<missing>")
+            if isinstance(before, np.ndarray):
+                np.testing.assert_array_equal(after, before, err_msg=name)
+            elif isinstance(before, torch.Tensor):
+                assert torch.equal(after, before), name
+            elif isinstance(before, dict):  # generator states
+                assert after.keys() == before.keys(), name
+                for key in before:
+                    np.testing.assert_array_equal(after[key], before[key], err_msg=f"{name}[{key}]")
+            else:
+                assert after == before or (after != after and before != before), name
+
+
+@pytest.fixture
+def state_guard() -> StateGuard:
+    return StateGuard()
+
+
+def _act(world: Any, **by_agent: int) -> np.ndarray:
+    actions = np.zeros(world.n_agents, dtype=np.int64)
+    for key, a in by_agent.items():
+        actions[int(key[1:])] = a
+    return actions
+
+
+@pytest.fixture
+def act():
+    return _act
+
+
+def _encode(values: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "float16":
+        return values.astype(np.float16)
+    if dtype == "uint8":
+        return np.floor(values * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+    return values
+
+
+@pytest.fixture
+def encode():
+    return _encode
