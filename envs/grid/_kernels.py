@@ -1104,13 +1104,8 @@ def pursuit_flee(view, mask, fallback, out):
     farthest from the nearest visible predator (squared distance from the
     destination; staying wins ties, then the first move in table order), among
     destinations free in its view. With no predator in view it takes
-    ``fallback[i]``.
-
-    Args:
-        view: [N, S, S, C] observations (float32, uint8, or float16 bits as uint16).
-        mask: bool[N]; agents where it is False are skipped (``out`` untouched).
-        fallback: integer[N] actions for prey that see no predator.
-        out: int32[N] actions out.
+    ``fallback[i]``. Arguments as in ``pursuit_greedy`` (``fallback``: the actions of
+    prey that see no predator).
     """
     n = view.shape[0]
     size = view.shape[1]
