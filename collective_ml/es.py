@@ -40,8 +40,9 @@ own generator (:class:`~colonylab.collective_ml.base.PopulationOptimizer`), so
 
 from __future__ import annotations
 
+import functools
 import math
-import pickle
+import types
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -526,8 +527,8 @@ class OpenAIES(_GaussianES):
 class _Randn:
     """``randn(*shape)`` for ``cma``'s ``randn`` option, from an owned NumPy generator.
 
-    It travels inside the pickled strategy, so its state is saved with it and numpy's
-    global generator is never seeded or drawn from for sampling.
+    Its generator's state is saved with the strategy's numbers, and numpy's global
+    generator is never seeded or drawn from for sampling.
     """
 
     def __init__(self, seed: int) -> None:
@@ -553,11 +554,15 @@ class CMAES(PopulationOptimizer):
     * NaN/inf fitness (``+inf`` after the base check, counted) is handed to ``cma`` as a
       finite worst value, ``max_finite + 1 + |max_finite|`` (0 if nothing is finite),
       which keeps it ranked last without feeding infinities into ``cma``'s arithmetic.
-    * State: ``state_dict()["state"]["cma"]`` is ``pickle.dumps((strategy,
-      pending_solutions))`` as a ``uint8`` tensor, so the checkpoint still loads with
-      ``torch.load(weights_only=True)``; :meth:`load_state_dict` unpickles it. Only load
-      checkpoints you trust (unpickling runs code), and with a compatible ``cma``
-      version. The strategy carries its generator, so a resumed run is bit-identical.
+    * State: ``state_dict()["state"]["cma"]`` holds the strategy's numbers only: its
+      arrays (as tensors), numbers, booleans and containers of them, walked from the
+      ``cma`` objects' attributes (:func:`_encode_cma`), plus the pending candidates.
+      Nothing is pickled: :meth:`load_state_dict` builds a fresh strategy from this
+      core's own arguments and writes those numbers into it (:func:`_overlay_cma`), so
+      every class, string, option and callable comes from the fresh strategy, never from
+      the checkpoint, and a crafted state cannot run code (an old pickled blob is
+      refused). The owned generator's state is restored too, so a resumed run is
+      bit-identical (with the same ``cma`` version).
 
     Args:
         dim: ``D``.
@@ -610,18 +615,23 @@ class CMAES(PopulationOptimizer):
             if not bool((lo < hi).all()):
                 raise ValueError(f"bounds need lo < hi in every dimension, got {bounds!r}")
             opts["bounds"] = [lo.tolist(), hi.tolist()]
-        opts.update(popsize=self.pop_size, seed=math.nan, randn=_Randn(seed))
+        opts.update(popsize=self.pop_size, seed=math.nan)
         opts.setdefault("verbose", -9)
         opts.setdefault("verb_disp", 0)
         opts.setdefault("verb_log", 0)  # no outcmaes/ files in the working directory
-
-        import cma  # a core dependency, imported here because it takes ~1 s
-
-        self._es = cma.CMAEvolutionStrategy(mean0, self.sigma0, opts)
+        self._mean0, self._options = mean0, opts
+        self._es = self._build_strategy()
         self._solutions: list[np.ndarray] | None = None  # cma's arrays of the pending ask
         self._pop: Tensor | None = None  # (P, D)
         self._best_x = torch.as_tensor(mean0, dtype=dtype).to(self.device)  # (D,)
         self._best_f = torch.full((), math.inf, dtype=dtype, device=self.device)
+
+    def _build_strategy(self) -> Any:
+        """A fresh ``cma`` strategy from this core's arguments (and a fresh generator)."""
+        import cma  # a core dependency, imported here because it takes ~1 s
+
+        options = {**self._options, "randn": _Randn(self.seed)}
+        return cma.CMAEvolutionStrategy(self._mean0.copy(), self.sigma0, options)
 
     def ask(self) -> Tensor:
         """``(P, D)`` candidates from ``cma`` (the same ones until :meth:`tell`)."""
@@ -670,9 +680,11 @@ class CMAES(PopulationOptimizer):
         return self._best_x, self._best_f
 
     def _state(self) -> dict[str, Any]:
-        blob = pickle.dumps((self._es, self._solutions), protocol=pickle.HIGHEST_PROTOCOL)
         return {
-            "cma": torch.frombuffer(bytearray(blob), dtype=torch.uint8),
+            "cma": _encode_cma(self._es),
+            "solutions": None
+            if self._solutions is None
+            else [_encode_cma(x) for x in self._solutions],
             "best_x": self._best_x,
             "best_f": self._best_f,
         }
@@ -682,14 +694,225 @@ class CMAES(PopulationOptimizer):
             raise ValueError(
                 f"state best_x has shape {tuple(state['best_x'].shape)}, want ({self.dim},)"
             )
-        # unpickling: only load trusted checkpoints (see the class doc)
-        strategy, solutions = pickle.loads(state["cma"].cpu().numpy().tobytes())
+        saved = state["cma"]
+        if not isinstance(saved, dict) or "__o__" not in saved:
+            raise ValueError(
+                "the CMA-ES state is not the numbers-only format this version writes (an old "
+                "pickled strategy is refused: unpickling could run code); start a new run"
+            )
+        # a fresh strategy from this core's own arguments, then the saved numbers
+        strategy = self._build_strategy()
+        _overlay_cma(strategy, saved, [])  # raises ValueError on anything but numbers
+        if strategy.countiter > 0 and not hasattr(strategy, "timer"):
+            from cma.utilities.utils import ElapsedWCTime  # made by the first ask()
+
+            strategy.timer = ElapsedWCTime()
         if (strategy.N, strategy.popsize) != (self.dim, self.pop_size):
             raise ValueError(
-                f"state holds a cma strategy with dim={strategy.N}, pop_size={strategy.popsize}; this "
-                f"optimizer has dim={self.dim}, pop_size={self.pop_size}"
+                f"state holds a cma strategy with dim={strategy.N}, pop_size={strategy.popsize}; "
+                f"this optimizer has dim={self.dim}, pop_size={self.pop_size}"
             )
+        solutions = state.get("solutions")
+        pending = None
+        if solutions is not None:
+            pending = [_restore(x, _MISSING, []) for x in solutions]
+            if not all(isinstance(x, np.ndarray) and x.shape == (self.dim,) for x in pending):
+                raise ValueError(f"state solutions must be ({self.dim},) arrays")
         kw = {"dtype": self.dtype, "device": self.device}
-        self._es, self._solutions, self._pop = strategy, solutions, None
+        self._es, self._solutions, self._pop = strategy, pending, None
         self._best_x = state["best_x"].to(**kw).clone()
         self._best_f = state["best_f"].to(**kw).clone()
+
+
+# -- the CMA-ES strategy as numbers --------------------------------------------------------------
+_ARRAY_DTYPES = {
+    name: np.dtype(name)
+    for name in (
+        "float64",
+        "float32",
+        "float16",
+        "int64",
+        "int32",
+        "int16",
+        "int8",
+        "uint8",
+        "bool",
+    )
+}
+_CMA_SKIPPED = frozenset({"opts", "inopts", "inputargs", "_es_opts", "logger", "timer"})
+"""Attributes never saved: options and inputs (rebuilt from the core's arguments), the
+logger and the wall-clock timer."""
+
+
+def _is_instance(value: Any) -> bool:
+    return hasattr(value, "__dict__") and not isinstance(
+        value, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+                types.ModuleType, np.ufunc, functools.partial)
+    ) and not callable(getattr(value, "__wrapped__", None))  # fmt: skip
+
+
+def _encode_cma(value: Any, memo: dict[int, int] | None = None) -> Any:
+    """``value`` as tensors, numbers, booleans, None and containers; objects as their
+    attributes (``{"__o__": ...}``), repeated objects and arrays as ``{"__ref__": n}``.
+    Strings, callables, classes and ``cma``'s options are not saved (``_SKIP``): the
+    fresh strategy has them (``{"__keep__": True}`` marks their place in a container)."""
+    memo = {} if memo is None else memo
+    if value is None or type(value) in (bool, int, float):
+        return value
+    if isinstance(value, (np.ndarray, np.generic)):  # np.float64 is a float: tagged here
+        if id(value) in memo:
+            return {"__ref__": memo[id(value)]}
+        dtype = np.asarray(value).dtype
+        if dtype.name not in _ARRAY_DTYPES:
+            return _SKIP
+        if isinstance(value, np.ndarray):
+            memo[id(value)] = len(memo)
+        array = np.array(value, copy=True, order="C")  # 0-d for a scalar
+        return {"__a__": torch.from_numpy(array), "dtype": dtype.name,
+                "scalar": isinstance(value, np.generic)}  # fmt: skip
+    if isinstance(value, np.random.Generator):
+        state = value.bit_generator.state
+        return {"__rng__": {k: v for k, v in state.items() if k != "bit_generator"}}
+    if type(value) in (list, tuple):
+        return {"__l__" if type(value) is list else "__t__": _encode_sequence(value, memo)}
+    if type(value) is dict:
+        return {"__d__": _encode_items(value, memo)}
+    if _is_instance(value) and type(value).__name__ not in _CMA_SKIPPED_TYPES:
+        if id(value) in memo:
+            return {"__ref__": memo[id(value)]}
+        memo[id(value)] = len(memo)
+        out: dict[str, Any] = {"__o__": {}}
+        for key, item in vars(value).items():
+            if key in _CMA_SKIPPED or key.startswith("__"):
+                continue
+            encoded = _encode_cma(item, memo)
+            if encoded is not _SKIP:
+                out["__o__"][key] = encoded
+        if isinstance(value, dict):
+            out["__items__"] = _encode_items(value, memo)
+        elif isinstance(value, list):
+            out["__items__"] = _encode_sequence(value, memo)
+        return out
+    return _SKIP  # a string, a callable, a class, the options: the fresh strategy's own
+
+
+_SKIP = object()
+_KEEP = {"__keep__": True}
+_CMA_SKIPPED_TYPES = frozenset({"CMAOptions"})
+_PLAIN_KEYS = (int, float, bool, str)
+
+
+def _encode_sequence(items: Any, memo: dict[int, int]) -> list[Any]:
+    encoded = [_encode_cma(v, memo) for v in items]
+    return [_KEEP if v is _SKIP else v for v in encoded]
+
+
+def _encode_items(mapping: dict, memo: dict[int, int]) -> list[list[Any]]:
+    pairs = []
+    for key, item in mapping.items():
+        key = key.item() if isinstance(key, np.generic) else key
+        if type(key) not in _PLAIN_KEYS:
+            continue  # kept from the fresh strategy (see _restore)
+        encoded = _encode_cma(item, memo)
+        pairs.append([key, _KEEP if encoded is _SKIP else encoded])
+    return pairs
+
+
+def _refuse(what: str) -> ValueError:
+    return ValueError(f"the CMA-ES state holds {what}; refused (only numbers, arrays and "
+                      "containers are read back)")  # fmt: skip
+
+
+_MISSING = object()
+
+
+def _restore(saved: Any, current: Any, refs: list[Any]) -> Any:
+    """The value to store where the fresh strategy holds ``current``: ``saved`` (an
+    :func:`_encode_cma` result) decoded, objects written into ``current`` in place.
+    Nothing is instantiated except arrays, numbers and containers."""
+    if saved is None or type(saved) in (bool, int, float):
+        return saved
+    if not isinstance(saved, dict):
+        raise _refuse(f"a {type(saved).__name__}")
+    if saved == _KEEP:
+        if current is _MISSING:
+            raise _refuse("a kept value the fresh strategy does not have")
+        return current
+    if "__ref__" in saved:
+        index = saved["__ref__"]
+        if type(index) is not int or not 0 <= index < len(refs):
+            raise _refuse(f"a bad reference {index!r}")
+        return refs[index]
+    if "__a__" in saved:
+        dtype = _ARRAY_DTYPES.get(saved.get("dtype"))
+        tensor = saved["__a__"]
+        if dtype is None or not isinstance(tensor, torch.Tensor):
+            raise _refuse(f"an array of dtype {saved.get('dtype')!r}")
+        array = tensor.numpy().astype(dtype, copy=True)
+        if saved.get("scalar"):
+            return array[()]
+        refs.append(array)
+        return array
+    if "__o__" in saved:
+        _overlay_cma(current, saved, refs)
+        return current
+    if "__rng__" in saved:
+        if not isinstance(current, np.random.Generator):
+            raise _refuse(f"a generator where the strategy has a {type(current).__name__}")
+        name = current.bit_generator.state["bit_generator"]
+        current.bit_generator.state = {"bit_generator": name, **dict(saved["__rng__"])}
+        return current
+    if "__l__" in saved or "__t__" in saved:
+        items = _restore_sequence(saved.get("__l__", saved.get("__t__")), current, refs)
+        return items if "__l__" in saved else tuple(items)
+    if "__d__" in saved:
+        return _restore_items(saved["__d__"], current, refs)
+    raise _refuse(f"an entry with keys {sorted(map(str, saved))[:4]}")
+
+
+def _restore_sequence(saved: Any, current: Any, refs: list[Any]) -> list[Any]:
+    if not isinstance(saved, (list, tuple)):
+        raise _refuse(f"a {type(saved).__name__} where a list belongs")
+    old = list(current) if isinstance(current, (list, tuple)) else []
+    return [_restore(v, old[i] if i < len(old) else _MISSING, refs) for i, v in enumerate(saved)]
+
+
+def _restore_items(saved: Any, current: Any, refs: list[Any]) -> dict[Any, Any]:
+    if not isinstance(saved, (list, tuple)):
+        raise _refuse(f"a {type(saved).__name__} where dict items belong")
+    old = current if isinstance(current, dict) else {}
+    out: dict[Any, Any] = {}
+    for pair in saved:
+        if (
+            not isinstance(pair, (list, tuple))
+            or len(pair) != 2
+            or type(pair[0]) not in _PLAIN_KEYS
+        ):
+            raise _refuse(f"a dict item {pair!r:.60}")
+        out[pair[0]] = _restore(pair[1], old.get(pair[0], _MISSING), refs)
+    out.update({k: v for k, v in old.items() if type(k) not in _PLAIN_KEYS})
+    return out
+
+
+def _overlay_cma(target: Any, saved: dict[str, Any], refs: list[Any]) -> None:
+    """Write the numbers of ``saved`` (an ``{"__o__": ...}`` of :func:`_encode_cma`) into
+    the existing object ``target`` of a fresh strategy."""
+    if not _is_instance(target):
+        raise _refuse(f"an object where the strategy has a {type(target).__name__}")
+    refs.append(target)
+    attributes = saved.get("__o__")
+    if not isinstance(attributes, dict):
+        raise _refuse("an object without attributes")
+    for key, encoded in attributes.items():
+        if not isinstance(key, str) or key.startswith("__") or key in _CMA_SKIPPED:
+            raise _refuse(f"the attribute {key!r}")
+        vars(target)[key] = _restore(encoded, vars(target).get(key, _MISSING), refs)
+    if "__items__" in saved:
+        if isinstance(target, dict):
+            items = _restore_items(saved["__items__"], dict(target), refs)
+            target.clear()
+            target.update(items)
+        elif isinstance(target, list):
+            target[:] = _restore_sequence(saved["__items__"], list(target), refs)
+        else:
+            raise _refuse(f"items for a {type(target).__name__}")

@@ -276,10 +276,64 @@ def test_load_state_dict_refuses_another_kind_or_shape():
         PGPE(7, 10).load_state_dict(state)
 
 
-def test_cma_state_is_a_uint8_tensor():
-    state = CMAES(3, 6).state_dict()
-    blob = state["state"]["cma"]
-    assert isinstance(blob, torch.Tensor) and blob.dtype == torch.uint8 and blob.dim() == 1
+def _leaves(value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _leaves(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def test_cma_state_holds_numbers_only():
+    """No pickled blob: tensors, numbers, booleans, None, and only the codec's own keys
+    and the strategy's attribute names as strings."""
+    es = CMAES(3, 6, bounds=(-1.0, 1.0), seed=2)
+    for _ in range(3):
+        es.tell(sphere(es.ask()))
+    es.ask()
+    state = roundtrip(es.state_dict())["state"]
+    for leaf in _leaves(state):
+        assert leaf is None or isinstance(leaf, (bool, int, float, str, torch.Tensor)), leaf
+        if isinstance(leaf, torch.Tensor):
+            assert leaf.dtype != torch.uint8 or leaf.dim() != 1 or leaf.numel() < 64
+    # the owned generator's state is part of it
+    assert "__rng__" in str(state["cma"])
+
+
+def test_cma_state_refuses_a_malicious_pickle(tmp_path):
+    """An old-style state whose "cma" is a pickled blob (here one whose __reduce__ runs
+    a shell command) is refused without unpickling; so is a crafted numbers-only state
+    that names dunder attributes or unknown entries."""
+    import os
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    es = CMAES(3, 6, seed=1)
+    state = es.state_dict()
+    blob = pickle.dumps(Exploit())
+    state["state"]["cma"] = torch.frombuffer(bytearray(blob), dtype=torch.uint8)
+    with pytest.raises(ValueError, match="pickled strategy is refused"):
+        CMAES(3, 6, seed=1).load_state_dict(roundtrip(state))
+    assert not marker.exists()
+    good = es.state_dict()
+    for bad, match in (
+        ({"__class__": {"__o__": {}}}, "attribute '__class__'"),
+        ({"sigma": {"__reduce__": "os.system"}}, "entry with keys"),
+        ({"sigma": {"__a__": torch.zeros(1), "dtype": "object"}}, "dtype 'object'"),
+        ({"sigma": "__import__('os')"}, "a str"),
+    ):
+        crafted = {**good["state"], "cma": {"__o__": {**good["state"]["cma"]["__o__"], **bad}}}
+        with pytest.raises(ValueError, match=match):
+            CMAES(3, 6, seed=1).load_state_dict({**good, "state": crafted})
 
 
 # -- bad fitness, maximize ----------------------------------------------------------------------
