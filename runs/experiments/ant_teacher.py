@@ -218,10 +218,11 @@ def _squashed(out: Tensor) -> Tensor:
 
 
 def gymnasium_ant():
-    """One Gymnasium ``Ant-v5`` (the loop evaluator's world)."""
+    """One Gymnasium ``Ant-v5`` with our 27 observations (no contact forces; the loop
+    evaluator's world)."""
     import gymnasium as gym
 
-    return gym.make("Ant-v5")
+    return gym.make("Ant-v5", include_cfrc_ext_in_observation=False)
 
 
 def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
