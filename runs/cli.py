@@ -719,11 +719,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="run an experiment (same as running its file in runs/)",
-        description="Run EXPERIMENT; its options are its Config fields: "
-        "'colony train EXPERIMENT --help'. Population experiments take --evaluator "
-        "batched|loop|ray and --ray-address ADDRESS (a running Ray cluster; default: "
-        "none, in-process). Trainers write RUN_DIR/checkpoints/latest.pt as they go and "
-        "on Ctrl-C; --resume RUN_DIR continues that run with the config saved in it.",
+        description="Run EXPERIMENT; its options are its Config fields:\n"
+        "'colony train EXPERIMENT --help'. Population experiments take\n"
+        "--evaluator batched|loop|ray and --ray-address ADDRESS (a running Ray\n"
+        "cluster; default: none, in-process). Trainers write\n"
+        "RUN_DIR/checkpoints/latest.pt as they go and on Ctrl-C; --resume RUN_DIR\n"
+        "continues that run with the config saved in it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
     )
     p.add_argument("experiment", nargs="?", default=None, help="an experiment name")
