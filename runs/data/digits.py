@@ -3,7 +3,8 @@
 * :func:`load_sklearn_digits`: the 1,797 bundled digits, upscaled (bilinear) and
   padded, with a seeded stratified held-out share (:func:`stratified_split`);
 * :func:`load_mnist`: MNIST from its four IDX files (:func:`read_idx`; the
-  official 10k test set is held out); :func:`write_idx` writes test fixtures;
+  official 10k test set is held out); :func:`write_idx` / :func:`write_fake_mnist`
+  write test fixtures;
 * :func:`eval_subset`: a seeded, reproducible subset of the held-out digits;
 * digit states for a neural CA (:func:`fresh_states`, :func:`swap_digits`,
   :func:`alive_of`): channel 0 the input pixel, live where it is inked.
@@ -37,6 +38,7 @@ __all__ = [
     "stratified_split",
     "swap_digits",
     "upscale",
+    "write_fake_mnist",
     "write_idx",
 ]
 
@@ -165,6 +167,30 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
     path = Path(path)
     path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
     return path
+
+
+def write_fake_mnist(
+    folder: str | Path,
+    n_train: int = 6,
+    n_test: int = 4,
+    size: int = 5,
+    *,
+    gz: bool = True,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """A fixture: MNIST's four IDX files with random ``size`` x ``size`` images in
+    ``folder`` (train labels ``i % 10``, test labels ``3i % 10``); returns the arrays
+    by file stem."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        MNIST_FILES["train_images"]: rng.integers(0, 256, (n_train, size, size), dtype=np.uint8),
+        MNIST_FILES["train_labels"]: np.arange(n_train, dtype=np.uint8) % 10,
+        MNIST_FILES["test_images"]: rng.integers(0, 256, (n_test, size, size), dtype=np.uint8),
+        MNIST_FILES["test_labels"]: (np.arange(n_test, dtype=np.uint8) * 3) % 10,
+    }
+    for stem, array in arrays.items():
+        write_idx(Path(folder) / (stem + (".gz" if gz else "")), array)
+    return arrays
 
 
 def mnist_file(folder: str | Path, stem: str) -> Path:
