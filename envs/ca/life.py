@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from colonylab._checks import check_choice, check_dataclass_ints, check_optional_int
 from colonylab.envs.base import StepResult, check_allocation, no_policy
 from colonylab.envs.ca import _kernels as K
 from colonylab.envs.ca.patterns import get_pattern, load_rle, stamp
@@ -62,20 +63,13 @@ class LifeConfig:
 
     def __post_init__(self) -> None:
         LifeRule.parse(self.rule)  # raises InvalidRuleError naming the rule
-        for name in ("size", "batch"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_dataclass_ints(self, {"size": 1, "batch": 1}, cli=False)
         for name in ("height", "width"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 3):
-                raise ValueError(f"{name} must be an integer >= 3, got {value!r}")
+            check_optional_int(name, getattr(self, name), 3)
         if self.shape[0] < 3 or self.shape[1] < 3:
             raise ValueError(f"boards must be at least 3 x 3 cells, got {self.shape}")
-        if self.boundary not in ("torus", "bounded"):
-            raise ValueError(f"boundary must be 'torus' or 'bounded', got {self.boundary!r}")
-        if self.kernel not in ("auto", "packed", "bytes"):
-            raise ValueError(f"kernel must be 'auto', 'packed' or 'bytes', got {self.kernel!r}")
+        check_choice("boundary", self.boundary, ("torus", "bounded"))
+        check_choice("kernel", self.kernel, ("auto", "packed", "bytes"))
         if self.kernel == "packed" and self.shape[1] % 64:
             raise ValueError(
                 f"kernel='packed' needs a width that is a multiple of 64, got {self.shape[1]}; "

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from colonylab._checks import check_dataclass_ints, check_int
 from colonylab.envs.base import StepResult, no_policy
 from colonylab.envs.ca.lenia import LeniaConfig, LeniaWorld
 from colonylab.envs.ca.life import LifeConfig, LifeWorld
@@ -40,12 +41,10 @@ class ShowcaseConfig:
     """Draw each panel's name into the picture."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.panel, int) or self.panel < 128 or self.panel % 64:
+        check_int("panel", self.panel, 128)
+        if self.panel % 64:
             raise ValueError(f"panel must be a multiple of 64 and >= 128, got {self.panel!r}")
-        if self.gap < 0:
-            raise ValueError(f"gap must be >= 0, got {self.gap}")
-        if self.orbia < 0:
-            raise ValueError(f"orbia must be >= 0, got {self.orbia}")
+        check_dataclass_ints(self, {"gap": 0, "orbia": 0}, cli=False)
 
 
 class ShowcaseWorld:

@@ -181,10 +181,7 @@ class SwingUpWorld(CartPoleWorld):
             ``[N, 5]`` observation in :attr:`dtype` on :attr:`device`.
         """
         if options and "std" in options:
-            std = float(options["std"])
-            if not (math.isfinite(std) and std >= 0):
-                raise ValueError(f"reset option std must be a finite number >= 0, got {std}")
-            self.init_std = std
+            self.init_std = check_float("reset option std", options["std"], 0.0)
         n = self.num_envs
         if seed is None:
             init = self._draw(self._rng, n)
