@@ -132,9 +132,12 @@ def train(
     scale: float = 1.0,
     grad_hook: Callable[[], None] | None = None,
     stop_below: float | None = None,
+    stop_nonfinite: bool = False,
 ) -> Trace:
     """``steps`` steps of ``loss = step_fn(); (scale * loss).backward()``; AE when ``ae``;
-    stops early at the first loss <= ``stop_below`` when given."""
+    stops early at the first loss <= ``stop_below`` when given, and at the first
+    non-finite loss with ``stop_nonfinite`` (the tuner scores a diverged run as worst
+    anyway, so it need not run on)."""
     ctrl = AEController(optimizer, ae) if ae is not None else None
     losses, seconds = [], []
     t0 = time.perf_counter()
@@ -153,6 +156,8 @@ def train(
         seconds.append(time.perf_counter() - t0)
         if stop_below is not None and value <= stop_below:
             break
+        if stop_nonfinite and not math.isfinite(value):
+            break
     return Trace(losses, seconds, ctrl.history if ctrl is not None else None)
 
 
@@ -169,6 +174,7 @@ def run_regression(
     lr: float | None = None,
     ae: AEConfig | None = None,
     stop_below: float | None = None,
+    stop_nonfinite: bool = False,
 ) -> Trace:
     """The regression with ``method`` in ``adamw``, ``sgdm``, ``ae-adamw``, ``ae-sgdm``
     (``lr`` None: the optimizer's default)."""
@@ -177,7 +183,9 @@ def run_regression(
     opt = make_optimizer(method.removeprefix("ae-"), model.parameters(), lr)
     cfg = _ae_config(method, seed, ae)
     loss_fn = lambda: (model(x) - y).square().mean()  # noqa: E731
-    return train(loss_fn, opt, cfg, steps, scale, stop_below=stop_below)
+    return train(
+        loss_fn, opt, cfg, steps, scale, stop_below=stop_below, stop_nonfinite=stop_nonfinite
+    )
 
 
 def run_delay(
@@ -188,6 +196,7 @@ def run_delay(
     *,
     lr: float = DELAY_LR,
     ae: AEConfig | None = None,
+    stop_nonfinite: bool = False,
 ) -> Trace:
     """The delayed-gradient quadratic: the gradient applied at step t is from step t - delay."""
     g = torch.Generator().manual_seed(20_000 + seed)
@@ -201,11 +210,18 @@ def run_delay(
         x.grad = queue.pop(0) if len(queue) > delay else torch.zeros_like(x)
 
     loss_fn = lambda: 0.5 * (curv * x * x).sum()  # noqa: E731
-    return train(loss_fn, opt, _ae_config(method, seed, ae), steps, grad_hook=hook)
+    cfg = _ae_config(method, seed, ae)
+    return train(loss_fn, opt, cfg, steps, grad_hook=hook, stop_nonfinite=stop_nonfinite)
 
 
 def run_plateau(
-    seed: int, method: str, steps: int, *, lr: float | None = None, ae: AEConfig | None = None
+    seed: int,
+    method: str,
+    steps: int,
+    *,
+    lr: float | None = None,
+    ae: AEConfig | None = None,
+    stop_nonfinite: bool = False,
 ) -> Trace:
     """``1 - exp(-|x|^2/2)`` in 10-D from a random point at radius 4."""
     g = torch.Generator().manual_seed(30_000 + seed)
@@ -213,7 +229,8 @@ def run_plateau(
     x = nn.Parameter(4.0 * start / start.norm())
     opt = make_optimizer(method.removeprefix("ae-"), [x], lr)
     loss_fn = lambda: 1.0 - torch.exp(-0.5 * (x * x).sum())  # noqa: E731
-    return train(loss_fn, opt, _ae_config(method, seed, ae), steps)
+    cfg = _ae_config(method, seed, ae)
+    return train(loss_fn, opt, cfg, steps, stop_nonfinite=stop_nonfinite)
 
 
 def log10(v: float) -> float:
@@ -322,10 +339,13 @@ class Config:
 
 
 def time_to_target(
-    seed: int, method: str, cfg: Config, lr: float | None = None
+    seed: int, method: str, cfg: Config, lr: float | None = None, stop_nonfinite: bool = False
 ) -> tuple[int, float, bool, float]:
-    """``(steps, seconds, reached, final loss)`` of one regression run (stops at the target)."""
-    tr = run_regression(seed, method, cfg.steps, lr=lr, stop_below=cfg.target)
+    """``(steps, seconds, reached, final loss)`` of one regression run (stops at the target,
+    and at a non-finite loss with ``stop_nonfinite``)."""
+    tr = run_regression(
+        seed, method, cfg.steps, lr=lr, stop_below=cfg.target, stop_nonfinite=stop_nonfinite
+    )
     hit = tr.first_below(cfg.target)
     if hit is None:
         return cfg.steps, tr.seconds[-1], False, tr.losses[-1]
@@ -336,7 +356,7 @@ def tune_regression(kind: str, cfg: Config) -> dict[str, Any]:
     """Tune ``kind``'s lr on steps to target (tie-break: final log10 loss)."""
 
     def score(seed: int, lr: float) -> tuple[float, float]:
-        steps, _, _, last = time_to_target(seed, kind, cfg, lr)
+        steps, _, _, last = time_to_target(seed, kind, cfg, lr, stop_nonfinite=True)
         return float(steps), log10(last) if last > 0 else -math.inf
 
     metric = f"mean steps to loss {cfg.target:g} (cap {cfg.steps})"

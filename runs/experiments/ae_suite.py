@@ -368,7 +368,9 @@ Score = Callable[[int, float], tuple[float, float]]
 
 def _tune_regression(cfg: Config, kind: str) -> Score:
     def score(seed: int, lr: float) -> tuple[float, float]:
-        tr = run_regression(seed, kind, cfg.steps, lr=lr, stop_below=cfg.target)
+        tr = run_regression(
+            seed, kind, cfg.steps, lr=lr, stop_below=cfg.target, stop_nonfinite=True
+        )
         return _capped(tr.first_below(cfg.target), cfg.steps), _inf(log10(tr.losses[-1]))
 
     return score
@@ -376,7 +378,7 @@ def _tune_regression(cfg: Config, kind: str) -> Score:
 
 def _tune_delay(cfg: Config, kind: str) -> Score:
     def score(seed: int, lr: float) -> tuple[float, float]:
-        tr = run_delay(seed, kind, cfg.delay_steps, cfg.delay, lr=lr)
+        tr = run_delay(seed, kind, cfg.delay_steps, cfg.delay, lr=lr, stop_nonfinite=True)
         hit = tr.first_below(1e-3 * tr.losses[0])
         return _inf(log10(final_loss(tr))), _capped(hit, cfg.delay_steps)
 
@@ -385,10 +387,11 @@ def _tune_delay(cfg: Config, kind: str) -> Score:
 
 def _tune_scaling(cfg: Config, kind: str) -> Score:
     def score(seed: int, lr: float) -> tuple[float, float]:
-        finals = [
-            _inf(log10(final_loss(run_regression(seed, kind, cfg.steps, scale=c, lr=lr))))
+        runs = [
+            run_regression(seed, kind, cfg.steps, scale=c, lr=lr, stop_nonfinite=True)
             for c in SCALES
         ]
+        finals = [_inf(log10(final_loss(tr))) for tr in runs]
         return sum(finals) / len(finals), 0.0
 
     return score
@@ -396,7 +399,7 @@ def _tune_scaling(cfg: Config, kind: str) -> Score:
 
 def _tune_plateau(cfg: Config, kind: str) -> Score:
     def score(seed: int, lr: float) -> tuple[float, float]:
-        tr = run_plateau(seed, kind, cfg.plateau_steps, lr=lr)
+        tr = run_plateau(seed, kind, cfg.plateau_steps, lr=lr, stop_nonfinite=True)
         return _capped(tr.first_below(0.5), cfg.plateau_steps), _inf(final_loss(tr))
 
     return score

@@ -140,3 +140,12 @@ def test_bench_ae_no_tune_and_refusals():
     ):
         with pytest.raises(ValueError, match=match):
             bench_ae.Config(**kwargs)
+
+
+def test_tuning_runs_stop_at_a_non_finite_loss():
+    full = bench_ae.run_regression(0, "sgdm", 200, lr=100.0)
+    short = bench_ae.run_regression(0, "sgdm", 200, lr=100.0, stop_nonfinite=True)
+    assert len(full.losses) == 200 and not math.isfinite(full.losses[-1])
+    assert len(short.losses) < 200 and not math.isfinite(short.losses[-1])
+    assert short.losses[:-1] == full.losses[: len(short.losses) - 1]
+    assert math.isinf(bench_ae.final_loss(short))
