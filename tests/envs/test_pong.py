@@ -423,7 +423,9 @@ def test_bad_construction_is_refused():
         PuzzlePongWorld.factory(obs_mode="rgb")(2)
     with pytest.raises(ValueError, match="frame_stack must be an integer >= 1, got 0"):
         PuzzlePongWorld.factory(frame_stack=0)(2)
-    with pytest.raises(ValueError, match=r"opponent_error must be a finite number in \[0.0, 1.0\), got 1.0"):
+    with pytest.raises(
+        ValueError, match=r"opponent_error must be a finite number in \[0.0, 1.0\), got 1.0"
+    ):
         PuzzlePongWorld.factory(opponent_error=1.0)(2)
     with pytest.raises(ValueError, match="patch 6 does not divide"):
         PuzzlePongConfig(patch=6)
