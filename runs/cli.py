@@ -38,6 +38,7 @@ import dataclasses
 import io
 import os
 import re
+import shlex
 import sys
 import time
 import traceback
@@ -480,20 +481,38 @@ def cmd_train(ns: argparse.Namespace, rest: list[str]) -> int:
     module = spec.load()
     prog = f"colony train {spec.name}"
     resumable = registry.accepts_resume(module.main)
+    started, cfg, run_dir = time.time(), None, None
     try:
         if ns.resume is None:
-            module.main(parse_config(module.Config, rest, prog=prog))
+            cfg = parse_config(module.Config, rest, prog=prog)
+            module.main(cfg)
         else:
             cfg, run_dir = _resume_config(spec.name, module, ns.resume, rest, prog)
             module.main(cfg, resume=str(run_dir))
     except KeyboardInterrupt as exc:
-        if resumable:
-            where = repr(str(ns.resume)) if ns.resume is not None else "RUN_DIR"
+        if resumable and cfg is not None:
+            run_dir = run_dir or _checkpointed_run_since(spec.name, cfg, started)
+            where = shlex.quote(str(run_dir)) if run_dir is not None else "RUN_DIR"
             exc.colony_hint = (  # type: ignore[attr-defined]
                 f"'colony train {spec.name} --resume {where}' continues from its last checkpoint"
             )
         raise
     return 0
+
+
+def _checkpointed_run_since(name: str, cfg: Any, since: float) -> Path | None:
+    """The run directory of ``name`` whose ``checkpoints/latest.pt`` was written last,
+    after ``since`` (the run this command started), under the config's ``out`` root."""
+    from colonylab.runs.common.checkpoint import LATEST
+    from colonylab.runs.common.rundir import DEFAULT_ROOT
+
+    root = Path(getattr(cfg, "out", None) or DEFAULT_ROOT) / name
+    written = []
+    for path in root.glob(f"*/checkpoints/{LATEST}"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime >= since - 1:
+                written.append((path.stat().st_mtime, path.parent.parent))
+    return max(written)[1] if written else None
 
 
 def _resume_config(
