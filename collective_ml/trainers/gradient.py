@@ -10,18 +10,20 @@ the optimizer, the loss and where files go; the trainer never touches a file
 itself (``save(trainer)`` is a callback), so it imports nothing of ``runs``.
 
 Resume: :meth:`GradientTrainer.state_dict` holds the iteration, the optimizer and
-scheduler states and the history of logged scalars (numbers only: a checkpoint
-that ``torch.load(weights_only=True)`` reads). The caller saves it with the
-model's weights and every generator the loss draws from; loading all of them
-into a fresh trainer and calling :meth:`fit` again continues where it stopped,
-with the same weights and scalars as the uninterrupted run (on CPU, same threads).
+scheduler states, the history of logged scalars, the states of the ``generators``
+the loss draws from (NumPy ``Generator`` s, torch ``Generator`` s) and the
+``buffers`` it keeps between iterations (e.g. a sample pool) -- tensors and numbers
+only, so ``torch.load(weights_only=True)`` reads it. The caller saves it beside the
+model's weights (and the global RNG states); loading both into a fresh trainer
+built the same way and calling :meth:`fit` again continues where it stopped, with
+the same weights and scalars as the uninterrupted run (on CPU, same threads).
 
 Ctrl-C: while :meth:`fit` runs, SIGINT only raises a flag; the iteration under
 way finishes, a checkpoint is saved, and ``KeyboardInterrupt`` is raised again.
 A ``KeyboardInterrupt`` raised inside ``loss_fn`` (a second Ctrl-C, or one raised
-by code) rolls the generators back to the start of that iteration
-(``rng_state`` / ``set_rng_state``), so the checkpoint is the state after the
-previous iteration; nothing else is changed before the optimizer step.
+by code) rolls the ``generators`` back to the start of that iteration, so the
+checkpoint is the state after the previous iteration (``loss_fn`` must change
+nothing else before the optimizer step: write buffers in ``after_step``).
 
     trainer = GradientTrainer(model, optimizer, loss_fn, save=save, checkpoint_every=100)
     history = trainer.fit(1000)          # list of {"losses/loss": ..., ...}, one per iteration
@@ -34,6 +36,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -92,8 +95,10 @@ class GradientTrainer:
         save: ``save(trainer) -> path`` writes a checkpoint (see the module doc).
         checkpoint_every: save every this many iterations (0: only at the end and
             on Ctrl-C).
-        rng_state, set_rng_state: read / restore every generator ``loss_fn`` draws
-            from (used to roll back an iteration cut short by ``KeyboardInterrupt``).
+        generators: every generator ``loss_fn`` draws from, by name (NumPy or torch
+            ``Generator``): saved, restored, and rolled back after an interrupt.
+        buffers: tensors the loop keeps between iterations (e.g. a sample pool), by
+            name: saved, and restored in place.
         echo: where "interrupted: checkpoint at PATH" goes (default ``print``).
     """
 
@@ -111,8 +116,8 @@ class GradientTrainer:
         log: Callable[[int, dict[str, float]], None] | None = None,
         save: Callable[[GradientTrainer], Any] | None = None,
         checkpoint_every: int = 0,
-        rng_state: Callable[[], Any] | None = None,
-        set_rng_state: Callable[[Any], None] | None = None,
+        generators: dict[str, np.random.Generator | torch.Generator] | None = None,
+        buffers: dict[str, Tensor] | None = None,
         echo: Callable[[str], None] = print,
     ) -> None:
         if checkpoint_every < 0 or evaluate_every < 0:
@@ -124,20 +129,39 @@ class GradientTrainer:
         self.scheduler, self.grad_transform, self.after_step = scheduler, grad_transform, after_step
         self.evaluate, self.evaluate_every = evaluate, evaluate_every
         self.log, self.save, self.checkpoint_every = log, save, checkpoint_every
-        self.rng_state, self.set_rng_state, self.echo = rng_state, set_rng_state, echo
+        self.generators, self.buffers = dict(generators or {}), dict(buffers or {})
+        self.echo = echo
         self.iteration = 0
         """Iterations completed."""
         self.history: list[dict[str, float]] = []
         """The scalars of every completed iteration (what ``log`` got)."""
 
     # -- state ---------------------------------------------------------------------------
+    def generator_states(self) -> dict[str, Any]:
+        """The state of every generator in ``generators``."""
+        return {
+            name: g.get_state() if isinstance(g, torch.Generator) else g.bit_generator.state
+            for name, g in self.generators.items()
+        }
+
+    def set_generator_states(self, states: dict[str, Any]) -> None:
+        """Restore what :meth:`generator_states` returned."""
+        for name, g in self.generators.items():
+            if isinstance(g, torch.Generator):
+                g.set_state(states[name])
+            else:
+                g.bit_generator.state = states[name]
+
     def state_dict(self) -> dict[str, Any]:
-        """Iteration, optimizer, scheduler and history (not the model: save that beside)."""
+        """Iteration, optimizer, scheduler, history, generators and buffers (not the
+        model: save that beside)."""
         return {
             "iteration": self.iteration,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "history": [dict(h) for h in self.history],
+            "generators": self.generator_states(),
+            "buffers": {name: b.detach().cpu().clone() for name, b in self.buffers.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -147,6 +171,9 @@ class GradientTrainer:
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.history = [dict(h) for h in state.get("history", [])]
+        self.set_generator_states(state.get("generators", {}))
+        for name, saved in state.get("buffers", {}).items():
+            self.buffers[name].copy_(saved.to(self.buffers[name].device))
 
     # -- the loop ------------------------------------------------------------------------
     def _iterate(self, it: int, iterations: int) -> None:
@@ -185,7 +212,7 @@ class GradientTrainer:
         with _DeferredInterrupt() as interrupt:
             while self.iteration < iterations:
                 it = self.iteration + 1
-                snapshot = self.rng_state() if self.rng_state is not None else None
+                snapshot = self.generator_states()
                 self._committing = False
                 try:
                     self._iterate(it, iterations)
@@ -193,8 +220,7 @@ class GradientTrainer:
                     if self._committing:  # half-applied: keep the last periodic checkpoint
                         self.echo(f"interrupted inside iteration {it}'s update; not saved")
                         raise
-                    if snapshot is not None and self.set_rng_state is not None:
-                        self.set_rng_state(snapshot)
+                    self.set_generator_states(snapshot)
                     self._interrupted()
                     raise
                 last = it == iterations

@@ -328,19 +328,10 @@ def train(
         model.train()
         return {f"emergence/{key}": getattr(result, key) for key in REGENERATION_KEYS}
 
-    def get_rng() -> dict[str, Any]:
-        return {"numpy": rng.bit_generator.state, "torch": generator.get_state()}
-
-    def set_rng(state: dict[str, Any]) -> None:
-        rng.bit_generator.state = state["numpy"]
-        generator.set_state(state["torch"])
-
     def save(trainer: GradientTrainer) -> Path | None:
         if run is None:
             return None
-        state = {**trainer.state_dict(), "pool": pool}
-        rng_state = {**get_rng(), "global": rng_states()}
-        ckpt = checkpoint_of(cfg, model, target, trainer=state, rng=rng_state)
+        ckpt = checkpoint_of(cfg, model, target, trainer=trainer.state_dict(), rng=rng_states())
         return save_checkpoint(run.checkpoints / "latest.pt", ckpt)
 
     task = progress.add_task("nca-grow", total=cfg.iterations, rate="") if progress else None
@@ -363,17 +354,14 @@ def train(
         log=log,
         save=save,
         checkpoint_every=cfg.checkpoint_every,
-        rng_state=get_rng,
-        set_rng_state=set_rng,
+        generators={"numpy": rng, "torch": generator},
+        buffers={"pool": pool} if pool is not None else None,
         echo=console.print,
     )
     if resume is not None:
         model.load_state_dict(resume["state_dict"])
-        trainer.load_state_dict(resume["trainer"])
-        if pool is not None:
-            pool.copy_(resume["trainer"]["pool"].to(device))
-        set_rng(resume["rng"])
-        set_rng_states(resume["rng"]["global"])
+        trainer.load_state_dict(resume["trainer"])  # optimizer, schedule, pool, generators
+        set_rng_states(resume["rng"])
     start = time.perf_counter()
     history = trainer.fit(cfg.iterations)
     return TrainResult(

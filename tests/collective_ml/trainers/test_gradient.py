@@ -7,6 +7,7 @@ import copy
 import os
 import signal
 
+import numpy as np
 import pytest
 import torch
 
@@ -37,7 +38,6 @@ def _setup(checkpoints: list | None = None, interrupt_at: int | None = None):
             {
                 "model": copy.deepcopy(model.state_dict()),
                 "trainer": copy.deepcopy(trainer.state_dict()),
-                "rng": generator.get_state(),
             }
         )
         return f"ckpt-{trainer.iteration}"
@@ -51,8 +51,7 @@ def _setup(checkpoints: list | None = None, interrupt_at: int | None = None):
         evaluate_every=10,
         save=save if checkpoints is not None else None,
         checkpoint_every=20,
-        rng_state=generator.get_state,
-        set_rng_state=generator.set_state,
+        generators={"batches": generator},
         echo=lambda text: None,
     )
     return model, trainer, generator
@@ -62,7 +61,6 @@ def _resume(ckpt):
     model, trainer, generator = _setup()
     model.load_state_dict(ckpt["model"])
     trainer.load_state_dict(ckpt["trainer"])
-    generator.set_state(ckpt["rng"])
     return model, trainer
 
 
@@ -139,3 +137,32 @@ def test_a_real_sigint_finishes_the_iteration_saves_and_reraises():
     assert all(
         torch.equal(a, b) for a, b in zip(model.parameters(), full.parameters(), strict=True)
     )
+
+
+def test_numpy_generators_and_buffers_are_saved_and_restored():
+    model = torch.nn.Linear(2, 1)
+    rng = np.random.default_rng(4)
+    pool = torch.zeros(5)
+
+    def loss_fn(it: int):
+        pool[int(rng.integers(5))] += 1.0  # (a real loop would write it in after_step)
+        return model(torch.ones(1, 2)).sum(), {}
+
+    def build():
+        return GradientTrainer(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            loss_fn,
+            generators={"numpy": rng},
+            buffers={"pool": pool},
+        )
+
+    trainer = build()
+    trainer.fit(3)
+    state = copy.deepcopy(trainer.state_dict())
+    after = (rng.integers(1 << 30), pool.clone())
+    pool.zero_()
+    rng.integers(7)  # move the generator on
+    build().load_state_dict(state)
+    assert torch.equal(pool, after[1]) and pool.sum() == 3
+    assert rng.integers(1 << 30) == after[0]

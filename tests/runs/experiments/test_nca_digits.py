@@ -218,5 +218,5 @@ def test_stop_then_resume_and_interrupt_then_resume_are_bit_identical(
     ]
     latest = load_checkpoint(cut / "checkpoints" / "latest.pt", "nca-digits")
     assert latest["trainer"]["iteration"] == 4
-    assert latest["trainer"]["pool_labels"].shape == (TINY["pool_size"],)
+    assert latest["trainer"]["buffers"]["pool_labels"].shape == (TINY["pool_size"],)
     same(main(cfg, resume=str(cut)))
