@@ -51,8 +51,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from colonylab.agents import build as build_agent
+from colonylab.agents.mlp import MLPPolicy
 from colonylab.collective_ml.base import flatten_params
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
+from colonylab.envs.classic.cartpole import CartPoleWorld
 from colonylab.runs.common.bench import (
     machine_info,
     threads_info,
@@ -60,12 +63,18 @@ from colonylab.runs.common.bench import (
     torch_threads,
     write_json,
 )
+from colonylab.runs.common.checkpoint import load_checkpoint
 from colonylab.runs.common.device import resolve_device
-from colonylab.runs.common.policies import SHIPPED, cartpole_factory, load_policy, mlp_policy
 
 GOAL = 20.0
 POPULATIONS = ("trained", "random")
-SHIPPED_CHECKPOINT = SHIPPED / "cartpole_pso.pt"
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "cartpole_pso.pt"
+EXPERIMENT = "cartpole-pso"
+
+
+def mlp_policy() -> torch.nn.Module:
+    """The CartPole policy: ``obs (B, 4) -> logits (B, 2)``, tanh hidden layer of 16, argmax."""
+    return MLPPolicy((4,), 2, hidden=(16,), output="linear")
 
 
 @dataclass(frozen=True)
@@ -127,8 +136,10 @@ def make_population(kind: str, cfg: Config) -> tuple[torch.nn.Module, torch.Tens
     """``(policy template, params (pop, D))`` of the ``trained`` or ``random`` population."""
     gen = torch.Generator().manual_seed(cfg.seed)
     if kind == "trained":
-        policy, payload = load_policy(cfg.checkpoint or SHIPPED_CHECKPOINT, "cartpole-pso")
-        center = payload["params"].float()
+        ckpt = load_checkpoint(cfg.checkpoint or SHIPPED_CHECKPOINT, EXPERIMENT)
+        policy = build_agent(ckpt["spec"] or {})
+        policy.load_state_dict(ckpt["state_dict"])
+        center = flatten_params(policy).float()
         noise = torch.randn(cfg.pop, center.numel(), generator=gen)
         return policy, center + cfg.noise * noise
     rows = []
@@ -161,7 +172,11 @@ def _run(cfg: Config) -> dict[str, Any]:
     for kind in cfg.populations:
         policy, params = make_population(kind, cfg)
         batched = BatchedEvaluator(
-            policy, cartpole_factory(), episodes=cfg.episodes, seed=cfg.seed, device=device
+            policy,
+            CartPoleWorld.factory(validate_actions=False, max_episode_steps=500),
+            episodes=cfg.episodes,
+            seed=cfg.seed,
+            device=device,
         )
         loop = LoopEvaluator(
             policy, lambda: gym.make("CartPole-v1"), episodes=cfg.episodes, seed=cfg.seed
