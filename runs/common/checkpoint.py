@@ -106,6 +106,13 @@ def read_torch_file(path: str | Path, map_location: str = "cpu") -> Any:
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     if path.is_dir():
         raise CheckpointError(f"checkpoint {str(path)!r} is a directory, expected a .pt file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] != b"PK" and head[:1] != b"\x80":  # a zip archive, or a legacy pickle
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable checkpoint: not a torch file (it starts with {head!r}; "
+            "expected a .pt file written by 'colony train')"
+        )
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # the unpickler raises many kinds on a damaged file

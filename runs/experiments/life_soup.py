@@ -25,7 +25,15 @@ from rich.table import Table
 from colonylab.emergence.ca import PeriodDetector, block_entropy, density
 from colonylab.envs.ca.life import LifeConfig, LifeWorld
 from colonylab.envs.ca.rules import LifeRule
-from colonylab.runs.common import RunDir, read_torch_file, seed_everything
+from colonylab.runs.common import (
+    RunDir,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    save_checkpoint,
+    seed_everything,
+)
 
 
 @dataclass(frozen=True)
@@ -156,14 +164,19 @@ def main(cfg: Config) -> list[dict]:
         for rule in cfg.rules:
             results.append(run_rule(cfg, rule, run, progress))
     elapsed = time.perf_counter() - t0
-    run.save_checkpoint(
-        "final",
-        {
-            "experiment": "life-soup",
-            "step": cfg.steps,
-            "rules": [r["rule"] for r in results],
-            "boards": {r["rule"]: r["boards"] for r in results},
-        },
+    final = {r["rule"]: r["boards"] for r in results}
+    save_checkpoint(
+        run.checkpoints / "final.pt",
+        make_checkpoint(
+            "life-soup",
+            config=cfg,
+            provenance=provenance(
+                reproduce_command("train life-soup", cfg),
+                seed=cfg.seed,
+                metrics={f"density/{r['rule']}": r["curves"]["density"][-1] for r in results},
+            ),
+            extra={"step": cfg.steps, "rules": list(final), "boards": final},
+        ),
     )
     if cfg.plots:
         _plot(results, run.media / "metrics.png")
@@ -198,7 +211,7 @@ def watch(cfg: Config, checkpoint: str | None) -> LifeWorld:
         )
         world.reset(seed=cfg.seed)
         return world
-    state = read_torch_file(checkpoint)
+    state = load_checkpoint(checkpoint, "life-soup")["extra"]
     boards = state["boards"]
     if rule not in boards:
         rule = state["rules"][0]

@@ -109,7 +109,7 @@ def test_rng_states_restore_every_generator():
 @pytest.mark.parametrize(
     ("content", "match"),
     [
-        (b"hello, not a checkpoint", "not a readable checkpoint"),
+        (b"hello, not a checkpoint", "not a readable checkpoint: not a torch file"),
         (None, "not a readable checkpoint"),  # truncated
         ("other-dict", "not a Colony Lab checkpoint"),
         ("other-kind", "is a 'toy' checkpoint, expected a 'nca-grow' checkpoint"),
