@@ -5,11 +5,14 @@
 ``n_agents``, ``alive``, ``kernel_threads`` and ``step_count`` and provides
 ``write_view(out, full)``; it says what its actions are through
 ``_action_limit`` (an int, or int32[N] per agent), ``_first_bad_int_action`` and
-``_action_error``.
+``_action_error``. The helpers below hold what the three worlds' constructors,
+``reset``/``set_state``, ``step`` and pictures do alike (the rules stay in each world
+and in ``_kernels.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +22,54 @@ from colonylab.envs.grid import _kernels as K
 from colonylab.envs.grid._threads import numba_threads
 
 Policy = Callable[..., np.ndarray]
+
+OBS_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
+"""The grid worlds' observation dtypes by config name."""
+BACKGROUND = (16, 17, 24)
+"""Floor colour of the grid worlds' pictures."""
+WALL_COLOUR = (118, 120, 130)
+"""Wall colour of the grid worlds' pictures."""
+
+
+def is_int(value: Any) -> bool:
+    """An integer (Python or NumPy), not a bool."""
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
+
+
+def is_number(value: Any) -> bool:
+    """A finite real number (Python or NumPy), not a bool."""
+    return (
+        not isinstance(value, (bool, np.bool_))
+        and isinstance(value, (int, float, np.integer, np.floating))
+        and math.isfinite(value)
+    )
+
+
+def check_common_fields(cfg: Any, view_radius_low: int) -> None:
+    """The checks every grid config shares: ``view_radius`` in ``[low, 32]``,
+    ``max_cycles >= 1``, ``obs_dtype`` known and ``threads`` (when the config has it)."""
+    threads = getattr(cfg, "threads", None)
+    if threads is not None and not (is_int(threads) and threads >= 1):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    if not (is_int(cfg.view_radius) and view_radius_low <= cfg.view_radius <= 32):
+        raise ValueError(
+            f"view_radius must be an integer in [{view_radius_low}, 32], got {cfg.view_radius!r}"
+        )
+    if not (is_int(cfg.max_cycles) and cfg.max_cycles >= 1):
+        raise ValueError(f"max_cycles must be a positive integer, got {cfg.max_cycles!r}")
+    if cfg.obs_dtype not in OBS_DTYPES:
+        raise ValueError(f"obs_dtype must be one of {sorted(OBS_DTYPES)}, got {cfg.obs_dtype!r}")
+
+
+def check_finite_fields(cfg: Any, names: tuple[str, ...], at_least_zero: bool = False) -> None:
+    """Each field in ``names`` is a finite number (and ``>= 0`` when ``at_least_zero``)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if at_least_zero:
+            if not (is_number(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        elif not is_number(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
 def threaded_policy(policy: Policy, threads: int) -> Policy:
@@ -39,7 +90,45 @@ class GridWorld:
     _action_limit: int | np.ndarray = K.N_ACTIONS
     """Actions of each agent are integers in ``[0, _action_limit)``."""
 
+    # -- construction -------------------------------------------------------------------------
+    def _init_common(self, n: int, side: int, pad: int) -> None:
+        """The members every grid world has: ``n`` agent rows (positions, life, the last
+        step's action, reward, attack target and death), the padded grid of side
+        ``side + 2 pad`` (``grid`` is its map window), the view circle, the lazy
+        observation buffer, seeding and the step bookkeeping."""
+        self.n_agents = n
+        self.pos = np.zeros((n, 2), dtype=K.POS_DTYPE)
+        self.alive = np.zeros(n, dtype=bool)
+        self.killed = np.zeros(n, dtype=bool)
+        self.attack_target = np.full(n, -1, dtype=np.int32)
+        self.last_action = np.zeros(n, dtype=K.ACTION_DTYPE)
+        self.last_reward = np.zeros(n, dtype=K.REWARD_DTYPE)
+        self._dest = np.zeros(n, dtype=np.int64)
+        self._deaths = np.zeros(2, dtype=np.int64)
+        self._noop = np.zeros(n, dtype=K.ACTION_DTYPE)
+        padded = side + 2 * pad
+        self._pad = pad
+        self._grid = np.full((padded, padded), K.WALL, dtype=K.GRID_DTYPE)
+        self.grid = self._grid[pad : pad + side, pad : pad + side]
+        """Agent index per map cell, -1 empty, -2 wall (a view of the padded grid)."""
+        self._row_lo, self._row_hi = K.circle_spans(self.radius)
+        self._view: np.ndarray | None = None  # the world's observation buffer (lazy)
+        self._view_step = -2  # step at which _view was last written
+        self._one = self._encode(np.float32(1.0))[()]
+        self._base_image: np.ndarray | None = None
+        self.np_random = np.random.default_rng()
+        self.step_count = 0
+        self.default_policy: Callable[[Any], np.ndarray] | None = None
+        """Policy ``step()`` uses when called without actions (the viewer does that);
+        None: everyone waits (no-op)."""
+        self._ready = False
+
     # -- sizes ----------------------------------------------------------------------------
+    @property
+    def _border(self) -> int:
+        """Width of the wall ring (1 with ``walls``, else 0)."""
+        return 1 if self.config.walls else 0
+
     @property
     def _kernel_dtype(self) -> np.dtype:
         """dtype the kernels write: float16 travels as its bits (uint16)."""
@@ -58,6 +147,68 @@ class GridWorld:
         if self.obs_dtype == np.float16:
             return values.astype(np.float16).view(np.uint16)
         return np.floor(values * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+
+    # -- reset and set_state ------------------------------------------------------------------
+    def _clear_grid(self) -> None:
+        """Walls (the padding and, with ``walls``, the ring), every free cell empty."""
+        pad, side, border = self._pad, self.map_size, self._border
+        self._grid.fill(K.WALL)
+        self._grid[pad + border : pad + side - border, pad + border : pad + side - border] = K.EMPTY
+
+    def _agent_label(self, index: int) -> str:
+        """What names agent ``index`` in a message after its index (e.g. `` (prey_3)``)."""
+        return ""
+
+    def _checked_placement(
+        self, pos: Any, alive: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``set_state``'s shared checks: ``(pos, alive, live, y, x)`` with ``live`` the
+        living agents' indices and ``(y, x)`` their cells; ValueError for wrong shapes,
+        a living agent outside the free cells or two on one cell."""
+        n, side = self.n_agents, self.map_size
+        pos = np.asarray(pos)
+        alive = np.ones(n, dtype=bool) if alive is None else np.asarray(alive)
+        if pos.shape != (n, 2) or pos.dtype.kind not in "iu":
+            raise ValueError(f"pos must be integers of shape ({n}, 2), got {pos.dtype} {pos.shape}")
+        if alive.shape != (n,) or alive.dtype != bool:
+            raise ValueError(f"alive must be bool of shape ({n},), got {alive.dtype} {alive.shape}")
+        live = np.flatnonzero(alive)
+        y, x = pos[live, 0], pos[live, 1]
+        border = self._border
+        outside = (y < border) | (y >= side - border) | (x < border) | (x >= side - border)
+        if outside.any():
+            i = live[np.argmax(outside)]
+            raise ValueError(
+                f"agent {i}{self._agent_label(i)} at {tuple(pos[i].tolist())} is outside the "
+                f"free cells [{border}, {side - border}) of the map"
+            )
+        cells = y.astype(np.int64) * side + x
+        if np.unique(cells).size != cells.size:
+            raise ValueError("two living agents share a cell; give each a cell of its own")
+        return pos, alive, live, y, x
+
+    def _place(self, pos: np.ndarray, live: np.ndarray) -> None:
+        """Clear the grid and put the living agents ``live`` on their cells ``pos[live]``."""
+        self._clear_grid()
+        self.pos[live] = pos[live]
+        pad = self._pad
+        self._grid[pos[live, 0] + pad, pos[live, 1] + pad] = live.astype(np.int32)
+
+    # -- step ---------------------------------------------------------------------------------
+    def _step_actions(self, actions: Any) -> np.ndarray:
+        """``step``'s opening: refuse a step before ``reset``, take ``default_policy``'s
+        actions when none are given, and check them."""
+        if not self._ready:
+            raise RuntimeError("call reset(seed) before step()")
+        if actions is None and self.default_policy is not None:
+            actions = self.default_policy(self._observation())
+        return self._check_actions(actions)
+
+    def _truncated(self) -> np.ndarray:
+        """``truncated`` after a step: the living once ``max_cycles`` steps have run."""
+        if self.step_count >= self.config.max_cycles:
+            return self.alive.copy()
+        return np.zeros(self.n_agents, dtype=bool)
 
     # -- actions ----------------------------------------------------------------------------
     def _first_bad_int_action(self, arr: np.ndarray) -> int:
@@ -139,3 +290,47 @@ class GridWorld:
                 )
             self.write_view(out, full=True)
             return out
+
+    # -- shared pictures and measurements ------------------------------------------------------
+    def _walled_base_image(self) -> np.ndarray:
+        """The empty map picture: floor, with a grey ring when the map has walls."""
+        base = np.empty((*self.map_shape, 3), dtype=np.uint8)
+        base[...] = WALL_COLOUR if self.config.walls else BACKGROUND
+        if self.config.walls:
+            base[1:-1, 1:-1] = BACKGROUND
+        return base
+
+    def _team_density_planes(self) -> np.ndarray:
+        """Per-team share of each view-grid block's cells held by a living agent,
+        float32[2, S, S] (block ``r`` covers rows ``y`` with ``y * S // H == r``)."""
+        view = self.view_shape[0]
+        side = self.map_size
+        live = self.alive
+        by = self.pos[live, 0].astype(np.int64) * view // side
+        bx = self.pos[live, 1].astype(np.int64) * view // side
+        keys = self.team[live].astype(np.int64) * view * view + by * view + bx
+        counts = np.bincount(keys, minlength=2 * view * view).reshape(2, view, view)
+        span = np.bincount(np.arange(side) * view // side, minlength=view).astype(np.float64)
+        area = np.outer(span, span)
+        planes = np.divide(counts, area, out=np.zeros(counts.shape), where=area > 0)
+        return planes.astype(np.float32)
+
+    def _write_features(self, out: np.ndarray | None, id_count: int) -> np.ndarray:
+        """Extra features, float32[N, F]: ids in binary among ``id_count``, last action
+        one-hot, last reward, scaled position (see ``_kernels.write_features``)."""
+        if out is None:
+            out = np.empty((self.n_agents, self.feature_size), dtype=np.float32)
+        with numba_threads(self.kernel_threads):
+            K.write_features(
+                self.pos,
+                self.team,
+                self.alive,
+                self.last_action,
+                self.last_reward,
+                id_count,
+                self.id_bits,
+                self.map_size,
+                self.map_size,
+                out,
+            )
+        return out

@@ -76,13 +76,17 @@ import numpy as np
 from colonylab.envs.base import StepResult, check_allocation
 from colonylab.envs.grid import _kernels as K
 from colonylab.envs.grid._threads import resolve_threads, with_kernel_threads
-from colonylab.envs.grid._world import GridWorld, threaded_policy
+from colonylab.envs.grid._world import (
+    OBS_DTYPES,
+    GridWorld,
+    check_common_fields,
+    check_finite_fields,
+    is_int,
+    threaded_policy,
+)
 
 TEAM_NAMES = ("red", "blue")
-OBS_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
 BLOCK_GAP = 3  # columns between the map centre and each team's block (MAgent: 3)
-_BACKGROUND = (16, 17, 24)
-_WALL = (118, 120, 130)
 _TEAM_LOW = np.array([[90, 22, 26], [22, 40, 96]], dtype=np.uint8)  # HP 0
 _TEAM_HIGH = np.array([[255, 84, 64], [80, 150, 255]], dtype=np.uint8)  # full HP
 
@@ -141,9 +145,7 @@ class BattleConfig:
     def __post_init__(self) -> None:
         for name in ("map_size", "agents", "agents_per_team"):
             value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
-            ):
+            if value is not None and not (is_int(value) and value >= 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if self.map_size is not None and self.map_size < 3:
             raise ValueError(f"map_size must be >= 3, got {self.map_size}")
@@ -162,38 +164,22 @@ class BattleConfig:
             raise ValueError(
                 f"density must be in (0, 0.5] agents a side per cell, got {self.density!r}"
             )
-        if not isinstance(self.view_radius, (int, np.integer)) or not 2 <= self.view_radius <= 32:
-            raise ValueError(f"view_radius must be an integer in [2, 32], got {self.view_radius!r}")
-        if not isinstance(self.max_cycles, (int, np.integer)) or self.max_cycles < 1:
-            raise ValueError(f"max_cycles must be a positive integer, got {self.max_cycles!r}")
-        for name in ("max_hp", "damage", "recover"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_common_fields(self, view_radius_low=2)
+        check_finite_fields(self, ("max_hp", "damage", "recover"), at_least_zero=True)
         if self.max_hp <= 0:
             raise ValueError(f"max_hp must be > 0, got {self.max_hp!r}")
-        for name in (
-            "step_reward",
-            "dead_penalty",
-            "attack_penalty",
-            "attack_opponent_reward",
-            "kill_reward",
-        ):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        check_finite_fields(
+            self,
+            (
+                "step_reward",
+                "dead_penalty",
+                "attack_penalty",
+                "attack_opponent_reward",
+                "kill_reward",
+            ),
+        )
         if self.placement not in ("blocks", "random"):
             raise ValueError(f"placement must be 'blocks' or 'random', got {self.placement!r}")
-        if self.threads is not None and (
-            isinstance(self.threads, bool)
-            or not isinstance(self.threads, (int, np.integer))
-            or self.threads < 1
-        ):
-            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
-        if self.obs_dtype not in OBS_DTYPES:
-            raise ValueError(
-                f"obs_dtype must be one of {sorted(OBS_DTYPES)}, got {self.obs_dtype!r}"
-            )
         _resolve_sizes(self)  # refuses a map too small for the agents
 
     @property
@@ -325,8 +311,8 @@ class BattleWorld(GridWorld):
         self.obs_dtype = np.dtype(OBS_DTYPES[cfg.obs_dtype])
         self.id_bits = _id_bits(self.team_size)
         self.feature_size = self.id_bits + K.N_ACTIONS + 3
-        self._pad = max(self.radius, 2)
-        padded = side + 2 * self._pad
+        pad = max(self.radius, 2)
+        padded = side + 2 * pad
         view_bytes = n * view * view * self.n_channels * self.obs_dtype.itemsize
         feature_bytes = n * self.feature_size * 4 if cfg.extra_features else 0
         plane_bytes = 2 * padded * padded * 5 * self.obs_dtype.itemsize
@@ -340,40 +326,22 @@ class BattleWorld(GridWorld):
             f"battle of {n:,} agents on {side} x {side} "
             f"({view_bytes / n:,.0f} bytes of observation per agent)",
         )
-        self.n_agents = n
+        self._init_common(n, side, pad)
         self.kernel_threads = resolve_threads(n, cfg.threads)
         """Numba threads this world's kernels run on (``BattleConfig.threads``)."""
         self.team = np.repeat(np.arange(2, dtype=K.TEAM_DTYPE), self.team_size)
-        self.pos = np.zeros((n, 2), dtype=K.POS_DTYPE)
         self.hp = np.zeros(n, dtype=K.HP_DTYPE)
-        self.alive = np.zeros(n, dtype=bool)
-        self.killed = np.zeros(n, dtype=bool)
-        self.attack_target = np.full(n, -1, dtype=np.int32)
-        self.last_action = np.zeros(n, dtype=K.ACTION_DTYPE)
-        self.last_reward = np.zeros(n, dtype=K.REWARD_DTYPE)
         self._hits = np.zeros(n, dtype=np.int32)
-        self._dest = np.zeros(n, dtype=np.int64)
         self._vacated = np.full(n, -1, dtype=np.int64)
         self._nothing_vacated = np.full(n, -1, dtype=np.int64)
         self._all_index = np.arange(n, dtype=np.int64)
-        self._deaths = np.zeros(2, dtype=np.int64)
-        self._grid = np.full((padded, padded), K.WALL, dtype=K.GRID_DTYPE)
-        pad = self._pad
-        self.grid = self._grid[pad : pad + side, pad : pad + side]
-        """Agent index per map cell, -1 empty, -2 wall (a view of the padded grid)."""
-        self._row_lo, self._row_hi = K.circle_spans(self.radius)
-        self._view: np.ndarray | None = None  # the world's observation buffer (lazy)
-        self._view_step = -2  # step at which _view was last written
         self._features: np.ndarray | None = None
         self._minimap = np.zeros((2, view, view, 2), dtype=self._kernel_dtype)
         # per-team maps of what an agent sees in each cell (see _kernels.sync_planes)
         self._planes = np.zeros((2, padded, padded, 5), dtype=self._kernel_dtype)
         self._planes_step = -2  # step at which the planes were last brought up to date
-        self._one = self._encode(np.float32(1.0))[()]
-        self._base_image: np.ndarray | None = None
         self._team_alive = np.zeros(2, dtype=np.int64)
         self._kills = np.zeros(2, dtype=np.int64)
-        self._noop = np.zeros(n, dtype=K.ACTION_DTYPE)
         self._params = tuple(
             np.float32(v)
             for v in (
@@ -387,12 +355,6 @@ class BattleWorld(GridWorld):
                 cfg.kill_reward,
             )
         )
-        self.np_random = np.random.default_rng()
-        self.step_count = 0
-        self.default_policy: Callable[[Any], np.ndarray] | None = None
-        """Policy ``step()`` uses when called without actions (the viewer does that);
-        None: everyone waits (no-op)."""
-        self._ready = False
 
     # -- sizes ------------------------------------------------------------------------------
     @property
@@ -412,9 +374,8 @@ class BattleWorld(GridWorld):
         """
         self.np_random = np.random.default_rng(seed)
         n, side, pad = self.team_size, self.map_size, self._pad
-        self._grid.fill(K.WALL)
-        border = 1 if self.config.walls else 0
-        self._grid[pad + border : pad + side - border, pad + border : pad + side - border] = K.EMPTY
+        self._clear_grid()
+        border = self._border
         if self.config.placement == "blocks":
             spacing, rows, cols, top, left0, left1 = _block_layout(side, n, self.config.walls)
             k = np.arange(n)
@@ -461,37 +422,16 @@ class BattleWorld(GridWorld):
 
         The step counter and the kill counts are kept; ``np_random`` is not touched.
         """
-        n, side, pad = self.n_agents, self.map_size, self._pad
-        pos = np.asarray(pos)
-        alive = np.ones(n, dtype=bool) if alive is None else np.asarray(alive)
-        if pos.shape != (n, 2) or pos.dtype.kind not in "iu":
-            raise ValueError(f"pos must be integers of shape ({n}, 2), got {pos.dtype} {pos.shape}")
-        if alive.shape != (n,) or alive.dtype != bool:
-            raise ValueError(f"alive must be bool of shape ({n},), got {alive.dtype} {alive.shape}")
+        n = self.n_agents
+        pos, alive, live, _, _ = self._checked_placement(pos, alive)
         hp = np.where(alive, self.config.max_hp, 0.0) if hp is None else np.asarray(hp)
         if hp.shape != (n,):
             raise ValueError(f"hp must have shape ({n},), got {hp.shape}")
-        live = np.flatnonzero(alive)
-        y, x = pos[live, 0], pos[live, 1]
-        border = 1 if self.config.walls else 0
-        outside = (y < border) | (y >= side - border) | (x < border) | (x >= side - border)
-        if outside.any():
-            i = live[np.argmax(outside)]
-            raise ValueError(
-                f"agent {i} at {tuple(pos[i])} is outside the free cells "
-                f"[{border}, {side - border}) of the map"
-            )
-        cells = y.astype(np.int64) * side + x
-        if np.unique(cells).size != cells.size:
-            raise ValueError("two living agents share a cell")
         bad_hp = ~((hp[live] > 0) & (hp[live] <= self.config.max_hp))
         if bad_hp.any():
             i = live[np.argmax(bad_hp)]
             raise ValueError(f"hp[{i}] = {hp[i]!r} must be in (0, max_hp={self.config.max_hp}]")
-        self._grid.fill(K.WALL)
-        self._grid[pad + border : pad + side - border, pad + border : pad + side - border] = K.EMPTY
-        self.pos[live] = pos[live]
-        self._grid[y + pad, x + pad] = live.astype(np.int32)
+        self._place(pos, live)
         self.alive[:] = alive
         self.hp[:] = np.where(alive, hp, 0.0)
         self.killed.fill(False)
@@ -523,11 +463,7 @@ class BattleWorld(GridWorld):
                 the first bad agent index and value); the world is left unchanged.
             RuntimeError: before the first ``reset``.
         """
-        if not self._ready:
-            raise RuntimeError("call reset(seed) before step()")
-        if actions is None and self.default_policy is not None:
-            actions = self.default_policy(self._observation())
-        acts = self._check_actions(actions)
+        acts = self._step_actions(actions)
         K.battle_step(
             acts,
             self.pos,
@@ -551,10 +487,7 @@ class BattleWorld(GridWorld):
         self._team_alive -= deaths
         kills = deaths[::-1].copy()  # friendly fire does no damage: every death is a kill
         self._kills += kills
-        if self.step_count >= self.config.max_cycles:
-            truncated = self.alive.copy()
-        else:
-            truncated = np.zeros(self.n_agents, dtype=bool)
+        truncated = self._truncated()
         obs = self._observation() if observe else None
         info = {"team_alive": self._team_alive.copy(), "kills": kills}
         return StepResult(obs, self.last_reward.copy(), self.killed.copy(), truncated, info)
@@ -619,18 +552,7 @@ class BattleWorld(GridWorld):
         """Team densities on the view grid, float32[2, S, S]: share of each block's cells
         held by a living agent of the team (block ``r`` covers rows ``y`` with
         ``y * S // H == r``, and likewise columns)."""
-        view = self.view_shape[0]
-        side = self.map_size
-        live = self.alive
-        by = self.pos[live, 0].astype(np.int64) * view // side
-        bx = self.pos[live, 1].astype(np.int64) * view // side
-        keys = self.team[live].astype(np.int64) * view * view + by * view + bx
-        counts = np.bincount(keys, minlength=2 * view * view).reshape(2, view, view)
-        span = np.bincount(np.arange(side) * view // side, minlength=view).astype(np.float64)
-        area = np.outer(span, span)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            planes = np.where(area > 0, counts / np.where(area > 0, area, 1.0), 0.0)
-        return planes.astype(np.float32)
+        return self._team_density_planes()
 
     def _minimap_code(self) -> np.ndarray:
         planes = self._encode(self.minimap_planes())
@@ -640,24 +562,9 @@ class BattleWorld(GridWorld):
         self._minimap[1, ..., 1] = planes[0]
         return self._minimap
 
-    @with_kernel_threads
     def features(self, out: np.ndarray | None = None) -> np.ndarray:
         """Extra features of every agent, float32[N, F] (see the module docstring)."""
-        if out is None:
-            out = np.empty((self.n_agents, self.feature_size), dtype=np.float32)
-        K.write_features(
-            self.pos,
-            self.team,
-            self.alive,
-            self.last_action,
-            self.last_reward,
-            self.team_size,
-            self.id_bits,
-            self.map_size,
-            self.map_size,
-            out,
-        )
-        return out
+        return self._write_features(out, self.team_size)
 
     def state(self) -> np.ndarray:
         """The global map, float32[H, W, 5]: wall, red presence, red HP / max, blue
@@ -695,11 +602,7 @@ class BattleWorld(GridWorld):
         """The map, one pixel per cell, ``uint8[H, W, 3]``: red and blue agents shaded by
         HP (dark = hurt), walls grey, floor dark."""
         if self._base_image is None:
-            base = np.empty((self.map_size, self.map_size, 3), dtype=np.uint8)
-            base[...] = _WALL if self.config.walls else _BACKGROUND
-            if self.config.walls:
-                base[1:-1, 1:-1] = _BACKGROUND
-            self._base_image = base
+            self._base_image = self._walled_base_image()
         image = self._base_image.copy()
         K.paint_agents(
             self.pos,

@@ -94,15 +94,22 @@ import numpy as np
 from colonylab.envs.base import StepResult, check_allocation
 from colonylab.envs.grid import _kernels as K
 from colonylab.envs.grid._threads import resolve_threads, with_kernel_threads
-from colonylab.envs.grid._world import GridWorld, threaded_policy
+from colonylab.envs.grid._world import (
+    BACKGROUND,
+    OBS_DTYPES,
+    WALL_COLOUR,
+    GridWorld,
+    check_common_fields,
+    check_finite_fields,
+    is_int,
+    is_number,
+    threaded_policy,
+)
 
-OBS_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
 CELLS_PER_PATCH = 384  # default patches: one per this many map cells
 MIN_DERIVED_SIZE = 8  # smallest map side derived from ``agents``
 STATE_CHANNELS = 4  # wall, agent presence, agent HP / max, food / capacity
-_BACKGROUND = (16, 17, 24)
 _PATCH_GROUND = (22, 36, 26)  # a patch cell with no food left
-_WALL = (118, 120, 130)
 _FOOD_FULL = np.array([60, 190, 75], dtype=np.uint8)
 _AGENT_LOW = np.array([[120, 40, 60]], dtype=np.uint8)  # HP 0
 _AGENT_HIGH = np.array([[255, 214, 70]], dtype=np.uint8)  # full HP
@@ -171,55 +178,39 @@ class GatherConfig:
     costs more than it saves there), else all (``NUMBA_NUM_THREADS``)."""
 
     def __post_init__(self) -> None:
-        if self.threads is not None and not _is_int(self.threads, 1):
-            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
-        for name in ("map_size", "patches"):
+        check_common_fields(self, view_radius_low=2)
+        for name, at_least in (("map_size", 1), ("patches", 0)):
             value = getattr(self, name)
-            if value is not None and not _is_int(value, 1 if name == "map_size" else 0):
-                at_least = 1 if name == "map_size" else 0
+            if value is not None and not (is_int(value) and value >= at_least):
                 raise ValueError(f"{name} must be an integer >= {at_least} or None, got {value!r}")
-        if not _is_int(self.agents, 1):
-            raise ValueError(f"agents must be an integer >= 1, got {self.agents!r}")
-        if not _is_int(self.patch_radius, 0):
-            raise ValueError(f"patch_radius must be an integer >= 0, got {self.patch_radius!r}")
-        if not (_is_int(self.view_radius, 2) and self.view_radius <= 32):
-            raise ValueError(f"view_radius must be an integer in [2, 32], got {self.view_radius!r}")
-        if not _is_int(self.max_cycles, 1):
-            raise ValueError(f"max_cycles must be a positive integer, got {self.max_cycles!r}")
-        if not (_is_number(self.density) and 0.0 < self.density <= 1.0):
+        for name, value in (("agents", self.agents), ("patch_radius", self.patch_radius)):
+            at_least = 1 if name == "agents" else 0
+            if not (is_int(value) and value >= at_least):
+                raise ValueError(f"{name} must be an integer >= {at_least}, got {value!r}")
+        if not (is_number(self.density) and 0.0 < self.density <= 1.0):
             raise ValueError(f"density must be in (0, 1] agents per cell, got {self.density!r}")
-        for name in (
-            "food_capacity",
-            "regrow",
-            "eat_rate",
-            "hp_per_food",
-            "corpse_food",
-            "max_hp",
-            "hunger",
-            "damage",
-        ):
-            value = getattr(self, name)
-            if not (_is_number(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_finite_fields(
+            self,
+            (
+                "food_capacity",
+                "regrow",
+                "eat_rate",
+                "hp_per_food",
+                "corpse_food",
+                "max_hp",
+                "hunger",
+                "damage",
+            ),
+            at_least_zero=True,
+        )
         for name in ("max_hp", "food_capacity"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in (
-            "food_reward",
-            "step_reward",
-            "dead_penalty",
-            "attack_penalty",
-            "kill_reward",
-        ):
-            value = getattr(self, name)
-            if not _is_number(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        check_finite_fields(
+            self, ("food_reward", "step_reward", "dead_penalty", "attack_penalty", "kill_reward")
+        )
         if self.patch_layout not in ("random", "ring"):
             raise ValueError(f"patch_layout must be 'random' or 'ring', got {self.patch_layout!r}")
-        if self.obs_dtype not in OBS_DTYPES:
-            raise ValueError(
-                f"obs_dtype must be one of {sorted(OBS_DTYPES)}, got {self.obs_dtype!r}"
-            )
         _resolve_size(self)  # refuses a map too small for the agents
 
     @property
@@ -234,22 +225,6 @@ class GatherConfig:
             return int(self.patches)
         side = self.size
         return max(1, round(side * side / CELLS_PER_PATCH))
-
-
-def _is_int(value: Any, at_least: int) -> bool:
-    return (
-        not isinstance(value, (bool, np.bool_))
-        and isinstance(value, (int, np.integer))
-        and value >= at_least
-    )
-
-
-def _is_number(value: Any) -> bool:
-    return (
-        not isinstance(value, (bool, np.bool_))
-        and isinstance(value, (int, float, np.integer, np.floating))
-        and math.isfinite(value)
-    )
 
 
 # ---- sizes and layout -----------------------------------------------------------------
@@ -345,7 +320,7 @@ class GatherWorld(GridWorld):
         self.config = cfg = config or GatherConfig()
         self.map_size = side = cfg.size
         self.n_patches = cfg.n_patches
-        self.n_agents = n = int(cfg.agents)
+        n = int(cfg.agents)
         self.kernel_threads = resolve_threads(n, cfg.threads)
         """Numba threads this world's kernels run on (``GatherConfig.threads``)."""
         self.radius = int(cfg.view_radius)
@@ -355,7 +330,7 @@ class GatherWorld(GridWorld):
         self.obs_dtype = np.dtype(OBS_DTYPES[cfg.obs_dtype])
         self.id_bits = max(1, (n - 1).bit_length())
         self.feature_size = self.id_bits + K.N_ACTIONS + 3
-        self._pad = pad = max(self.radius, 2)
+        pad = max(self.radius, 2)
         padded = side + 2 * pad
         view_bytes = n * view * view * self.n_channels * self.obs_dtype.itemsize
         feature_bytes = n * self.feature_size * 4 if cfg.extra_features else 0
@@ -365,23 +340,13 @@ class GatherWorld(GridWorld):
             f"gather of {n:,} agents on {side} x {side} "
             f"({view_bytes / n:,.0f} bytes of observation per agent)",
         )
+        self._init_common(n, side, pad)
         self.team = np.zeros(n, dtype=K.TEAM_DTYPE)
         """int8[N], all 0: one species (for the ``emergence.grid`` metrics)."""
-        self.pos = np.zeros((n, 2), dtype=K.POS_DTYPE)
         self.hp = np.zeros(n, dtype=K.HP_DTYPE)
-        self.alive = np.zeros(n, dtype=bool)
-        self.killed = np.zeros(n, dtype=bool)
-        self.attack_target = np.full(n, -1, dtype=np.int32)
-        self.last_action = np.zeros(n, dtype=K.ACTION_DTYPE)
-        self.last_reward = np.zeros(n, dtype=K.REWARD_DTYPE)
         self.last_eaten = np.zeros(n, dtype=np.float32)
         self._hits = np.zeros(n, dtype=np.int32)
-        self._dest = np.zeros(n, dtype=np.int64)
-        self._deaths = np.zeros(2, dtype=np.int64)
         self._all_index = np.arange(n, dtype=np.int64)
-        self._grid = np.full((padded, padded), K.WALL, dtype=K.GRID_DTYPE)
-        self.grid = self._grid[pad : pad + side, pad : pad + side]
-        """Agent index per map cell, -1 empty, -2 wall (a view of the padded grid)."""
         self._food = np.zeros((padded, padded), dtype=np.float32)
         self.food = self._food[pad : pad + side, pad : pad + side]
         """float32[H, W] food per map cell (a view of the padded food map)."""
@@ -391,19 +356,13 @@ class GatherWorld(GridWorld):
         self._food_code = np.zeros((padded, padded), dtype=self._kernel_dtype)
         self._code_step = -2  # step at which _food_code / _hp_code were last written
         self._hp_code = np.zeros(n, dtype=self._kernel_dtype)
-        self._row_lo, self._row_hi = K.circle_spans(self.radius)
-        self._view: np.ndarray | None = None  # the world's observation buffer (lazy)
-        self._view_step = -2  # step at which _view was last written
         self._features: np.ndarray | None = None
         self._minimap = np.zeros((view, view, 2), dtype=self._kernel_dtype)
-        self._one = self._encode(np.float32(1.0))[()]
-        self._base_image: np.ndarray | None = None
         self._n_alive = 0
         self._kills = 0
         self._starved = 0
         self._food_eaten = 0.0
         self._initial_food = 0.0
-        self._noop = np.zeros(n, dtype=K.ACTION_DTYPE)
         self._params = tuple(
             np.float32(v)
             for v in (
@@ -422,12 +381,6 @@ class GatherWorld(GridWorld):
                 cfg.kill_reward,
             )
         )
-        self.np_random = np.random.default_rng()
-        self.step_count = 0
-        self.default_policy: Callable[[Any], np.ndarray] | None = None
-        """Policy ``step()`` uses when called without actions (the viewer does that);
-        None: everyone waits (no-op)."""
-        self._ready = False
 
     # -- sizes -------------------------------------------------------------------------------
     @property
@@ -436,12 +389,6 @@ class GatherWorld(GridWorld):
         return self._n_alive
 
     # -- reset ---------------------------------------------------------------------------------
-    def _clear_grid(self) -> None:
-        pad, side = self._pad, self.map_size
-        border = 1 if self.config.walls else 0
-        self._grid.fill(K.WALL)
-        self._grid[pad + border : pad + side - border, pad + border : pad + side - border] = K.EMPTY
-
     @with_kernel_threads
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
@@ -511,29 +458,11 @@ class GatherWorld(GridWorld):
         baseline becomes ``food eaten so far + the food now on the map``.
         """
         cfg = self.config
-        n, side, pad = self.n_agents, self.map_size, self._pad
-        pos = np.asarray(pos)
-        alive = np.ones(n, dtype=bool) if alive is None else np.asarray(alive)
-        if pos.shape != (n, 2) or pos.dtype.kind not in "iu":
-            raise ValueError(f"pos must be integers of shape ({n}, 2), got {pos.dtype} {pos.shape}")
-        if alive.shape != (n,) or alive.dtype != bool:
-            raise ValueError(f"alive must be bool of shape ({n},), got {alive.dtype} {alive.shape}")
+        n, side = self.n_agents, self.map_size
+        pos, alive, live, _, _ = self._checked_placement(pos, alive)
         hp = np.where(alive, cfg.max_hp, 0.0) if hp is None else np.asarray(hp)
         if hp.shape != (n,) or hp.dtype.kind not in "iuf":
             raise ValueError(f"hp must be numbers of shape ({n},), got {hp.dtype} {hp.shape}")
-        live = np.flatnonzero(alive)
-        y, x = pos[live, 0], pos[live, 1]
-        border = 1 if cfg.walls else 0
-        outside = (y < border) | (y >= side - border) | (x < border) | (x >= side - border)
-        if outside.any():
-            i = live[np.argmax(outside)]
-            raise ValueError(
-                f"agent {i} at {tuple(pos[i].tolist())} is outside the free cells "
-                f"[{border}, {side - border}) of the map"
-            )
-        cells = y.astype(np.int64) * side + x
-        if np.unique(cells).size != cells.size:
-            raise ValueError("two living agents share a cell; give each a cell of its own")
         bad_hp = ~((hp[live] > 0) & (hp[live] <= cfg.max_hp))
         if bad_hp.any():
             i = live[np.argmax(bad_hp)]
@@ -556,9 +485,7 @@ class GatherWorld(GridWorld):
             if on_wall.any():
                 fy, fx = np.argwhere(on_wall)[0]
                 raise ValueError(f"food[{fy}, {fx}] lies on a wall; walls hold no food")
-        self._clear_grid()
-        self.pos[live] = pos[live]
-        self._grid[y + pad, x + pad] = live.astype(np.int32)
+        self._place(pos, live)
         self.alive[:] = alive
         self.hp[:] = np.where(alive, hp, 0.0)
         self.killed.fill(False)
@@ -594,11 +521,7 @@ class GatherWorld(GridWorld):
                 the first bad agent and value); the world is left unchanged.
             RuntimeError: before the first ``reset``.
         """
-        if not self._ready:
-            raise RuntimeError("call reset(seed) before step()")
-        if actions is None and self.default_policy is not None:
-            actions = self.default_policy(self._observation())
-        acts = self._check_actions(actions)
+        acts = self._step_actions(actions)
         K.gather_step(
             acts,
             self.pos,
@@ -625,10 +548,7 @@ class GatherWorld(GridWorld):
         self._starved += starved
         self._food_eaten += eaten
         self._n_alive -= kills + starved
-        if self.step_count >= self.config.max_cycles:
-            truncated = self.alive.copy()
-        else:
-            truncated = np.zeros(self.n_agents, dtype=bool)
+        truncated = self._truncated()
         obs = self._observation() if observe else None
         info = {"alive": self._n_alive, "kills": kills, "starved": starved, "eaten": eaten}
         return StepResult(obs, self.last_reward.copy(), self.killed.copy(), truncated, info)
@@ -706,24 +626,9 @@ class GatherWorld(GridWorld):
         np.divide(food, area, out=planes[1], where=area > 0)
         return np.clip(planes, 0.0, 1.0).astype(np.float32)
 
-    @with_kernel_threads
     def features(self, out: np.ndarray | None = None) -> np.ndarray:
         """Extra features of every agent, float32[N, F] (see the module docstring)."""
-        if out is None:
-            out = np.empty((self.n_agents, self.feature_size), dtype=np.float32)
-        K.write_features(
-            self.pos,
-            self.team,
-            self.alive,
-            self.last_action,
-            self.last_reward,
-            self.n_agents,
-            self.id_bits,
-            self.map_size,
-            self.map_size,
-            out,
-        )
-        return out
+        return self._write_features(out, self.n_agents)
 
     def state(self) -> np.ndarray:
         """The global map, float32[H, W, 4]: wall, agent presence, agent HP / max,
@@ -765,9 +670,9 @@ class GatherWorld(GridWorld):
         walls grey, floor dark."""
         if self._base_image is None:
             base = np.empty((self.map_size, self.map_size, 3), dtype=np.uint8)
-            base[...] = _BACKGROUND
+            base[...] = BACKGROUND
             base[self.patches] = _PATCH_GROUND
-            base[self.grid == K.WALL] = _WALL
+            base[self.grid == K.WALL] = WALL_COLOUR
             self._base_image = base
         image = self._base_image.copy()
         K.paint_food(self.food, np.float32(self.config.food_capacity), _FOOD_FULL, image)

@@ -91,35 +91,27 @@ import numpy as np
 
 from colonylab.envs.base import StepResult, check_allocation
 from colonylab.envs.grid import _kernels as K
-from colonylab.envs.grid._world import GridWorld
+from colonylab.envs.grid._world import (
+    OBS_DTYPES,
+    GridWorld,
+    check_common_fields,
+    check_finite_fields,
+    is_int,
+    is_number,
+)
 from colonylab.envs.grid.presets import CYCLE_PRESET  # noqa: F401  (re-exported)
 
 SPECIES = ("predator", "prey")
 PREDATOR = 0
 PREY = 1
 N_ACTIONS = (K.PURSUIT_PREDATOR_ACTIONS, K.PURSUIT_PREY_ACTIONS)
-OBS_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
 CAPACITY_FACTOR = 4  # default slots per initial agent of a species that breeds
 
 # CYCLE_PRESET (population cycles) lives in presets.py, importable without Numba
 
-_BACKGROUND = (16, 17, 24)
-_WALL = (118, 120, 130)
 # colours per species at energy 0 and at full energy (prey are not shaded)
 _LOW = np.array([[96, 28, 12], [60, 200, 90]], dtype=np.uint8)
 _HIGH = np.array([[255, 120, 30], [60, 200, 90]], dtype=np.uint8)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, (bool, np.bool_))
-        and math.isfinite(value)
-    )
 
 
 @dataclass(frozen=True)
@@ -188,13 +180,17 @@ class PursuitConfig:
     """dtype of the views; ``uint8`` stores ``round(255 * value)``."""
 
     def __post_init__(self) -> None:
-        for name in ("map_size", "agents", "predators", "prey"):
+        check_common_fields(self, view_radius_low=1)
+        for name in (
+            "map_size",
+            "agents",
+            "predators",
+            "prey",
+            "predator_capacity",
+            "prey_capacity",
+        ):
             value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        for name in ("predator_capacity", "prey_capacity"):
-            value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
+            if value is not None and (not is_int(value) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if self.map_size is not None and self.map_size < 3:
             raise ValueError(f"map_size must be >= 3, got {self.map_size}")
@@ -212,44 +208,36 @@ class PursuitConfig:
                     )
         for name in ("predator_density", "prey_density"):
             value = getattr(self, name)
-            if not (_is_number(value) and 0.0 < value <= 0.5):
+            if not (is_number(value) and 0.0 < value <= 0.5):
                 raise ValueError(f"{name} must be in (0, 0.5] agents per cell, got {value!r}")
-        if not _is_int(self.view_radius) or not 1 <= self.view_radius <= 32:
-            raise ValueError(f"view_radius must be an integer in [1, 32], got {self.view_radius!r}")
-        if not _is_int(self.min_attackers) or not 1 <= self.min_attackers <= 8:
+        if not is_int(self.min_attackers) or not 1 <= self.min_attackers <= 8:
             raise ValueError(
                 f"min_attackers must be an integer in [1, 8] (a prey has 8 neighbours), "
                 f"got {self.min_attackers!r}"
             )
-        if not _is_int(self.max_cycles) or self.max_cycles < 1:
-            raise ValueError(f"max_cycles must be a positive integer, got {self.max_cycles!r}")
-        for name in (
-            "kill_reward",
-            "attack_penalty",
-            "dead_penalty",
-            "predator_step_reward",
-            "prey_step_reward",
-        ):
-            if not _is_number(getattr(self, name)):
-                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
+        check_finite_fields(
+            self,
+            (
+                "kill_reward",
+                "attack_penalty",
+                "dead_penalty",
+                "predator_step_reward",
+                "prey_step_reward",
+            ),
+        )
         for name in ("prey_birth", "predator_birth"):
             value = getattr(self, name)
-            if not (_is_number(value) and 0.0 <= value <= 1.0):
+            if not (is_number(value) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-        for name in ("predator_starvation", "kill_energy", "birth_energy"):
-            value = getattr(self, name)
-            if not (_is_number(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not (_is_number(self.max_energy) and self.max_energy > 0):
+        check_finite_fields(
+            self, ("predator_starvation", "kill_energy", "birth_energy"), at_least_zero=True
+        )
+        if not (is_number(self.max_energy) and self.max_energy > 0):
             raise ValueError(f"max_energy must be a finite number > 0, got {self.max_energy!r}")
-        if not (_is_number(self.predator_energy) and 0 < self.predator_energy <= self.max_energy):
+        if not (is_number(self.predator_energy) and 0 < self.predator_energy <= self.max_energy):
             raise ValueError(
                 f"predator_energy must be in (0, max_energy={self.max_energy}], got "
                 f"{self.predator_energy!r}"
-            )
-        if self.obs_dtype not in OBS_DTYPES:
-            raise ValueError(
-                f"obs_dtype must be one of {sorted(OBS_DTYPES)}, got {self.obs_dtype!r}"
             )
         _resolve_sizes(self)  # refuses a map too small for the agents
         _capacities(self)  # refuses a capacity below the initial count
@@ -383,8 +371,8 @@ class PursuitWorld(GridWorld):
         self.n_channels = K.PURSUIT_CHANNELS + (2 if cfg.minimap else 0)
         self.view_shape = (view, view, self.n_channels)
         self.obs_dtype = np.dtype(OBS_DTYPES[cfg.obs_dtype])
-        self._pad = self.radius
-        padded = side + 2 * self._pad
+        pad = self.radius
+        padded = side + 2 * pad
         view_bytes = n * view * view * self.n_channels * self.obs_dtype.itemsize
         check_allocation(
             view_bytes
@@ -394,8 +382,8 @@ class PursuitWorld(GridWorld):
             f"pursuit of {n:,} agent slots on {side} x {side} "
             f"({view_bytes / n:,.0f} bytes of observation per agent)",
         )
-        self.n_agents = n
-        """Agent slots N (both capacities); the living are ``alive``."""
+        self._init_common(n, side, pad)
+        """``n_agents``: agent slots N (both capacities); the living are ``alive``."""
         self.team = np.repeat(
             np.arange(2, dtype=K.TEAM_DTYPE), (self.predator_slots, self.prey_slots)
         )
@@ -407,36 +395,19 @@ class PursuitWorld(GridWorld):
         """Size of each slot's action set, int32[N] (17 or 9)."""
         self.first_slot = np.array([0, self.predator_slots], dtype=np.int64)
         self.end_slot = np.array([self.predator_slots, n], dtype=np.int64)
-        self.pos = np.zeros((n, 2), dtype=K.POS_DTYPE)
-        self.alive = np.zeros(n, dtype=bool)
         self.energy = np.zeros(n, dtype=K.ENERGY_DTYPE)
-        self.killed = np.zeros(n, dtype=bool)
         self.born = np.zeros(n, dtype=bool)
-        self.attack_target = np.full(n, -1, dtype=np.int32)
-        self.last_action = np.zeros(n, dtype=K.ACTION_DTYPE)
-        self.last_reward = np.zeros(n, dtype=K.REWARD_DTYPE)
         self._attackers = np.zeros(n, dtype=np.int32)
-        self._dest = np.zeros(n, dtype=np.int64)
-        self._deaths = np.zeros(2, dtype=np.int64)
         self._births = np.zeros(2, dtype=np.int64)
         # the draws of the last step's births (kept for tests and references)
         self.birth_draw = np.zeros(n, dtype=np.float32)
         self.cell_draw = np.zeros(n, dtype=np.float32)
-        self._grid = np.full((padded, padded), K.WALL, dtype=K.GRID_DTYPE)
-        pad = self._pad
-        self.grid = self._grid[pad : pad + side, pad : pad + side]
-        """Agent index per map cell, -1 empty, -2 wall (a view of the padded grid)."""
-        self._row_lo, self._row_hi = K.circle_spans(self.radius)
         self._plane = np.zeros((padded, padded, K.PURSUIT_CHANNELS), dtype=self._kernel_dtype)
         self._minimap = np.zeros((view, view, 2), dtype=self._kernel_dtype)
-        self._view: np.ndarray | None = None  # the world's observation buffer (lazy)
-        self._one = self._encode(np.float32(1.0))[()]
-        self._base_image: np.ndarray | None = None
         self._alive_counts = np.zeros(2, dtype=np.int64)
         self._kills = 0
         self._starved = 0
         self._born_total = np.zeros(2, dtype=np.int64)
-        self._noop = np.zeros(n, dtype=K.ACTION_DTYPE)
         self._breeds = cfg.prey_birth > 0 or cfg.predator_birth > 0
         self._params = tuple(
             np.float32(v)
@@ -451,12 +422,6 @@ class PursuitWorld(GridWorld):
                 cfg.max_energy,
             )
         )
-        self.np_random = np.random.default_rng()
-        self.step_count = 0
-        self.default_policy: Callable[[Any], np.ndarray] | None = None
-        """Policy ``step()`` uses when called without actions (the viewer does that);
-        None: everyone waits (no-op)."""
-        self._ready = False
 
     # -- sizes ------------------------------------------------------------------------------
     @property
@@ -469,13 +434,10 @@ class PursuitWorld(GridWorld):
         t = int(self.team[index])
         return f"{SPECIES[t]}_{int(index) - int(self.first_slot[t])}"
 
-    # -- reset -------------------------------------------------------------------------------
-    def _clear_grid(self) -> None:
-        side, pad = self.map_size, self._pad
-        border = 1 if self.config.walls else 0
-        self._grid.fill(K.WALL)
-        self._grid[pad + border : pad + side - border, pad + border : pad + side - border] = K.EMPTY
+    def _agent_label(self, index: int) -> str:
+        return f" ({self.agent_name(index)})"
 
+    # -- reset -------------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> np.ndarray:
         """Place predators and prey on distinct random cells; returns the first observations.
 
@@ -484,7 +446,7 @@ class PursuitWorld(GridWorld):
         """
         self.np_random = np.random.default_rng(seed)
         side, pad = self.map_size, self._pad
-        border = 1 if self.config.walls else 0
+        border = self._border
         self._clear_grid()
         inner = side - 2 * border
         p, q = self.n_predators, self.n_prey
@@ -528,32 +490,14 @@ class PursuitWorld(GridWorld):
         The step counter and the kill and birth counts are kept; ``np_random`` is not
         touched.
         """
-        n, side = self.n_agents, self.map_size
-        pos = np.asarray(pos)
-        alive = np.ones(n, dtype=bool) if alive is None else np.asarray(alive)
-        if pos.shape != (n, 2) or pos.dtype.kind not in "iu":
-            raise ValueError(f"pos must be integers of shape ({n}, 2), got {pos.dtype} {pos.shape}")
-        if alive.shape != (n,) or alive.dtype != bool:
-            raise ValueError(f"alive must be bool of shape ({n},), got {alive.dtype} {alive.shape}")
+        n = self.n_agents
+        pos, alive, live, _, _ = self._checked_placement(pos, alive)
         predator = self.team == PREDATOR
         if energy is None:
             energy = np.where(predator, self.config.predator_energy, 0.0)
         energy = np.asarray(energy, dtype=np.float64)
         if energy.shape != (n,):
             raise ValueError(f"energy must have shape ({n},), got {energy.shape}")
-        live = np.flatnonzero(alive)
-        y, x = pos[live, 0], pos[live, 1]
-        border = 1 if self.config.walls else 0
-        outside = (y < border) | (y >= side - border) | (x < border) | (x >= side - border)
-        if outside.any():
-            i = live[np.argmax(outside)]
-            raise ValueError(
-                f"agent {i} ({self.agent_name(i)}) at {tuple(pos[i].tolist())} is outside the "
-                f"free cells [{border}, {side - border}) of the map"
-            )
-        cells = y.astype(np.int64) * side + x
-        if np.unique(cells).size != cells.size:
-            raise ValueError("two living agents share a cell; give each its own")
         bad = alive & predator & ~((energy > 0) & (energy <= self.config.max_energy))
         if bad.any():
             i = int(np.argmax(bad))
@@ -561,9 +505,7 @@ class PursuitWorld(GridWorld):
                 f"energy[{i}] ({self.agent_name(i)}) = {float(energy[i])!r} must be in "
                 f"(0, max_energy={self.config.max_energy}]"
             )
-        self._clear_grid()
-        self.pos[live] = pos[live]
-        self._grid[y + self._pad, x + self._pad] = live.astype(np.int32)
+        self._place(pos, live)
         self.alive[:] = alive
         self.energy[:] = np.where(alive & predator, energy, 0.0)
         self.killed.fill(False)
@@ -596,11 +538,7 @@ class PursuitWorld(GridWorld):
                 unchanged.
             RuntimeError: before the first ``reset``.
         """
-        if not self._ready:
-            raise RuntimeError("call reset(seed) before step()")
-        if actions is None and self.default_policy is not None:
-            actions = self.default_policy(self._observation())
-        acts = self._check_actions(actions)
+        acts = self._step_actions(actions)
         cfg = self.config
         K.pursuit_step(
             acts,
@@ -651,10 +589,7 @@ class PursuitWorld(GridWorld):
         self._starved += int(self._deaths[PREDATOR])
         self._kills += int(self._deaths[PREY])
         self._born_total += self._births
-        if self.step_count >= cfg.max_cycles:
-            truncated = self.alive.copy()
-        else:
-            truncated = np.zeros(self.n_agents, dtype=bool)
+        truncated = self._truncated()
         obs = self._observation() if observe else None
         info = {
             "alive": self._alive_counts.copy(),
@@ -730,17 +665,7 @@ class PursuitWorld(GridWorld):
         """Species densities on the view grid, float32[2, S, S] (predators, prey): share of
         each block's cells held by a living agent of the species (block ``r`` covers rows
         ``y`` with ``y * S // H == r``, and likewise columns)."""
-        view = self.view_shape[0]
-        side = self.map_size
-        live = self.alive
-        by = self.pos[live, 0].astype(np.int64) * view // side
-        bx = self.pos[live, 1].astype(np.int64) * view // side
-        keys = self.team[live].astype(np.int64) * view * view + by * view + bx
-        counts = np.bincount(keys, minlength=2 * view * view).reshape(2, view, view)
-        span = np.bincount(np.arange(side) * view // side, minlength=view).astype(np.float64)
-        area = np.outer(span, span)
-        planes = np.divide(counts, area, out=np.zeros(counts.shape), where=area > 0)
-        return planes.astype(np.float32)
+        return self._team_density_planes()
 
     def state(self) -> np.ndarray:
         """The global map, float32[H, W, 4]: wall, predator presence, prey presence,
@@ -784,11 +709,7 @@ class PursuitWorld(GridWorld):
         """The map, one pixel per cell, ``uint8[H, W, 3]``: predators orange (shaded
         darker as they starve, when starvation is on), prey green, walls grey."""
         if self._base_image is None:
-            base = np.empty((*self.map_shape, 3), dtype=np.uint8)
-            base[...] = _WALL if self.config.walls else _BACKGROUND
-            if self.config.walls:
-                base[1:-1, 1:-1] = _BACKGROUND
-            self._base_image = base
+            self._base_image = self._walled_base_image()
         image = self._base_image.copy()
         if self.config.predator_starvation > 0:
             shade = self.energy
