@@ -48,6 +48,13 @@ iteration, every generator, the history), ``checkpoints/nca_digits.pt`` at the e
     colony train nca-digits --resume runs/out/nca-digits/20260101-120000-s0
     colony eval nca-digits --json eval.json        # the shipped checkpoint
     colony watch nca-digits                        # keys 1-9: swap to that class
+
+Length: this file is over ~500 lines because what is left is this experiment's own: a
+Config of 33 documented options (data, architecture, pool, schedule, evaluation), the
+task's loss and its held-out measurement (accuracy, agreement, stability,
+re-agreement after a swap), the trainer wiring with resume, the training figure's
+frames and the ``colony eval`` / ``colony watch`` entry points (the viewer's keys and
+clicks). Data, states, model, loop, metrics and plotting live in their rooms.
 """
 
 from __future__ import annotations

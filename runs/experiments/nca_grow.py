@@ -39,6 +39,14 @@ continues a stopped run bit-identically (same device and threads).
     colony train nca-grow --resume runs/out/nca-grow/20260101-120000-s0
     colony watch nca-grow                  # the shipped checkpoints; click to cut them
     colony eval nca-grow --json eval.json
+
+Rooms: the target images in :mod:`colonylab.runs.data.targets`, the rule in
+:mod:`colonylab.agents.nca`, the loop in :mod:`colonylab.collective_ml.trainers.gradient`,
+the regeneration metric in :mod:`colonylab.emergence.regeneration`, the figures in
+:mod:`colonylab.emergence.plots_nca`. This file stays a little over ~500 lines because
+it holds what is this experiment's own: a documented Config of 25 options, the three
+modes' batch preparation (pool, reseeding, damage), the trainer wiring with resume,
+and the ``colony eval`` / ``colony watch`` entry points (the viewer's keys).
 """
 
 from __future__ import annotations
