@@ -65,6 +65,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from colonylab.agents import build as build_agent
 from colonylab.agents.nca import NCA, NCAConfig, ReferenceNCA, alive_mask, fire_mask
 from colonylab.runs.common.bench import (
     machine_info,
@@ -73,6 +74,7 @@ from colonylab.runs.common.bench import (
     torch_threads,
     write_json,
 )
+from colonylab.runs.common.checkpoint import load_checkpoint
 from colonylab.runs.common.device import resolve_device
 
 GOAL = 1.5
@@ -203,9 +205,13 @@ def full_state(cfg: Config, gen: torch.Generator) -> torch.Tensor:
 
 def _checkpoint_rule(cfg: Config, path: Path) -> NCA:
     """The trained ``nca-grow`` rule in ``path``, checked against the asked architecture."""
-    from colonylab.runs.common.nca_io import load_nca
-
-    model, _ = load_nca(path, "nca-grow")
+    ckpt = load_checkpoint(path, "nca-grow")
+    model = build_agent(ckpt["spec"] or {})
+    if not isinstance(model, NCA):
+        raise ValueError(
+            f"checkpoint {str(path)!r} does not hold a neural CA (spec {ckpt['spec']})"
+        )
+    model.load_state_dict(ckpt["state_dict"])
     mc = model.config
     if (mc.channels, mc.hidden) != (cfg.channels, cfg.hidden):
         raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,7 +12,7 @@ from colonylab.agents.nca import NCA
 from colonylab.runs.benchmarks import nca as bench_nca
 from colonylab.runs.benchmarks.nca import AgreementError, Config, check_agreement, main
 from colonylab.runs.cli import main as cli_main
-from colonylab.runs.common.nca_io import save_nca
+from colonylab.runs.common.checkpoint import make_checkpoint, save_checkpoint
 
 TINY = {
     "batch": 1,
@@ -73,7 +74,11 @@ def test_checkpoint_rule_grows_the_pattern(tmp_path, capsys):
         model = NCA(hidden=32)
         with torch.no_grad():
             model.w2.normal_(0.0, 0.05)
-    ckpt = save_nca(tmp_path / "rule.pt", model, "nca-grow", {"command": "test"})
+    spec = {"type": "nca", **dataclasses.asdict(model.config)}
+    ckpt = save_checkpoint(
+        tmp_path / "rule.pt",
+        make_checkpoint("nca-grow", spec=spec, state_dict=model.state_dict()),
+    )
     path = tmp_path / "out.json"
     argv = ["bench", "nca", "--json", str(path), "--checkpoint", str(ckpt), "--grow-steps", "6"]
     for name, value in TINY.items():
