@@ -11,13 +11,18 @@ Observations are views into buffers that are reused only once nobody holds them
 any more (reference counts), so returned values never change under the caller.
 An agent leaves ``agents`` in the step it dies; worlds with births (a ``born``
 bool[N] array set in the step) add the newborn back, in index order.
+
+:class:`GridEnvBase` holds what every grid adapter shares, including
+``pursuit_v0`` (which names its agents per life and so keeps its own bookkeeping):
+the render mode, ``state``, ``render``, ``close`` and the checks of an actions dict's
+values (:func:`action_values`).
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium
@@ -42,7 +47,86 @@ def view_space(world: Any) -> gymnasium.Space:
     return spaces.Dict({"view": view, "features": features})
 
 
-class GridParallelEnv(ParallelEnv):
+def check_actions_mapping(actions: Any) -> None:
+    """TypeError unless ``actions`` is a mapping ``{agent: action}``."""
+    if not isinstance(actions, Mapping):
+        raise TypeError(f"actions must be a dict {{agent: action}}, got {type(actions).__name__}")
+
+
+def action_values(
+    values: list[Any], limit: np.ndarray, bad_action: Callable[[int, Any], str]
+) -> np.ndarray:
+    """The actions dict's values as an integer array, each an integer in ``[0, limit[k])``,
+    or ValueError with ``bad_action(k, value)`` for the first one that is not."""
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        arr = np.asarray(values, dtype=object)
+    if arr.shape != (len(values),) or arr.dtype.kind not in "iuf":
+        for k, value in enumerate(values):
+            if not _is_int_like(value):
+                raise ValueError(bad_action(k, value))
+        arr = np.asarray([int(np.asarray(v).item()) for v in values], dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        bad = (arr < 0) | (arr >= limit) | (arr != np.floor(arr))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(bad_action(k, values[k]))
+    return arr
+
+
+class GridEnvBase(ParallelEnv):
+    """What every grid ``ParallelEnv`` shares: render mode, ``state``, ``render``,
+    ``close``. A subclass sets ``metadata["name"]``, ``self.world`` and calls
+    :meth:`_set_render_mode` first in its ``__init__``."""
+
+    metadata = {
+        "render_modes": ["human", "rgb_array"],
+        "name": "colonylab/Grid-v0",
+        "render_fps": 20,
+        "is_parallelizable": True,
+    }
+
+    def _set_render_mode(self, render_mode: str | None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self._viewer: Any = None
+
+    def state(self) -> np.ndarray:
+        """The global map ``float32[H, W, C]`` (see ``state_space`` and the world's card)."""
+        return self.world.state()
+
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: ``uint8[H k, W k, 3]``; ``human``: draws the viewer, returns None."""
+        if self.render_mode is None:
+            gymnasium.logger.warn(
+                "render() called without a render_mode; pass render_mode='rgb_array' or 'human'"
+            )
+            return None
+        if self.render_mode == "rgb_array":
+            image = self.world.render_rgb()
+            k = max(1, -(-_RENDER_PIXELS // self.world.map_size))
+            return np.repeat(np.repeat(image, k, axis=0), k, axis=1) if k > 1 else image
+        if self._viewer is None:
+            from colonylab.envs.render.viewer import Viewer
+
+            self._viewer = Viewer(self.world, title=f"Colony Lab - {self.metadata['name']}")
+        self._viewer.process_events()
+        self._viewer.draw()
+        return None
+
+    def close(self) -> None:
+        """Close the viewer (if any); safe to call twice."""
+        if self._viewer is not None:
+            self._viewer.close()
+            self._viewer = None
+
+
+class GridParallelEnv(GridEnvBase):
     """PettingZoo ``ParallelEnv`` over an array-first grid world.
 
     Subclasses set ``metadata["name"]`` and implement :meth:`_make_world`,
@@ -54,20 +138,8 @@ class GridParallelEnv(ParallelEnv):
         **config: fields of the world's config dataclass.
     """
 
-    metadata = {
-        "render_modes": ["human", "rgb_array"],
-        "name": "colonylab/Grid-v0",
-        "render_fps": 20,
-        "is_parallelizable": True,
-    }
-
     def __init__(self, render_mode: str | None = None, **config: Any) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
         self.world = world = self._make_world(**config)
         self.possible_agents = self._agent_names(world)
         self.agent_name_mapping = {name: i for i, name in enumerate(self.possible_agents)}
@@ -81,7 +153,6 @@ class GridParallelEnv(ParallelEnv):
         self._live = np.empty(0, dtype=np.int64)  # world index of each entry of agents
         self._live_mask = np.zeros(world.n_agents, dtype=bool)
         self._pool: list[np.ndarray] = []
-        self._viewer: Any = None
 
     # -- what subclasses say -------------------------------------------------------------
     def _make_world(self, **config: Any) -> Any:
@@ -190,10 +261,7 @@ class GridParallelEnv(ParallelEnv):
     def _actions_array(self, actions: Mapping[str, Any]) -> np.ndarray:
         """The dict as an int32[N] array (no-op for absent agents), or ValueError naming
         the first bad agent; nothing is changed before it is all checked."""
-        if not isinstance(actions, Mapping):
-            raise TypeError(
-                f"actions must be a dict {{agent: action}}, got {type(actions).__name__}"
-            )
+        check_actions_mapping(actions)
         out = np.zeros(self.world.n_agents, dtype=np.int32)
         if not actions:
             return out
@@ -217,23 +285,11 @@ class GridParallelEnv(ParallelEnv):
                 + (", or reset()" if why == "is done" else "")
                 + ")"
             )
-        values = list(actions.values())
-        try:
-            arr = np.asarray(values)
-        except (TypeError, ValueError):
-            arr = np.asarray(values, dtype=object)
-        if arr.shape != (len(values),) or arr.dtype.kind not in "iuf":
-            for k, (name, value) in enumerate(zip(names, values, strict=True)):
-                if not _is_int_like(value):
-                    raise ValueError(self._bad_action(name, int(index[k]), value))
-            arr = np.asarray([int(np.asarray(v).item()) for v in values], dtype=np.int64)
-        limit = self._n_actions[self._group[index]]
-        with np.errstate(invalid="ignore"):
-            bad = (arr < 0) | (arr >= limit) | (arr != np.floor(arr))
-        if bad.any():
-            k = int(np.argmax(bad))
-            raise ValueError(self._bad_action(names[k], int(index[k]), values[k]))
-        out[index] = arr
+        out[index] = action_values(
+            list(actions.values()),
+            self._n_actions[self._group[index]],
+            lambda k, value: self._bad_action(names[k], int(index[k]), value),
+        )
         return out
 
     def _bad_action(self, name: str, index: int, value: Any) -> str:
@@ -273,36 +329,6 @@ class GridParallelEnv(ParallelEnv):
             self._pool.pop(0)  # still held by the caller; freed when they let go
         self._pool.append(buf)
         return buf
-
-    # -- extras ----------------------------------------------------------------------------------
-    def state(self) -> np.ndarray:
-        """The global map ``float32[H, W, C]`` (see ``state_space`` and the world's card)."""
-        return self.world.state()
-
-    def render(self) -> np.ndarray | None:
-        """``rgb_array``: ``uint8[H k, W k, 3]``; ``human``: draws the viewer, returns None."""
-        if self.render_mode is None:
-            gymnasium.logger.warn(
-                "render() called without a render_mode; pass render_mode='rgb_array' or 'human'"
-            )
-            return None
-        if self.render_mode == "rgb_array":
-            image = self.world.render_rgb()
-            k = max(1, -(-_RENDER_PIXELS // self.world.map_size))
-            return np.repeat(np.repeat(image, k, axis=0), k, axis=1) if k > 1 else image
-        if self._viewer is None:
-            from colonylab.envs.render.viewer import Viewer
-
-            self._viewer = Viewer(self.world, title=f"Colony Lab - {self.metadata['name']}")
-        self._viewer.process_events()
-        self._viewer.draw()
-        return None
-
-    def close(self) -> None:
-        """Close the viewer (if any); safe to call twice."""
-        if self._viewer is not None:
-            self._viewer.close()
-            self._viewer = None
 
 
 def _is_int_like(value: Any) -> bool:

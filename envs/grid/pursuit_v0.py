@@ -51,20 +51,22 @@ Example::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
-from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from colonylab.envs.grid import _kernels as K
+from colonylab.envs.grid._parallel_env import (
+    GridEnvBase,
+    action_values,
+    check_actions_mapping,
+)
 from colonylab.envs.grid.pursuit import N_ACTIONS, SPECIES, PursuitConfig, PursuitWorld
 
-_RENDER_PIXELS = 400  # rgb_array pictures are at least this wide (when the map is smaller)
 _ACTION_HELP = ("0 no-op, 1-8 move, 9-16 attack", "0 no-op, 1-8 move")
 
 
@@ -167,7 +169,7 @@ class AgentIndex(Mapping[str, int]):
         return len(self.names)
 
 
-class PursuitParallelEnv(ParallelEnv):
+class PursuitParallelEnv(GridEnvBase):
     """PettingZoo ``ParallelEnv`` of the pursuit (see the module docstring).
 
     Args:
@@ -175,20 +177,10 @@ class PursuitParallelEnv(ParallelEnv):
         **config: ``PursuitConfig`` fields.
     """
 
-    metadata = {
-        "render_modes": ["human", "rgb_array"],
-        "name": "colonylab/Pursuit-v0",
-        "render_fps": 20,
-        "is_parallelizable": True,
-    }
+    metadata = {**GridEnvBase.metadata, "name": "colonylab/Pursuit-v0"}
 
     def __init__(self, render_mode: str | None = None, **config: Any) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
         self.world = world = PursuitWorld(PursuitConfig(**config))
         cfg = world.config
         self.max_cycles = cfg.max_cycles
@@ -217,7 +209,6 @@ class PursuitParallelEnv(ParallelEnv):
         )
         self.agents: list[str] = []
         self._live = np.empty(0, dtype=np.int64)  # world slot of each entry of agents
-        self._viewer: Any = None
 
     # -- spaces -------------------------------------------------------------------------------
     def _index(self, agent: str) -> int:
@@ -311,10 +302,7 @@ class PursuitParallelEnv(ParallelEnv):
     def _actions_array(self, actions: Mapping[str, Any]) -> np.ndarray:
         """The dict as an int32[N] array (no-op for absent agents), or ValueError naming
         the first bad agent; nothing is changed before it is all checked."""
-        if not isinstance(actions, Mapping):
-            raise TypeError(
-                f"actions must be a dict {{agent: action}}, got {type(actions).__name__}"
-            )
+        check_actions_mapping(actions)
         out = np.zeros(self.world.n_agents, dtype=K.ACTION_DTYPE)
         if not actions:
             return out
@@ -343,22 +331,11 @@ class PursuitParallelEnv(ParallelEnv):
                 f"agent {names[k]!r} {why} and not in env.agents; it takes no action "
                 "(leave it out of the actions dict)"
             )
-        values = list(actions.values())
-        try:
-            arr = np.asarray(values)
-        except (TypeError, ValueError):
-            arr = np.asarray(values, dtype=object)
-        if arr.shape != (len(values),) or arr.dtype.kind not in "iuf":
-            for k, value in enumerate(values):
-                if not _is_int_like(value):
-                    raise ValueError(self._bad_action(names[k], team[k], value))
-            arr = np.asarray([int(np.asarray(v).item()) for v in values], dtype=np.int64)
-        with np.errstate(invalid="ignore"):
-            bad = (arr < 0) | (arr >= self._action_high[team]) | (arr != np.floor(arr))
-        if bad.any():
-            k = int(np.argmax(bad))
-            raise ValueError(self._bad_action(names[k], team[k], values[k]))
-        out[slots] = arr
+        out[slots] = action_values(
+            list(actions.values()),
+            self._action_high[team],
+            lambda k, value: self._bad_action(names[k], team[k], value),
+        )
         return out
 
     def _bad_action(self, name: str, team: int, value: Any) -> str:
@@ -367,51 +344,6 @@ class PursuitParallelEnv(ParallelEnv):
             f"action of agent {name!r} = {value!r} is not a {SPECIES[t]} action; expected an "
             f"integer in [0, {N_ACTIONS[t]}): {_ACTION_HELP[t]}"
         )
-
-    # -- extras ---------------------------------------------------------------------------------
-    def state(self) -> np.ndarray:
-        """Global map ``float32[H, W, 4]``: wall, predator presence, prey presence, predator
-        energy / max_energy."""
-        return self.world.state()
-
-    def render(self) -> np.ndarray | None:
-        """``rgb_array``: ``uint8[H k, W k, 3]``; ``human``: draws the viewer, returns None."""
-        if self.render_mode is None:
-            gymnasium.logger.warn(
-                "render() called without a render_mode; pass render_mode='rgb_array' or 'human'"
-            )
-            return None
-        if self.render_mode == "rgb_array":
-            image = self.world.render_rgb()
-            k = max(1, -(-_RENDER_PIXELS // self.world.map_size))
-            return np.repeat(np.repeat(image, k, axis=0), k, axis=1) if k > 1 else image
-        if self._viewer is None:
-            from colonylab.envs.render.viewer import Viewer
-
-            self._viewer = Viewer(self.world, title="Colony Lab - pursuit_v0")
-        self._viewer.process_events()
-        self._viewer.draw()
-        return None
-
-    def close(self) -> None:
-        """Close the viewer (if any); safe to call twice."""
-        if self._viewer is not None:
-            self._viewer.close()
-            self._viewer = None
-
-
-def _is_int_like(value: Any) -> bool:
-    """A scalar holding an integer (int, integral float, 0-d integer/float array)."""
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError):
-        return False
-    if arr.shape != () or arr.dtype.kind not in "iuf":
-        return False
-    number = float(arr)
-    return math.isfinite(number) and number.is_integer()
 
 
 def parallel_env(render_mode: str | None = None, **config: Any) -> PursuitParallelEnv:
