@@ -96,6 +96,16 @@ class GridEnvBase(ParallelEnv):
         self.render_mode = render_mode
         self._viewer: Any = None
 
+    def _positions(self, names: list[Any]) -> np.ndarray:
+        """Positions in ``possible_agents`` of ``names``, int64; ValueError (from
+        ``_index``) naming the first unknown one."""
+        try:
+            return np.fromiter(
+                map(self.agent_name_mapping.__getitem__, names), np.int64, len(names)
+            )
+        except (KeyError, TypeError):
+            return np.array([self._index(a) for a in names], dtype=np.int64)  # names it
+
     def state(self) -> np.ndarray:
         """The global map ``float32[H, W, C]`` (see ``state_space`` and the world's card)."""
         return self.world.state()
@@ -266,15 +276,8 @@ class GridParallelEnv(GridEnvBase):
         if not actions:
             return out
         names = list(actions)
-        if names == self.agents:  # the usual case: one action per live agent, in order
-            index = self._live
-        else:
-            try:
-                index = np.fromiter(
-                    map(self.agent_name_mapping.__getitem__, names), np.int64, len(names)
-                )
-            except (KeyError, TypeError):
-                index = np.array([self._index(a) for a in names], dtype=np.int64)  # names it
+        # the usual case: one action per live agent, in order
+        index = self._live if names == self.agents else self._positions(names)
         gone = ~self._live_mask[index]
         if gone.any():
             name = names[int(np.argmax(gone))]

@@ -307,15 +307,8 @@ class PursuitParallelEnv(GridEnvBase):
         if not actions:
             return out
         names = list(actions)
-        if names == self.agents:  # the usual case: one action per live agent, in order
-            index = self._slot_name[self._live]
-        else:
-            try:
-                index = np.fromiter(
-                    map(self.agent_name_mapping.__getitem__, names), np.int64, len(names)
-                )
-            except (KeyError, TypeError):
-                index = np.array([self._index(a) for a in names], dtype=np.int64)  # names it
+        # the usual case: one action per live agent, in order
+        index = self._slot_name[self._live] if names == self.agents else self._positions(names)
         team = (index >= self._lives[0]).astype(np.int64)
         slots = self._name_slot[index]
         gone = slots < 0
