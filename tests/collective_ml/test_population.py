@@ -181,3 +181,23 @@ def test_ray_survives_actors_killed_between_and_during_calls(ray_evaluator, ray_
 def test_ray_refuses_bad_params(ray_evaluator):
     with pytest.raises(ValueError, match=r"\(P, 58\)"):
         ray_evaluator(torch.zeros(2, 3))
+
+
+# -- make_evaluator: the experiments' --evaluator / --ray-address ---------------------------------
+def test_make_evaluator_builds_each_kind_and_refuses_bad_choices():
+    from colonylab.collective_ml.population import make_evaluator
+
+    policy = mlp()
+    batched = make_evaluator("batched", policy, world_factory=FACTORY, episodes=2, seed=3)
+    loop = make_evaluator(
+        "loop", policy, env_factory=lambda: gym.make("CartPole-v1"), episodes=2, seed=3
+    )
+    assert isinstance(batched, BatchedEvaluator) and isinstance(loop, LoopEvaluator)
+    params = torch.stack([flatten_params(policy), flatten_params(mlp())])
+    np.testing.assert_allclose(batched(params).numpy(), loop(params).numpy())
+    with pytest.raises(ValueError, match="--evaluator must be one of"):
+        make_evaluator("mpi", policy, world_factory=FACTORY)
+    with pytest.raises(ValueError, match="--ray-address"):
+        make_evaluator("batched", policy, world_factory=FACTORY, ray_address="10.0.0.1:6379")
+    with pytest.raises(ValueError, match="single-environment"):
+        make_evaluator("loop", policy, world_factory=FACTORY)
