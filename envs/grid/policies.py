@@ -110,14 +110,21 @@ class TeamPolicy:
         policies: one policy per team.
     """
 
+    _what = "a per-team policy"  # how the size error names this policy
+
     def __init__(self, team: np.ndarray, policies: tuple[Policy, ...]) -> None:
         self.team = np.asarray(team)
         self.policies = policies
 
+    @staticmethod
+    def _views(obs: Any) -> np.ndarray:
+        """The checked view array of ``obs``."""
+        return _views(obs)
+
     def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
-        n = _views(obs).shape[0]
+        n = self._views(obs).shape[0]
         if n != self.team.shape[0]:
-            raise ValueError(f"a per-team policy of {self.team.shape[0]} agents got {n} views")
+            raise ValueError(f"{self._what} of {self.team.shape[0]} agents got {n} views")
         out = np.zeros(n, dtype=K.ACTION_DTYPE)
         for t, policy in enumerate(self.policies):
             members = self.team == t

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from colonylab.envs.grid import _kernels as K
-from colonylab.envs.grid.policies import NoopPolicy, RandomPolicy
+from colonylab.envs.grid.policies import NoopPolicy, RandomPolicy, TeamPolicy
 
 PREDATOR_POLICIES = ("random", "greedy", "noop")
 PREY_POLICIES = ("random", "flee", "noop")
@@ -68,7 +68,8 @@ def _kernel_view(view: np.ndarray) -> np.ndarray:
 
 
 class _SpeciesPolicy:
-    """Base of the per-species policies: acts where ``team == species`` (and ``mask``)."""
+    """Base of the per-species policies: acts where ``team == species`` (and ``mask``);
+    a subclass sets ``species`` and ``_kernel(view, act, fallback, out)``."""
 
     species: int = 0
 
@@ -82,6 +83,15 @@ class _SpeciesPolicy:
             raise ValueError(f"a pursuit policy of {self.team.shape[0]} agents got {n} views")
         return self.own if mask is None else self.own & mask
 
+    def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
+        view = _views(obs)
+        n = view.shape[0]
+        act = self._mask(n, mask)
+        fallback = self.rng.integers(K.FIRST_MOVE, K.FIRST_MOVE + 8, n, dtype=K.ACTION_DTYPE)
+        out = np.zeros(n, dtype=K.ACTION_DTYPE)
+        self._kernel(_kernel_view(view), act, fallback, out)
+        return out
+
 
 class GreedyPolicy(_SpeciesPolicy):
     """Predators hunt together: attack the adjacent prey with the most company, else
@@ -93,15 +103,7 @@ class GreedyPolicy(_SpeciesPolicy):
     """
 
     species = 0
-
-    def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
-        view = _views(obs)
-        n = view.shape[0]
-        act = self._mask(n, mask)
-        fallback = self.rng.integers(K.FIRST_MOVE, K.FIRST_MOVE + 8, n, dtype=K.ACTION_DTYPE)
-        out = np.zeros(n, dtype=K.ACTION_DTYPE)
-        K.pursuit_greedy(_kernel_view(view), act, fallback, out)
-        return out
+    _kernel = staticmethod(K.pursuit_greedy)
 
 
 class FleePolicy(_SpeciesPolicy):
@@ -114,41 +116,23 @@ class FleePolicy(_SpeciesPolicy):
     """
 
     species = 1
-
-    def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
-        view = _views(obs)
-        n = view.shape[0]
-        act = self._mask(n, mask)
-        fallback = self.rng.integers(K.FIRST_MOVE, K.FIRST_MOVE + 8, n, dtype=K.ACTION_DTYPE)
-        out = np.zeros(n, dtype=K.ACTION_DTYPE)
-        K.pursuit_flee(_kernel_view(view), act, fallback, out)
-        return out
+    _kernel = staticmethod(K.pursuit_flee)
 
 
-class PairPolicy:
+class PairPolicy(TeamPolicy):
     """Predators play one policy, prey another: slot ``i`` takes ``policies[team[i]]``'s
-    action.
+    action (a :class:`~colonylab.envs.grid.policies.TeamPolicy` over species).
 
     Args:
         team: int8[N] species of each slot.
         policies: ``(predator policy, prey policy)``.
     """
 
-    def __init__(self, team: np.ndarray, policies: tuple[Policy, Policy]) -> None:
-        self.team = np.asarray(team)
-        self.policies = policies
+    _what = "a pursuit policy"
 
-    def __call__(self, obs: Any, mask: np.ndarray | None = None) -> np.ndarray:
-        n = _views(obs).shape[0]
-        if n != self.team.shape[0]:
-            raise ValueError(f"a pursuit policy of {self.team.shape[0]} agents got {n} views")
-        out = np.zeros(n, dtype=K.ACTION_DTYPE)
-        for species, policy in enumerate(self.policies):
-            members = self.team == species
-            if mask is not None:
-                members &= mask
-            np.copyto(out, policy(obs, members), where=members)
-        return out
+    @staticmethod
+    def _views(obs: Any) -> np.ndarray:
+        return _views(obs)
 
 
 def _random(team: np.ndarray, seed: int | None) -> RandomPolicy:
