@@ -1,13 +1,9 @@
 """Behaviour cloning: plain BC, DAgger (Ross et al. 2011) and DART (Laskey et al. 2017).
 
-One loop for every student (a recurrent AttentionNeuron, a plain MLP) and any world
-that the caller builds: the trainer never imports a world, it receives
-
-* ``make_world(num_envs, iteration) -> world`` with ``reset(seed=) -> obs`` and
-  ``step(actions) -> (obs, reward, terminated, truncated, info)`` (the student sees
-  these observations, e.g. shuffled by a wrapper);
-* ``teacher(world) -> actions``: the expert's labels, computed from the TRUE state
-  (the trainer passes ``world.unwrapped`` when the world has one).
+One loop for any student (recurrent or not) and any world: it imports none, it gets
+``make_world(num_envs, iteration) -> world`` (``reset(seed=)``, ``step(actions)``; the
+student sees its observations, e.g. shuffled) and ``teacher(world) -> actions``, the
+expert's labels from the TRUE state (``world.unwrapped`` when there is one).
 
 Each iteration plays ``envs`` episodes of at most ``steps`` steps. The teacher labels
 every step; the env executes the teacher's action with probability ``beta =
@@ -30,6 +26,8 @@ validation depend only on ``(seed, iteration)``.
 
 from __future__ import annotations
 
+import copy
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +41,8 @@ from colonylab._checks import check_float, check_int, check_optional_int
 
 __all__ = ["CloneResult", "behaviour_clone"]
 
+COUNTS = ("iterations", "envs", "steps", "epochs", "chunk", "replay")
+COUNTS += ("validate_every", "checkpoint_every")
 Memory = list[tuple[Tensor, Tensor, Tensor]]  # (obs (T, N, ...), labels (T, N, ...), alive (T, N))
 
 
@@ -50,16 +50,14 @@ Memory = list[tuple[Tensor, Tensor, Tensor]]  # (obs (T, N, ...), labels (T, N, 
 class CloneResult:
     """What :func:`behaviour_clone` returns."""
 
-    validation: float
-    """Best validation score (the student keeps the weights that reached it); NaN without
-    validation."""
+    validation: float  # the best validation (the student has its weights); NaN without
     iterations: int
     seconds: float
     env_steps: int
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _rollout(student, world, teacher, *, envs, steps, seed, beta, noise, discrete, generator):
+def _rollout(student, world, teacher, envs, steps, seed, beta, noise, discrete, generator):
     """One DAgger rollout: ``(obs, labels, alive)`` stacked over time, and env steps."""
     recurrent = callable(getattr(student, "initial_state", None))
     obs = torch.as_tensor(world.reset(seed=seed)).float()
@@ -156,14 +154,12 @@ def _pack(memory: Memory) -> list[dict[str, Tensor]]:
 
 
 def _unpack(packed: list[dict[str, Tensor]]) -> Memory:
-    memory = []
-    for item in packed:
-        alive = item["alive"]
-        obs = item["obs"].new_zeros((*alive.shape, *item["obs"].shape[1:]))
-        labels = item["labels"].new_zeros((*alive.shape, *item["labels"].shape[1:]))
-        obs[alive], labels[alive] = item["obs"], item["labels"]
-        memory.append((obs, labels, alive))
-    return memory
+    def full(live: Tensor, alive: Tensor) -> Tensor:  # zeros where the episode had ended
+        out = live.new_zeros((*alive.shape, *live.shape[1:]))
+        out[alive] = live
+        return out
+
+    return [(full(m["obs"], m["alive"]), full(m["labels"], m["alive"]), m["alive"]) for m in packed]
 
 
 def behaviour_clone(
@@ -203,17 +199,13 @@ def behaviour_clone(
         on_best: called as ``on_best(student, value, iteration)`` at each new best
             validation (e.g. to save a product checkpoint part-way).
         log: called as ``log(iteration, record)`` after each iteration (1-based).
-        save: receives the trainer state to checkpoint (plain tensors and numbers).
+        save: receives the trainer state to checkpoint (plain tensors and numbers);
+            what it returns (a path) is printed on Ctrl-C.
         resume: a state from ``save``: continue after its iteration.
     """
-    check_int("iterations", iterations, 1)
-    check_int("envs", envs, 1)
-    check_int("steps", steps, 1)
-    check_int("epochs", epochs, 1)
-    check_int("chunk", chunk, 1)
-    check_int("replay", replay, 1)
-    check_int("validate_every", validate_every, 1)
-    check_int("checkpoint_every", checkpoint_every, 1)
+    counts = (iterations, envs, steps, epochs, chunk, replay, validate_every, checkpoint_every)
+    for name, value in zip(COUNTS, counts, strict=True):
+        check_int(name, value, 1)
     check_optional_int("minibatch", minibatch, 1)
     check_float("lr", lr, 0.0, low_open=True)
     check_float("beta_decay", beta_decay, 0.0, 1.0)
@@ -241,8 +233,8 @@ def behaviour_clone(
     def snapshot(done: int) -> dict[str, Any]:
         return {
             "iteration": done,
-            "student": {k: v.detach().clone() for k, v in student.state_dict().items()},
-            "optimizer": _clone_state(optimizer.state_dict()),
+            "student": copy.deepcopy(student.state_dict()),
+            "optimizer": copy.deepcopy(optimizer.state_dict()),
             "generator": generator.get_state(),
             "replay": _pack(memory),
             "history": [dict(h) for h in history],
@@ -256,18 +248,11 @@ def behaviour_clone(
             beta = beta_decay**iteration
             student.eval()
             with torch.no_grad():
+                world = make_world(envs, iteration)
                 rollout, played = _rollout(
-                    student,
-                    make_world(envs, iteration),
-                    teacher,
-                    envs=envs,
-                    steps=steps,
-                    seed=seed * 1000 + iteration,
-                    beta=beta,
-                    noise=teacher_noise,
-                    discrete=discrete,
-                    generator=generator,
-                )
+                    student, world, teacher, envs, steps, seed * 1000 + iteration, beta,
+                    teacher_noise, discrete, generator,
+                )  # fmt: skip
             env_steps += played
             memory = [*memory, rollout][-replay:]
             student.train()
@@ -304,7 +289,7 @@ def behaviour_clone(
                 save(state)
     except KeyboardInterrupt:
         if save is not None:
-            save(state)
+            print(f"interrupted: checkpoint at {save(state)}", file=sys.stderr, flush=True)
         raise
     if best is not None:
         student.load_state_dict(best[1])
@@ -315,14 +300,3 @@ def behaviour_clone(
         env_steps=env_steps,
         history=history,
     )
-
-
-def _clone_state(obj: Any) -> Any:
-    """A deep copy of an optimizer state dict (tensors cloned)."""
-    if isinstance(obj, Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, dict):
-        return {k: _clone_state(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clone_state(v) for v in obj]
-    return obj

@@ -58,18 +58,16 @@ from colonylab.envs.render.sensory_watch import SensoryWatch
 from colonylab.envs.wrappers.conditions import Condition
 from colonylab.runs.common.checkpoint import (
     CheckpointError,
-    latest_checkpoint,
     load_checkpoint,
     make_checkpoint,
     provenance,
     read_torch_file,
     reproduce_command,
-    rng_states,
     save_checkpoint,
-    set_rng_states,
 )
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.stages import Stages, load_model, model_files
 from colonylab.runs.common.tables import print_rows
 
 EXPERIMENT = "sensory-ant"
@@ -243,31 +241,8 @@ class _Teacher(torch.nn.Module):
 def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
     """Both agents by label: from the directory ``checkpoint`` (or the shipped ones),
     or one of their files."""
-    root = Path(checkpoint) if checkpoint else SHIPPED
-    agents = {}
-    for kind in ("attention", "mlp"):
-        if root.is_dir() or root.name == checkpoint_name(kind):
-            path = root / checkpoint_name(kind) if root.is_dir() else root
-            agents[LABELS[kind]] = _load_agent(path)
-    if not agents:
-        raise ValueError(
-            f"{str(root)!r}: give a directory holding {checkpoint_name('attention')} and "
-            f"{checkpoint_name('mlp')}, or one of those files"
-        )
-    return agents
-
-
-def _load_agent(path: Path) -> torch.nn.Module:
-    ckpt = load_checkpoint(path, EXPERIMENT)
-    try:
-        policy = build(ckpt["spec"])
-        policy.load_state_dict(ckpt["state_dict"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise CheckpointError(
-            f"{str(path)!r}: weights do not fit {ckpt['spec']}: {first}"
-        ) from None
-    return policy.eval()
+    files = model_files(checkpoint, SHIPPED, {k: checkpoint_name(k) for k in LABELS})
+    return {LABELS[k]: load_model(path, EXPERIMENT, build)[0] for k, path in files.items()}
 
 
 def _product(cfg: Config, kind: str, policy: torch.nn.Module, info: dict[str, Any]) -> dict:
@@ -288,19 +263,18 @@ def _product(cfg: Config, kind: str, policy: torch.nn.Module, info: dict[str, An
     )
 
 
-def _clone(
-    cfg: Config, kind: str, run: RunDir, done: list[str], resume: dict | None
-) -> tuple[torch.nn.Module, dict[str, Any]]:
+def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Clone one student (DART); resumes where ``stages`` says the run stopped."""
     spec = agent_spec(cfg, kind)
     seed_everything(cfg.seed)
     student = build(spec)
+    resume = stages.resuming(kind)  # after the build: the RNGs as the run left them
     teacher_policy = _Teacher(cfg.teacher)
     every = cfg.train_shuffle_every if kind == "attention" else None
     condition = (
         Condition("train", shuffle=every or 0) if kind == "attention" else Condition("train")
     )
     base = world_factory(cfg.train_steps)
-    offset = 0 if kind == "mlp" else cfg.bc_iterations  # one metrics step axis for both stages
 
     def make(num_envs: int, device: Any = None, seed: int = cfg.seed) -> Any:
         return condition.wrap(base(num_envs=num_envs, device=device), seed)
@@ -318,24 +292,13 @@ def _clone(
             action_fn=continuous_actions,
         )
 
-    def save(state: dict[str, Any]) -> Path:
-        ckpt = make_checkpoint(
-            EXPERIMENT,
-            spec=spec,
-            state_dict=state["student"],
-            config=cfg,
-            trainer={"stage": kind, "done": list(done), "clone": state},
-            rng=rng_states(),
-            extra={"agent": LABELS[kind]},
-        )
-        return save_checkpoint(run.checkpoints / "latest.pt", ckpt)
-
     def log(iteration: int, record: dict[str, float]) -> None:
-        run.log(offset + iteration, {f"{kind}/{k}": v for k, v in record.items()})
+        stages.log(iteration, record)
         console.print(
             f"{kind} (BC) {iteration}/{cfg.bc_iterations}: loss {record['losses/bc']:.4f}"
         )
 
+    stages.begin(kind, spec, student, {})
     result = behaviour_clone(
         student,
         lambda n, iteration: make(num_envs=n),
@@ -351,7 +314,7 @@ def _clone(
         teacher_noise=cfg.bc_teacher_noise,
         validate=validate,
         log=log,
-        save=save,
+        save=stages.save,
         checkpoint_every=cfg.checkpoint_every,
         resume=resume,
     )
@@ -374,23 +337,14 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
-    state: dict[str, Any] | None = None
-    if resume is not None:
-        ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
-        state = ckpt["trainer"]
-        offset = 0 if state["stage"] == "mlp" else cfg.bc_iterations
-        run.truncate_metrics(offset + int(state["clone"]["iteration"]))
-    done: list[str] = list(state["done"]) if state else []
+    stages = Stages(run, EXPERIMENT, cfg, {"mlp": cfg.bc_iterations, "attention": 0}, resume)
     for kind in ("mlp", "attention"):
-        if kind in done:
+        if kind in stages.done:
             continue
-        current = state["clone"] if state and state["stage"] == kind else None
-        if current is not None:
-            set_rng_states(ckpt["rng"])
-        student, info = _clone(cfg, kind, run, done, current)
+        student, info = _clone(cfg, kind, stages)
         console.print(f"{LABELS[kind]}: validation {info['validation_mean']:.1f}")
         save_checkpoint(run.checkpoints / checkpoint_name(kind), _product(cfg, kind, student, info))
-        done.append(kind)
+        stages.finish(kind)
     run.close()
     summary = evaluate(cfg, checkpoint=str(run.checkpoints))
     (run.path / "eval.json").write_text(json.dumps(summary, indent=2))

@@ -88,18 +88,14 @@ from colonylab.envs.classic.swingup import SwingUpConfig, SwingUpWorld
 from colonylab.envs.render.sensory_watch import SensoryWatch
 from colonylab.envs.wrappers.conditions import Condition, OneEnv, wrapped_factory
 from colonylab.runs.common.checkpoint import (
-    CheckpointError,
-    latest_checkpoint,
-    load_checkpoint,
     make_checkpoint,
     provenance,
     reproduce_command,
-    rng_states,
     save_checkpoint,
-    set_rng_states,
 )
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.stages import Stages, load_model, model_files
 from colonylab.runs.common.tables import print_rows
 
 EXPERIMENT = "sensory-cartpole"
@@ -311,55 +307,21 @@ def _validation_return(cfg: Config, policy: torch.nn.Module, factory: Any) -> fl
     )
 
 
-STAGES = ("mlp", "clone", "finetune", "reshuffle")
-
-
-class _Tracker:
-    """Writes ``checkpoints/latest.pt``: the stage in progress, its trainer state, the
-    weights and notes it started from, the stages done; logs on one step axis."""
-
-    def __init__(self, run: RunDir, cfg: Config) -> None:
-        self.run, self.cfg = run, cfg
-        self.done: list[str] = []
-        self.stage, self.spec, self.start, self.info = "mlp", None, None, {}
-        # metrics steps: every stage gets its configured maximum
-        sizes = (cfg.generations, cfg.bc_iterations, cfg.finetune_generations, 0)
-        self.offsets = dict(zip(STAGES, [sum(sizes[:i]) for i in range(4)], strict=True))
-
-    def begin(self, stage: str, spec: dict, student: torch.nn.Module, info: dict) -> None:
-        self.stage, self.spec, self.info = stage, spec, dict(info)
-        self.start = {k: v.detach().clone() for k, v in student.state_dict().items()}
-
-    def save(self, state: dict[str, Any]) -> Path:
-        trainer = {"stage": self.stage, "done": list(self.done), "state": state, "info": self.info}
-        ckpt = make_checkpoint(
-            EXPERIMENT,
-            spec=self.spec,
-            state_dict=self.start,
-            config=self.cfg,
-            trainer=trainer,
-            rng=rng_states(),
-        )
-        return save_checkpoint(self.run.checkpoints / "latest.pt", ckpt)
-
-    def log(self, step: int, record: dict[str, float]) -> None:
-        label = self.stage
-        self.run.log(self.offsets[label] + step, {f"{label}/{k}": v for k, v in record.items()})
-
-    def progress(self, step: int, record: dict[str, float]) -> None:
+def _progress(stage: str):
+    def show(step: int, record: dict[str, float]) -> None:
         if step % 10 == 0 or "charts/validation" in record:
             val = record.get("charts/validation")
-            console.print(
-                f"{self.stage} {step}: mean {record['charts/fitness_mean']:.1f}"
-                + (f" val {val:.1f}" if val is not None else "")
-            )
+            mean = record["charts/fitness_mean"]
+            console.print(f"{stage} {step}: mean {mean:.1f}" + (f" val {val:.1f}" if val else ""))
+
+    return show
 
 
 def _pgpe(
     cfg: Config,
     policy: torch.nn.Module,
     factory: Any,
-    tracker: _Tracker,
+    tracker: Stages,
     resume: dict | None,
     *,
     generations: int,
@@ -409,7 +371,7 @@ def _pgpe(
             validate_every=cfg.validate_every,
             target=target,
             log=tracker.log,
-            progress=tracker.progress,
+            progress=_progress(tracker.stage),
             save=tracker.save,
             checkpoint_every=cfg.checkpoint_every,
             resume=resume,
@@ -544,32 +506,18 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
-    tracker = _Tracker(run, cfg)
-    saved: dict[str, Any] | None = None
-    if resume is not None:
-        saved = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
-        trainer = saved["trainer"]
-        tracker.done = list(trainer["done"])
-        inner = trainer["state"] or {}
-        step = inner.get("generation", inner.get("iteration", 0))
-        run.truncate_metrics(tracker.offsets[trainer["stage"]] + int(step))
+    sizes = (cfg.generations, cfg.bc_iterations, cfg.finetune_generations, 0)
+    stages = dict(zip(("mlp", "clone", "finetune", "reshuffle"), sizes, strict=True))
+    tracker = Stages(run, EXPERIMENT, cfg, stages, resume)
     seed_everything(cfg.seed)
-
-    def resuming(stage: str) -> dict | None:
-        """The saved trainer state if the run stopped in ``stage`` (restores the RNGs)."""
-        if saved is None or saved["trainer"]["stage"] != stage:
-            return None
-        set_rng_states(saved["rng"])
-        return saved["trainer"]["state"]
-
     mlp_path = run.checkpoints / checkpoint_name("mlp")
     if cfg.teacher or "mlp" in tracker.done:
-        mlp = _load(Path(cfg.teacher) if cfg.teacher else mlp_path)
+        mlp = load_model(Path(cfg.teacher) if cfg.teacher else mlp_path, EXPERIMENT, build)[0]
     else:
         mlp = build(agent_spec(cfg, "mlp"))
-        state = resuming("mlp")
+        state = tracker.resuming("mlp")
         if state is not None:
-            mlp.load_state_dict(saved["state_dict"])
+            mlp.load_state_dict(tracker.saved_start[0])
         tracker.begin("mlp", agent_spec(cfg, "mlp"), mlp, {})
         result = _pgpe(
             cfg,
@@ -586,7 +534,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         )
         unflatten_into(mlp, result.params.float())
         save_checkpoint(mlp_path, _product(cfg, "mlp", mlp, _pgpe_info(cfg, result, cfg.episodes)))
-        tracker.done.append("mlp")
+        tracker.finish("mlp")
         console.print(f"MLP: validation {result.score:.1f}")
     if cfg.agents not in ("both", "attention"):
         run.close()
@@ -601,16 +549,16 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
             continue
         if stage in tracker.done:
             continue
-        state = resuming(stage)
+        state = tracker.resuming(stage)
         if state is not None:
-            student.load_state_dict(saved["state_dict"])
-            info = dict(saved["trainer"]["info"])
+            weights, info = tracker.saved_start
+            student.load_state_dict(weights)
         tracker.begin(stage, spec, student, info)
         if stage == "clone":
             info = _clone(cfg, student, mlp, tracker, state)
         else:
             student = _finetune(cfg, student, info, tracker, state, reshuffle=stage == "reshuffle")
-        tracker.done.append(stage)
+        tracker.finish(stage)
     console.print(f"AttentionNeuron: validation {info['validation_mean']:.1f}")
     save_checkpoint(
         run.checkpoints / checkpoint_name("attention"), _product(cfg, "attention", student, info)
@@ -623,33 +571,11 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     return summary
 
 
-def _load(path: Path) -> torch.nn.Module:
-    ckpt = load_checkpoint(path, EXPERIMENT)
-    try:
-        policy = build(ckpt["spec"])
-        policy.load_state_dict(ckpt["state_dict"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise CheckpointError(
-            f"{str(path)!r}: weights do not fit {ckpt['spec']}: {first}"
-        ) from None
-    return policy.eval()
-
-
 def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
     """Both agents by label: from the directory ``checkpoint`` (or the shipped ones), or
     one of their files."""
-    root = Path(checkpoint) if checkpoint else SHIPPED
-    agents = {}
-    for kind in ("attention", "mlp"):
-        if root.is_dir() or root.name == checkpoint_name(kind):
-            agents[LABELS[kind]] = _load(root / checkpoint_name(kind) if root.is_dir() else root)
-    if not agents:
-        raise ValueError(
-            f"{str(root)!r}: give a directory holding {checkpoint_name('attention')} and "
-            f"{checkpoint_name('mlp')}, or one of those files"
-        )
-    return agents
+    files = model_files(checkpoint, SHIPPED, {k: checkpoint_name(k) for k in LABELS})
+    return {LABELS[k]: load_model(path, EXPERIMENT, build)[0] for k, path in files.items()}
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:

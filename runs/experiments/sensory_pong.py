@@ -89,18 +89,15 @@ from colonylab.envs.classic.pong import PuzzlePongConfig, PuzzlePongWorld
 from colonylab.envs.render.sensory_watch import SensoryWatch
 from colonylab.envs.wrappers.conditions import Condition, wrapped_factory
 from colonylab.runs.common.checkpoint import (
-    CheckpointError,
-    latest_checkpoint,
     load_checkpoint,
     make_checkpoint,
     provenance,
     reproduce_command,
-    rng_states,
     save_checkpoint,
-    set_rng_states,
 )
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.stages import Stages, load_model, model_files
 from colonylab.runs.common.tables import print_rows
 
 EXPERIMENT = "sensory-pong"
@@ -372,14 +369,15 @@ def _product(cfg: Config, kind: str, policy: torch.nn.Module, **meta: Any) -> di
     )
 
 
-def _clone(
-    cfg: Config, kind: str, run: RunDir, done: list[str], resume: dict[str, Any] | None
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Behaviour-clone one agent (DAgger, cross-entropy on the teacher's actions)."""
-    full = cfg
+def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Behaviour-clone one agent (DAgger, cross-entropy on the teacher's actions);
+    resumes where ``stages`` says the run stopped."""
+    full, run = cfg, stages.run
     cfg = kind_config(cfg, kind)
     spec = agent_spec(cfg, kind)
+    seed_everything(cfg.seed)
     student = build(spec)
+    resume = stages.resuming(kind)  # after the build: the RNGs as the run left them
     base = world_factory(cfg)
     if kind == "attention":
         iterations, envs, epochs = cfg.bc_iterations, cfg.bc_envs, cfg.bc_epochs
@@ -394,7 +392,6 @@ def _clone(
         shuffled = occluded = Condition("train")
         use_occlusion = False
         validation = [shuffled]
-    offset = 0 if kind == "mlp" or full.agents != "both" else full.mlp_iterations
 
     def make_world(num_envs: int, iteration: int) -> Any:
         occlude = use_occlusion and (iteration + 1) % cfg.train_occlude_every == 0
@@ -408,22 +405,11 @@ def _clone(
             path, _product(full, kind, policy, validation_mean=value, partial=iteration)
         )
 
-    def save(state: dict[str, Any]) -> Path:
-        ckpt = make_checkpoint(
-            EXPERIMENT,
-            spec=spec,
-            state_dict=state["student"],
-            config=full,
-            trainer={"stage": kind, "done": list(done), "clone": state},
-            rng=rng_states(),
-            extra={"agent": LABELS[kind]},
-        )
-        return save_checkpoint(run.checkpoints / "latest.pt", ckpt)
-
     def log(iteration: int, record: dict[str, float]) -> None:
-        run.log(offset + iteration, {f"{kind} (BC)/{k}": v for k, v in record.items()})
+        stages.log(iteration, record)
         console.print(f"{kind} (BC) {iteration}/{iterations}: loss {record['losses/bc']:.4f}")
 
+    stages.begin(kind, spec, student, {})
     result = behaviour_clone(
         student,
         make_world,
@@ -443,7 +429,7 @@ def _clone(
         validate_every=cfg.validate_every,
         on_best=on_best,
         log=log,
-        save=save,
+        save=stages.save,
         checkpoint_every=cfg.checkpoint_every,
         resume=resume,
     )
@@ -476,22 +462,12 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
     kinds = ("mlp", "attention") if cfg.agents == "both" else (cfg.agents,)
-    state: dict[str, Any] | None = None
-    if resume is not None:
-        ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
-        state = ckpt["trainer"]
-        both = cfg.agents == "both" and state["stage"] == "attention"
-        run.truncate_metrics((cfg.mlp_iterations if both else 0) + state["clone"]["iteration"])
-    done: list[str] = list(state["done"]) if state else []
+    sizes = {"mlp": cfg.mlp_iterations, "attention": cfg.bc_iterations}
+    stages = Stages(run, EXPERIMENT, cfg, {k: sizes[k] for k in kinds}, resume)
     for kind in kinds:
-        if kind in done:
+        if kind in stages.done:
             continue
-        current = state["clone"] if state and state["stage"] == kind else None
-        if current is not None:
-            set_rng_states(ckpt["rng"])
-        else:
-            seed_everything(cfg.seed)
-        policy, info = _clone(cfg, kind, run, done, current)
+        policy, info = _clone(cfg, kind, stages)
         console.print(
             f"{LABELS[kind]}: validation {info['validation_mean']:.2f} ({info['seconds']:.0f} s)"
         )
@@ -500,7 +476,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
             run.checkpoints / checkpoint_name(kind), _product(cfg, kind, policy, **info)
         )
         (run.path / f"history_{kind}.json").write_text(json.dumps(history, indent=2))
-        done.append(kind)
+        stages.finish(kind)
     run.close()
     summary: dict[str, Any] = {}
     if cfg.agents == "both":
@@ -510,35 +486,13 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
 
 
 def _agent_files(checkpoint: str | None) -> dict[str, Path]:
-    root = Path(checkpoint) if checkpoint else SHIPPED
-    files = {}
-    for kind in ("attention", "mlp"):
-        if root.is_dir() or root.name == checkpoint_name(kind):
-            files[kind] = root / checkpoint_name(kind) if root.is_dir() else root
-    if not files:
-        raise ValueError(
-            f"{str(root)!r}: give a directory holding {checkpoint_name('attention')} and "
-            f"{checkpoint_name('mlp')}, or one of those files"
-        )
-    return files
-
-
-def _load(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    ckpt = load_checkpoint(path, EXPERIMENT)
-    try:
-        policy = build(ckpt["spec"])
-        policy.load_state_dict(ckpt["state_dict"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise CheckpointError(
-            f"{str(path)!r}: weights do not fit {ckpt['spec']}: {first}"
-        ) from None
-    return policy.eval(), ckpt
+    return model_files(checkpoint, SHIPPED, {k: checkpoint_name(k) for k in LABELS})
 
 
 def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
     """Both agents: from the directory ``checkpoint`` (or the shipped ones), or one file."""
-    return {LABELS[k]: _load(path)[0] for k, path in _agent_files(checkpoint).items()}
+    files = _agent_files(checkpoint)
+    return {LABELS[k]: load_model(path, EXPERIMENT, build)[0] for k, path in files.items()}
 
 
 def agent_backgrounds(checkpoint: str | None) -> dict[str, float]:

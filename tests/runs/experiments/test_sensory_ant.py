@@ -121,7 +121,7 @@ def test_resume_in_the_second_student_is_bit_identical(tmp_path):
         exp.behaviour_clone = real
     latest = load_checkpoint(run_dir() / "checkpoints" / "latest.pt", exp.EXPERIMENT)
     assert (
-        latest["trainer"]["stage"] == "attention" and latest["trainer"]["clone"]["iteration"] == 2
+        latest["trainer"]["stage"] == "attention" and latest["trainer"]["state"]["iteration"] == 2
     )
     exp.main(stopped_cfg, resume=str(run_dir()))
     for kind in ("attention", "mlp"):

@@ -19,6 +19,7 @@ from colonylab.runs.common.checkpoint import (
     make_checkpoint,
     save_checkpoint,
 )
+from colonylab.runs.common.stages import Stages
 from colonylab.runs.experiments import sensory_cartpole as exp
 
 TINY = exp.Config(
@@ -102,7 +103,7 @@ def test_resume_is_bit_identical(tiny_run, tmp_path, stage, counter):
     """A run stopped by Ctrl-C in any stage (PGPE or cloning) and resumed from its
     latest.pt ends with the uninterrupted run's weights and metrics."""
     full, _ = tiny_run
-    real = exp._Tracker.save
+    real = Stages.save
 
     def interrupting(self, state):
         path = real(self, state)
@@ -111,12 +112,12 @@ def test_resume_is_bit_identical(tiny_run, tmp_path, stage, counter):
         return path
 
     cfg = dataclasses.replace(TINY, checkpoint_every=1, out=str(tmp_path))
-    exp._Tracker.save = interrupting
+    Stages.save = interrupting
     try:
         with pytest.raises(KeyboardInterrupt):
             exp.main(cfg)
     finally:
-        exp._Tracker.save = real
+        Stages.save = real
     (stopped,) = (tmp_path / "sensory-cartpole").iterdir()
     latest = load_checkpoint(stopped / "checkpoints" / "latest.pt", exp.EXPERIMENT)
     assert latest["trainer"]["stage"] == stage

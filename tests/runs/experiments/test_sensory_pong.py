@@ -233,3 +233,34 @@ def test_shipped_checkpoints_replay_their_evaluation() -> None:
         (row,) = [r for r in rows if r["agent"] == agent and r["condition"] == condition]
         assert row["returns"] == pytest.approx(games, abs=1.0)
         assert row["mean"] == pytest.approx(np.mean(games), abs=0.34)
+
+
+def test_resume_of_the_frame_wise_clone_is_bit_identical(tmp_path) -> None:
+    """Ctrl-C in the AttentionNeuron's (frame-wise, minibatch) cloning, then --resume:
+    the uninterrupted run's weights."""
+    from colonylab.runs.common.stages import Stages
+
+    base = {**TINY, "bc_iterations": 2, "train_occlude_every": 0, "bc_minibatch": 16}
+    sp.main(sp.Config(**base, out=str(tmp_path / "a")))
+    (full,) = (tmp_path / "a" / "sensory-pong").iterdir()
+    real = Stages.save
+
+    def interrupting(self, state):
+        path = real(self, state)
+        if self.stage == "attention" and state["iteration"] == 1:
+            raise KeyboardInterrupt
+        return path
+
+    cfg = sp.Config(**base, out=str(tmp_path / "b"))
+    Stages.save = interrupting
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sp.main(cfg)
+    finally:
+        Stages.save = real
+    (stopped,) = (tmp_path / "b" / "sensory-pong").iterdir()
+    sp.main(cfg, resume=str(stopped))
+    for kind in ("attention", "mlp"):
+        a = load_checkpoint(full / "checkpoints" / sp.checkpoint_name(kind))["state_dict"]
+        b = load_checkpoint(stopped / "checkpoints" / sp.checkpoint_name(kind))["state_dict"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
