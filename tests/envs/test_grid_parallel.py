@@ -1,0 +1,97 @@
+"""The PettingZoo adapters of the three grid worlds (battle_v0, gather_v0, pursuit_v0):
+what they all must do, run once per world. What only one world does (names, births,
+its own spaces) is tested in that world's file."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from colonylab.envs.grid import battle_v0, gather_v0, pursuit_v0
+
+# module, a small config, the first agent's name
+WORLDS = {
+    "battle": (battle_v0, {"map_size": 16, "agents_per_team": 12, "placement": "random"}, "red_0"),
+    "gather": (
+        gather_v0,
+        {"map_size": 16, "agents": 24, "patches": 3, "patch_radius": 2},
+        "agent_0",
+    ),
+    "pursuit": (pursuit_v0, {"map_size": 16, "predators": 8, "prey": 16}, "predator_0"),
+}
+# the observation variants every adapter must pass parallel_api_test with
+VARIANTS = {
+    "battle": [{}, {"extra_features": True}, {"obs_dtype": "uint8", "minimap": True}],
+    "gather": [{}, {"extra_features": True}, {"obs_dtype": "uint8", "minimap": True}],
+    "pursuit": [{}, {"obs_dtype": "uint8", "minimap": True}],
+}
+API_CYCLES = {"battle": 120, "gather": 120, "pursuit": 100}
+
+
+@pytest.mark.parametrize(
+    "name, extra", [(name, extra) for name, extras in VARIANTS.items() for extra in extras]
+)
+def test_parallel_api(name, extra):
+    from pettingzoo.test import parallel_api_test
+
+    module, config, _ = WORLDS[name]
+    env = module.parallel_env(**config, **extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PettingZoo warns about API slips
+        parallel_api_test(env, num_cycles=API_CYCLES[name])
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == set(env.agents) and len(env.agents) == 24
+    for agent in env.agents:
+        assert env.observation_space(agent).contains(obs[agent])
+    assert env.state_space.contains(env.state())
+
+
+@pytest.mark.parametrize("name", list(WORLDS))
+def test_parallel_seed_and_render(name):
+    from pettingzoo.test import parallel_seed_test, render_test
+
+    module, config, _ = WORLDS[name]
+    parallel_seed_test(lambda: module.parallel_env(**config), num_cycles=50)
+    render_test(lambda render_mode=None: module.env(render_mode=render_mode, **config))
+    env = module.parallel_env(render_mode="rgb_array", **config)
+    env.reset(seed=0)
+    assert env.render().shape == (400, 400, 3)
+    with pytest.raises(ValueError, match="render_mode"):
+        module.parallel_env(render_mode="ansi", **config)
+
+
+@pytest.mark.parametrize("name", list(WORLDS))
+def test_dict_api_truncates_everyone_at_max_cycles(name):
+    module, config, first = WORLDS[name]
+    env = module.parallel_env(**config, max_cycles=5)
+    env.reset(seed=0)
+    for _ in range(5):
+        _, _, _, truncations, _ = env.step({a: 0 for a in env.agents})
+    assert all(truncations.values()) and env.agents == []
+    with pytest.raises(ValueError, match="done"):
+        env.step({first: 0})
+    env.close()
+
+
+@pytest.mark.parametrize("name", list(WORLDS))
+def test_dict_api_refuses_what_is_not_a_dict_of_integers(name, state_guard):
+    module, config, first = WORLDS[name]
+    env = module.parallel_env(**config)
+    env.reset(seed=0)
+    before = state_guard.snapshot(env.world)
+    with pytest.raises(TypeError, match="dict"):
+        env.step([0] * 24)
+    for value in (None, "2", True, 1.5, float("nan"), -1):
+        with pytest.raises(ValueError, match=re.escape(first) + ".*" + re.escape(repr(value))):
+            env.step({first: value})
+    with pytest.raises(ValueError, match=re.escape(first) + ".*nan"):
+        env.step({env.agents[1]: 0, first: float("nan")})  # names the bad one, not the first
+    with pytest.raises(ValueError, match="unknown agent 'nobody_0'"):
+        env.step({first: 0, "nobody_0": 0})
+    state_guard.assert_unchanged(env.world, before)
+    env.step({first: np.int64(0)})  # numpy ints and integral floats are fine
+    env.step({first: 0.0})
+    env.close()
