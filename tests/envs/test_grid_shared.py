@@ -1,6 +1,6 @@
-"""The PettingZoo adapters of the three grid worlds (battle_v0, gather_v0, pursuit_v0):
-what they all must do, run once per world. What only one world does (names, births,
-its own spaces) is tested in that world's file."""
+"""What the three grid worlds (battle, gather, pursuit) and their PettingZoo adapters
+(battle_v0, gather_v0, pursuit_v0) all must do, run once per world. What only one world
+does (its rules, names, births, its own action ranges) is tested in that world's file."""
 
 from __future__ import annotations
 
@@ -11,6 +11,50 @@ import numpy as np
 import pytest
 
 from colonylab.envs.grid import battle_v0, gather_v0, pursuit_v0
+from colonylab.envs.grid.battle import BattleConfig, BattleWorld
+from colonylab.envs.grid.gather import GatherConfig, GatherWorld
+from colonylab.envs.grid.pursuit import PursuitConfig, PursuitWorld
+
+# six agents on a 10 x 10 map, per world
+SIX = {
+    "battle": lambda: BattleWorld(BattleConfig(map_size=10, agents_per_team=3)),
+    "gather": lambda: GatherWorld(GatherConfig(map_size=10, agents=6)),
+    "pursuit": lambda: PursuitWorld(PursuitConfig(map_size=10, predators=3, prey=3)),
+}
+
+
+@pytest.mark.parametrize("name", list(SIX))
+@pytest.mark.parametrize(
+    "actions, match",
+    [
+        (np.zeros(5, dtype=np.int64), r"shape \(6,\)"),
+        (np.zeros((6, 1), dtype=np.int64), r"shape \(6,\)"),
+        (np.array(["0"] * 6), "integers"),
+        (np.zeros(6, dtype=bool), "integers"),
+        (np.array([0, 0, 0, -1, 0, 0]), r"actions\[3\].*-1"),
+        (np.array([0, 0, 0, 0, np.nan, 0]), r"actions\[4\].*nan"),
+        (np.array([0, 1.5, 0, 0, 0, 0]), r"actions\[1\].*1\.5"),
+    ],
+)
+def test_bad_actions_are_refused_and_change_nothing(name, actions, match, state_guard):
+    world = SIX[name]()
+    world.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        world.step(rng.integers(0, 9, world.n_agents))  # moves and some attacks
+    before = state_guard.snapshot(world)
+    obs_before = world.observe().copy()
+    with pytest.raises(ValueError, match=match):
+        world.step(actions)
+    state_guard.assert_unchanged(world, before)
+    np.testing.assert_array_equal(world.observe(), obs_before)
+
+
+@pytest.mark.parametrize("name", list(SIX))
+def test_step_before_reset_is_refused(name):
+    with pytest.raises(RuntimeError, match="reset"):
+        SIX[name]().step()
+
 
 # module, a small config, the first agent's name
 WORLDS = {
