@@ -153,6 +153,49 @@ def deprecated_constructor(
     return constructor
 
 
+class SeededVectorWorld:
+    """Reset seeding shared by the vector worlds (cartpole, swing-up, puzzle-pong, ant).
+
+    A world has ``num_envs`` and its generator ``_rng``. ``reset(seed)`` takes None (the
+    world's generator draws every start), an integer >= 0 (reseeds that generator, which
+    then draws every start, as Gymnasium's vector envs) or ``num_envs`` integers >= 0
+    (env ``n`` starts as a scalar env reset with ``seed[n]``; the generator is reseeded
+    with all of them).
+    """
+
+    num_envs: int
+    _rng: np.random.Generator
+
+    def _seeded_draws(self, seed: Any, draw: Callable[[np.random.Generator, int], Any]) -> list:
+        """Apply a reset ``seed`` and draw the starts: ``[draw(generator, num_envs)]``, or
+        ``[draw(default_rng(seed[n]), 1) for each env n]`` for per-env seeds."""
+        if seed is None:
+            return [draw(self._rng, self.num_envs)]
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            if seed < 0:
+                raise ValueError(f"seed must be >= 0, got {seed}")
+            self._rng = np.random.default_rng(int(seed))
+            return [draw(self._rng, self.num_envs)]
+        seeds = self._check_seeds(seed)
+        draws = [draw(np.random.default_rng(s), 1) for s in seeds]
+        self._rng = np.random.default_rng(seeds)
+        return draws
+
+    def _check_seeds(self, seed: Any) -> list[int]:
+        """``num_envs`` integers >= 0 (a sequence, an array or a tensor), as a list."""
+        if hasattr(seed, "detach"):  # a torch tensor
+            seed = seed.detach().cpu().numpy()
+        arr = np.asarray(seed)
+        if arr.shape != (self.num_envs,) or arr.dtype.kind not in "iu":
+            raise ValueError(
+                f"seed must be None, an integer, or {self.num_envs} integers (one per env), "
+                f"got an array of shape {arr.shape} and dtype {arr.dtype}"
+            )
+        if (arr < 0).any():
+            raise ValueError(f"seeds must be >= 0, got {int(arr.min())}")
+        return [int(s) for s in arr]
+
+
 def no_policy(world: Any, name: str) -> ValueError:
     """The error for an unknown scripted policy, listing the world's ``policies``."""
     known = ", ".join(getattr(world, "policies", ())) or "none (it has no agents)"

@@ -65,6 +65,7 @@ from torch import Tensor
 
 from colonylab._checks import check_choice, check_dataclass_ints, check_optional_int
 from colonylab.envs.base import (
+    SeededVectorWorld,
     StepResult,
     WorldFactory,
     deprecated_constructor,
@@ -122,7 +123,7 @@ class CartPoleConfig:
         check_optional_int("seed", self.seed, 0)
 
 
-class CartPoleWorld:
+class CartPoleWorld(SeededVectorWorld):
     """``config.num_envs`` CartPole-v1 environments stepped together as tensors.
 
     Args:
@@ -211,33 +212,11 @@ class CartPoleWorld:
             if not low < high:
                 raise ValueError(f"reset options need low < high, got low={low}, high={high}")
         self._low, self._high = low, high
-        n = self.num_envs
-        if seed is None:
-            init = self._rng.uniform(low, high, size=(4, n)).T
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            if seed < 0:
-                raise ValueError(f"seed must be >= 0, got {seed}")
-            self._rng = np.random.default_rng(int(seed))
-            init = self._rng.uniform(low, high, size=(4, n)).T
-        else:
-            seeds = self._check_seeds(seed)
-            init = np.stack([np.random.default_rng(s).uniform(low, high, size=4) for s in seeds])
-            self._rng = np.random.default_rng(seeds)
+        init = np.concatenate(
+            self._seeded_draws(seed, lambda rng, n: rng.uniform(low, high, size=(4, n)).T)
+        )
         self._set(torch.as_tensor(np.ascontiguousarray(init), dtype=torch.float64))
         return self.state
-
-    def _check_seeds(self, seed: Any) -> list[int]:
-        if isinstance(seed, Tensor):
-            seed = seed.detach().cpu().numpy()
-        arr = np.asarray(seed)
-        if arr.shape != (self.num_envs,) or arr.dtype.kind not in "iu":
-            raise ValueError(
-                f"seed must be None, an integer, or {self.num_envs} integers (one per env), "
-                f"got an array of shape {arr.shape} and dtype {arr.dtype}"
-            )
-        if (arr < 0).any():
-            raise ValueError(f"seeds must be >= 0, got {int(arr.min())}")
-        return [int(s) for s in arr]
 
     def set_state(self, state: Tensor | np.ndarray | Sequence[Sequence[float]]) -> Tensor:
         """Start episodes from the given ``[N, 4]`` state (as Gymnasium's

@@ -92,6 +92,7 @@ from torch import Tensor
 
 from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
 from colonylab.envs.base import (
+    SeededVectorWorld,
     StepResult,
     WorldFactory,
     deprecated_constructor,
@@ -207,7 +208,7 @@ class PuzzlePongConfig:
         check_optional_int("seed", self.seed, 0)
 
 
-class PuzzlePongWorld:
+class PuzzlePongWorld(SeededVectorWorld):
     """``config.num_envs`` Pong games stepped together; the agent plays the right paddle.
 
     Args:
@@ -336,18 +337,9 @@ class PuzzlePongWorld:
         Returns:
             The observation (see :attr:`obs_shape`), float32 on :attr:`device`.
         """
-        n = self.num_envs
-        if seed is None:
-            keys = self._rng.integers(0, 2**32, size=n)
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            if seed < 0:
-                raise ValueError(f"seed must be >= 0, got {seed}")
-            self._rng = np.random.default_rng(int(seed))
-            keys = self._rng.integers(0, 2**32, size=n)
-        else:
-            seeds = self._check_seeds(seed)
-            keys = np.array([np.random.default_rng(s).integers(0, 2**32) for s in seeds])
-            self._rng = np.random.default_rng(seeds)
+        keys = np.concatenate(
+            self._seeded_draws(seed, lambda rng, n: rng.integers(0, 2**32, size=n))
+        )
         self.rng_key[:] = keys
         self.rng_counter[:] = 0
         self.done[:] = False
@@ -355,19 +347,6 @@ class PuzzlePongWorld:
         self.step_count = 0
         self._ready = True
         return self._to_device(self._render(self._all))
-
-    def _check_seeds(self, seed: Any) -> list[int]:
-        if isinstance(seed, Tensor):
-            seed = seed.detach().cpu().numpy()
-        arr = np.asarray(seed)
-        if arr.shape != (self.num_envs,) or arr.dtype.kind not in "iu":
-            raise ValueError(
-                f"seed must be None, an integer, or {self.num_envs} integers (one per env), "
-                f"got an array of shape {arr.shape} and dtype {arr.dtype}"
-            )
-        if (arr < 0).any():
-            raise ValueError(f"seeds must be >= 0, got {int(arr.min())}")
-        return [int(s) for s in arr]
 
     def _reset_envs(self, envs: np.ndarray) -> None:
         K.pong_reset(

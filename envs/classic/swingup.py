@@ -182,18 +182,7 @@ class SwingUpWorld(CartPoleWorld):
         """
         if options and "std" in options:
             self.init_std = check_float("reset option std", options["std"], 0.0)
-        n = self.num_envs
-        if seed is None:
-            init = self._draw(self._rng, n)
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            if seed < 0:
-                raise ValueError(f"seed must be >= 0, got {seed}")
-            self._rng = np.random.default_rng(int(seed))
-            init = self._draw(self._rng, n)
-        else:
-            seeds = self._check_seeds(seed)
-            init = np.concatenate([self._draw(np.random.default_rng(s), 1) for s in seeds])
-            self._rng = np.random.default_rng(seeds)
+        init = np.concatenate(self._seeded_draws(seed, self._draw))
         self._set(torch.as_tensor(np.ascontiguousarray(init), dtype=torch.float64))
         return self.observe(self.state)
 

@@ -79,6 +79,7 @@ from torch import Tensor
 
 from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
 from colonylab.envs.base import (
+    SeededVectorWorld,
     StepResult,
     WorldFactory,
     deprecated_constructor,
@@ -189,7 +190,7 @@ class AntConfig:
             )
 
 
-class AntWorld:
+class AntWorld(SeededVectorWorld):
     """``config.num_envs`` Gymnasium ``Ant-v5`` robots stepped together.
 
     Args:
@@ -280,21 +281,10 @@ class AntWorld:
         Returns:
             ``[N, 27]`` observation in :attr:`dtype` on :attr:`device`.
         """
-        n = self.num_envs
-        if seed is None:
-            qpos, qvel = self._draw(self._rng, n)
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            if seed < 0:
-                raise ValueError(f"seed must be >= 0, got {seed}")
-            self._rng = np.random.default_rng(int(seed))
-            qpos, qvel = self._draw(self._rng, n)
-        else:
-            seeds = self._check_seeds(seed)
-            draws = [self._draw(np.random.default_rng(s), 1) for s in seeds]
-            qpos = np.concatenate([d[0] for d in draws])
-            qvel = np.concatenate([d[1] for d in draws])
-            self._rng = np.random.default_rng(seeds)
-        self._start(np.arange(n), qpos, qvel)
+        draws = self._seeded_draws(seed, self._draw)
+        qpos = np.concatenate([d[0] for d in draws])
+        qvel = np.concatenate([d[1] for d in draws])
+        self._start(np.arange(self.num_envs), qpos, qvel)
         self._begin()
         return self._obs()
 
@@ -307,19 +297,6 @@ class AntWorld:
             qpos[i] = self.init_qpos + rng.uniform(low=-scale, high=scale, size=nq)
             qvel[i] = self.init_qvel + scale * rng.standard_normal(nv)
         return qpos, qvel
-
-    def _check_seeds(self, seed: Any) -> list[int]:
-        if isinstance(seed, Tensor):
-            seed = seed.detach().cpu().numpy()
-        arr = np.asarray(seed)
-        if arr.shape != (self.num_envs,) or arr.dtype.kind not in "iu":
-            raise ValueError(
-                f"seed must be None, an integer, or {self.num_envs} integers (one per env), "
-                f"got an array of shape {arr.shape} and dtype {arr.dtype}"
-            )
-        if (arr < 0).any():
-            raise ValueError(f"seeds must be >= 0, got {int(arr.min())}")
-        return [int(s) for s in arr]
 
     def _start(self, envs: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Put robots ``envs`` at ``qpos``/``qvel`` as Gymnasium's reset does
