@@ -3,7 +3,9 @@
 * ``state_guard``: ``snap = state_guard.snapshot(world)`` copies every array, tensor,
   generator state and number a world holds (after calling ``metrics()``, which some
   worlds use to update what they remember between calls);
-  ``state_guard.assert_unchanged(world, snap)`` checks a refused call changed none of it.
+  ``state_guard.assert_unchanged(world, snap)`` checks a refused call changed none of it;
+  ``state_guard.assert_refused(world, call, match)`` does both around ``call()``, which
+  must raise ``ValueError`` matching ``match`` (``views=True``: ``world.observe()`` too).
 * ``act``: ``act(world, a3=1, a7=12)`` -> ``int64[n_agents]`` no-ops except the named
   agents (grid worlds).
 * ``encode``: float32 observation values as the world encodes them for
@@ -61,6 +63,23 @@ class StateGuard:
                     np.testing.assert_array_equal(after[key], before[key], err_msg=f"{name}[{key}]")
             else:
                 assert after == before or (after != after and before != before), name
+
+    @classmethod
+    def assert_refused(
+        cls,
+        world: Any,
+        call: Any,
+        match: str,
+        error: type[Exception] = ValueError,
+        views: bool = False,
+    ) -> None:
+        before = cls.snapshot(world)
+        obs_before = world.observe().copy() if views else None
+        with pytest.raises(error, match=match):
+            call()
+        cls.assert_unchanged(world, before)
+        if views:
+            np.testing.assert_array_equal(world.observe(), obs_before)
 
 
 @pytest.fixture
