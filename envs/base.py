@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from colonylab._checks import check_choice, check_dataclass_ints, check_optional_int
+
 
 @dataclass
 class StepResult:
@@ -84,6 +86,32 @@ def normalize_fields(config: Any, **names: Callable[[Any], Any]) -> None:
     """Rewrite fields of a frozen config in ``__post_init__``: ``field=function``."""
     for name, function in names.items():
         object.__setattr__(config, name, function(getattr(config, name)))
+
+
+VECTOR_DTYPES = ("float64", "float32")
+"""State / observation precisions of the vector worlds' configs."""
+
+
+def check_vector_config(config: Any, **more_ints: int) -> None:
+    """What every vector-world config's ``__post_init__`` does first: ``dtype`` (when it
+    has one; ``torch.float32`` -> ``"float32"``) and ``device`` (None -> ``"cpu"``) as
+    plain names, ``num_envs``, ``max_episode_steps``, ``render_envs`` (and ``more_ints``:
+    ``{field: low}``) integers >= 1, ``dtype`` in :data:`VECTOR_DTYPES`, ``seed`` None
+    or >= 0."""
+    has_dtype = hasattr(config, "dtype")
+    normalize_fields(
+        config,
+        **({"dtype": dtype_name} if has_dtype else {}),
+        device=lambda d: "cpu" if d is None else str(d),
+    )
+    check_dataclass_ints(
+        config,
+        {"num_envs": 1, "max_episode_steps": 1, "render_envs": 1, **more_ints},
+        cli=False,
+    )
+    if has_dtype:
+        check_choice("dtype", config.dtype, VECTOR_DTYPES)
+    check_optional_int("seed", config.seed, 0)
 
 
 @dataclass(frozen=True)

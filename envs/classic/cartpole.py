@@ -63,15 +63,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colonylab._checks import check_choice, check_dataclass_ints, check_optional_int
 from colonylab.envs.base import (
     SeededVectorWorld,
     StepResult,
     WorldFactory,
+    check_vector_config,
     deprecated_constructor,
-    dtype_name,
     make_factory,
-    normalize_fields,
 )
 
 __all__ = ["CartPoleConfig", "CartPoleWorld", "VecCartPole"]
@@ -115,12 +113,7 @@ class CartPoleConfig:
     """Carts drawn by the viewer, as a grid of panels."""
 
     def __post_init__(self) -> None:
-        normalize_fields(self, dtype=dtype_name, device=lambda d: "cpu" if d is None else str(d))
-        check_dataclass_ints(
-            self, {"num_envs": 1, "max_episode_steps": 1, "render_envs": 1}, cli=False
-        )
-        check_choice("dtype", self.dtype, tuple(_TORCH_DTYPES))
-        check_optional_int("seed", self.seed, 0)
+        check_vector_config(self)
 
 
 class CartPoleWorld(SeededVectorWorld):

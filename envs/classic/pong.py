@@ -90,14 +90,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab._checks import check_choice, check_float
 from colonylab.envs.base import (
     SeededVectorWorld,
     StepResult,
     WorldFactory,
+    check_vector_config,
     deprecated_constructor,
     make_factory,
-    normalize_fields,
 )
 from colonylab.envs.classic import _pong_kernels as K
 
@@ -180,20 +180,7 @@ class PuzzlePongConfig:
     """Games drawn by the viewer, as a grid of panels."""
 
     def __post_init__(self) -> None:
-        normalize_fields(self, device=lambda d: "cpu" if d is None else str(d))
-        check_dataclass_ints(
-            self,
-            {
-                "num_envs": 1,
-                "screen": 4,
-                "patch": 1,
-                "frame_stack": 1,
-                "points_to_win": 1,
-                "max_episode_steps": 1,
-                "render_envs": 1,
-            },
-            cli=False,
-        )
+        check_vector_config(self, screen=4, patch=1, frame_stack=1, points_to_win=1)
         check_choice("obs_mode", self.obs_mode, ("patches", "pixels"))
         if self.screen % self.patch:
             divisors = [d for d in range(1, self.screen + 1) if self.screen % d == 0]
@@ -205,7 +192,6 @@ class PuzzlePongConfig:
             check_float(name, getattr(self, name), 0.0, low_open=True)
         check_float("opponent_error", self.opponent_error, 0.0, 1.0, high_open=True)
         check_float("background", self.background, 0.0, 1.0, high_open=True)
-        check_optional_int("seed", self.seed, 0)
 
 
 class PuzzlePongWorld(SeededVectorWorld):

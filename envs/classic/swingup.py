@@ -56,16 +56,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab._checks import check_float
 from colonylab.envs.base import (
     StepResult,
     WorldFactory,
+    check_vector_config,
     deprecated_constructor,
-    dtype_name,
     make_factory,
-    normalize_fields,
 )
-from colonylab.envs.classic.cartpole import _TORCH_DTYPES, CartPoleWorld
+from colonylab.envs.classic.cartpole import CartPoleWorld
 
 __all__ = ["SwingUpConfig", "SwingUpWorld", "VecCartPoleSwingUp"]
 
@@ -103,14 +102,9 @@ class SwingUpConfig:
     """Carts drawn by the viewer, as a grid of panels."""
 
     def __post_init__(self) -> None:
-        normalize_fields(self, dtype=dtype_name, device=lambda d: "cpu" if d is None else str(d))
-        check_dataclass_ints(
-            self, {"num_envs": 1, "max_episode_steps": 1, "render_envs": 1}, cli=False
-        )
-        check_choice("dtype", self.dtype, tuple(_TORCH_DTYPES))
+        check_vector_config(self)
         check_float("friction", self.friction, 0.0)
         check_float("init_std", self.init_std, 0.0)
-        check_optional_int("seed", self.seed, 0)
 
 
 class SwingUpWorld(CartPoleWorld):

@@ -77,13 +77,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab._checks import check_float
 from colonylab.envs.base import (
     SeededVectorWorld,
     StepResult,
     WorldFactory,
+    check_vector_config,
     deprecated_constructor,
-    dtype_name,
     make_factory,
     normalize_fields,
 )
@@ -157,19 +157,8 @@ class AntConfig:
     """Ant-v5's reset noise."""
 
     def __post_init__(self) -> None:
-        normalize_fields(
-            self,
-            dtype=dtype_name,
-            device=lambda d: "cpu" if d is None else str(d),
-            healthy_z_range=tuple,
-        )
-        check_dataclass_ints(
-            self,
-            {"num_envs": 1, "max_episode_steps": 1, "render_envs": 1, "frame_skip": 1},
-            cli=False,
-        )
-        check_choice("dtype", self.dtype, ("float64", "float32"))
-        check_optional_int("seed", self.seed, 0)
+        check_vector_config(self, frame_skip=1)
+        normalize_fields(self, healthy_z_range=tuple)
         for name in (
             "forward_reward_weight",
             "ctrl_cost_weight",
