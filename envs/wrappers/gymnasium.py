@@ -66,6 +66,35 @@ class _WorldAdapter:
     config_entry: str = ""
     """``"module:ConfigClass"`` of its frozen config."""
     gym_id: str = ""
+    """The Gymnasium id; a concrete env class gets ``metadata["name"]`` from it."""
+    render_fps: int = 30
+    """The world's frames per second (``metadata["render_fps"]``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.gym_id and "metadata" not in cls.__dict__:
+            cls.metadata = {**cls.metadata, "name": cls.gym_id, "render_fps": cls.render_fps}
+
+    def _set_render_mode(self, render_mode: str | None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+
+    def render(self) -> np.ndarray | None:
+        """The world's picture (a vector env: its first ``render_envs`` envs, tiled)."""
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() without a render_mode; make the env with render_mode='rgb_array'"
+            )
+            return None
+        return self.world.render_rgb()
+
+    def _close_world(self) -> None:
+        if hasattr(self.world, "close"):
+            self.world.close()
 
     def _build_world(self, num_envs: int, autoreset: bool, overrides: dict[str, Any]) -> Any:
         world_cls = load_entry_point(self.world_entry)
@@ -92,12 +121,7 @@ class WorldEnv(_WorldAdapter, gym.Env):
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
 
     def __init__(self, render_mode: str | None = None, **config: Any) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
         self.world = self._build_world(1, False, config)
         self.observation_space, self.action_space = self._spaces(self.world)
 
@@ -124,17 +148,8 @@ class WorldEnv(_WorldAdapter, gym.Env):
     def _obs(self, obs: Any) -> np.ndarray:
         return _numpy(obs)[0].astype(self.observation_space.dtype)  # a copy
 
-    def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() without a render_mode; make the env with render_mode='rgb_array'"
-            )
-            return None
-        return self.world.render_rgb()
-
     def close(self) -> None:
-        if hasattr(self.world, "close"):
-            self.world.close()
+        self._close_world()
 
 
 class WorldVectorEnv(_WorldAdapter, VectorEnv):
@@ -154,12 +169,7 @@ class WorldVectorEnv(_WorldAdapter, VectorEnv):
     }
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **config: Any) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
         self.world = self._build_world(num_envs, True, config)
         self.num_envs = num_envs
         self.single_observation_space, self.single_action_space = self._spaces(self.world)
@@ -197,18 +207,8 @@ class WorldVectorEnv(_WorldAdapter, VectorEnv):
     def _obs(self, obs: Any) -> np.ndarray:
         return _numpy(obs).astype(self.single_observation_space.dtype)  # a copy
 
-    def render(self) -> np.ndarray | None:
-        """The world's picture of its first ``render_envs`` envs (one tiled image)."""
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() without a render_mode; make the env with render_mode='rgb_array'"
-            )
-            return None
-        return self.world.render_rgb()
-
     def close_extras(self, **kwargs: Any) -> None:
-        if hasattr(self.world, "close"):
-            self.world.close()
+        self._close_world()
 
 
 # -- the worlds -----------------------------------------------------------------------------------
@@ -216,6 +216,7 @@ class _CartPole:
     world_entry = "colonylab.envs.classic.cartpole:CartPoleWorld"
     config_entry = "colonylab.envs.classic.cartpole:CartPoleConfig"
     gym_id = "colonylab/CartPole-v0"
+    render_fps = 50
 
     def _spaces(self, world: Any) -> tuple[spaces.Space, spaces.Space]:
         # Gymnasium's CartPole-v1 bounds: twice the termination thresholds
@@ -230,6 +231,7 @@ class _SwingUp:
     world_entry = "colonylab.envs.classic.swingup:SwingUpWorld"
     config_entry = "colonylab.envs.classic.swingup:SwingUpConfig"
     gym_id = "colonylab/CartPoleSwingUp-v0"
+    render_fps = 100
 
     def _spaces(self, world: Any) -> tuple[spaces.Space, spaces.Space]:
         return (
@@ -242,6 +244,7 @@ class _PuzzlePong:
     world_entry = "colonylab.envs.classic.pong:PuzzlePongWorld"
     config_entry = "colonylab.envs.classic.pong:PuzzlePongConfig"
     gym_id = "colonylab/PuzzlePong-v0"
+    render_fps = 30
 
     def _spaces(self, world: Any) -> tuple[spaces.Space, spaces.Space]:
         return (
@@ -254,6 +257,7 @@ class _Ant:
     world_entry = "colonylab.envs.mujoco.ant:AntWorld"
     config_entry = "colonylab.envs.mujoco.ant:AntConfig"
     gym_id = "colonylab/Ant-v0"
+    render_fps = 20
 
     def _spaces(self, world: Any) -> tuple[spaces.Space, spaces.Space]:
         return (
@@ -265,40 +269,26 @@ class _Ant:
 class CartPoleEnv(_CartPole, WorldEnv):
     """``gymnasium.make("colonylab/CartPole-v0")``: one cart of :class:`CartPoleWorld`."""
 
-    metadata = {**WorldEnv.metadata, "name": _CartPole.gym_id, "render_fps": 50}
-
 
 class CartPoleVecEnv(_CartPole, WorldVectorEnv):
     """``make_vec("colonylab/CartPole-v0", N, vectorization_mode="vector_entry_point")``."""
-
-    metadata = {**WorldVectorEnv.metadata, "name": _CartPole.gym_id, "render_fps": 50}
 
 
 class CartPoleSwingUpVecEnv(_SwingUp, WorldVectorEnv):
     """``make_vec("colonylab/CartPoleSwingUp-v0", N, vectorization_mode="vector_entry_point")``."""
 
-    metadata = {**WorldVectorEnv.metadata, "name": _SwingUp.gym_id, "render_fps": 100}
-
 
 class PuzzlePongEnv(_PuzzlePong, WorldEnv):
     """``gymnasium.make("colonylab/PuzzlePong-v0")``: one game of :class:`PuzzlePongWorld`."""
-
-    metadata = {**WorldEnv.metadata, "name": _PuzzlePong.gym_id, "render_fps": 30}
 
 
 class PuzzlePongVecEnv(_PuzzlePong, WorldVectorEnv):
     """``make_vec("colonylab/PuzzlePong-v0", N, vectorization_mode="vector_entry_point")``."""
 
-    metadata = {**WorldVectorEnv.metadata, "name": _PuzzlePong.gym_id, "render_fps": 30}
-
 
 class AntEnv(_Ant, WorldEnv):
     """``gymnasium.make("colonylab/Ant-v0")``: one robot of :class:`AntWorld` (needs mujoco)."""
 
-    metadata = {**WorldEnv.metadata, "name": _Ant.gym_id, "render_fps": 20}
-
 
 class AntVecEnv(_Ant, WorldVectorEnv):
     """``make_vec("colonylab/Ant-v0", N, vectorization_mode="vector_entry_point")``."""
-
-    metadata = {**WorldVectorEnv.metadata, "name": _Ant.gym_id, "render_fps": 20}
