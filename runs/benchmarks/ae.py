@@ -15,7 +15,7 @@ metric (mean steps to target over ``--tune-seeds`` seeds, ties broken by the mea
 log10 loss) on tuning seeds ``1000, 1001, ...`` that are never reported; the chosen
 learning rate then runs on the reported seeds ``0 .. seeds-1``. AE starts from the
 optimizer's default learning rate (AdamW 1e-3, SGD-momentum 0.01): adapting it is its
-job. ``--no-tune`` runs the plain optimizers at those defaults, as before.
+job. ``--tune False`` runs the plain optimizers at those defaults, as before.
 
 The controller's own cost: ``ctrl.step`` (which calls ``optimizer.step``) against a
 bare ``optimizer.step`` on the same gradients, interleaved blocks, best of
@@ -312,7 +312,7 @@ class Config:
     optimizers: tuple[str, ...] = OPTIMIZERS
     """Plain optimizers compared with their AE-wrapped selves: adamw and/or sgdm."""
     tune: bool = True
-    """Tune each plain optimizer's lr on --lr-grid first (--no-tune: the defaults)."""
+    """Tune each plain optimizer's lr on --lr-grid first (--tune False: the defaults)."""
     lr_grid: tuple[float, ...] = LR_GRID
     """Learning rates tried for each plain optimizer."""
     tune_seeds: int = 3

@@ -126,7 +126,7 @@ class Config:
     seeds: int = 5
     """Seeds 0 .. seeds-1 per (function, size, implementation) of the tuning set."""
     heldout: bool = True
-    """Also run the held-out set (--no-heldout: the tuning set only)."""
+    """Also run the held-out set (--heldout False: the tuning set only)."""
     heldout_sizes: tuple[str, ...] = ("50x10x500", "200x50x500")
     """Held-out problem sizes as PxDxITERATIONS (dimensions the default was not chosen on)."""
     heldout_forms: tuple[str, ...] = FORMS
@@ -179,7 +179,7 @@ class Config:
             parse_size(size)
         if self.heldout and not (self.heldout_sizes and self.heldout_forms):
             raise ValueError(
-                "--heldout-sizes and --heldout-forms need at least one value each (or --no-heldout)"
+                "--heldout-sizes and --heldout-forms need at least one value each (or --heldout False)"
             )
         for form in self.heldout_forms:
             check_choice("--heldout-forms", form, FORMS)
@@ -562,7 +562,7 @@ def _run(cfg: Config) -> dict[str, Any]:
             f"held-out set: seeds {HELDOUT_SEED0}..{HELDOUT_SEED0 + cfg.heldout_seeds - 1}, "
             f"s+r = f(Q (x - o) + c), Q a fixed random rotation, o a fixed random shift"
             if cfg.heldout
-            else "no held-out set (--no-heldout)"
+            else "no held-out set (--heldout False)"
         ),
         highlight=False,
     )

@@ -9,7 +9,7 @@ on the delayed quadratic): adapting it is AE's job.
 Honest baselines: before a scenario runs, each plain optimizer's learning rate is tuned
 on a log grid (``--lr-grid``, default ``1e-4 .. 1`` in half decades) by that scenario's
 own metric, on ``--tune-seeds`` tuning seeds (1000, 1001, ...) that are never reported;
-the chosen rate is what the plain rows run at (``--no-tune``: the defaults). The
+the chosen rate is what the plain rows run at (``--tune False``: the defaults). The
 tables give each row's learning rate; ``results.json`` has every grid score.
 
 ``regression``  a teacher-student regression (256 points in 8-D, a tanh MLP
@@ -47,7 +47,7 @@ Writes ``results.md`` and ``results.json`` (every row, every seed), and
 ``media/ae_summary.png`` into the run directory; ``--picture PATH`` also copies the
 combined figure there (``docs/ae-suite.png`` in the repository).
 
-    colony train ae-suite                     # the full suite with tuning, ~5-7 min on 2 cores
+    colony train ae-suite                     # the full suite with tuning: ~5 CPU-minutes
     colony train ae-suite --quick             # 2 seeds, short runs, 3-point grid: a smoke test
     colony train ae-suite --scenarios delay plateau --seeds 10
 """
@@ -118,7 +118,7 @@ class Config:
     bad_lr_steps: int = 400
     """Steps of the absurd-learning-rate runs."""
     tune: bool = True
-    """Tune each plain optimizer's lr per scenario on --lr-grid (--no-tune: defaults)."""
+    """Tune each plain optimizer's lr per scenario on --lr-grid (--tune False: defaults)."""
     lr_grid: tuple[float, ...] = LR_GRID
     """Learning rates tried for each plain optimizer."""
     tune_seeds: int = 3
