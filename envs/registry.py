@@ -192,41 +192,36 @@ def register_gymnasium() -> list[str]:
 def _register_builtin() -> None:
     ca = "colonylab.envs.ca"
     life = dict(entry_point=f"{ca}.life:LifeWorld", config_entry=f"{ca}.life:LifeConfig")
-    register(
-        WorldSpec(
-            "life",
-            id="colonylab/Life-v0",
-            description="Conway's Game of Life (B3/S23) on batched boards",
-            **life,
-        )
-    )
-    register(
-        WorldSpec(
+    for name, world_id, description, defaults in (
+        ("life", "colonylab/Life-v0", "Conway's Game of Life (B3/S23) on batched boards", {}),
+        (
             "highlife",
-            id="colonylab/HighLife-v0",
-            description="HighLife (B36/S23): Life plus a self-replicator",
-            defaults={"rule": "B36/S23"},
-            **life,
-        )
-    )
-    register(
-        WorldSpec(
+            "colonylab/HighLife-v0",
+            "HighLife (B36/S23): Life plus a self-replicator",
+            {"rule": "B36/S23"},
+        ),
+        (
             "seeds",
-            id="colonylab/Seeds-v0",
-            description="Seeds (B2/S): every live cell dies; explosive growth",
-            defaults={"rule": "B2/S", "density": 0.05},
-            **life,
-        )
-    )
-    register(
-        WorldSpec(
+            "colonylab/Seeds-v0",
+            "Seeds (B2/S): every live cell dies; explosive growth",
+            {"rule": "B2/S", "density": 0.05},
+        ),
+        (
             "daynight",
-            id="colonylab/DayNight-v0",
-            description="Day & Night (B3678/S34678): symmetric under live/dead swap",
-            defaults={"rule": "B3678/S34678", "density": 0.5},
-            **life,
+            "colonylab/DayNight-v0",
+            "Day & Night (B3678/S34678): symmetric under live/dead swap",
+            {"rule": "B3678/S34678", "density": 0.5},
+        ),
+    ):
+        register(
+            WorldSpec(
+                name,
+                id=world_id,
+                description=description,
+                defaults=defaults,
+                **life,
+            )
         )
-    )
     register(
         WorldSpec(
             "lenia",
