@@ -48,7 +48,9 @@ How they were trained (recorded in each checkpoint): the MLP by ``colony train
 sensory-cartpole --agents mlp --validate-episodes 16``; the AttentionNeuron by
 ``colony train sensory-cartpole --agents attention --teacher
 runs/checkpoints/sensory_cartpole_mlp.pt`` (DAgger, then the two PGPE stages; it was
-run in two processes at the time and has not been re-run since the redesign).
+run in two processes at the time and has not been re-run since the redesign; the PGPE
+stages now draw each generation's shuffles from its seeds, so that a run resumes
+bit-identically, so a re-run follows the recipe but not the same permutation draws).
 
 The paper used CMA-ES with population 256 and 16 rollouts per fitness; this schedule
 fits a 2-core machine. A permutation fixed for an episode is an exact symmetry of the

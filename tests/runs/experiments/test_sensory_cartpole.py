@@ -232,3 +232,29 @@ def test_mlp_refuses_a_different_number_of_inputs():
 def test_bad_config_is_refused(field, value):
     with pytest.raises(ValueError, match=field.replace("_", "-")):
         dataclasses.replace(TINY, **{field: value})
+
+
+def test_ray_evaluator_on_localhost_gives_the_in_process_result(tmp_path):
+    """--evaluator ray (a local Ray, no --ray-address): the PGPE stage's weights equal
+    those of --evaluator batched (same seeds)."""
+    ray = pytest.importorskip("ray")
+    cfg = exp.Config(
+        agents="mlp",
+        generations=2,
+        pop_size=4,
+        episodes=1,
+        max_steps=30,
+        validate_every=1,
+        validate_episodes=1,
+    )
+    weights = {}
+    try:
+        for evaluator in ("batched", "ray"):
+            out = tmp_path / evaluator
+            exp.main(dataclasses.replace(cfg, evaluator=evaluator, out=str(out)))
+            (run,) = (out / "sensory-cartpole").iterdir()
+            path = run / "checkpoints" / exp.checkpoint_name("mlp")
+            weights[evaluator] = load_checkpoint(path)["state_dict"]
+    finally:
+        ray.shutdown()
+    assert all(torch.equal(weights["batched"][k], weights["ray"][k]) for k in weights["batched"])
