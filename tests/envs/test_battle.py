@@ -581,28 +581,6 @@ def test_render_and_metrics():
     assert state.shape == (10, 10, 5) and state[5, 4, 1] == 1 and state[5, 5, 4] == 0.5
 
 
-def test_default_policy_drives_step_without_actions():
-    world = BattleWorld(BattleConfig(map_size=20, agents_per_team=10))
-    world.reset(seed=0)
-    start = world.pos.copy()
-    world.step()  # no policy: everyone waits
-    np.testing.assert_array_equal(world.pos, start)
-    world.default_policy = world.policy("greedy", seed=0)
-    world.step()
-    assert (world.pos != start).any() and (world.last_action != 0).any()
-    with pytest.raises(ValueError, match="C-contiguous float32"):
-        world.observe(out=np.zeros((20, 13, 13, 5), dtype=np.float64))
-
-
-def test_max_cycles_truncates_the_living():
-    world = duel_world(max_cycles=3)
-    place(world, {0: (5, 4), 3: (5, 5)})
-    for _ in range(2):
-        assert not world.step().truncated.any()
-    truncated = world.step().truncated
-    assert truncated.tolist() == [True, False, False, True, False, False]
-
-
 @pytest.mark.slow
 def test_a_million_agents_step():
     try:

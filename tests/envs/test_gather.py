@@ -712,20 +712,6 @@ def test_render_state_and_metrics():
     assert state[1, 1, 3] == 1 and state[1, 2, 3] == F32(0.2) and state[..., 0].sum() == 0
 
 
-def test_default_policy_drives_step_and_max_cycles_truncate():
-    world = GatherWorld(GatherConfig(map_size=20, agents=10, max_cycles=3))
-    world.reset(seed=0)
-    start = world.pos.copy()
-    world.step()  # no policy: everyone waits
-    np.testing.assert_array_equal(world.pos, start)
-    world.default_policy = world.policy("forage", seed=0)
-    assert not world.step().truncated.any()
-    assert (world.pos != start).any() and (world.last_action != 0).any()
-    assert world.step().truncated.tolist() == [True] * 10
-    with pytest.raises(ValueError, match="C-contiguous float32"):
-        world.observe(out=np.zeros((10, 11, 11, 5), dtype=np.float64))
-
-
 # ---- PettingZoo ----------------------------------------------------------------------------------
 
 PZ = {"map_size": 16, "agents": 24, "patches": 3, "patch_radius": 2}

@@ -15,12 +15,13 @@ from colonylab.envs.grid.battle import BattleConfig, BattleWorld
 from colonylab.envs.grid.gather import GatherConfig, GatherWorld
 from colonylab.envs.grid.pursuit import PursuitConfig, PursuitWorld
 
-# six agents on a 10 x 10 map, per world
+# six agents on a 10 x 10 map, per world (keywords: more config fields)
 SIX = {
-    "battle": lambda: BattleWorld(BattleConfig(map_size=10, agents_per_team=3)),
-    "gather": lambda: GatherWorld(GatherConfig(map_size=10, agents=6)),
-    "pursuit": lambda: PursuitWorld(PursuitConfig(map_size=10, predators=3, prey=3)),
+    "battle": lambda **kw: BattleWorld(BattleConfig(map_size=10, agents_per_team=3, **kw)),
+    "gather": lambda **kw: GatherWorld(GatherConfig(map_size=10, agents=6, **kw)),
+    "pursuit": lambda **kw: PursuitWorld(PursuitConfig(map_size=10, predators=3, prey=3, **kw)),
 }
+DEFAULT_POLICY = {"battle": "greedy", "gather": "forage", "pursuit": "greedy"}
 
 
 @pytest.mark.parametrize("name", list(SIX))
@@ -49,6 +50,32 @@ def test_bad_actions_are_refused_and_change_nothing(name, actions, match, state_
 def test_step_before_reset_is_refused(name):
     with pytest.raises(RuntimeError, match="reset"):
         SIX[name]().step()
+
+
+@pytest.mark.parametrize("name", list(SIX))
+def test_default_policy_drives_step_without_actions(name):
+    world = SIX[name]()
+    world.reset(seed=0)
+    start = world.pos.copy()
+    world.step()  # no policy: everyone waits
+    np.testing.assert_array_equal(world.pos, start)
+    world.default_policy = world.policy(DEFAULT_POLICY[name], seed=0)
+    world.step()
+    assert (world.pos != start).any() and (world.last_action != 0).any()
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        world.observe(out=np.zeros((6, *world.view_shape), dtype=np.float64))
+
+
+@pytest.mark.parametrize("name", list(SIX))
+def test_max_cycles_truncates_the_living(name):
+    world = SIX[name](max_cycles=3)
+    world.reset(seed=0)
+    pos = np.zeros((6, 2), dtype=np.int64)
+    pos[0], pos[3] = (5, 4), (5, 5)
+    world.set_state(pos, alive=np.array([True, False, False, True, False, False]))
+    for _ in range(2):
+        assert not world.step().truncated.any()
+    assert world.step().truncated.tolist() == [True, False, False, True, False, False]
 
 
 # module, a small config, the first agent's name

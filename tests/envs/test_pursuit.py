@@ -704,27 +704,6 @@ def test_render_state_and_metrics():
     assert world.metrics()["predator_energy"] == 0.75
 
 
-def test_default_policy_drives_step_without_actions():
-    world = PursuitWorld(PursuitConfig(map_size=20, predators=5, prey=10))
-    world.reset(seed=0)
-    start = world.pos.copy()
-    world.step()  # no policy: everyone waits
-    np.testing.assert_array_equal(world.pos, start)
-    world.default_policy = world.policy("greedy", seed=0)
-    world.step()
-    assert (world.pos != start).any() and (world.last_action != 0).any()
-    with pytest.raises(ValueError, match="C-contiguous float32"):
-        world.observe(out=np.zeros((15, 11, 11, 4), dtype=np.float64))
-
-
-def test_max_cycles_truncates_the_living():
-    world = hunt_world(max_cycles=3)
-    place(world, {0: (5, 4), 3: (5, 5)})
-    for _ in range(2):
-        assert not world.step().truncated.any()
-    assert world.step().truncated.tolist() == [True, False, False, True, False, False]
-
-
 # ---- PettingZoo ----------------------------------------------------------------------------------
 
 PZ = {"map_size": 16, "predators": 8, "prey": 16}
