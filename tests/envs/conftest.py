@@ -10,12 +10,21 @@
   agents (grid worlds).
 * ``encode``: float32 observation values as the world encodes them for
   ``obs_dtype`` ``"float16"`` / ``"uint8"`` (grid worlds).
+* ``script``: runs a script that ends with ``np.savez("out.npz", ...)`` and returns its
+  arrays: ``script.elsewhere(code, NUMBA_DISABLE_JIT="1")`` in a fresh interpreter with
+  those environment variables, ``script.here(code)`` in this process (the kernels
+  already compiled), each in its own temporary folder -- one rollout text for both sides
+  of a "same result with / without JIT or threads" test.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
+import tempfile
+import textwrap
 from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -110,3 +119,35 @@ def _encode(values: np.ndarray, dtype: str) -> np.ndarray:
 @pytest.fixture
 def encode():
     return _encode
+
+
+class Script:
+    """Run a rollout script on both sides of a comparison (see the module docstring)."""
+
+    @staticmethod
+    def elsewhere(code: str, **env: str) -> dict[str, np.ndarray]:
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(code)],
+                env={**os.environ, **env},
+                cwd=tmp,
+                check=True,
+                timeout=300,
+            )
+            return dict(np.load(os.path.join(tmp, "out.npz")))
+
+    @staticmethod
+    def here(code: str) -> dict[str, np.ndarray]:
+        with tempfile.TemporaryDirectory() as tmp:
+            cwd = os.getcwd()
+            os.chdir(tmp)
+            try:
+                exec(textwrap.dedent(code), {})
+                return dict(np.load("out.npz"))
+            finally:
+                os.chdir(cwd)
+
+
+@pytest.fixture
+def script() -> Script:
+    return Script()

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -217,12 +212,10 @@ def test_extra_features_match_reference():
         np.testing.assert_allclose(feats[i, bits + 22 :], world.pos[i] / 13, rtol=1e-6)
 
 
-def test_kernels_without_jit_match_jitted(act):
+def test_kernels_without_jit_match_jitted(script):
     """The Python path of the kernels (NUMBA_DISABLE_JIT=1) gives the jitted results."""
-    code = textwrap.dedent(
-        """
+    code = """
         import numpy as np, numba
-        assert numba.config.DISABLE_JIT
         from colonylab.envs.grid.battle import BattleConfig, BattleWorld
         world = BattleWorld(BattleConfig(map_size=12, agents_per_team=12, placement="random",
                                          minimap=True))
@@ -233,30 +226,13 @@ def test_kernels_without_jit_match_jitted(act):
             obs, reward, *_ = world.step(act(obs))
             rewards.append(reward)
         np.savez("out.npz", obs=obs, pos=world.pos, hp=world.hp, alive=world.alive,
-                 reward=np.stack(rewards), image=world.render_rgb())
+                 reward=np.stack(rewards), image=world.render_rgb(),
+                 jit=not numba.config.DISABLE_JIT)
         """
-    )
-    import tempfile
-
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp, check=True, timeout=300)
-        got = dict(np.load(os.path.join(tmp, "out.npz")))
-    world = BattleWorld(
-        BattleConfig(map_size=12, agents_per_team=12, placement="random", minimap=True)
-    )
-    obs = world.reset(seed=5)
-    act = world.policy("greedy-vs-random", seed=5)
-    rewards = []
-    for _ in range(6):
-        obs, reward, *_ = world.step(act(obs))
-        rewards.append(reward)
-    np.testing.assert_array_equal(got["obs"], obs)
-    np.testing.assert_array_equal(got["pos"], world.pos)
-    np.testing.assert_array_equal(got["hp"], world.hp)
-    np.testing.assert_array_equal(got["alive"], world.alive)
-    np.testing.assert_array_equal(got["reward"], np.stack(rewards))
-    np.testing.assert_array_equal(got["image"], world.render_rgb())
+    got, want = script.elsewhere(code, NUMBA_DISABLE_JIT="1"), script.here(code)
+    assert not got["jit"] and want["jit"]
+    for key in ("obs", "pos", "hp", "alive", "reward", "image"):
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
 
 # ---- hand-computed fights -------------------------------------------------------------------

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import textwrap
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -280,73 +274,32 @@ np.savez("out.npz", obs=np.stack(views), pos=world.pos, hp=world.hp, alive=world
 """
 
 
-def run_elsewhere(env: dict, **kw) -> dict:
-    """Run ``RUN_SCRIPT`` in a subprocess with ``env`` and return its arrays."""
-    code = textwrap.dedent(RUN_SCRIPT.format(**kw))
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, **env},
-            cwd=tmp,
-            check=True,
-            timeout=300,
-        )
-        return dict(np.load(os.path.join(tmp, "out.npz")))
-
-
-def run_here(size: int, agents: int, radius: int, steps: int, threads: int | None) -> dict:
-    world = GatherWorld(
-        GatherConfig(
-            map_size=size,
-            agents=agents,
-            patches=3,
-            patch_radius=2,
-            view_radius=radius,
-            minimap=True,
-            corpse_food=2.0,
-            threads=threads,
-        )
-    )
-    obs = world.reset(seed=5)
-    act = world.policy("greedy", seed=5)
-    rewards, views = [], []
-    for _ in range(steps):
-        obs, reward, *_ = world.step(act(obs))
-        rewards.append(reward)
-        views.append(obs.copy())
-    return {
-        "obs": np.stack(views),
-        "pos": world.pos,
-        "hp": world.hp,
-        "alive": world.alive,
-        "food": world.food,
-        "reward": np.stack(rewards),
-        "image": world.render_rgb(),
-    }
+TRAJECTORY = ("obs", "pos", "hp", "alive", "food", "reward", "image")
 
 
 def assert_same_run(got: dict, expected: dict) -> None:
-    for key, value in expected.items():
-        np.testing.assert_array_equal(got[key], value, err_msg=key)
+    for key in TRAJECTORY:
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
 
 
-def test_kernels_without_jit_match_jitted():
+def test_kernels_without_jit_match_jitted(script):
     """The Python path of the kernels (NUMBA_DISABLE_JIT=1) gives the jitted results."""
-    kw = {"size": 12, "agents": 14, "radius": 3, "steps": 8, "threads": None}
-    got = run_elsewhere({"NUMBA_DISABLE_JIT": "1"}, **kw)
+    code = RUN_SCRIPT.format(size=12, agents=14, radius=3, steps=8, threads=None)
+    got = script.elsewhere(code, NUMBA_DISABLE_JIT="1")
     assert not got["jit"]
-    assert_same_run(got, run_here(**kw))
+    assert_same_run(got, script.here(code))
 
 
-def test_seeded_trajectory_identical_twice_and_across_thread_counts():
+def test_seeded_trajectory_identical_twice_and_across_thread_counts(script):
     import numba
 
     most = numba.config.NUMBA_NUM_THREADS  # small worlds default to 1: ask for all
     kw = {"size": 24, "agents": 60, "radius": 5, "steps": 40}
-    first = run_here(**kw, threads=most)
-    assert_same_run(run_here(**kw, threads=most), first)
+    first = script.here(RUN_SCRIPT.format(**kw, threads=most))
+    assert_same_run(script.here(RUN_SCRIPT.format(**kw, threads=most)), first)
     other = 1 if most > 1 else 3  # a subprocess with another NUMBA_NUM_THREADS
-    got = run_elsewhere({"NUMBA_NUM_THREADS": str(other)}, **kw, threads=other)
+    code = RUN_SCRIPT.format(**kw, threads=other)
+    got = script.elsewhere(code, NUMBA_NUM_THREADS=str(other))
     assert got["jit"] and int(got["threads"]) == other != most
     assert_same_run(got, first)
     assert first["alive"].sum() < 60  # the run had fights: it tests something

@@ -4,11 +4,6 @@ bounces and points, seeding, the teacher, the sensory wrappers, subsets and the 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-import tempfile
-import textwrap
 
 import numpy as np
 import pytest
@@ -231,12 +226,10 @@ def test_render_kernel_matches_numpy_reference_and_patchify(screen, patch, frame
     assert obs.dtype == torch.float32 and obs.min() >= 0 and obs.max() == 1
 
 
-def test_kernels_without_jit_match_jitted():
+def test_kernels_without_jit_match_jitted(script):
     """The Python path of the kernels (NUMBA_DISABLE_JIT=1) gives the jitted results."""
-    code = textwrap.dedent(
-        """
+    code = """
         import numpy as np, numba, torch
-        assert numba.config.DISABLE_JIT
         from colonylab.envs.classic.pong import PuzzlePongWorld
         world = PuzzlePongWorld.factory(points_to_win=2, autoreset=True)(6)
         obs = world.reset(seed=[3, 4, 5, 6, 7, 8])
@@ -247,27 +240,12 @@ def test_kernels_without_jit_match_jitted():
             rewards.append(reward.numpy())
         np.savez("out.npz", obs=obs.numpy(), ball=world.ball_xy, paddle=world.paddle_y,
                  score=world.score, reward=np.stack(rewards), image=world.render_rgb(),
-                 teacher=world.teacher_actions().numpy())
+                 teacher=world.teacher_actions().numpy(), jit=not numba.config.DISABLE_JIT)
         """
-    )
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp, check=True, timeout=300)
-        got = dict(np.load(os.path.join(tmp, "out.npz")))
-    world = PuzzlePongWorld.factory(points_to_win=2, autoreset=True)(6)
-    obs = world.reset(seed=[3, 4, 5, 6, 7, 8])
-    rewards = []
-    for i in range(120):
-        actions = world.teacher_actions() if i % 3 else torch.tensor([0, 1, 2, 0, 1, 2])
-        obs, reward, *_ = world.step(actions)
-        rewards.append(reward.numpy())
-    np.testing.assert_array_equal(got["obs"], obs.numpy())
-    np.testing.assert_array_equal(got["ball"], world.ball_xy)
-    np.testing.assert_array_equal(got["paddle"], world.paddle_y)
-    np.testing.assert_array_equal(got["score"], world.score)
-    np.testing.assert_array_equal(got["reward"], np.stack(rewards))
-    np.testing.assert_array_equal(got["image"], world.render_rgb())
-    np.testing.assert_array_equal(got["teacher"], world.teacher_actions().numpy())
+    got, want = script.elsewhere(code, NUMBA_DISABLE_JIT="1"), script.here(code)
+    assert not got["jit"] and want["jit"]
+    for key in ("obs", "ball", "paddle", "score", "reward", "image", "teacher"):
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
     assert np.abs(got["reward"]).sum() > 0  # points were played
 
 

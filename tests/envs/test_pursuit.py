@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import textwrap
 import warnings
 
 import numpy as np
@@ -284,38 +279,18 @@ np.savez("out.npz", obs=obs, pos=world.pos, alive=world.alive, energy=world.ener
 """
 
 
-def _run_in_subprocess(steps: int, **env_vars: str) -> dict:
-    env = {**os.environ, **env_vars}
-    code = textwrap.dedent(JIT_FREE_RUN).replace("STEPS", str(steps))
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp, check=True, timeout=300)
-        return dict(np.load(os.path.join(tmp, "out.npz")))
-
-
-def _run_here(steps: int) -> dict:
-    scope: dict = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        cwd = os.getcwd()
-        os.chdir(tmp)
-        try:
-            exec(textwrap.dedent(JIT_FREE_RUN).replace("STEPS", str(steps)), scope)
-            return dict(np.load("out.npz"))
-        finally:
-            os.chdir(cwd)
-
-
-def test_kernels_without_jit_match_jitted():
+def test_kernels_without_jit_match_jitted(script):
     """The Python path of the kernels (NUMBA_DISABLE_JIT=1) gives the jitted results."""
-    got = _run_in_subprocess(8, NUMBA_DISABLE_JIT="1")
-    want = _run_here(8)
+    code = JIT_FREE_RUN.replace("STEPS", "8")
+    got, want = script.elsewhere(code, NUMBA_DISABLE_JIT="1"), script.here(code)
     assert bool(got["disabled"]) and not bool(want["disabled"])
     for key in ("obs", "pos", "alive", "energy", "reward", "counts", "image"):
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
 
-def test_thread_count_does_not_change_the_trajectory():
-    got = _run_in_subprocess(60, NUMBA_NUM_THREADS="1")
-    want = _run_here(60)
+def test_thread_count_does_not_change_the_trajectory(script):
+    code = JIT_FREE_RUN.replace("STEPS", "60")
+    got, want = script.elsewhere(code, NUMBA_NUM_THREADS="1"), script.here(code)
     assert int(got["threads"]) == 1
     for key in ("obs", "pos", "alive", "energy", "reward", "counts"):
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
