@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -131,10 +127,9 @@ def test_update_kernel_in_place_matches_separate_output():
     np.testing.assert_array_equal(rows_in_place, rows)
 
 
-def test_kernels_without_jit_match_reference(tmp_path):
+def test_kernels_without_jit_match_reference(script):
     """The Python path of the kernels (NUMBA_DISABLE_JIT=1) gives the same numbers."""
-    script = textwrap.dedent(
-        f"""
+    code = """
         import numpy as np
         from colonylab.envs.ca import _kernels as K
         from colonylab.envs.ca.lenia import LeniaConfig, LeniaWorld
@@ -146,15 +141,9 @@ def test_kernels_without_jit_match_reference(tmp_path):
         K.lenia_update(state, potential, out, rows, 0.15, 0.015, 0.1, K.GROWTH_POLYNOMIAL)
         world = LeniaWorld(LeniaConfig(size=32, radius=4, init="random", seed=5))
         world.run(3)
-        np.savez({str(tmp_path / "nojit.npz")!r}, out=out, rows=rows, world=world.state)
+        np.savez("out.npz", out=out, rows=rows, world=world.state)
         """
-    )
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    got = np.load(tmp_path / "nojit.npz")
+    got = script.elsewhere(code, NUMBA_DISABLE_JIT="1")
     rng = np.random.default_rng(0)
     state = rng.random((2, 9, 11), dtype=np.float32)
     potential = (rng.random((2, 9, 11)) * 0.3).astype(np.float32)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 
@@ -54,10 +49,9 @@ def test_kernel_equals_numpy_reference(rule, boundary, kernel, width):
     assert reward.shape == (3,) and not terminated.any() and not truncated.any()
 
 
-def test_kernels_without_jit_match_reference():
+def test_kernels_without_jit_match_reference(script):
     """The Python path of the kernels (NUMBA_DISABLE_JIT=1) stays right."""
-    code = textwrap.dedent(
-        """
+    code = """
         import numpy as np
         from colonylab.envs.ca import _kernels as K
         from colonylab.envs.ca.rules import LifeRule
@@ -65,6 +59,7 @@ def test_kernels_without_jit_match_reference():
         assert numba.config.DISABLE_JIT
         rng = np.random.default_rng(1)
         board = (rng.random((1, 12, 64)) < 0.4).astype(np.uint8)
+        out = {"board": board}
         for rule in ("B3/S23", "B36/S23"):
             b, s = LifeRule.parse(rule).masks()
             out_bytes = np.empty_like(board)
@@ -75,22 +70,16 @@ def test_kernels_without_jit_match_reference():
             K.life_step_packed(packed, nxt, b, s, True)
             out_packed = np.empty_like(board)
             K.unpack_bits(nxt, out_packed)
-            np.save(f"{rule.replace('/', '')}_bytes.npy", out_bytes)
-            np.save(f"{rule.replace('/', '')}_packed.npy", out_packed)
-        np.save("board.npy", board)
+            out[f"{rule.replace('/', '')}_bytes"] = out_bytes
+            out[f"{rule.replace('/', '')}_packed"] = out_packed
+        np.savez("out.npz", **out)
         """
-    )
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp, check=True)
-        board = np.load(os.path.join(tmp, "board.npy"))
-        for rule in ("B3/S23", "B36/S23"):
-            expected = reference_step(board, rule, True)
-            key = rule.replace("/", "")
-            np.testing.assert_array_equal(np.load(os.path.join(tmp, f"{key}_bytes.npy")), expected)
-            np.testing.assert_array_equal(np.load(os.path.join(tmp, f"{key}_packed.npy")), expected)
+    got = script.elsewhere(code, NUMBA_DISABLE_JIT="1")
+    for rule in ("B3/S23", "B36/S23"):
+        expected = reference_step(got["board"], rule, True)
+        key = rule.replace("/", "")
+        np.testing.assert_array_equal(got[f"{key}_bytes"], expected)
+        np.testing.assert_array_equal(got[f"{key}_packed"], expected)
 
 
 def test_pack_unpack_roundtrip_and_popcount():
