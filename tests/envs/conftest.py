@@ -10,6 +10,8 @@
   agents (grid worlds).
 * ``encode``: float32 observation values as the world encodes them for
   ``obs_dtype`` ``"float16"`` / ``"uint8"`` (grid worlds).
+* ``team_density``: ``team_density(world)`` -> float32[2, S, S], a loop-by-agent
+  reference of a two-team grid world's ``minimap_planes()`` (battle, pursuit).
 * ``script``: runs a script that ends with ``np.savez("out.npz", ...)`` and returns its
   arrays: ``script.elsewhere(code, NUMBA_DISABLE_JIT="1")`` in a fresh interpreter with
   those environment variables, ``script.here(code)`` in this process (the kernels
@@ -151,3 +153,19 @@ class Script:
 @pytest.fixture
 def script() -> Script:
     return Script()
+
+
+def _team_density(world: Any) -> np.ndarray:
+    s = world.view_shape[0]
+    side = world.map_size
+    counts = np.zeros((2, s, s))
+    for i in np.flatnonzero(world.alive):
+        counts[world.team[i], world.pos[i, 0] * s // side, world.pos[i, 1] * s // side] += 1
+    span = np.array([sum(1 for y in range(side) if y * s // side == b) for b in range(s)])
+    area = np.outer(span, span).astype(float)
+    return np.divide(counts, area, out=np.zeros_like(counts), where=area > 0).astype(np.float32)
+
+
+@pytest.fixture
+def team_density():
+    return _team_density

@@ -179,17 +179,6 @@ def reference_views(world: PursuitWorld) -> np.ndarray:
     return out
 
 
-def reference_minimap(world: PursuitWorld) -> np.ndarray:
-    s = world.view_shape[0]
-    side = world.map_size
-    counts = np.zeros((2, s, s))
-    for i in np.flatnonzero(world.alive):
-        counts[world.team[i], world.pos[i, 0] * s // side, world.pos[i, 1] * s // side] += 1
-    span = np.array([sum(1 for y in range(side) if y * s // side == b) for b in range(s)])
-    area = np.outer(span, span).astype(float)
-    return np.divide(counts, area, out=np.zeros_like(counts), where=area > 0).astype(F32)
-
-
 def small_world(**kw) -> PursuitWorld:
     cfg = {"map_size": 14, "predators": 20, "prey": 40, **kw}
     return PursuitWorld(PursuitConfig(**cfg))
@@ -239,7 +228,7 @@ def test_step_and_views_match_reference(walls, dynamics):
 
 @pytest.mark.parametrize("dtype", ["float16", "uint8"])
 @pytest.mark.parametrize("minimap", [False, True])
-def test_obs_dtypes_and_minimap_match_reference(dtype, minimap, encode):
+def test_obs_dtypes_and_minimap_match_reference(dtype, minimap, encode, team_density):
     world = small_world(obs_dtype=dtype, minimap=minimap, predator_starvation=0.1)
     obs = world.reset(seed=1)
     assert obs.dtype == np.dtype(dtype) and obs.shape == (60, 11, 11, 6 if minimap else 4)
@@ -248,7 +237,7 @@ def test_obs_dtypes_and_minimap_match_reference(dtype, minimap, encode):
         obs, *_ = world.step(random_actions(rng, world))
     np.testing.assert_array_equal(obs, encode(reference_views(world), dtype))
     if minimap:
-        np.testing.assert_allclose(world.minimap_planes(), reference_minimap(world), rtol=1e-6)
+        np.testing.assert_allclose(world.minimap_planes(), team_density(world), rtol=1e-6)
     if dtype == "uint8":
         assert obs.max() == 255 and set(np.unique(obs[..., 1])) <= {0, 255}
     # the scripted policies read every dtype like float32
