@@ -178,29 +178,6 @@ def test_obs_dtypes_and_minimap_match_reference(dtype, minimap, encode, team_den
     assert (greedy == reference).mean() > 0.9
 
 
-def test_extra_features_match_reference():
-    world = small_world(extra_features=True)
-    obs = world.reset(seed=2)
-    assert set(obs) == {"view", "features"}
-    rng = np.random.default_rng(2)
-    for _ in range(4):
-        obs, reward, *_ = world.step(rng.integers(0, 21, world.n_agents))
-    feats = obs["features"]
-    bits = world.id_bits
-    assert bits == 5 and feats.shape == (60, bits + 21 + 3)
-    for i in range(world.n_agents):
-        if not world.alive[i]:
-            assert not feats[i].any()
-            continue
-        index = i % world.team_size
-        np.testing.assert_array_equal(feats[i, :bits], [(index >> b) & 1 for b in range(bits)])
-        onehot = np.zeros(21, dtype=F32)
-        onehot[world.last_action[i]] = 1
-        np.testing.assert_array_equal(feats[i, bits : bits + 21], onehot)
-        assert feats[i, bits + 21] == reward[i]
-        np.testing.assert_allclose(feats[i, bits + 22 :], world.pos[i] / 13, rtol=1e-6)
-
-
 def test_kernels_without_jit_match_jitted(script):
     """The Python path of the kernels (NUMBA_DISABLE_JIT=1) gives the jitted results."""
     code = """

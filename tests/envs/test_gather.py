@@ -235,26 +235,6 @@ def test_obs_dtypes_and_minimap_match_reference(dtype, minimap, encode):
         assert (got == reference).mean() > 0.9
 
 
-def test_extra_features():
-    world = small_world(extra_features=True)
-    obs = world.reset(seed=2)
-    assert set(obs) == {"view", "features"}
-    rng = np.random.default_rng(2)
-    for _ in range(4):
-        obs, reward, *_ = world.step(rng.integers(0, 21, world.n_agents))
-    feats = obs["features"]
-    bits = world.id_bits
-    assert bits == 5 and feats.shape == (30, bits + 21 + 3)
-    for i in range(world.n_agents):
-        if not world.alive[i]:
-            assert not feats[i].any()
-            continue
-        np.testing.assert_array_equal(feats[i, :bits], [(i >> b) & 1 for b in range(bits)])
-        assert feats[i, bits + world.last_action[i]] == 1 and feats[i, bits : bits + 21].sum() == 1
-        assert feats[i, bits + 21] == reward[i]
-        np.testing.assert_allclose(feats[i, bits + 22 :], world.pos[i] / 13, rtol=1e-6)
-
-
 RUN_SCRIPT = """
 import numpy as np, numba
 from colonylab.envs.grid.gather import GatherConfig, GatherWorld

@@ -78,6 +78,42 @@ def test_max_cycles_truncates_the_living(name):
     assert world.step().truncated.tolist() == [True, False, False, True, False, False]
 
 
+@pytest.mark.parametrize(
+    "world",
+    [
+        BattleWorld(
+            BattleConfig(map_size=14, agents_per_team=30, placement="random", extra_features=True)
+        ),
+        GatherWorld(
+            GatherConfig(map_size=14, agents=30, patches=3, patch_radius=2, extra_features=True)
+        ),
+    ],
+    ids=["battle", "gather"],
+)
+def test_extra_features_match_reference(world):
+    """id bits within the agent's team, last action one-hot, last reward, position / (H - 1)."""
+    obs = world.reset(seed=2)
+    assert set(obs) == {"view", "features"}
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        obs, reward, *_ = world.step(rng.integers(0, 21, world.n_agents))
+    feats = obs["features"]
+    bits = world.id_bits
+    assert bits == 5 and feats.shape == (world.n_agents, bits + 21 + 3)
+    team_size = world.n_agents // len(world.team_names)
+    for i in range(world.n_agents):
+        if not world.alive[i]:
+            assert not feats[i].any()
+            continue
+        index = i % team_size
+        np.testing.assert_array_equal(feats[i, :bits], [(index >> b) & 1 for b in range(bits)])
+        onehot = np.zeros(21, dtype=np.float32)
+        onehot[world.last_action[i]] = 1
+        np.testing.assert_array_equal(feats[i, bits : bits + 21], onehot)
+        assert feats[i, bits + 21] == reward[i]
+        np.testing.assert_allclose(feats[i, bits + 22 :], world.pos[i] / 13, rtol=1e-6)
+
+
 # module, a small config, the first agent's name
 WORLDS = {
     "battle": (battle_v0, {"map_size": 16, "agents_per_team": 12, "placement": "random"}, "red_0"),
