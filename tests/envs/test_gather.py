@@ -657,37 +657,6 @@ def test_parallel_names_and_shared_spaces():
     assert env.observation_space("agent_0") is env.observation_space("agent_5")
 
 
-def test_dict_api_matches_array_world():
-    cfg = {"map_size": 20, "agents": 30, "max_hp": 4.0, "hunger": 0.2}
-    env = gather_v0.parallel_env(**cfg)
-    obs, infos = env.reset(seed=4)
-    world = GatherWorld(GatherConfig(**cfg))
-    world_obs = world.reset(seed=4)
-    rng = np.random.default_rng(4)
-    held = []
-    for _ in range(40):
-        actions = rng.integers(0, 21, world.n_agents)
-        world_obs, reward, terminated, *_ = world.step(actions)
-        live = env.agents
-        obs, rewards, terms, truncs, _ = env.step(
-            {a: int(actions[env.agent_name_mapping[a]]) for a in live}
-        )
-        held.append((obs, {a: v.copy() for a, v in obs.items()}))
-        assert set(obs) == set(live)
-        for agent in live:
-            i = env.agent_name_mapping[agent]
-            np.testing.assert_array_equal(obs[agent], world_obs[i])
-            assert rewards[agent] == reward[i] and terms[agent] == terminated[i]
-        assert set(env.agents) == {
-            a for a in env.possible_agents if world.alive[env.agent_name_mapping[a]]
-        }
-    assert len(env.agents) < 30
-    for obs, copies in held:  # returned observations never change afterwards
-        for agent, view in copies.items():
-            np.testing.assert_array_equal(obs[agent], view)
-    np.testing.assert_array_equal(env.state(), world.state())
-
-
 def test_dict_api_refuses_dead_and_out_of_range_actions(state_guard):
     env = gather_v0.parallel_env(map_size=10, agents=4, walls=False, patches=0)
     env.reset(seed=0)

@@ -197,3 +197,49 @@ def test_dict_api_refuses_what_is_not_a_dict_of_integers(name, state_guard):
     env.step({first: np.int64(0)})  # numpy ints and integral floats are fine
     env.step({first: 0.0})
     env.close()
+
+
+@pytest.mark.parametrize(
+    "module, make_world, config",
+    [
+        (
+            battle_v0,
+            lambda **cfg: BattleWorld(BattleConfig(**cfg)),
+            {"map_size": 20, "agents_per_team": 15, "placement": "random", "max_hp": 2.0},
+        ),
+        (
+            gather_v0,
+            lambda **cfg: GatherWorld(GatherConfig(**cfg)),
+            {"map_size": 20, "agents": 30, "max_hp": 4.0, "hunger": 0.2},
+        ),
+    ],
+    ids=["battle", "gather"],
+)
+def test_dict_api_matches_array_world(module, make_world, config):
+    env = module.parallel_env(**config)
+    obs, infos = env.reset(seed=4)
+    world = make_world(**config)
+    world_obs = world.reset(seed=4)
+    rng = np.random.default_rng(4)
+    held = []
+    for _ in range(40):
+        actions = rng.integers(0, 21, world.n_agents)
+        world_obs, reward, terminated, *_ = world.step(actions)
+        live = env.agents
+        obs, rewards, terms, truncs, _ = env.step(
+            {a: int(actions[env.agent_name_mapping[a]]) for a in live}
+        )
+        held.append((obs, {a: v.copy() for a, v in obs.items()}))
+        assert set(obs) == set(live)
+        for agent in live:
+            i = env.agent_name_mapping[agent]
+            np.testing.assert_array_equal(obs[agent], world_obs[i])
+            assert rewards[agent] == reward[i] and terms[agent] == terminated[i]
+        assert set(env.agents) == {
+            a for a in env.possible_agents if world.alive[env.agent_name_mapping[a]]
+        }
+    assert len(env.agents) < world.n_agents  # agents died and left
+    for obs, copies in held:  # returned observations never change afterwards
+        for agent, view in copies.items():
+            np.testing.assert_array_equal(obs[agent], view)
+    np.testing.assert_array_equal(env.state(), world.state())
