@@ -224,6 +224,16 @@ class SeededVectorWorld:
         return [int(s) for s in arr]
 
 
+def check_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> str | None:
+    """``render_mode`` if it is None or one of ``metadata["render_modes"]`` (Gymnasium and
+    PettingZoo adapters), else ``ValueError``."""
+    if render_mode is not None and render_mode not in metadata["render_modes"]:
+        raise ValueError(
+            f"render_mode must be None or one of {metadata['render_modes']}, got {render_mode!r}"
+        )
+    return render_mode
+
+
 def no_policy(world: Any, name: str) -> ValueError:
     """The error for an unknown scripted policy, listing the world's ``policies``."""
     known = ", ".join(getattr(world, "policies", ())) or "none (it has no agents)"

@@ -30,7 +30,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from colonylab.envs.base import check_allocation
+from colonylab.envs.base import check_allocation, check_render_mode
 
 _POOL_SIZE = 4  # observation buffers kept for reuse
 _RENDER_PIXELS = 400  # rgb_array pictures are at least this wide (when the map is smaller)
@@ -88,12 +88,7 @@ class GridEnvBase(ParallelEnv):
     }
 
     def _set_render_mode(self, render_mode: str | None) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata)
         self._viewer: Any = None
 
     def _positions(self, names: list[Any]) -> np.ndarray:

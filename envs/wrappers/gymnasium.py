@@ -36,6 +36,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from colonylab.envs.base import check_render_mode
 from colonylab.envs.registry import load_entry_point
 
 __all__ = [
@@ -76,12 +77,7 @@ class _WorldAdapter:
             cls.metadata = {**cls.metadata, "name": cls.gym_id, "render_fps": cls.render_fps}
 
     def _set_render_mode(self, render_mode: str | None) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata)
 
     def render(self) -> np.ndarray | None:
         """The world's picture (a vector env: its first ``render_envs`` envs, tiled)."""
