@@ -65,6 +65,7 @@ from colonylab.envs.base import (
     make_factory,
 )
 from colonylab.envs.classic.cartpole import CartPoleWorld
+from colonylab.envs.classic.swingup_env import SwingUpPhysics
 
 __all__ = ["SwingUpConfig", "SwingUpWorld", "VecCartPoleSwingUp"]
 
@@ -107,7 +108,7 @@ class SwingUpConfig:
         check_float("init_std", self.init_std, 0.0)
 
 
-class SwingUpWorld(CartPoleWorld):
+class SwingUpWorld(SwingUpPhysics, CartPoleWorld):
     """``config.num_envs`` cart-pole swing-up environments stepped together as tensors.
 
     Args:
@@ -129,16 +130,7 @@ class SwingUpWorld(CartPoleWorld):
     policies: tuple[str, ...] = ("random", "noop")
     """Scripted policies of :meth:`policy` (``noop``: no force)."""
 
-    # Ha's swing-up constants (estool cartpole_swingup), in CartPole's names.
-    gravity = 9.82
-    masscart = 0.5
-    masspole = 0.5
-    total_mass = masspole + masscart
-    length = 0.6  # half the pole's length
-    polemass_length = masspole * length
-    force_mag = 10.0
-    tau = 0.01
-    x_threshold = 2.4
+    # the physics constants come from SwingUpPhysics (shared with the scalar env)
     theta_threshold_radians = math.inf  # the pole may turn freely
     num_actions = 1
     obs_dim = 5

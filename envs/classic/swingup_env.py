@@ -44,7 +44,22 @@ from colonylab._checks import check_choice, check_float, check_int
 __all__ = ["CartPoleSwingUpEnv"]
 
 
-class CartPoleSwingUpEnv(gym.Env[np.ndarray, np.ndarray]):
+class SwingUpPhysics:
+    """Ha's swing-up constants (estool cartpole_swingup) in CartPole's names: shared by
+    this scalar env and :class:`~colonylab.envs.classic.swingup.SwingUpWorld`."""
+
+    gravity = 9.82
+    masscart = 0.5
+    masspole = 0.5
+    total_mass = masspole + masscart
+    length = 0.6  # half the pole's length
+    polemass_length = masspole * length
+    force_mag = 10.0
+    tau = 0.01
+    x_threshold = 2.4
+
+
+class CartPoleSwingUpEnv(SwingUpPhysics, gym.Env[np.ndarray, np.ndarray]):
     """One cart-pole swing-up episode at a time, in scalar NumPy.
 
     Args:
@@ -64,17 +79,6 @@ class CartPoleSwingUpEnv(gym.Env[np.ndarray, np.ndarray]):
         "render_modes": ["rgb_array"],
         "render_fps": 100,
     }
-
-    # Ha's swing-up constants (estool cartpole_swingup), as SwingUpWorld.
-    gravity = 9.82
-    masscart = 0.5
-    masspole = 0.5
-    total_mass = masspole + masscart
-    length = 0.6  # half the pole's length
-    polemass_length = masspole * length
-    force_mag = 10.0
-    tau = 0.01
-    x_threshold = 2.4
 
     def __init__(
         self,
