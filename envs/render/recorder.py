@@ -63,7 +63,26 @@ def save_png(path: str | Path, frame: np.ndarray) -> Path:
     return path
 
 
-class VideoRecorder:
+class ClosesOnExit:
+    """``with obj: ...`` closes ``obj`` on the way out (its ``close()``): the recorder
+    and the viewer."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class VideoRecorder(ClosesOnExit):
     """Append RGB frames to a GIF or MP4 file.
 
     Example:
@@ -123,18 +142,6 @@ class VideoRecorder:
         self._stride = 1
         self._writer: Any = None
         self._closed = False
-
-    # -- context manager ---------------------------------------------------------------
-    def __enter__(self) -> VideoRecorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def closed(self) -> bool:

@@ -37,7 +37,6 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -45,7 +44,7 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (the prompt variable must be set before the import)
 
-from colonylab.envs.render.recorder import VideoRecorder, save_png  # noqa: E402
+from colonylab.envs.render.recorder import ClosesOnExit, VideoRecorder, save_png  # noqa: E402
 
 __all__ = ["NoDisplayError", "Viewer", "display_available", "record_rollout"]
 
@@ -183,7 +182,7 @@ def _surface_from_rgb(rgb: np.ndarray) -> pygame.Surface:
     return pygame.image.frombuffer(rgb, (rgb.shape[1], rgb.shape[0]), "RGB")
 
 
-class Viewer:
+class Viewer(ClosesOnExit):
     """Interactive (or headless) viewer for any Colony Lab world.
 
     Args:
@@ -304,18 +303,7 @@ class Viewer:
         self._fps_ema = 0.0
         self._recorder: VideoRecorder | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------
-    def __enter__(self) -> Viewer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
+    # -- lifecycle (``with Viewer(...) as v:`` closes it: ClosesOnExit) -----------------
     def close(self) -> None:
         """Stop any recording and release the window / dummy display. Safe to call twice."""
         if self._closed:
