@@ -12,6 +12,11 @@
   ``obs_dtype`` ``"float16"`` / ``"uint8"`` (grid worlds).
 * ``team_density``: ``team_density(world)`` -> float32[2, S, S], a loop-by-agent
   reference of a two-team grid world's ``minimap_planes()`` (battle, pursuit).
+* ``reference_moves``: ``reference_moves(actions, alive, pos, grid, moves)`` moves the
+  grid worlds' agents in plain Python by the shared rule (after the deaths; lowest
+  index first; only into cells empty at the start of the phase); ``moves[a]`` is the
+  ``(dy, dx)`` of move action ``a`` (1 .. len(moves) - 1). ``pos`` and ``grid`` change
+  in place.
 * ``script``: runs a script that ends with ``np.savez("out.npz", ...)`` and returns its
   arrays: ``script.elsewhere(code, NUMBA_DISABLE_JIT="1")`` in a fresh interpreter with
   those environment variables, ``script.here(code)`` in this process (the kernels
@@ -169,3 +174,29 @@ def _team_density(world: Any) -> np.ndarray:
 @pytest.fixture
 def team_density():
     return _team_density
+
+
+def _reference_moves(
+    actions: np.ndarray,
+    alive: np.ndarray,
+    pos: np.ndarray,
+    grid: np.ndarray,
+    moves: list[tuple[int, int]],
+) -> None:
+    h, w = grid.shape
+    start = grid.copy()  # moves see the grid after the deaths
+    claimed = set()
+    for i in range(len(alive)):  # lowest index first
+        a = int(actions[i])
+        if alive[i] and 1 <= a < len(moves):
+            y, x = pos[i, 0] + moves[a][0], pos[i, 1] + moves[a][1]
+            if 0 <= y < h and 0 <= x < w and start[y, x] == -1 and (y, x) not in claimed:
+                claimed.add((y, x))
+                grid[pos[i, 0], pos[i, 1]] = -1
+                grid[y, x] = i
+                pos[i] = (y, x)
+
+
+@pytest.fixture
+def reference_moves():
+    return _reference_moves

@@ -34,7 +34,9 @@ def snapshot(world: BattleWorld) -> dict:
     }
 
 
-def reference_step(snap: dict, team: np.ndarray, actions: np.ndarray, cfg: BattleConfig) -> dict:
+def reference_step(
+    snap: dict, team: np.ndarray, actions: np.ndarray, cfg: BattleConfig, reference_moves
+) -> dict:
     """One battle step by the rules of the module card, in plain Python on float32."""
     pos, hp, alive, grid = (snap[k].copy() for k in ("pos", "hp", "alive", "grid"))
     n = len(team)
@@ -65,17 +67,7 @@ def reference_step(snap: dict, team: np.ndarray, actions: np.ndarray, cfg: Battl
     for i in range(n):
         if target[i] >= 0 and killed[target[i]]:
             reward[i] = reward[i] + F32(cfg.kill_reward)
-    start = grid.copy()  # moves see the grid after the deaths
-    claimed = set()
-    for i in range(n):  # lowest index first
-        a = int(actions[i])
-        if alive[i] and 1 <= a <= 12:
-            y, x = pos[i, 0] + MOVES[a][0], pos[i, 1] + MOVES[a][1]
-            if 0 <= y < h and 0 <= x < w and start[y, x] == -1 and (y, x) not in claimed:
-                claimed.add((y, x))
-                grid[pos[i, 0], pos[i, 1]] = -1
-                grid[y, x] = i
-                pos[i] = (y, x)
+    reference_moves(actions, alive, pos, grid, MOVES)
     return {
         "pos": pos,
         "hp": hp,
@@ -134,7 +126,7 @@ def test_action_table_matches_documented_order():
 
 
 @pytest.mark.parametrize("walls", [True, False])
-def test_step_and_views_match_reference(walls):
+def test_step_and_views_match_reference(walls, reference_moves):
     world = small_world(walls=walls, max_hp=5.0, recover=0.3)  # deaths come sooner
     cfg = world.config
     world.reset(seed=3)
@@ -142,7 +134,7 @@ def test_step_and_views_match_reference(walls):
     for _ in range(30):
         before = snapshot(world)
         actions = rng.integers(0, 21, world.n_agents)
-        expected = reference_step(before, world.team, actions, cfg)
+        expected = reference_step(before, world.team, actions, cfg, reference_moves)
         obs, reward, terminated, truncated, info = world.step(actions)
         for key in ("pos", "hp", "alive", "grid"):
             np.testing.assert_array_equal(getattr(world, key), expected[key], err_msg=key)

@@ -36,7 +36,9 @@ def snapshot(world: GatherWorld) -> dict:
     }
 
 
-def reference_step(snap: dict, patches: np.ndarray, actions: np.ndarray, cfg: GatherConfig):
+def reference_step(
+    snap: dict, patches: np.ndarray, actions: np.ndarray, cfg: GatherConfig, reference_moves
+):
     """One gather step by the rules of the module card, in plain Python on float32."""
     pos, hp, alive, grid, food = (snap[k].copy() for k in ("pos", "hp", "alive", "grid", "food"))
     n = len(pos)
@@ -78,17 +80,7 @@ def reference_step(snap: dict, patches: np.ndarray, actions: np.ndarray, cfg: Ga
         if target[i] >= 0 and killed[target[i]]:
             reward[i] = reward[i] + F32(cfg.kill_reward)
     slain = int(killed.sum())
-    start = grid.copy()  # moves see the grid after the deaths
-    claimed = set()
-    for i in range(n):  # lowest index first
-        a = int(actions[i])
-        if alive[i] and 1 <= a <= 12:
-            y, x = pos[i, 0] + MOVES[a][0], pos[i, 1] + MOVES[a][1]
-            if 0 <= y < h and 0 <= x < w and start[y, x] == -1 and (y, x) not in claimed:
-                claimed.add((y, x))
-                grid[pos[i, 0], pos[i, 1]] = -1
-                grid[y, x] = i
-                pos[i] = (y, x)
+    reference_moves(actions, alive, pos, grid, MOVES)
     for i in range(n):
         if not alive[i]:
             continue
@@ -185,7 +177,7 @@ def small_world(**kw) -> GatherWorld:
         {"walls": False, "corpse_food": 3.0, "regrow": 0.3, "eat_rate": 0.7},
     ],
 )
-def test_step_and_views_match_reference(extra):
+def test_step_and_views_match_reference(extra, reference_moves):
     # small HP and strong hunger: kills and starvation both happen within 30 steps
     world = small_world(max_hp=4.0, hunger=0.3, hp_per_food=0.5, **extra)
     cfg = world.config
@@ -195,7 +187,7 @@ def test_step_and_views_match_reference(extra):
     for _ in range(30):
         before = snapshot(world)
         actions = rng.integers(0, 21, world.n_agents)
-        expected = reference_step(before, world.patches, actions, cfg)
+        expected = reference_step(before, world.patches, actions, cfg, reference_moves)
         obs, reward, terminated, truncated, info = world.step(actions)
         for key in ("pos", "hp", "alive", "grid", "food"):
             np.testing.assert_array_equal(getattr(world, key), expected[key], err_msg=key)

@@ -50,7 +50,7 @@ def random_actions(rng: np.random.Generator, world: PursuitWorld) -> np.ndarray:
     return rng.integers(0, world.n_actions)
 
 
-def reference_step(snap: dict, world: PursuitWorld, actions: np.ndarray) -> dict:
+def reference_step(snap: dict, world: PursuitWorld, actions: np.ndarray, reference_moves) -> dict:
     """One pursuit step by the rules of the module card, in plain Python on float32.
 
     Births use the world's draws of that step (``birth_draw``, ``cell_draw``).
@@ -94,17 +94,7 @@ def reference_step(snap: dict, world: PursuitWorld, actions: np.ndarray) -> dict
                 reward[i] = reward[i] + F32(cfg.dead_penalty)
                 grid[pos[i, 0], pos[i, 1]] = -1
         energy[i] = e
-    start = grid.copy()  # moves see the grid after the deaths
-    claimed = set()
-    for i in range(n):  # lowest index first
-        a = int(actions[i])
-        if alive[i] and 1 <= a <= 8:
-            y, x = pos[i, 0] + MOVES[a][0], pos[i, 1] + MOVES[a][1]
-            if 0 <= y < h and 0 <= x < w and start[y, x] == -1 and (y, x) not in claimed:
-                claimed.add((y, x))
-                grid[pos[i, 0], pos[i, 1]] = -1
-                grid[y, x] = i
-                pos[i] = (y, x)
+    reference_moves(actions, alive, pos, grid, MOVES)
     born = np.zeros(n, dtype=bool)
     if cfg.prey_birth > 0 or cfg.predator_birth > 0:
         lo, hi = world.first_slot, world.end_slot
@@ -199,7 +189,7 @@ def test_action_table_matches_documented_order():
 @pytest.mark.parametrize(
     "walls, dynamics", [(True, False), (False, False), (True, True), (False, True)]
 )
-def test_step_and_views_match_reference(walls, dynamics):
+def test_step_and_views_match_reference(walls, dynamics, reference_moves):
     extra = {"predator_capacity": 30, "prey_capacity": 60, **DYNAMICS} if dynamics else {}
     world = small_world(**{"walls": walls, "min_attackers": 1, **extra})
     world.reset(seed=3)
@@ -209,7 +199,7 @@ def test_step_and_views_match_reference(walls, dynamics):
         before = snapshot(world)
         actions = random_actions(rng, world)
         obs, reward, terminated, truncated, info = world.step(actions)
-        expected = reference_step(before, world, actions)
+        expected = reference_step(before, world, actions, reference_moves)
         for key in ("pos", "alive", "energy", "grid", "born"):
             np.testing.assert_array_equal(getattr(world, key), expected[key], err_msg=key)
         np.testing.assert_array_equal(reward, expected["reward"])
