@@ -456,13 +456,6 @@ def test_out_of_range_actions_are_refused_and_change_nothing(actions, match, act
     state_guard.assert_refused(world, lambda: world.step(actions), match, views=True)
 
 
-def test_dead_agents_actions_are_ignored_and_floats_accepted():
-    world = duel_world()
-    place(world, {0: (5, 4), 3: (5, 5)})
-    world.step(np.array([2.0, 99, -5, 0, 1e9, np.nan]))  # agents 1, 2, 4, 5 are dead
-    assert tuple(world.pos[0]) == (5, 4)  # east was occupied by blue 3
-
-
 def test_config_errors():
     with pytest.raises(ValueError, match=r"map_size >= \d+"):
         BattleConfig(map_size=10, agents_per_team=50)

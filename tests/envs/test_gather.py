@@ -546,13 +546,6 @@ def test_set_state_refuses_bad_input_and_changes_nothing(state_guard):
         walled.set_state(np.array([[3, 3]]), food=np.where(np.eye(10) > 0, 1.0, 0.0))
 
 
-def test_dead_agents_actions_are_ignored_and_floats_accepted():
-    world = open_world()
-    place(world, {0: (5, 4), 3: (5, 5)})
-    world.step(np.array([2.0, 99, np.nan, 0]))  # agents 1 and 2 are dead
-    assert tuple(world.pos[0]) == (5, 4)  # east was occupied by agent 3
-
-
 def test_kernel_threads_default_and_refusal():
     import numba
 

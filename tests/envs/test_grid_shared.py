@@ -47,6 +47,19 @@ def test_bad_actions_are_refused_and_change_nothing(name, actions, match, state_
 
 
 @pytest.mark.parametrize("name", list(SIX))
+def test_dead_agents_actions_are_ignored_and_floats_accepted(name):
+    world = SIX[name]()
+    world.reset(seed=0)
+    pos = np.zeros((6, 2), dtype=np.int64)
+    pos[0], pos[3] = (5, 4), (5, 5)
+    world.set_state(pos, alive=np.array([True, False, False, True, False, False]))
+    world.step(np.array([2.0, 99, -5, 0, 1e9, np.nan]))  # agents 1, 2, 4, 5 are dead
+    assert tuple(world.pos[0]) == (5, 4)  # east (action 2) was occupied by agent 3
+    world.step(np.array([0, 99, -5, 3, 1e9, 2**40], dtype=np.int64))
+    assert tuple(world.pos[3]) == (6, 5)  # south (action 3)
+
+
+@pytest.mark.parametrize("name", list(SIX))
 def test_step_before_reset_is_refused(name):
     with pytest.raises(RuntimeError, match="reset"):
         SIX[name]().step()

@@ -567,15 +567,6 @@ def test_out_of_range_actions_are_refused_and_change_nothing(actions, match, act
     state_guard.assert_refused(world, lambda: world.step(actions), match, views=True)
 
 
-def test_dead_agents_actions_are_ignored_and_floats_accepted():
-    world = hunt_world()
-    place(world, {0: (5, 4), 3: (5, 5)})
-    world.step(np.array([2.0, 99, -5, 0, 1e9, np.nan]))  # agents 1, 2, 4, 5 are dead
-    assert tuple(world.pos[0]) == (5, 4)  # east was occupied by prey 3
-    world.step(np.array([9, 99, -5, 3, 1e9, 2**40], dtype=np.int64))
-    assert tuple(world.pos[3]) == (6, 5)
-
-
 def test_set_state_refuses_bad_placements(state_guard):
     world = hunt_world()
     before = state_guard.snapshot(world)
