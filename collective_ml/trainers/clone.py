@@ -148,18 +148,30 @@ def _fit_sequences(student, optimizer, memory, epochs, chunk, discrete) -> list[
     return losses
 
 
-def _pack(memory: Memory) -> list[dict[str, Tensor]]:
-    """Replay as live frames only (dead frames never reach a loss: a checkpoint's bulk)."""
-    return [{"obs": o[m], "labels": y[m], "alive": m} for o, y, m in memory]
+def _pack(rollout: tuple[Tensor, Tensor, Tensor]) -> dict[str, Tensor]:
+    """A rollout for a checkpoint, losslessly smaller: live frames only (dead ones never
+    reach a loss), observations of at most 256 distinct values (pixels) as uint8 codes."""
+    obs, labels, alive = rollout
+    live = obs[alive]
+    packed = {"labels": labels[alive], "alive": alive}
+    flat = live.flatten()
+    values = torch.unique(flat[:: max(1, flat.numel() // 1_000_000)])  # a sample's values
+    if 0 < len(values) <= 256:
+        codes = torch.bucketize(live, values).clamp(max=len(values) - 1)
+        # lossless only if every value is one of the sample's (and no -0.0 hides as 0.0)
+        if torch.equal(values[codes], live) and not bool(torch.signbit(live[live == 0]).any()):
+            return {**packed, "values": values, "codes": codes.to(torch.uint8)}
+    return {**packed, "obs": live}
 
 
-def _unpack(packed: list[dict[str, Tensor]]) -> Memory:
+def _unpack(item: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
     def full(live: Tensor, alive: Tensor) -> Tensor:  # zeros where the episode had ended
         out = live.new_zeros((*alive.shape, *live.shape[1:]))
         out[alive] = live
         return out
 
-    return [(full(m["obs"], m["alive"]), full(m["labels"], m["alive"]), m["alive"]) for m in packed]
+    obs = item["values"][item["codes"].long()] if "codes" in item else item["obs"]
+    return full(obs, item["alive"]), full(item["labels"], item["alive"]), item["alive"]
 
 
 def behaviour_clone(
@@ -215,6 +227,7 @@ def behaviour_clone(
     optimizer = torch.optim.Adam(student.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     memory: Memory = []
+    packed: list[dict[str, Tensor]] = []
     history: list[dict[str, float]] = []
     best: tuple[float, dict[str, Tensor]] | None = None
     env_steps, first = 0, 0
@@ -223,7 +236,8 @@ def behaviour_clone(
         student.load_state_dict(resume["student"])
         optimizer.load_state_dict(resume["optimizer"])
         generator.set_state(resume["generator"])
-        memory = _unpack(resume["replay"])
+        packed = list(resume["replay"])
+        memory = [_unpack(item) for item in packed]
         history = [dict(h) for h in resume["history"]]
         env_steps = int(resume["env_steps"])
         if resume.get("best") is not None:
@@ -236,7 +250,7 @@ def behaviour_clone(
             "student": copy.deepcopy(student.state_dict()),
             "optimizer": copy.deepcopy(optimizer.state_dict()),
             "generator": generator.get_state(),
-            "replay": _pack(memory),
+            "replay": list(packed),
             "history": [dict(h) for h in history],
             "env_steps": env_steps,
             "best": None if best is None else {"value": best[0], "state_dict": best[1]},
@@ -255,6 +269,8 @@ def behaviour_clone(
                 )  # fmt: skip
             env_steps += played
             memory = [*memory, rollout][-replay:]
+            if save is not None:  # packed once per rollout
+                packed = [*packed, _pack(rollout)][-replay:]
             student.train()
             if framewise:
                 losses = _fit_frames(

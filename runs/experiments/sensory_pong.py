@@ -199,8 +199,9 @@ class Config:
     """MLP: train on shuffled minibatches of this many frames (None: one step per chunk)."""
     mlp_hidden: tuple[int, ...] = (24, 16)
     """MLP baseline: hidden layer sizes (input: the 64 x 32 patches, flattened)."""
-    checkpoint_every: int = 1
-    """Write ``checkpoints/latest.pt`` every this many cloning iterations."""
+    checkpoint_every: int = 4
+    """Write ``checkpoints/latest.pt`` every this many cloning iterations (it holds the
+    replay: some hundred MB for the shipped recipe)."""
     eval_episodes: int = 32
     """``colony eval``: episodes per agent and condition."""
     eval_seed: int = 2024

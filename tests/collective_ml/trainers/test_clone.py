@@ -34,7 +34,8 @@ class ToyWorld:
         u = torch.as_tensor(actions, dtype=torch.float32).reshape(self.n, A)
         self.x = self.x + 0.1 * (self.x @ torch.eye(D) * 0.5 + u @ GAIN.T)
         self.t += 1
-        done = torch.full((self.n,), self.t >= self.horizon)
+        # env i ends after horizon - 4 * (i % 3) steps: rollouts hold ended (dead) frames
+        done = self.t >= self.horizon - 4 * (torch.arange(self.n) % 3)
         return (
             self.x.clone(),
             -self.x.square().sum(-1),
@@ -83,7 +84,7 @@ def test_the_students_error_falls(mode):
     assert student_error(student) < 0.25 * before
     losses = [h["losses/bc"] for h in result.history]
     assert losses[-1] < losses[0]
-    assert result.env_steps == sum(8 * 30 for _ in range(6))
+    assert result.env_steps == 6 * sum(30 - 4 * (i % 3) for i in range(8))
 
 
 def test_best_validation_is_kept_and_reported():
@@ -154,8 +155,26 @@ def test_resume_is_bit_identical(minibatch):
     assert full.env_steps == resumed.env_steps
 
 
-def test_resume_through_a_torch_file(tmp_path):
-    """The state survives torch.save / torch.load(weights_only=True)."""
+class PixelWorld(ToyWorld):
+    """Observations on a grid of 1/8: few distinct values, as pixels have."""
+
+    def reset(self, seed=None, options=None):
+        return (super().reset(seed=seed) * 8).round() / 8 + 0.0  # no -0.0
+
+    def step(self, actions):
+        obs, *rest = super().step(actions)
+        return ((obs * 8).round() / 8 + 0.0, *rest)
+
+
+@pytest.mark.parametrize("pixels", [False, True])
+def test_resume_through_a_torch_file(tmp_path, pixels):
+    """The state survives torch.save / torch.load(weights_only=True), its replay packed
+    (live frames; observations of few distinct values as uint8 codes)."""
+    world = PixelWorld if pixels else ToyWorld
+
+    def make_world(num_envs: int, iteration: int) -> ToyWorld:
+        return world(num_envs)
+
     saved = {}
 
     def save(state):
@@ -165,6 +184,7 @@ def test_resume_through_a_torch_file(tmp_path):
     a = _student()
     behaviour_clone(a, make_world, teacher, **{**COMMON, "iterations": 2}, save=save)
     state = torch.load(tmp_path / "s.pt", weights_only=True)
+    assert all(("codes" in item) == pixels for item in state["replay"])
     b = _student(seed=5)
     behaviour_clone(b, make_world, teacher, **COMMON, resume=state)
     c = _student()

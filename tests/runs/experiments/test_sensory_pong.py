@@ -241,6 +241,7 @@ def test_resume_of_the_frame_wise_clone_is_bit_identical(tmp_path) -> None:
     from colonylab.runs.common.stages import Stages
 
     base = {**TINY, "bc_iterations": 2, "train_occlude_every": 0, "bc_minibatch": 16}
+    base["checkpoint_every"] = 1
     sp.main(sp.Config(**base, out=str(tmp_path / "a")))
     (full,) = (tmp_path / "a" / "sensory-pong").iterdir()
     real = Stages.save
