@@ -30,13 +30,15 @@ Writes ``metrics.jsonl`` (``charts/fitness_*``, ``charts/validation``,
 Ctrl-C; ``--resume RUN_DIR`` continues it bit-identically) and
 ``checkpoints/ant_teacher.pt`` (the teacher, one checkpoint format).
 
-Shipped teacher (``runs/checkpoints/ant_teacher.pt``): the linear policy of seed 0 after
-232 generations, the defaults (it was trained with a 27-minute time budget, which ended
-it at generation 232; the defaults now run exactly those 232 generations, a wall-clock
-budget is not reproducible): return 2249.6 +- 48.9 (mean +- sd, 88.3 m forward) over 8
-episodes of 1000 steps, against 994.3 +- 3.8 (0.0 m) for the zero policy.
+Shipped teacher (``runs/checkpoints/ant_teacher.pt``): ``colony train ant-teacher``, the
+linear policy of seed 0 after the default 232 generations (first trained with a 27-minute
+time budget, which ended it at generation 232; the defaults now run exactly those
+generations, as a wall-clock budget is not reproducible; re-run with this command, 47
+minutes on a shared CPU, the weights came out bit-identical): return 2249.6 +- 48.9
+(mean +- sd, 88.3 m forward) over 8 episodes of 1000 steps, against 994.3 +- 3.8 (0.0 m)
+for the zero policy.
 
-    colony train ant-teacher                       # ~30 min on one CPU core
+    colony train ant-teacher                       # ~30-50 min on one CPU core
     colony eval ant-teacher --json eval.json       # the shipped teacher, 8 episodes
     colony watch ant-teacher
 """
