@@ -127,6 +127,12 @@ EXPERIMENTS: dict[str, RunSpec] = {
             evaluable=True,
         ),
         RunSpec(
+            "ant-teacher",
+            "experiments.ant_teacher",
+            "a walking linear PGPE teacher for the vectorized Ant (Ant-v5): sensory-ant's teacher",
+            evaluable=True,
+        ),
+        RunSpec(
             "sensory-cartpole",
             "experiments.sensory_cartpole",
             "AttentionNeuron vs MLP on swing-up with shuffled / noisy inputs (Tang & Ha 2021)",
