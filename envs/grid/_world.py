@@ -91,6 +91,21 @@ class GridWorld:
     """Actions of each agent are integers in ``[0, _action_limit)``."""
 
     # -- construction -------------------------------------------------------------------------
+    def _init_view(self, channels: int, id_count: int | None = None) -> int:
+        """``radius``, ``n_channels``, ``view_shape`` and ``obs_dtype`` from the config (and,
+        for ids among ``id_count`` agents, ``id_bits`` and ``feature_size`` of the extra
+        features); returns the view side ``2 r + 1``."""
+        cfg = self.config
+        self.radius = int(cfg.view_radius)
+        view = 2 * self.radius + 1
+        self.n_channels = channels
+        self.view_shape = (view, view, channels)
+        self.obs_dtype = np.dtype(OBS_DTYPES[cfg.obs_dtype])
+        if id_count is not None:
+            self.id_bits = max(1, (id_count - 1).bit_length())
+            self.feature_size = self.id_bits + K.N_ACTIONS + 3
+        return view
+
     def _init_common(self, n: int, side: int, pad: int) -> None:
         """The members every grid world has: ``n`` agent rows (positions, life, the last
         step's action, reward, attack target and death), the padded grid of side

@@ -77,7 +77,7 @@ from colonylab.envs.base import StepResult, check_allocation
 from colonylab.envs.grid import _kernels as K
 from colonylab.envs.grid._threads import resolve_threads, with_kernel_threads
 from colonylab.envs.grid._world import (
-    OBS_DTYPES,
+    OBS_DTYPES,  # noqa: F401  (re-exported)
     GridWorld,
     check_common_fields,
     check_finite_fields,
@@ -267,10 +267,6 @@ def _resolve_sizes(cfg: BattleConfig) -> tuple[int, int]:
     return size, n
 
 
-def _id_bits(team_size: int) -> int:
-    return max(1, (team_size - 1).bit_length())
-
-
 # ---- the world ---------------------------------------------------------------------------
 
 
@@ -304,13 +300,7 @@ class BattleWorld(GridWorld):
         self.map_size, self.team_size = _resolve_sizes(cfg)
         n = 2 * self.team_size
         side = self.map_size
-        self.radius = int(cfg.view_radius)
-        view = 2 * self.radius + 1
-        self.n_channels = 7 if cfg.minimap else 5
-        self.view_shape = (view, view, self.n_channels)
-        self.obs_dtype = np.dtype(OBS_DTYPES[cfg.obs_dtype])
-        self.id_bits = _id_bits(self.team_size)
-        self.feature_size = self.id_bits + K.N_ACTIONS + 3
+        view = self._init_view(7 if cfg.minimap else 5, id_count=self.team_size)
         pad = max(self.radius, 2)
         padded = side + 2 * pad
         view_bytes = n * view * view * self.n_channels * self.obs_dtype.itemsize

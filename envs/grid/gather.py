@@ -96,7 +96,7 @@ from colonylab.envs.grid import _kernels as K
 from colonylab.envs.grid._threads import resolve_threads, with_kernel_threads
 from colonylab.envs.grid._world import (
     BACKGROUND,
-    OBS_DTYPES,
+    OBS_DTYPES,  # noqa: F401  (re-exported)
     WALL_COLOUR,
     GridWorld,
     check_common_fields,
@@ -323,13 +323,7 @@ class GatherWorld(GridWorld):
         n = int(cfg.agents)
         self.kernel_threads = resolve_threads(n, cfg.threads)
         """Numba threads this world's kernels run on (``GatherConfig.threads``)."""
-        self.radius = int(cfg.view_radius)
-        view = 2 * self.radius + 1
-        self.n_channels = 7 if cfg.minimap else 5
-        self.view_shape = (view, view, self.n_channels)
-        self.obs_dtype = np.dtype(OBS_DTYPES[cfg.obs_dtype])
-        self.id_bits = max(1, (n - 1).bit_length())
-        self.feature_size = self.id_bits + K.N_ACTIONS + 3
+        view = self._init_view(7 if cfg.minimap else 5, id_count=n)
         pad = max(self.radius, 2)
         padded = side + 2 * pad
         view_bytes = n * view * view * self.n_channels * self.obs_dtype.itemsize

@@ -92,7 +92,7 @@ import numpy as np
 from colonylab.envs.base import StepResult, check_allocation
 from colonylab.envs.grid import _kernels as K
 from colonylab.envs.grid._world import (
-    OBS_DTYPES,
+    OBS_DTYPES,  # noqa: F401  (re-exported)
     GridWorld,
     check_common_fields,
     check_finite_fields,
@@ -366,11 +366,7 @@ class PursuitWorld(GridWorld):
         self.predator_slots, self.prey_slots = _capacities(cfg)
         n = self.predator_slots + self.prey_slots
         side = self.map_size
-        self.radius = int(cfg.view_radius)
-        view = 2 * self.radius + 1
-        self.n_channels = K.PURSUIT_CHANNELS + (2 if cfg.minimap else 0)
-        self.view_shape = (view, view, self.n_channels)
-        self.obs_dtype = np.dtype(OBS_DTYPES[cfg.obs_dtype])
+        view = self._init_view(K.PURSUIT_CHANNELS + (2 if cfg.minimap else 0))
         pad = self.radius
         padded = side + 2 * pad
         view_bytes = n * view * view * self.n_channels * self.obs_dtype.itemsize
