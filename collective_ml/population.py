@@ -634,6 +634,26 @@ EVALUATORS = ("batched", "loop", "ray")
 """Names of :func:`make_evaluator`'s kinds (an experiment's ``--evaluator``)."""
 
 
+def _probe_ray_address(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse at once an address where nothing listens (``ray.init`` would retry for
+    minutes, printing its own log lines)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ValueError(
+            f"--ray-address {address!r}: nothing answers at {host}:{port} "
+            f"({exc.strerror or exc}); start a cluster with 'ray start --head' or drop "
+            "--ray-address for a local Ray"
+        ) from None
+
+
 def init_ray(address: str | None = None) -> Any:
     """Ray, started if it is not running: ``ray.init(address=address)`` to join a running
     cluster, or a local Ray on this machine when ``address`` is None. Returns the module.
@@ -644,6 +664,8 @@ def init_ray(address: str | None = None) -> Any:
     """
     ray = _import_ray()
     if not ray.is_initialized():
+        if address:
+            _probe_ray_address(address)
         try:
             ray.init(address=address) if address else ray.init()
         except ConnectionError as exc:

@@ -201,3 +201,15 @@ def test_make_evaluator_builds_each_kind_and_refuses_bad_choices():
         make_evaluator("batched", policy, world_factory=FACTORY, ray_address="10.0.0.1:6379")
     with pytest.raises(ValueError, match="single-environment"):
         make_evaluator("loop", policy, world_factory=FACTORY)
+
+
+@pytest.mark.parametrize(
+    ("address", "match"),
+    [("127.0.0.1:1", "nothing answers at 127.0.0.1:1"), ("nonsense", "expected HOST:PORT")],
+)
+def test_unreachable_ray_address_is_refused_at_once(address, match):
+    from colonylab.collective_ml.population import init_ray
+
+    pytest.importorskip("ray")
+    with pytest.raises(ValueError, match=match):
+        init_ray(address)
