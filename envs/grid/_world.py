@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from colonylab.envs.base import StepResult
 from colonylab.envs.grid import _kernels as K
 from colonylab.envs.grid._threads import numba_threads
 
@@ -219,11 +220,16 @@ class GridWorld:
             actions = self.default_policy(self._observation())
         return self._check_actions(actions)
 
-    def _truncated(self) -> np.ndarray:
-        """``truncated`` after a step: the living once ``max_cycles`` steps have run."""
+    def _step_result(self, info: dict[str, Any], observe: bool) -> StepResult:
+        """``step``'s return after the kernels ran and ``step_count`` moved on: the
+        observations (None unless ``observe``), fresh copies of the rewards and deaths,
+        ``truncated`` (the living once ``max_cycles`` steps have run) and ``info``."""
         if self.step_count >= self.config.max_cycles:
-            return self.alive.copy()
-        return np.zeros(self.n_agents, dtype=bool)
+            truncated = self.alive.copy()
+        else:
+            truncated = np.zeros(self.n_agents, dtype=bool)
+        obs = self._observation() if observe else None
+        return StepResult(obs, self.last_reward.copy(), self.killed.copy(), truncated, info)
 
     # -- actions ----------------------------------------------------------------------------
     def _first_bad_int_action(self, arr: np.ndarray) -> int:

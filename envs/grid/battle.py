@@ -477,10 +477,8 @@ class BattleWorld(GridWorld):
         self._team_alive -= deaths
         kills = deaths[::-1].copy()  # friendly fire does no damage: every death is a kill
         self._kills += kills
-        truncated = self._truncated()
-        obs = self._observation() if observe else None
         info = {"team_alive": self._team_alive.copy(), "kills": kills}
-        return StepResult(obs, self.last_reward.copy(), self.killed.copy(), truncated, info)
+        return self._step_result(info, observe)
 
     def _action_error(self, index: int, value: Any) -> str:
         t = int(self.team[index])

@@ -542,10 +542,8 @@ class GatherWorld(GridWorld):
         self._starved += starved
         self._food_eaten += eaten
         self._n_alive -= kills + starved
-        truncated = self._truncated()
-        obs = self._observation() if observe else None
         info = {"alive": self._n_alive, "kills": kills, "starved": starved, "eaten": eaten}
-        return StepResult(obs, self.last_reward.copy(), self.killed.copy(), truncated, info)
+        return self._step_result(info, observe)
 
     def _action_error(self, index: int, value: Any) -> str:
         return (

@@ -585,14 +585,12 @@ class PursuitWorld(GridWorld):
         self._starved += int(self._deaths[PREDATOR])
         self._kills += int(self._deaths[PREY])
         self._born_total += self._births
-        truncated = self._truncated()
-        obs = self._observation() if observe else None
         info = {
             "alive": self._alive_counts.copy(),
             "deaths": self._deaths.copy(),
             "births": self._births.copy(),
         }
-        return StepResult(obs, self.last_reward.copy(), self.killed.copy(), truncated, info)
+        return self._step_result(info, observe)
 
     def _first_bad_int_action(self, arr: np.ndarray) -> int:
         return K.pursuit_first_bad_action(arr, self.team, self.alive, *N_ACTIONS)
