@@ -57,11 +57,8 @@ from colonylab.envs.mujoco.ant import AntConfig, AntWorld
 from colonylab.envs.render.sensory_watch import SensoryWatch
 from colonylab.envs.wrappers.conditions import Condition
 from colonylab.runs.common.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
     make_checkpoint,
     provenance,
-    read_torch_file,
     reproduce_command,
     save_checkpoint,
 )
@@ -204,23 +201,9 @@ def checkpoint_name(kind: str) -> str:
 
 
 def load_teacher(path: str | None = None) -> torch.nn.Module:
-    """The Ant teacher (``obs (N, 27) -> actions (N, 8)`` in ``[-1, 1]``), a ``linear``
-    agent: from a one-format checkpoint, or the teacher's original file
-    (``state_dict`` + ``config["hidden"]``)."""
-    path = Path(path) if path is not None else TEACHER
-    payload = read_torch_file(path)
-    if isinstance(payload, dict) and payload.get("format") is not None:
-        ckpt = load_checkpoint(path)
-        spec, weights = ckpt["spec"], ckpt["state_dict"]
-    elif isinstance(payload, dict) and "state_dict" in payload and "config" in payload:
-        spec = {"type": "linear", "obs_dim": OBS_DIM, "act_dim": ACT_DIM}
-        spec["hidden"] = int(payload["config"]["hidden"])
-        weights = payload["state_dict"]
-    else:
-        raise CheckpointError(f"{str(path)!r} is not an Ant teacher checkpoint")
-    teacher = build(spec)
-    teacher.load_state_dict(weights)
-    return teacher.eval()
+    """The Ant teacher (``obs (N, 27) -> actions (N, 8)`` in ``[-1, 1]``): the
+    ``ant-teacher`` checkpoint's ``linear`` agent (default: the shipped one)."""
+    return load_model(Path(path) if path is not None else TEACHER, "ant-teacher", build)[0]
 
 
 class _Teacher(torch.nn.Module):

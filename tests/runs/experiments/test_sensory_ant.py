@@ -13,7 +13,11 @@ pytest.importorskip("mujoco")
 
 import torch  # noqa: E402
 
-from colonylab.runs.common.checkpoint import load_checkpoint  # noqa: E402
+from colonylab.runs.common.checkpoint import (  # noqa: E402
+    config_from_plain,
+    load_checkpoint,
+    reproduce_command,
+)
 from colonylab.runs.experiments import sensory_ant as exp  # noqa: E402
 
 TINY = exp.Config(
@@ -64,6 +68,8 @@ def test_shipped_students_load():
     for kind in ("attention", "mlp"):
         ckpt = load_checkpoint(exp.SHIPPED / exp.checkpoint_name(kind), exp.EXPERIMENT)
         assert ckpt["provenance"]["command"] == "colony train sensory-ant"
+        cfg = config_from_plain(exp.Config, ckpt["config"])  # the saved config says the same
+        assert reproduce_command("train sensory-ant", cfg) == "colony train sensory-ant"
 
 
 # the shipped evaluation's first three episodes (colony eval sensory-ant, 8 episodes)

@@ -15,8 +15,10 @@ from colonylab.collective_ml.trainers.clone import behaviour_clone
 from colonylab.envs.wrappers.conditions import Condition
 from colonylab.runs.common.checkpoint import (
     CheckpointError,
+    config_from_plain,
     load_checkpoint,
     make_checkpoint,
+    reproduce_command,
     save_checkpoint,
 )
 from colonylab.runs.common.stages import Stages
@@ -218,6 +220,8 @@ def test_shipped_checkpoints_replay_their_evaluation():
     ):
         ckpt = load_checkpoint(exp.SHIPPED / exp.checkpoint_name(kind), exp.EXPERIMENT)
         assert ckpt["provenance"]["command"] == command
+        cfg = config_from_plain(exp.Config, ckpt["config"])  # the saved config says the same
+        assert reproduce_command(f"train {exp.EXPERIMENT}", cfg) == command
 
 
 def test_mlp_refuses_a_different_number_of_inputs():

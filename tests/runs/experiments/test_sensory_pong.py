@@ -13,7 +13,13 @@ from colonylab.agents.mlp import MLPPolicy
 from colonylab.agents.sensory import AttentionNeuronPolicy
 from colonylab.collective_ml.trainers.clone import behaviour_clone
 from colonylab.envs.classic.pong import PuzzlePongWorld
-from colonylab.runs.common.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from colonylab.runs.common.checkpoint import (
+    config_from_plain,
+    load_checkpoint,
+    make_checkpoint,
+    reproduce_command,
+    save_checkpoint,
+)
 from colonylab.runs.experiments import sensory_pong as sp
 
 SHIPPED = sp.SHIPPED
@@ -212,6 +218,8 @@ def test_shipped_checkpoints_record_their_command() -> None:
     for kind in ("attention", "mlp"):
         ckpt = load_checkpoint(SHIPPED / sp.checkpoint_name(kind), sp.EXPERIMENT)
         assert ckpt["provenance"]["command"] == f"colony train sensory-pong --agents {kind}"
+        cfg = config_from_plain(sp.Config, ckpt["config"])  # the saved config says the same
+        assert reproduce_command("train sensory-pong", cfg) == ckpt["provenance"]["command"]
         assert ckpt["spec"]["type"] == kind and ckpt["extra"]["agent"] == sp.LABELS[kind]
 
 
