@@ -663,9 +663,9 @@ def init_ray(address: str | None = None) -> Any:
         ValueError: no cluster answers at ``address``.
     """
     ray = _import_ray()
+    if address:
+        _probe_ray_address(address)
     if not ray.is_initialized():
-        if address:
-            _probe_ray_address(address)
         try:
             ray.init(address=address) if address else ray.init()
         except ConnectionError as exc:
