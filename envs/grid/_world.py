@@ -203,12 +203,32 @@ class GridWorld:
             raise ValueError("two living agents share a cell; give each a cell of its own")
         return pos, alive, live, y, x
 
-    def _place(self, pos: np.ndarray, live: np.ndarray) -> None:
-        """Clear the grid and put the living agents ``live`` on their cells ``pos[live]``."""
+    def _place(self, pos: np.ndarray, alive: np.ndarray, live: np.ndarray) -> None:
+        """``set_state``'s shared writes: clear the grid, put the living agents ``live`` on
+        their cells ``pos[live]``, set ``alive``, forget the last step's deaths and attacks."""
         self._clear_grid()
         self.pos[live] = pos[live]
         pad = self._pad
         self._grid[pos[live, 0] + pad, pos[live, 1] + pad] = live.astype(np.int32)
+        self.alive[:] = alive
+        self.killed.fill(False)
+        self.attack_target.fill(-1)
+
+    def _begin_episode(self) -> np.ndarray | dict[str, np.ndarray]:
+        """``reset``'s shared ending (after the world placed its agents and zeroed its
+        counters): no deaths, attacks, actions or rewards yet, step 0; the observations."""
+        self.killed.fill(False)
+        self.attack_target.fill(-1)
+        self.last_action.fill(0)
+        self.last_reward.fill(0.0)
+        self.step_count = 0
+        return self._ready_observation()
+
+    def _ready_observation(self) -> np.ndarray | dict[str, np.ndarray]:
+        """Mark the world ready to step and return observations written afresh."""
+        self._view_step = -2
+        self._ready = True
+        return self._observation()
 
     # -- step ---------------------------------------------------------------------------------
     def _step_actions(self, actions: Any) -> np.ndarray:

@@ -383,17 +383,10 @@ class BattleWorld(GridWorld):
         self._grid[self.pos[:, 0] + pad, self.pos[:, 1] + pad] = np.arange(2 * n, dtype=np.int32)
         self.hp.fill(self.config.max_hp)
         self.alive.fill(True)
-        self.killed.fill(False)
-        self.attack_target.fill(-1)
-        self.last_action.fill(0)
-        self.last_reward.fill(0.0)
         self._team_alive[:] = n
         self._kills[:] = 0
-        self.step_count = 0
-        self._view_step = -2
         self._planes_step = -2
-        self._ready = True
-        return self._observation()
+        return self._begin_episode()
 
     @with_kernel_threads
     def set_state(
@@ -421,16 +414,11 @@ class BattleWorld(GridWorld):
         if bad_hp.any():
             i = live[np.argmax(bad_hp)]
             raise ValueError(f"hp[{i}] = {hp[i]!r} must be in (0, max_hp={self.config.max_hp}]")
-        self._place(pos, live)
-        self.alive[:] = alive
+        self._place(pos, alive, live)
         self.hp[:] = np.where(alive, hp, 0.0)
-        self.killed.fill(False)
-        self.attack_target.fill(-1)
         self._team_alive[:] = np.bincount(self.team[live], minlength=2)
-        self._view_step = -2
         self._planes_step = -2
-        self._ready = True
-        return self._observation()
+        return self._ready_observation()
 
     # -- step ----------------------------------------------------------------------------------
     @with_kernel_threads

@@ -413,10 +413,6 @@ class GatherWorld(GridWorld):
         )
         self.hp.fill(cfg.max_hp)
         self.alive.fill(True)
-        self.killed.fill(False)
-        self.attack_target.fill(-1)
-        self.last_action.fill(0)
-        self.last_reward.fill(0.0)
         self.last_eaten.fill(0.0)
         self._n_alive = self.n_agents
         self._kills = 0
@@ -424,11 +420,8 @@ class GatherWorld(GridWorld):
         self._food_eaten = 0.0
         self._initial_food = float(self.food.sum(dtype=np.float64))
         self._base_image = None
-        self.step_count = 0
-        self._view_step = -2
         self._code_step = -2
-        self._ready = True
-        return self._observation()
+        return self._begin_episode()
 
     @with_kernel_threads
     def set_state(
@@ -479,20 +472,15 @@ class GatherWorld(GridWorld):
             if on_wall.any():
                 fy, fx = np.argwhere(on_wall)[0]
                 raise ValueError(f"food[{fy}, {fx}] lies on a wall; walls hold no food")
-        self._place(pos, live)
-        self.alive[:] = alive
+        self._place(pos, alive, live)
         self.hp[:] = np.where(alive, hp, 0.0)
-        self.killed.fill(False)
-        self.attack_target.fill(-1)
         self.last_eaten.fill(0.0)
         if food is not None:
             self.food[...] = food
         self._initial_food = self._food_eaten + float(self.food.sum(dtype=np.float64))
         self._n_alive = int(live.size)
-        self._view_step = -2
         self._code_step = -2
-        self._ready = True
-        return self._observation()
+        return self._ready_observation()
 
     # -- step ----------------------------------------------------------------------------------
     @with_kernel_threads

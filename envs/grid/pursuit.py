@@ -456,18 +456,12 @@ class PursuitWorld(GridWorld):
         self._grid[self.pos[slots, 0] + pad, self.pos[slots, 1] + pad] = slots.astype(np.int32)
         self.energy.fill(0.0)
         self.energy[:p] = self.config.predator_energy
-        self.killed.fill(False)
         self.born.fill(False)
-        self.attack_target.fill(-1)
-        self.last_action.fill(0)
-        self.last_reward.fill(0.0)
         self._alive_counts[:] = (p, q)
         self._kills = 0
         self._starved = 0
         self._born_total[:] = 0
-        self.step_count = 0
-        self._ready = True
-        return self._observation()
+        return self._begin_episode()
 
     def set_state(self, pos: Any, alive: Any = None, energy: Any = None) -> np.ndarray:
         """Place the agents by hand (scripted scenarios, tests); returns the observations.
@@ -501,15 +495,11 @@ class PursuitWorld(GridWorld):
                 f"energy[{i}] ({self.agent_name(i)}) = {float(energy[i])!r} must be in "
                 f"(0, max_energy={self.config.max_energy}]"
             )
-        self._place(pos, live)
-        self.alive[:] = alive
+        self._place(pos, alive, live)
         self.energy[:] = np.where(alive & predator, energy, 0.0)
-        self.killed.fill(False)
         self.born.fill(False)
-        self.attack_target.fill(-1)
         self._alive_counts[:] = np.bincount(self.team[live], minlength=2)
-        self._ready = True
-        return self._observation()
+        return self._ready_observation()
 
     # -- step ----------------------------------------------------------------------------------
     def step(self, actions: Any = None, *, observe: bool = True) -> StepResult:
