@@ -25,7 +25,8 @@ shuffled every 200 steps    791.5 +- 197.2    -115.6 +- 132.4  n/a
 ==========================  ================  ===============  ===============
 
 Both were trained by ``colony train sensory-ant`` with these defaults (the
-checkpoints record it; ~20 min on 2 cores). ``--resume RUN_DIR`` continues a stopped
+checkpoints record it; ~20 min on 2 cores); re-run after the redesign it gave the
+shipped weights bit for bit. ``--resume RUN_DIR`` continues a stopped
 run from ``checkpoints/latest.pt``; Ctrl-C writes it first.
 
     colony train sensory-ant
