@@ -321,7 +321,10 @@ def cmd_list(_: argparse.Namespace, rest: list[str]) -> int:
         ("agents", dict(registry.AGENTS), ""),
         (
             "experiments",
-            {n: s.description for n, s in registry.EXPERIMENTS.items()},
+            {
+                n: s.description + (f" ({s.module} {s.variant})" if s.variant else "")
+                for n, s in registry.EXPERIMENTS.items()
+            },
             "colony train",
         ),
         ("benchmarks", {n: s.description for n, s in registry.BENCHMARKS.items()}, "colony bench"),
@@ -449,10 +452,12 @@ def cmd_watch(ns: argparse.Namespace, rest: list[str]) -> int:
         _make_policy(world, spec, ns.policy or spec.default_policy, ns.seed)
         world.reset(seed=ns.seed)
     elif ns.target in registry.EXPERIMENTS:
-        module = registry.experiment(ns.target).load()
+        spec = registry.experiment(ns.target)
+        module = spec.load()
         if not hasattr(module, "watch"):
             raise CLIError(f"experiment {ns.target!r} has nothing to watch")
-        cfg = parse_config(module.Config, rest, prog=f"colony watch {ns.target}")
+        default = spec.default_config(module.Config)
+        cfg = parse_config(module.Config, rest, prog=f"colony watch {ns.target}", default=default)
         world = module.watch(cfg, ns.checkpoint)
     else:
         known = list(world_registry.WORLDS) + list(registry.EXPERIMENTS)
@@ -484,7 +489,9 @@ def cmd_train(ns: argparse.Namespace, rest: list[str]) -> int:
     started, cfg, run_dir = time.time(), None, None
     try:
         if ns.resume is None:
-            cfg = parse_config(module.Config, rest, prog=prog)
+            cfg = parse_config(
+                module.Config, rest, prog=prog, default=spec.default_config(module.Config)
+            )
             module.main(cfg)
         else:
             cfg, run_dir = _resume_config(spec.name, module, ns.resume, rest, prog)
@@ -548,7 +555,9 @@ def _resume_config(
     if not isinstance(ckpt.get("config"), dict):
         raise CLIError(f"{str(checkpoint)!r} holds no saved config, so {name!r} cannot resume it")
     try:
-        saved = config_from_plain(module.Config, ckpt["config"])
+        # a variant's defaults first: a config saved without them is still its variant's
+        defaults = registry.experiment(name).defaults
+        saved = config_from_plain(module.Config, {**defaults, **ckpt["config"]})
     except TypeError as exc:
         raise CLIError(
             f"{str(checkpoint)!r}: its saved config does not fit {name!r}'s Config: {exc}"
@@ -586,13 +595,15 @@ def _changed_fields(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any
 
 def cmd_eval(ns: argparse.Namespace, rest: list[str]) -> int:
     """Evaluate an experiment's checkpoint (its ``evaluate(cfg, checkpoint) -> dict``)."""
-    module = registry.experiment(ns.experiment).load()
+    spec = registry.experiment(ns.experiment)
+    module = spec.load()
     if not hasattr(module, "evaluate"):
         evaluable = [n for n, s in registry.EXPERIMENTS.items() if s.evaluable]
         raise CLIError(
             f"experiment {ns.experiment!r} has no evaluation; evaluable: {', '.join(evaluable)}"
         )
-    cfg = parse_config(module.Config, rest, prog=f"colony eval {ns.experiment}")
+    default = spec.default_config(module.Config)
+    cfg = parse_config(module.Config, rest, prog=f"colony eval {ns.experiment}", default=default)
     try:
         results = module.evaluate(cfg, ns.checkpoint)
     except (FileNotFoundError, ValueError) as exc:
@@ -816,7 +827,9 @@ def _verb_help(parser: argparse.ArgumentParser, verb: str, argv: list[str]) -> N
         _print_config_help(cls, f"colony rollout {name}", world_registry.make_config(name))
     elif verb in ("train", "watch", "eval") and name in registry.EXPERIMENTS:
         print(f"\nOptions of experiment {name!r}:")
-        _print_config_help(registry.experiment(name).load().Config, f"colony {verb} {name}", None)
+        spec = registry.experiment(name)
+        cls = spec.load().Config
+        _print_config_help(cls, f"colony {verb} {name}", spec.default_config(cls))
     elif verb == "watch" and name in world_registry.WORLDS:
         print(f"\nOptions of world {name!r}:")
         cls = world_registry.config_class(name)

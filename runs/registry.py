@@ -6,8 +6,11 @@ dataclass (docstring on every field; tyro makes it the ``--help``) and
 ``colony watch`` and ``evaluate(cfg, checkpoint) -> dict`` for ``colony eval``
 (``checkpoint`` None: the checkpoint shipped with the package). A training
 experiment whose ``main(cfg, resume=None)`` takes ``resume`` (a run directory)
-continues a stopped run: ``colony train NAME --resume RUN_DIR``. Modules are
-imported only when used (``colony list`` reads ``main``'s signature from the
+continues a stopped run: ``colony train NAME --resume RUN_DIR``. One module may be
+registered several times as variants (MuJoCo Playground's "variants as registry
+entries"): each entry's ``defaults`` override its Config's defaults, e.g.
+``cartpole-pso`` and ``cartpole-pgpe`` are ``experiments.cartpole`` with ``core="pso"``
+and ``core="pgpe"``. Modules are imported only when used (``colony list`` reads ``main``'s signature from the
 source file, without importing torch).
 """
 
@@ -19,9 +22,11 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from colonylab.envs.registry import UnknownNameError
 
@@ -35,6 +40,18 @@ class RunSpec:
     description: str
     evaluable: bool = False
     """The module has ``evaluate(cfg, checkpoint) -> dict`` (``colony eval``)."""
+    defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """Config fields this entry sets (a variant of a module registered more than once):
+    the CLI starts from ``Config(**defaults)``; the user's flags still override them."""
+
+    def default_config(self, config_cls: type) -> Any:
+        """``config_cls(**defaults)``, or None (the Config's own defaults) when there are none."""
+        return config_cls(**self.defaults) if self.defaults else None
+
+    @property
+    def variant(self) -> str:
+        """``--field value`` for each of ``defaults`` (empty when there are none)."""
+        return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in self.defaults.items())
 
     @property
     def qualified_module(self) -> str:
@@ -116,15 +133,17 @@ EXPERIMENTS: dict[str, RunSpec] = {
         ),
         RunSpec(
             "cartpole-pso",
-            "experiments.cartpole_pso",
+            "experiments.cartpole",
             "an MLP policy for CartPole-v1 found by PSO through the batched evaluator",
             evaluable=True,
+            defaults={"core": "pso"},
         ),
         RunSpec(
             "cartpole-pgpe",
-            "experiments.cartpole_pgpe",
+            "experiments.cartpole",
             "an MLP policy for CartPole-v1 found by PGPE + ClipUp through the batched evaluator",
             evaluable=True,
+            defaults={"core": "pgpe"},
         ),
         RunSpec(
             "ant-teacher",

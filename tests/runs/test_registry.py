@@ -28,3 +28,30 @@ def test_registered_module_has_config_and_main(spec):
         from_source = registry._source_main_takes_resume(spec.qualified_module)
         assert from_source == accepts_resume(module.main) == spec.resumable, spec.name
         assert (spec.name in resumable_experiments()) == spec.resumable
+
+
+def test_variants_of_one_module_start_from_their_defaults():
+    """A module registered twice (``cartpole-pso`` / ``cartpole-pgpe``) is two variants:
+    each entry's ``defaults`` make its Config; entries without defaults use the Config's."""
+    by_module: dict[str, list[registry.RunSpec]] = {}
+    for spec in EXPERIMENTS.values():
+        by_module.setdefault(spec.module, []).append(spec)
+    for specs in by_module.values():
+        if len(specs) > 1:  # variants must differ in their defaults
+            assert len({tuple(sorted(s.defaults.items())) for s in specs}) == len(specs)
+        for spec in specs:
+            cls = spec.load().Config
+            cfg = spec.default_config(cls)
+            if not spec.defaults:
+                assert cfg is None and spec.variant == ""
+            else:
+                assert all(getattr(cfg, k) == v for k, v in spec.defaults.items())
+    assert EXPERIMENTS["cartpole-pgpe"].variant == "--core pgpe"
+
+
+def test_list_names_the_variant(capsys):
+    from colonylab.runs.cli import main as cli_main
+
+    assert cli_main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "experiments.cartpole" in out and "--core" in out and "pgpe)" in out
