@@ -45,7 +45,8 @@ shuffled every 200 steps        640.6 +- 54.9    20.8 +- 33.0
 saw any in training.
 
 How they were trained (recorded in each checkpoint): the MLP by ``colony train
-sensory-cartpole --agents mlp --validate-episodes 16``; the AttentionNeuron by
+sensory-cartpole --agents mlp --validate-episodes 16`` (re-run after the redesign: the
+same weights bit for bit, 14 min); the AttentionNeuron by
 ``colony train sensory-cartpole --agents attention --teacher
 runs/checkpoints/sensory_cartpole_mlp.pt`` (DAgger, then the two PGPE stages; it was
 run in two processes at the time and has not been re-run since the redesign; the PGPE
