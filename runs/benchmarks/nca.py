@@ -57,7 +57,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +65,19 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents import build as build_agent
 from colonylab.agents.nca import NCA, NCAConfig, ReferenceNCA, alive_mask, fire_mask
 from colonylab.runs.common.bench import (
-    machine_info,
+    check_checkpoint_option,
+    results_header,
     threads_info,
     threads_text,
     torch_threads,
     write_json,
 )
 from colonylab.runs.common.checkpoint import load_checkpoint
-from colonylab.runs.common.device import resolve_device
+from colonylab.runs.common.device import check_device_option, resolve_device
 
 GOAL = 1.5
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "nca_grow.pt"
@@ -119,41 +121,18 @@ class Config:
     """Write the results to this JSON file."""
 
     def __post_init__(self) -> None:
-        for name, low in (
-            ("batch", 1),
-            ("size", 3),
-            ("channels", 4),
-            ("hidden", 1),
-            ("steps", 1),
-            ("grow_steps", 0),
-            ("repeats", 1),
-            ("seed", 0),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}"
-                )
-        if not (isinstance(self.seconds, (int, float)) and self.seconds > 0):
-            raise ValueError(f"--seconds must be > 0, got {self.seconds!r}")
-        if not (isinstance(self.tolerance, (int, float)) and self.tolerance > 0):
-            raise ValueError(f"--tolerance must be > 0, got {self.tolerance!r}")
-        if self.threads is not None and not (
-            isinstance(self.threads, int) and not isinstance(self.threads, bool)
-        ):
-            raise ValueError(f"--threads must be an integer >= 1, got {self.threads!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"--threads must be an integer >= 1, got {self.threads!r}")
-        device = str(self.device)
-        if not (device in ("cpu", "auto", "cuda") or device.startswith("cuda:")):
-            raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+        check_dataclass_ints(
+            self,
+            {"batch": 1, "size": 3, "channels": 4, "hidden": 1, "steps": 1, "grow_steps": 0,
+             "repeats": 1, "seed": 0},
+        )  # fmt: skip
+        check_float("--seconds", self.seconds, 0, low_open=True)
+        check_float("--tolerance", self.tolerance, 0, low_open=True)
+        check_optional_int("--threads", self.threads, 1)
+        check_device_option(self.device)
         if self.checkpoint is not None and self.synthetic:
             raise ValueError("--checkpoint and --synthetic exclude each other; pick one")
-        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
-            raise ValueError(
-                f"--checkpoint {self.checkpoint!r} does not exist; make one with "
-                "'colony train nca-grow', or leave it out to use the shipped one"
-            )
+        check_checkpoint_option(self.checkpoint, "nca-grow")
 
 
 class AgreementError(RuntimeError):
@@ -529,12 +508,7 @@ def _run(cfg: Config) -> dict[str, Any]:
     if device.type != "cpu":
         console.print(f"(the goal is set for the CPU; these numbers are on {device})")
     payload = {
-        "suite": "nca",
-        "machine": machine_info(device),
-        "torch": torch.__version__,
-        "threads": thread_info,
-        "device": str(device),
-        "config": asdict(cfg),
+        **results_header("nca", device, thread_info, cfg),
         "rule": state.source,
         "alive_share": shares,
         "agreement": {"max_abs_diff": agreement, "tolerance": cfg.tolerance},

@@ -43,31 +43,38 @@ max_abs_diff}, "goal": 20, "goal_met": {population: bool}}``.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
-from colonylab.agents import build as build_agent
+from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.mlp import MLPPolicy
-from colonylab.collective_ml.base import flatten_params
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
 from colonylab.envs.classic.cartpole import CartPoleWorld
+from colonylab.runs.benchmarks._batched_vs_loop import (
+    POPULATIONS,
+    check_populations,
+    comparison_table,
+    goals_met,
+    print_goals,
+    random_population,
+    time_batched,
+    trained_population,
+)
 from colonylab.runs.common.bench import (
-    machine_info,
+    check_checkpoint_option,
+    results_header,
     threads_info,
     threads_text,
     torch_threads,
     write_json,
 )
-from colonylab.runs.common.checkpoint import load_checkpoint
-from colonylab.runs.common.device import resolve_device
+from colonylab.runs.common.device import check_device_option, resolve_device
 
 GOAL = 20.0
-POPULATIONS = ("trained", "random")
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "cartpole_pso.pt"
 EXPERIMENT = "cartpole-pso"
 
@@ -103,50 +110,20 @@ class Config:
     """Write the results to this JSON file."""
 
     def __post_init__(self) -> None:
-        for name, low in (("pop", 1), ("episodes", 1), ("repeats", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}"
-                )
-        if not self.populations:
-            raise ValueError(f"--populations needs at least one of {', '.join(POPULATIONS)}")
-        unknown = [p for p in self.populations if p not in POPULATIONS]
-        if unknown:
-            raise ValueError(
-                f"--populations: unknown {unknown}; choose from {', '.join(POPULATIONS)}"
-            )
-        if not self.noise >= 0:
-            raise ValueError(f"--noise must be >= 0, got {self.noise}")
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise ValueError(f"--threads must be an integer >= 1, got {self.threads!r}")
-        device = str(self.device)
-        if not (device in ("cpu", "auto", "cuda") or device.startswith("cuda:")):
-            raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
-        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
-            raise ValueError(
-                f"--checkpoint {self.checkpoint!r} does not exist; make one with "
-                "'colony train cartpole-pso', or leave it out to use the shipped one"
-            )
+        check_dataclass_ints(self, {"pop": 1, "episodes": 1, "repeats": 1, "seed": 0})
+        check_populations(self.populations)
+        check_float("--noise", self.noise, 0)
+        check_optional_int("--threads", self.threads, 1)
+        check_device_option(self.device)
+        check_checkpoint_option(self.checkpoint, EXPERIMENT)
 
 
 def make_population(kind: str, cfg: Config) -> tuple[torch.nn.Module, torch.Tensor]:
     """``(policy template, params (pop, D))`` of the ``trained`` or ``random`` population."""
-    gen = torch.Generator().manual_seed(cfg.seed)
     if kind == "trained":
-        ckpt = load_checkpoint(cfg.checkpoint or SHIPPED_CHECKPOINT, EXPERIMENT)
-        policy = build_agent(ckpt["spec"] or {})
-        policy.load_state_dict(ckpt["state_dict"])
-        center = flatten_params(policy).float()
-        noise = torch.randn(cfg.pop, center.numel(), generator=gen)
-        return policy, center + cfg.noise * noise
-    rows = []
-    for i in range(cfg.pop):
-        torch.manual_seed(cfg.seed * 1_000_003 + i)
-        rows.append(flatten_params(mlp_policy()))
-    return mlp_policy(), torch.stack(rows)
+        path = cfg.checkpoint or SHIPPED_CHECKPOINT
+        return trained_population(path, EXPERIMENT, cfg.pop, cfg.noise, cfg.seed)
+    return random_population(mlp_policy, cfg.pop, cfg.seed)
 
 
 def main(cfg: Config) -> dict[str, Any]:
@@ -182,15 +159,10 @@ def _run(cfg: Config) -> dict[str, Any]:
             policy, lambda: gym.make("CartPole-v1"), episodes=cfg.episodes, seed=cfg.seed
         )
         with console.status(f"{kind}: batched evaluator ({total_episodes} episodes)..."):
-            batched.returns(params[: min(cfg.pop, 4)])  # warm-up: first-call costs
-            best = float("inf")
-            for _ in range(cfg.repeats):
-                start = time.perf_counter()
-                batched_returns = batched.returns(params).cpu()
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                best = min(best, time.perf_counter() - start)
-            batched_steps = batched.last_env_steps
+            warmup = params[: min(cfg.pop, 4)]
+            best, batched_returns, batched_steps, _ = time_batched(
+                batched, params, warmup, cfg.repeats, device
+            )
         with console.status(f"{kind}: loop over Gymnasium ({total_episodes} episodes)..."):
             start = time.perf_counter()
             loop_returns = loop.returns(params)
@@ -220,49 +192,20 @@ def _run(cfg: Config) -> dict[str, Any]:
                     "mean_return": mean_return,
                 }
             )
-    goal_met = {
-        r["population"]: bool(r["ratio_vs_loop"] >= GOAL) for r in cases if r["impl"] == "batched"
-    }
+    goal_met = goals_met(cases, GOAL)
     threads = torch.get_num_threads()
     thread_info = threads_info(
         threads, threads, library="torch forwards; Gymnasium CartPole steps are scalar NumPy"
     )
-    table = Table(
-        title=f"colony bench population ({cfg.pop} MLP policies x {cfg.episodes} episodes, "
+    title = (
+        f"colony bench population ({cfg.pop} MLP policies x {cfg.episodes} episodes, "
         f"CartPole-v1, batched on {device}; {threads_text(thread_info)})"
     )
-    for col in ("population", "impl", "return", "env steps", "s", "episodes/s", "steps/s",
-                "vs loop"):  # fmt: skip
-        table.add_column(
-            col, justify="left" if col in ("population", "impl") else "right", no_wrap=True
-        )
-    for r in cases:
-        table.add_row(
-            r["population"],
-            r["impl"],
-            f"{r['mean_return']:.1f}",
-            f"{r['env_steps']:,}",
-            f"{r['seconds']:.3f}",
-            f"{r['episodes_per_s']:,.0f}",
-            f"{r['env_steps_per_s']:,.0f}",
-            f"{r['ratio_vs_loop']:.1f}x",
-        )
-    console.print(table)
+    console.print(comparison_table(title, cases, return_format=".1f", rate_format=",.0f"))
     console.print("returns and env steps agree exactly between the evaluators")
-    for kind, met in goal_met.items():
-        ratio = next(
-            r["ratio_vs_loop"] for r in cases if r["population"] == kind and r["impl"] == "batched"
-        )
-        mark = "[green]met[/]" if met else "[yellow]not met[/]"
-        console.print(f"goal >= {GOAL:g}x on the {kind} population: {ratio:.1f}x, {mark}")
+    print_goals(console, cases, goal_met, GOAL, "")
     results = {
-        "suite": "population",
-        "machine": machine_info(device),
-        "torch": torch.__version__,
-        "gymnasium": gym.__version__,
-        "threads": thread_info,
-        "device": str(device),
-        "config": asdict(cfg),
+        **results_header("population", device, thread_info, cfg, gymnasium=gym.__version__),
         "cases": cases,
         "agreement": agreement,
         "goal": GOAL,

@@ -74,36 +74,43 @@ JSON: ``{"suite", "machine", "torch", "threads", "device", "config", "baseline_e
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.table import Table
 from torch import Tensor
 
-from colonylab.agents import build as build_agent
+from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.sensory import AttentionNeuronPolicy
-from colonylab.collective_ml.base import flatten_params
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
 from colonylab.envs.classic.swingup import SwingUpWorld
 from colonylab.envs.classic.swingup_env import CartPoleSwingUpEnv
+from colonylab.runs.benchmarks._batched_vs_loop import (
+    POPULATIONS,
+    check_populations,
+    comparison_table,
+    goals_met,
+    print_goals,
+    random_population,
+    time_batched,
+    trained_population,
+)
 from colonylab.runs.common.bench import (
-    machine_info,
+    check_checkpoint_option,
+    results_header,
     threads_info,
     threads_text,
     torch_threads,
     write_json,
 )
-from colonylab.runs.common.checkpoint import load_checkpoint
-from colonylab.runs.common.device import resolve_device
+from colonylab.runs.common.device import check_device_option, resolve_device
 
 GOAL = 20.0
 RTOL = 1e-3
 """Returns agree when ``|batched - loop| <= RTOL * max(1, |loop|)`` (float32 forwards)."""
-POPULATIONS = ("trained", "random")
 CHECKPOINT = (
     Path(__file__).resolve().parent.parent / "checkpoints" / "sensory_cartpole_attention.pt"
 )
@@ -140,42 +147,15 @@ class Config:
     """Write the results to this JSON file."""
 
     def __post_init__(self) -> None:
-        for name, low in (
-            ("pop", 1),
-            ("episodes", 1),
-            ("max_steps", 1),
-            ("loop_pop", 1),
-            ("repeats", 1),
-            ("seed", 0),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}"
-                )
-        if not self.populations:
-            raise ValueError(f"--populations needs at least one of {', '.join(POPULATIONS)}")
-        unknown = [p for p in self.populations if p not in POPULATIONS]
-        if unknown:
-            raise ValueError(
-                f"--populations: unknown {unknown}; choose from {', '.join(POPULATIONS)}"
-            )
-        if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)):
-            raise ValueError(f"--noise must be a number >= 0, got {self.noise!r}")
-        if not self.noise >= 0:
-            raise ValueError(f"--noise must be >= 0, got {self.noise}")
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise ValueError(f"--threads must be an integer >= 1, got {self.threads!r}")
-        device = str(self.device)
-        if not (device in ("cpu", "auto", "cuda") or device.startswith("cuda:")):
-            raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
-        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
-            raise ValueError(
-                f"--checkpoint {self.checkpoint!r} does not exist; make one with "
-                f"'colony train {EXPERIMENT}', or leave it out to use the shipped one"
-            )
+        check_dataclass_ints(
+            self,
+            {"pop": 1, "episodes": 1, "max_steps": 1, "loop_pop": 1, "repeats": 1, "seed": 0},
+        )
+        check_populations(self.populations)
+        check_float("--noise", self.noise, 0)
+        check_optional_int("--threads", self.threads, 1)
+        check_device_option(self.device)
+        check_checkpoint_option(self.checkpoint, EXPERIMENT)
 
 
 def scalar_env(max_episode_steps: int = 1000) -> CartPoleSwingUpEnv:
@@ -192,24 +172,17 @@ def continuous_actions(output: Tensor) -> Tensor:
 def make_population(kind: str, cfg: Config) -> tuple[torch.nn.Module, torch.Tensor] | None:
     """``(policy template, params (pop, D))`` of the ``trained`` or ``random`` population;
     None for ``trained`` when there is no checkpoint."""
-    gen = torch.Generator().manual_seed(cfg.seed)
     if kind == "trained":
         path = Path(cfg.checkpoint) if cfg.checkpoint else CHECKPOINT
         if not path.is_file():
             return None
-        ckpt = load_checkpoint(path, EXPERIMENT)
-        policy = build_agent(ckpt["spec"] or {})
-        if not callable(getattr(policy, "initial_state", None)):
-            raise ValueError(f"{str(path)!r} is not an AttentionNeuron checkpoint")
-        policy.load_state_dict(ckpt["state_dict"])
-        center = flatten_params(policy).float()
-        noise = torch.randn(cfg.pop, center.numel(), generator=gen)
-        return policy, center + cfg.noise * noise
-    rows = []
-    for i in range(cfg.pop):
-        torch.manual_seed(cfg.seed * 1_000_003 + i)
-        rows.append(flatten_params(AttentionNeuronPolicy(act_dim=1)))
-    return AttentionNeuronPolicy(act_dim=1), torch.stack(rows)
+
+        def attention_neuron(policy: torch.nn.Module) -> None:
+            if not callable(getattr(policy, "initial_state", None)):
+                raise ValueError(f"{str(path)!r} is not an AttentionNeuron checkpoint")
+
+        return trained_population(path, EXPERIMENT, cfg.pop, cfg.noise, cfg.seed, attention_neuron)
+    return random_population(partial(AttentionNeuronPolicy, act_dim=1), cfg.pop, cfg.seed)
 
 
 def main(cfg: Config) -> dict[str, Any]:
@@ -254,17 +227,10 @@ def _run(cfg: Config) -> dict[str, Any]:
         batched = BatchedEvaluator(policy, world_factory, device=device, **common)
         loop = LoopEvaluator(policy, partial(scalar_env, cfg.max_steps), **common)
         with console.status(f"{kind}: batched evaluator ({total_episodes} episodes)..."):
-            # warm-up (first-call costs), and the env steps of the loop's individuals
-            batched.returns(params[:loop_pop])
-            subset_steps = batched.last_env_steps
-            best = float("inf")
-            for _ in range(cfg.repeats):
-                start = time.perf_counter()
-                batched_returns = batched.returns(params).cpu()
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                best = min(best, time.perf_counter() - start)
-            batched_steps = batched.last_env_steps
+            # the warm-up (first-call costs) also counts the env steps of the loop's individuals
+            best, batched_returns, batched_steps, subset_steps = time_batched(
+                batched, params, params[:loop_pop], cfg.repeats, device
+            )
         with console.status(f"{kind}: loop, one scalar env ({loop_episodes} episodes)..."):
             start = time.perf_counter()
             loop_returns = loop.returns(params[:loop_pop])
@@ -317,36 +283,18 @@ def _run(cfg: Config) -> dict[str, Any]:
                     "mean_return": float(returns.mean()),
                 }
             )
-    goal_met = {
-        r["population"]: bool(r["ratio_vs_loop"] >= GOAL) for r in cases if r["impl"] == "batched"
-    }
+    goal_met = goals_met(cases, GOAL)
     threads = torch.get_num_threads()
     thread_info = threads_info(
         threads, threads, library="torch forwards; the scalar env is single-threaded Python"
     )
     loop_note = f"loop on the first {loop_pop}" if loop_pop < cfg.pop else "loop on all of them"
-    table = Table(
-        title=f"colony bench sensory ({cfg.pop} AttentionNeuron policies x {cfg.episodes} "
+    title = (
+        f"colony bench sensory ({cfg.pop} AttentionNeuron policies x {cfg.episodes} "
         f"episodes of <= {cfg.max_steps} steps; batched: SwingUpWorld on {device}; loop: "
         f"scalar Gymnasium env, {loop_note}; {threads_text(thread_info)})"
     )
-    for col in ("population", "impl", "return", "env steps", "s", "episodes/s", "steps/s",
-                "vs loop"):  # fmt: skip
-        table.add_column(
-            col, justify="left" if col in ("population", "impl") else "right", no_wrap=True
-        )
-    for r in cases:
-        table.add_row(
-            r["population"],
-            r["impl"],
-            f"{r['mean_return']:.2f}",
-            f"{r['env_steps']:,}",
-            f"{r['seconds']:.3f}",
-            f"{r['episodes_per_s']:,.2f}",
-            f"{r['env_steps_per_s']:,.0f}",
-            f"{r['ratio_vs_loop']:.1f}x",
-        )
-    console.print(table)
+    console.print(comparison_table(title, cases, return_format=".2f", rate_format=",.2f"))
     for kind, a in agreement.items():
         console.print(
             f"{kind}: on the {a['individuals']} policies both evaluate, env steps equal "
@@ -354,22 +302,9 @@ def _run(cfg: Config) -> dict[str, Any]:
             f"(tolerance {RTOL:g})",
             highlight=False,
         )
-    for kind, met in goal_met.items():
-        ratio = next(
-            r["ratio_vs_loop"] for r in cases if r["population"] == kind and r["impl"] == "batched"
-        )
-        mark = "[green]met[/]" if met else "[yellow]not met[/]"
-        console.print(
-            f"goal >= {GOAL:g}x (episodes/s, batched / loop) on the {kind} population: "
-            f"{ratio:.1f}x, {mark}"
-        )
+    print_goals(console, cases, goal_met, GOAL, " (episodes/s, batched / loop)")
     results = {
-        "suite": "sensory",
-        "machine": machine_info(device),
-        "torch": torch.__version__,
-        "threads": thread_info,
-        "device": str(device),
-        "config": asdict(cfg),
+        **results_header("sensory", device, thread_info, cfg),
         "baseline_env": "colonylab.envs.classic.swingup_env.CartPoleSwingUpEnv (scalar NumPy)",
         "rtol": RTOL,
         "cases": cases,

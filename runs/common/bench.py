@@ -4,10 +4,12 @@ used, and a JSON file."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,44 @@ def threads_text(info: dict[str, Any]) -> str:
     rest = ", ".join(f"{k} {v}" for k, v in info.items() if k not in ("ours", "baseline"))
     text = f"threads: ours {info['ours']}, baseline {info['baseline']}"
     return f"{text} ({rest})" if rest else text
+
+
+def check_checkpoint_option(path: str | None, experiment: str) -> None:
+    """A benchmark's ``--checkpoint``: None (the shipped one) or an existing file, else
+    ``ValueError`` saying how to make one (``colony train <experiment>``)."""
+    if path is not None and not Path(path).is_file():
+        raise ValueError(
+            f"--checkpoint {path!r} does not exist; make one with "
+            f"'colony train {experiment}', or leave it out to use the shipped one"
+        )
+
+
+def best_time(
+    run: Callable[[], Any], repeats: int, device: torch.device | None = None
+) -> tuple[float, Any]:
+    """``(best seconds, last result)`` of ``repeats`` timed calls of ``run`` (CUDA
+    synchronised before each clock stops)."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def results_header(
+    suite: str, device: torch.device, threads: dict[str, Any], config: Any, **more: Any
+) -> dict[str, Any]:
+    """The fields every benchmark's JSON starts with: ``suite``, ``machine``, ``torch``,
+    ``more`` (e.g. the baseline library's version), ``threads``, ``device``, ``config``."""
+    return {
+        "suite": suite,
+        "machine": machine_info(device),
+        "torch": torch.__version__,
+        **more,
+        "threads": threads,
+        "device": str(device),
+        "config": dataclasses.asdict(config),
+    }

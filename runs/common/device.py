@@ -27,3 +27,13 @@ def resolve_device(device: str = "auto"):
             "(or 'auto')"
         )
     return torch.device(device)
+
+
+def check_device_option(value: object, name: str = "--device") -> str:
+    """``value`` if it spells a run device (``cpu``, ``cuda``,
+    ``cuda:N`` or ``auto``), else ``ValueError``; whether that device is
+    present is :func:`resolve_device`'s question, asked when the run starts."""
+    device = str(value)
+    if not (device in ("cpu", "auto", "cuda") or device.startswith("cuda:")):
+        raise ValueError(f"{name} must be cpu, cuda, cuda:N or auto, got {value!r}")
+    return device

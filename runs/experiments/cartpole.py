@@ -84,7 +84,7 @@ from colonylab.runs.common.checkpoint import (
     save_checkpoint,
     set_rng_states,
 )
-from colonylab.runs.common.device import resolve_device
+from colonylab.runs.common.device import check_device_option, resolve_device
 from colonylab.runs.common.progress import progress_bar
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
@@ -209,9 +209,7 @@ class Config:
         )  # fmt: skip
         check_float("--solved-return", self.solved_return, 0, 500, low_open=True)
         check_optional_int("--threads", self.threads, 1)
-        device = str(self.device)
-        if not (device in ("cpu", "auto", "cuda") or device.startswith("cuda:")):
-            raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+        check_device_option(self.device)
         check_choice("--evaluator", self.evaluator, EVALUATORS)
         if self.ray_address is not None and self.evaluator != "ray":
             raise ValueError(f"--ray-address needs --evaluator ray, got {self.evaluator!r}")

@@ -245,3 +245,35 @@ def test_rundir_layout_and_logging(tmp_path):
     other = RunDir("exp", 7, root=tmp_path, tensorboard=False)
     other.close()
     assert other.path != run.path
+
+
+def test_check_device_option_spells_a_device_without_asking_for_it():
+    from colonylab.runs.common.device import check_device_option
+
+    for ok in ("cpu", "cuda", "cuda:3", "auto"):
+        assert check_device_option(ok) == ok
+    with pytest.raises(ValueError, match="--device must be cpu, cuda, cuda:N or auto, got 'tpu'"):
+        check_device_option("tpu")
+
+
+def test_bench_plumbing(tmp_path):
+    from dataclasses import dataclass
+
+    from colonylab.runs.common.bench import best_time, check_checkpoint_option, results_header
+
+    check_checkpoint_option(None, "nca-grow")  # None: the shipped one
+    (tmp_path / "a.pt").write_bytes(b"x")
+    check_checkpoint_option(str(tmp_path / "a.pt"), "nca-grow")
+    with pytest.raises(ValueError, match="make one with 'colony train nca-grow'"):
+        check_checkpoint_option(str(tmp_path / "missing.pt"), "nca-grow")
+    calls = []
+    seconds, result = best_time(lambda: calls.append(1) or len(calls), 3)
+    assert result == 3 and len(calls) == 3 and 0 <= seconds < 1
+
+    @dataclass(frozen=True)
+    class Cfg:
+        pop: int = 2
+
+    header = results_header("x", torch.device("cpu"), {"ours": 1}, Cfg(), lib="1.0")
+    assert list(header) == ["suite", "machine", "torch", "lib", "threads", "device", "config"]
+    assert header["config"] == {"pop": 2} and header["device"] == "cpu"
