@@ -276,13 +276,9 @@ def _print_config_help(cls: type, prog: str, default: Any) -> None:
 
 
 def _metrics_table(title: str, metrics: dict[str, float]) -> Table:
-    table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        text = f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
-        table.add_row(key, text)
-    return table
+    from colonylab.runs.common.tables import metrics_table
+
+    return metrics_table(title, metrics)
 
 
 def _progress():

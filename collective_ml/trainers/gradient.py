@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GradientTrainer", "normalise_gradients"]
+__all__ = ["GradientTrainer", "adam_with_decay", "normalise_gradients"]
 
 LossFn = Callable[[int], "tuple[Tensor, dict[str, float]]"]
 
@@ -51,6 +51,18 @@ def normalise_gradients(model: nn.Module, eps: float = 1e-8) -> None:
         for p in model.parameters():
             if p.grad is not None:
                 p.grad /= p.grad.norm() + eps
+
+
+def adam_with_decay(
+    params: Any, lr: float, decay_at: int = 0, decay: float = 1.0
+) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.MultiStepLR]:
+    """``(Adam(params, lr), schedule)``: the learning rate is multiplied by ``decay`` once,
+    after iteration ``decay_at`` (0: never) -- the neural-CA papers' schedule."""
+    optimizer = torch.optim.Adam(params, lr=lr)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=[decay_at] if decay_at else [], gamma=decay
+    )
+    return optimizer, scheduler
 
 
 class _DeferredInterrupt:

@@ -5,13 +5,13 @@ Plumbing only (no world, agent or core): it takes rows that an evaluation produc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_rows"]
+__all__ = ["metrics_table", "print_rows"]
 
 
 def print_rows(rows: Sequence[dict[str, Any]], title: str, console: Console | None = None) -> None:
@@ -43,3 +43,15 @@ def print_rows(rows: Sequence[dict[str, Any]], title: str, console: Console | No
             cells.append(f"{r['mean'] / b:.2f}" if b else "")
         table.add_row(*cells)
     (console or Console()).print(table)
+
+
+def metrics_table(title: str, metrics: Mapping[str, Any], caption: str | None = None) -> Table:
+    """One row per headline number: ``metric | value`` (integers with thousands
+    separators, other numbers to 4 significant digits)."""
+    table = Table(title=title, caption=caption, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        table.add_row(key, f"{value:,}" if is_int else f"{value:.4g}")
+    return table

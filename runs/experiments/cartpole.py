@@ -88,6 +88,7 @@ from colonylab.runs.common.device import check_device_option, resolve_device
 from colonylab.runs.common.progress import progress_bar
 from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.stages import load_model
 
 CORES = ("pso", "pgpe")
 """The cores this experiment trains with; ``--core C`` is the experiment ``cartpole-C``."""
@@ -401,10 +402,7 @@ def load_policy(
     """``(policy, checkpoint dict)`` from a ``cartpole-<core>`` ``checkpoint`` (default:
     the one shipped for ``core``)."""
     path = checkpoint if checkpoint is not None else shipped(core)
-    ckpt = load_checkpoint(path, f"cartpole-{core}")
-    policy = agents.build(ckpt["spec"])
-    policy.load_state_dict(ckpt["state_dict"])
-    return policy.eval(), ckpt
+    return load_model(path, f"cartpole-{core}", agents.build)
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:

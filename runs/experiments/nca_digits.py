@@ -69,7 +69,6 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from colonylab._checks import (
     check_choice,
@@ -82,7 +81,11 @@ from colonylab._checks import (
 )
 from colonylab.agents import build
 from colonylab.agents.nca import NCA, NCAConfig
-from colonylab.collective_ml.trainers.gradient import GradientTrainer, normalise_gradients
+from colonylab.collective_ml.trainers.gradient import (
+    GradientTrainer,
+    adam_with_decay,
+    normalise_gradients,
+)
 from colonylab.emergence.nca import classification_run, majority_vote, pixel_agreement, reagreement
 from colonylab.emergence.plots_nca import digits_figure, votes_rgb
 from colonylab.envs.ca.nca_canvas import CanvasConfig, NCACanvas, disc_mask
@@ -98,6 +101,8 @@ from colonylab.runs.common.checkpoint import (
     set_rng_states,
 )
 from colonylab.runs.common.progress import progress_bar
+from colonylab.runs.common.stages import load_model
+from colonylab.runs.common.tables import metrics_table
 from colonylab.runs.data.digits import (
     CLASSES,
     MNIST_FILES,
@@ -433,9 +438,8 @@ def train(
     if cfg.init_std:
         with torch.no_grad():
             model.w2.normal_(0.0, cfg.init_std, generator=generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=[cfg.lr_decay_at] if cfg.lr_decay_at else [], gamma=cfg.lr_decay
+    optimizer, scheduler = adam_with_decay(
+        model.parameters(), cfg.lr, cfg.lr_decay_at, cfg.lr_decay
     )
     step = make_step(model, generator)
 
@@ -601,14 +605,11 @@ def main(cfg: Config, resume: str | None = None) -> TrainResult:
     save_checkpoint(run.checkpoints / SHIPPED, checkpoint_of(cfg, result.model, metrics=final))
     if cfg.plots:
         plot_training(result, cfg, run.media / "training.png")
-    table = Table(
-        title=f"nca-digits: held-out, step {cfg.eval_steps}",
+    table = metrics_table(
+        f"nca-digits: held-out, step {cfg.eval_steps}",
+        {key: final[key] for key in METRICS},
         caption=f"{cfg.iterations} iterations, {result.seconds:.0f} s",
     )
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in METRICS:
-        table.add_row(key, f"{final[key]:.4g}")
     console.print(table)
     console.print(f"checkpoint: {run.checkpoints / SHIPPED}")
     return result
@@ -624,12 +625,7 @@ def load_rule(checkpoint: str | None, mnist: str | None = None):
             its data split (one line naming the path).
     """
     path = Path(checkpoint) if checkpoint else SHIPPED_DIR / SHIPPED
-    ckpt = load_checkpoint(path, EXPERIMENT)
-    try:
-        model = build(ckpt["spec"] or {})
-        model.load_state_dict(ckpt["state_dict"] or {})
-    except (ValueError, RuntimeError) as exc:
-        raise ValueError(f"{str(path)!r}: {str(exc).splitlines()[0][:300]}") from None
+    model, ckpt = load_model(path, EXPERIMENT, build)
     mc = model.config
     if mc.frozen_channels != 1 or mc.channels < CLASSES + 2:
         raise ValueError(
@@ -642,7 +638,6 @@ def load_rule(checkpoint: str | None, mnist: str | None = None):
         raise ValueError(f"{str(path)!r} does not say which digits it held out (no 'data')")
     if mnist:
         spec = {**spec, "mnist": mnist}
-    model.eval()
     return model, ckpt, load_digits(spec), path
 
 

@@ -61,7 +61,6 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from colonylab._checks import (
     check_choice,
@@ -72,7 +71,11 @@ from colonylab._checks import (
 )
 from colonylab.agents import build
 from colonylab.agents.nca import NCA, NCAConfig
-from colonylab.collective_ml.trainers.gradient import GradientTrainer, normalise_gradients
+from colonylab.collective_ml.trainers.gradient import (
+    GradientTrainer,
+    adam_with_decay,
+    normalise_gradients,
+)
 from colonylab.emergence.plots_nca import grow_figure, write_gif
 from colonylab.emergence.regeneration import RegenerationResult, pattern_loss, regeneration
 from colonylab.envs.ca.nca_canvas import (
@@ -95,6 +98,8 @@ from colonylab.runs.common.checkpoint import (
     set_rng_states,
 )
 from colonylab.runs.common.progress import progress_bar
+from colonylab.runs.common.stages import load_model
+from colonylab.runs.common.tables import metrics_table
 from colonylab.runs.data.targets import load_target
 
 EXPERIMENT = "nca-grow"
@@ -296,9 +301,8 @@ def train(
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     target = load_target(cfg.target, cfg.target_size, cfg.size).to(device)
     model = NCA(cfg.nca_config()).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=[cfg.lr_decay_at] if cfg.lr_decay_at else [], gamma=cfg.lr_decay
+    optimizer, scheduler = adam_with_decay(
+        model.parameters(), cfg.lr, cfg.lr_decay_at, cfg.lr_decay
     )
     seed_state = seed_cell(1, cfg.size, cfg.size, cfg.channels, device=device)
     pool = seed_state.repeat(cfg.pool_size, 1, 1, 1) if cfg.mode != "growing" else None
@@ -465,12 +469,8 @@ def main(cfg: Config, resume: str | None = None) -> TrainResult:
     if cfg.plots:
         plot_training(result, cfg, run.media / "training.png")
         regrow_gif(result.model, result.target, cfg.steps_max, run.media / "regrow.gif", cfg.seed)
-    table = Table(title=f"nca-grow after {cfg.iterations} iterations ({result.seconds:.0f} s)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in REGENERATION_KEYS:
-        table.add_row(key, f"{final[key]:.4g}")
-    console.print(table)
+    title = f"nca-grow after {cfg.iterations} iterations ({result.seconds:.0f} s)"
+    console.print(metrics_table(title, {key: final[key] for key in REGENERATION_KEYS}))
     console.print(f"checkpoint: {run.checkpoints / SHIPPED}")
     return result
 
@@ -483,22 +483,10 @@ def load_rule(path: str | Path) -> tuple[NCA, torch.Tensor, dict[str, Any]]:
         ValueError: not an ``nca-grow`` checkpoint, no target, or weights that do not fit
             the spec (one line naming the path).
     """
-    ckpt = load_checkpoint(path, EXPERIMENT)
-    try:
-        model = build(ckpt["spec"] or {})
-    except ValueError as exc:
-        raise ValueError(f"{str(path)!r}: {exc}") from None
-    try:
-        model.load_state_dict(ckpt["state_dict"] or {})
-    except RuntimeError as exc:
-        raise ValueError(
-            f"{str(path)!r}: weights do not fit the architecture {ckpt['spec']}: "
-            f"{str(exc).splitlines()[0][:300]}"
-        ) from None
+    model, ckpt = load_model(path, EXPERIMENT, build)
     target = ckpt["extra"].get("target")
     if not isinstance(target, torch.Tensor) or target.dim() != 3 or target.shape[-1] != 4:
         raise ValueError(f"{str(path)!r} holds no target image (H, W, 4)")
-    model.eval()
     return model, target, ckpt
 
 

@@ -277,3 +277,14 @@ def test_bench_plumbing(tmp_path):
     header = results_header("x", torch.device("cpu"), {"ours": 1}, Cfg(), lib="1.0")
     assert list(header) == ["suite", "machine", "torch", "lib", "threads", "device", "config"]
     assert header["config"] == {"pop": 2} and header["device"] == "cpu"
+
+
+def test_metrics_table_formats_ints_and_floats():
+    from rich.console import Console
+
+    from colonylab.runs.common.tables import metrics_table
+
+    console = Console(record=True, width=80)
+    console.print(metrics_table("t", {"steps": 12345, "loss": 0.123456}, caption="c"))
+    text = console.export_text()
+    assert "12,345" in text and "0.1235" in text and "c" in text

@@ -166,3 +166,18 @@ def test_numpy_generators_and_buffers_are_saved_and_restored():
     build().load_state_dict(state)
     assert torch.equal(pool, after[1]) and pool.sum() == 3
     assert rng.integers(1 << 30) == after[0]
+
+
+def test_adam_with_decay_multiplies_the_rate_once():
+    from colonylab.collective_ml.trainers.gradient import adam_with_decay
+
+    w = torch.nn.Parameter(torch.zeros(2))
+    optimizer, scheduler = adam_with_decay([w], 0.1, decay_at=2, decay=0.5)
+    rates = []
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert rates == pytest.approx([0.1, 0.05, 0.05, 0.05])
+    _, never = adam_with_decay([w], 0.1, decay_at=0, decay=0.5)
+    assert never.milestones == {} or not never.milestones

@@ -124,7 +124,7 @@ def test_bad_checkpoints_give_clear_errors(tiny_run, tmp_path, capsys):
     save_checkpoint(
         wrong, make_checkpoint("nca-grow", spec=spec, state_dict=result.model.state_dict())
     )
-    with pytest.raises(ValueError, match="do not fit the architecture"):
+    with pytest.raises(ValueError, match="weights do not fit"):
         evaluate(cfg, str(wrong))
     assert colony(["eval", "nca-grow", "--checkpoint", str(corrupt)]) == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
