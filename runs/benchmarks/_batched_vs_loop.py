@@ -10,17 +10,20 @@ only the world, the policy and what counts as agreement differ.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
+from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents import build as build_agent
 from colonylab.collective_ml.base import flatten_params
-from colonylab.runs.common.bench import best_time
+from colonylab.runs.common.bench import best_time, check_checkpoint_option
 from colonylab.runs.common.checkpoint import load_checkpoint
+from colonylab.runs.common.device import check_device_option
 
 POPULATIONS = ("trained", "random")
 """The populations a suite can measure (``--populations``)."""
@@ -34,6 +37,44 @@ def check_populations(populations: Iterable[str]) -> None:
     unknown = [p for p in populations if p not in POPULATIONS]
     if unknown:
         raise ValueError(f"--populations: unknown {unknown}; choose from {', '.join(POPULATIONS)}")
+
+
+@dataclass(frozen=True)
+class BatchedVsLoopConfig:
+    """The options both suites take; a suite's ``Config`` derives from it, names the
+    ``EXPERIMENT`` whose checkpoint makes its trained population, and may add options."""
+
+    EXPERIMENT: ClassVar[str] = ""
+    """The experiment whose checkpoint makes the trained population."""
+
+    pop: int = 256
+    """Policies in the population."""
+    episodes: int = 1
+    """Episodes per policy (both evaluators play the same ones)."""
+    populations: tuple[str, ...] = POPULATIONS
+    """Which populations to measure: trained (checkpoint + noise) and/or random."""
+    noise: float = 0.1
+    """Standard deviation of the noise added to the checkpoint's weights (trained)."""
+    checkpoint: str | None = None
+    """Checkpoint of the trained population (default: the shipped one)."""
+    repeats: int = 1
+    """Timed runs of the batched evaluator (the best counts; the loop runs once)."""
+    device: str = "cpu"
+    """Device of the batched evaluator: cpu, cuda, cuda:N or auto (the loop is CPU)."""
+    threads: int | None = 1
+    """Torch CPU threads for both (None: torch's default)."""
+    seed: int = 0
+    """Seed of the policies, the noise and the episodes."""
+    json: str | None = None
+    """Write the results to this JSON file."""
+
+    def __post_init__(self) -> None:
+        check_dataclass_ints(self, {"pop": 1, "episodes": 1, "repeats": 1, "seed": 0})
+        check_populations(self.populations)
+        check_float("--noise", self.noise, 0)
+        check_optional_int("--threads", self.threads, 1)
+        check_device_option(self.device)
+        check_checkpoint_option(self.checkpoint, self.EXPERIMENT)
 
 
 def trained_population(

@@ -45,18 +45,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from rich.console import Console
 
-from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.mlp import MLPPolicy
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
 from colonylab.envs.classic.cartpole import CartPoleWorld
 from colonylab.runs.benchmarks._batched_vs_loop import (
-    POPULATIONS,
-    check_populations,
+    BatchedVsLoopConfig,
     comparison_table,
     goals_met,
     print_goals,
@@ -65,14 +63,13 @@ from colonylab.runs.benchmarks._batched_vs_loop import (
     trained_population,
 )
 from colonylab.runs.common.bench import (
-    check_checkpoint_option,
     results_header,
     threads_info,
     threads_text,
     torch_threads,
     write_json,
 )
-from colonylab.runs.common.device import check_device_option, resolve_device
+from colonylab.runs.common.device import resolve_device
 
 GOAL = 20.0
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "cartpole_pso.pt"
@@ -85,37 +82,10 @@ def mlp_policy() -> torch.nn.Module:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(BatchedVsLoopConfig):
     """Batched population evaluation on vectorized CartPole vs a loop over Gymnasium envs."""
 
-    pop: int = 256
-    """Policies in the population."""
-    episodes: int = 1
-    """Episodes per policy (both evaluators play the same ones)."""
-    populations: tuple[str, ...] = POPULATIONS
-    """Which populations to measure: trained (shipped weights + noise) and/or random."""
-    noise: float = 0.1
-    """Standard deviation of the noise added to the shipped weights (trained population)."""
-    checkpoint: str | None = None
-    """cartpole-pso checkpoint of the trained population (default: the shipped one)."""
-    repeats: int = 1
-    """Timed runs of the batched evaluator (the best counts; the loop runs once)."""
-    device: str = "cpu"
-    """Device of the batched evaluator: cpu, cuda, cuda:N or auto (the loop is CPU)."""
-    threads: int | None = 1
-    """Torch CPU threads for both (None: torch's default)."""
-    seed: int = 0
-    """Seed of the policies, the noise and the episodes."""
-    json: str | None = None
-    """Write the results to this JSON file."""
-
-    def __post_init__(self) -> None:
-        check_dataclass_ints(self, {"pop": 1, "episodes": 1, "repeats": 1, "seed": 0})
-        check_populations(self.populations)
-        check_float("--noise", self.noise, 0)
-        check_optional_int("--threads", self.threads, 1)
-        check_device_option(self.device)
-        check_checkpoint_option(self.checkpoint, EXPERIMENT)
+    EXPERIMENT: ClassVar[str] = EXPERIMENT
 
 
 def make_population(kind: str, cfg: Config) -> tuple[torch.nn.Module, torch.Tensor]:

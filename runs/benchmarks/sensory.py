@@ -77,20 +77,19 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from rich.console import Console
 from torch import Tensor
 
-from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
+from colonylab._checks import check_dataclass_ints
 from colonylab.agents.sensory import AttentionNeuronPolicy
 from colonylab.collective_ml.population import BatchedEvaluator, LoopEvaluator
 from colonylab.envs.classic.swingup import SwingUpWorld
 from colonylab.envs.classic.swingup_env import CartPoleSwingUpEnv
 from colonylab.runs.benchmarks._batched_vs_loop import (
-    POPULATIONS,
-    check_populations,
+    BatchedVsLoopConfig,
     comparison_table,
     goals_met,
     print_goals,
@@ -99,14 +98,13 @@ from colonylab.runs.benchmarks._batched_vs_loop import (
     trained_population,
 )
 from colonylab.runs.common.bench import (
-    check_checkpoint_option,
     results_header,
     threads_info,
     threads_text,
     torch_threads,
     write_json,
 )
-from colonylab.runs.common.device import check_device_option, resolve_device
+from colonylab.runs.common.device import resolve_device
 
 GOAL = 20.0
 RTOL = 1e-3
@@ -118,44 +116,21 @@ EXPERIMENT = "sensory-cartpole"
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(BatchedVsLoopConfig):
     """Batched evaluation of AttentionNeuron populations on swing-up vs a per-individual loop."""
 
-    pop: int = 256
-    """Policies in the population (all evaluated by the batched evaluator)."""
-    episodes: int = 1
-    """Episodes per policy (both evaluators play the same ones)."""
+    EXPERIMENT: ClassVar[str] = EXPERIMENT
+
+    noise: float = 0.05
+    """Standard deviation of the noise added to the checkpoint's weights (trained)."""
     max_steps: int = 1000
     """Steps per episode at most (also the world's truncation limit)."""
     loop_pop: int = 16
     """The loop plays only the first loop_pop policies (rates compared per episode)."""
-    populations: tuple[str, ...] = POPULATIONS
-    """Which populations to measure: trained (checkpoint + noise) and/or random."""
-    noise: float = 0.05
-    """Standard deviation of the noise added to the checkpoint's weights (trained)."""
-    checkpoint: str | None = None
-    """AttentionNeuron checkpoint of the trained population (default: shipped, if present)."""
-    repeats: int = 1
-    """Timed runs of the batched evaluator (the best counts; the loop runs once)."""
-    device: str = "cpu"
-    """Device of the batched evaluator: cpu, cuda, cuda:N or auto (the loop is CPU)."""
-    threads: int | None = 1
-    """Torch CPU threads for both (None: torch's default)."""
-    seed: int = 0
-    """Seed of the policies, the noise and the episodes."""
-    json: str | None = None
-    """Write the results to this JSON file."""
 
     def __post_init__(self) -> None:
-        check_dataclass_ints(
-            self,
-            {"pop": 1, "episodes": 1, "max_steps": 1, "loop_pop": 1, "repeats": 1, "seed": 0},
-        )
-        check_populations(self.populations)
-        check_float("--noise", self.noise, 0)
-        check_optional_int("--threads", self.threads, 1)
-        check_device_option(self.device)
-        check_checkpoint_option(self.checkpoint, EXPERIMENT)
+        super().__post_init__()
+        check_dataclass_ints(self, {"max_steps": 1, "loop_pop": 1})
 
 
 def scalar_env(max_episode_steps: int = 1000) -> CartPoleSwingUpEnv:
