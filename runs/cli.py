@@ -454,6 +454,7 @@ def cmd_watch(ns: argparse.Namespace, rest: list[str]) -> int:
             raise CLIError(f"experiment {ns.target!r} has nothing to watch")
         default = spec.default_config(module.Config)
         cfg = parse_config(module.Config, rest, prog=f"colony watch {ns.target}", default=default)
+        spec.check_variant(cfg)
         world = module.watch(cfg, ns.checkpoint)
     else:
         known = list(world_registry.WORLDS) + list(registry.EXPERIMENTS)
@@ -488,6 +489,7 @@ def cmd_train(ns: argparse.Namespace, rest: list[str]) -> int:
             cfg = parse_config(
                 module.Config, rest, prog=prog, default=spec.default_config(module.Config)
             )
+            spec.check_variant(cfg)
             module.main(cfg)
         else:
             cfg, run_dir = _resume_config(spec.name, module, ns.resume, rest, prog)
@@ -600,6 +602,7 @@ def cmd_eval(ns: argparse.Namespace, rest: list[str]) -> int:
         )
     default = spec.default_config(module.Config)
     cfg = parse_config(module.Config, rest, prog=f"colony eval {ns.experiment}", default=default)
+    spec.check_variant(cfg)
     try:
         results = module.evaluate(cfg, ns.checkpoint)
     except (FileNotFoundError, ValueError) as exc:

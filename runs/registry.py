@@ -48,6 +48,23 @@ class RunSpec:
         """``config_cls(**defaults)``, or None (the Config's own defaults) when there are none."""
         return config_cls(**self.defaults) if self.defaults else None
 
+    def check_variant(self, cfg: Any) -> Any:
+        """``cfg`` if it keeps this variant's ``defaults``; else a ValueError naming the
+        variant that fits (``colony train cartpole-pso --core pgpe`` is cartpole-pgpe)."""
+        changed = {k: getattr(cfg, k) for k, v in self.defaults.items() if getattr(cfg, k) != v}
+        if changed:
+            others = [
+                s.name
+                for s in EXPERIMENTS.values()
+                if s.module == self.module
+                and s.defaults
+                and all(getattr(cfg, k) == v for k, v in s.defaults.items())
+            ]
+            flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in changed.items())
+            hint = f"; use {others[0]!r}" if others else ""
+            raise ValueError(f"{self.name!r} is the variant '{self.variant}', not {flags!r}{hint}")
+        return cfg
+
     @property
     def variant(self) -> str:
         """``--field value`` for each of ``defaults`` (empty when there are none)."""

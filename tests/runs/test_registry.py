@@ -55,3 +55,18 @@ def test_list_names_the_variant(capsys):
     assert cli_main(["list"]) == 0
     out = capsys.readouterr().out
     assert "experiments.cartpole" in out and "--core" in out and "pgpe)" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["train", "cartpole-pso", "--core", "pgpe"], "use 'cartpole-pgpe'"),
+        (["eval", "cartpole-pgpe", "--core", "pso"], "use 'cartpole-pso'"),
+    ],
+)
+def test_a_variant_keeps_its_own_core(argv, hint, capsys):
+    from colonylab.runs.cli import main as colony
+
+    assert colony(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and hint in err and len(err.splitlines()) == 1
