@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -151,34 +150,6 @@ def make_factory(
     if not isinstance(config, config_cls):
         raise TypeError(f"expected a {config_cls.__name__}, got {type(config).__name__}")
     return WorldFactory(world_cls, config)
-
-
-def deprecated_constructor(
-    old_name: str, world_cls: type, config_cls: type, **old_defaults: Any
-) -> Callable[..., Any]:
-    """The old ``VecX(num_envs, **kw)`` spelling of a world: builds
-    ``world_cls(config_cls(num_envs=num_envs, **{**old_defaults, **kw}))`` with a
-    ``DeprecationWarning``. ``old_defaults`` keep the old class's defaults (which froze
-    finished episodes). Class constants (``obs_dim``, ...) stay readable on it."""
-
-    def constructor(num_envs: int = 1, **kwargs: Any) -> Any:
-        warnings.warn(
-            f"{old_name}(n, **kw) is deprecated; use {world_cls.__name__}("
-            f"{config_cls.__name__}(num_envs=n, ...)) or {world_cls.__name__}.factory(...)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return world_cls(config_cls(**{**old_defaults, "num_envs": num_envs, **kwargs}))
-
-    constructor.__name__ = constructor.__qualname__ = old_name
-    constructor.__doc__ = (
-        f"Deprecated: ``{old_name}(n, **kw)`` = ``{world_cls.__name__}("
-        f"{config_cls.__name__}(num_envs=n, **kw))`` (old defaults: {old_defaults})."
-    )
-    for attr in ("obs_dim", "action_dim", "num_actions"):
-        if hasattr(world_cls, attr):
-            setattr(constructor, attr, getattr(world_cls, attr))
-    return constructor
 
 
 class SeededVectorWorld:

@@ -68,11 +68,10 @@ from colonylab.envs.base import (
     StepResult,
     WorldFactory,
     check_vector_config,
-    deprecated_constructor,
     make_factory,
 )
 
-__all__ = ["CartPoleConfig", "CartPoleWorld", "VecCartPole"]
+__all__ = ["CartPoleConfig", "CartPoleWorld"]
 
 _TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -476,8 +475,3 @@ def draw_cart_pole(
     dist2 = (xs - axle_x - t * dx) ** 2 + (ys - axle_y - t * dy) ** 2
     panel[dist2 <= (0.04 * scale) ** 2] = _POLE
     panel[(xs - axle_x) ** 2 + (ys - axle_y) ** 2 <= (0.025 * scale) ** 2] = _AXLE
-
-
-VecCartPole = deprecated_constructor(
-    "VecCartPole", CartPoleWorld, CartPoleConfig, autoreset=False, num_envs=1
-)

@@ -96,12 +96,11 @@ from colonylab.envs.base import (
     StepResult,
     WorldFactory,
     check_vector_config,
-    deprecated_constructor,
     make_factory,
 )
 from colonylab.envs.classic import _pong_kernels as K
 
-__all__ = ["PuzzlePongConfig", "PuzzlePongWorld", "VecPong"]
+__all__ = ["PuzzlePongConfig", "PuzzlePongWorld"]
 
 _COURT = np.array([144, 72, 17], dtype=np.uint8)  # Atari Pong's colours
 _COURT_DONE = np.array([96, 48, 40], dtype=np.uint8)
@@ -730,8 +729,3 @@ class PuzzlePongWorld(SeededVectorWorld):
         left = max(centre_x - big.shape[1] // 2, 0)
         region = panel[top : top + big.shape[0], left : left + big.shape[1]]
         region[big[: region.shape[0], : region.shape[1]]] = color
-
-
-VecPong = deprecated_constructor(
-    "VecPong", PuzzlePongWorld, PuzzlePongConfig, autoreset=False, num_envs=1
-)

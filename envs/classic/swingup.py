@@ -61,13 +61,12 @@ from colonylab.envs.base import (
     StepResult,
     WorldFactory,
     check_vector_config,
-    deprecated_constructor,
     make_factory,
 )
 from colonylab.envs.classic.cartpole import CartPoleWorld
 from colonylab.envs.classic.swingup_env import SwingUpPhysics
 
-__all__ = ["SwingUpConfig", "SwingUpWorld", "VecCartPoleSwingUp"]
+__all__ = ["SwingUpConfig", "SwingUpWorld"]
 
 
 @dataclass(frozen=True)
@@ -328,8 +327,3 @@ class SwingUpWorld(SwingUpPhysics, CartPoleWorld):
 
             return random_policy
         raise ValueError(f"unknown swing-up policy {name!r}; choose noop or random")
-
-
-VecCartPoleSwingUp = deprecated_constructor(
-    "VecCartPoleSwingUp", SwingUpWorld, SwingUpConfig, autoreset=False, num_envs=1
-)

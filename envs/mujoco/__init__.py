@@ -1,9 +1,8 @@
 """MuJoCo worlds: Gymnasium's Ant, vectorized (more to come: morphologies, modular walkers).
 
-``AntWorld(AntConfig(...))``; ``AntWorld.factory(...)`` for population evaluators;
-``VecAnt`` is the deprecated ``(n, **kw)`` spelling.
+``AntWorld(AntConfig(...))``; ``AntWorld.factory(...)`` for population evaluators.
 """
 
-from colonylab.envs.mujoco.ant import AntConfig, AntWorld, VecAnt
+from colonylab.envs.mujoco.ant import AntConfig, AntWorld
 
-__all__ = ["AntConfig", "AntWorld", "VecAnt"]
+__all__ = ["AntConfig", "AntWorld"]

@@ -83,12 +83,11 @@ from colonylab.envs.base import (
     StepResult,
     WorldFactory,
     check_vector_config,
-    deprecated_constructor,
     make_factory,
     normalize_fields,
 )
 
-__all__ = ["AntConfig", "AntWorld", "VecAnt", "ant_xml_path"]
+__all__ = ["AntConfig", "AntWorld", "ant_xml_path"]
 
 _DONE_TINT = np.array([255, 170, 170], dtype=np.float32) / 255.0
 
@@ -583,8 +582,3 @@ class AntWorld(SeededVectorWorld):
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
-
-
-VecAnt = deprecated_constructor(
-    "VecAnt", AntWorld, AntConfig, autoreset=False, num_envs=1, render_envs=4
-)

@@ -1,5 +1,4 @@
-"""envs/base.py: world factories for population evaluators and the deprecated ``VecX``
-constructors."""
+"""envs/base.py: world factories for population evaluators."""
 
 from __future__ import annotations
 
@@ -9,9 +8,9 @@ import pytest
 import torch
 
 from colonylab.envs.base import WorldFactory
-from colonylab.envs.classic import CartPoleConfig, CartPoleWorld, VecCartPole
+from colonylab.envs.classic import CartPoleConfig, CartPoleWorld
 from colonylab.envs.classic.pong import PuzzlePongWorld
-from colonylab.envs.classic.swingup import SwingUpConfig, SwingUpWorld, VecCartPoleSwingUp
+from colonylab.envs.classic.swingup import SwingUpConfig, SwingUpWorld
 
 
 def test_factory_builds_frozen_worlds_of_any_size_and_device():
@@ -35,14 +34,3 @@ def test_factory_from_a_config_keeps_it():
         CartPoleWorld.factory(SwingUpConfig())
     with pytest.raises(ValueError, match="points_to_win must be an integer >= 1, got 0"):
         PuzzlePongWorld.factory(points_to_win=0)
-
-
-def test_deprecated_constructors_warn_and_keep_the_old_defaults():
-    with pytest.warns(DeprecationWarning, match="CartPoleWorld"):
-        world = VecCartPole(4, max_episode_steps=9, dtype=torch.float32, seed=1)
-    assert isinstance(world, CartPoleWorld) and world.config == CartPoleConfig(
-        num_envs=4, max_episode_steps=9, dtype="float32", seed=1, autoreset=False
-    )
-    with pytest.warns(DeprecationWarning):
-        assert VecCartPoleSwingUp().num_envs == 1
-    assert VecCartPole.obs_dim == 4 and VecCartPoleSwingUp.obs_dim == 5
