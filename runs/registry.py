@@ -240,8 +240,12 @@ BENCHMARKS: dict[str, RunSpec] = {
 
 # Agents (torch modules in colonylab.agents) register here as they land.
 AGENTS: dict[str, str] = {
+    # the agents.build(spec) types, one line each
+    "mlp": "MLP policy over vectors or patches, tanh or linear output (agents/mlp.py)",
+    "linear": "normalised linear / one-layer tanh policy: the Ant teacher (agents/mlp.py)",
+    "backprop": "one-hidden-layer backprop net of Jacobs et al. 1991 (agents/mlp.py)",
+    "attention": "AttentionNeuron: shared sensory neurons + fixed-query attention, permutation-invariant (agents/sensory.py)",
     "nca": "neural cellular automaton: Sobel/learned perception, 1x1 update (agents/nca.py)",
-    "sensory": "AttentionNeuron: shared recurrent sensory neurons + fixed-query attention, permutation-invariant (agents/sensory.py)",
 }
 
 

@@ -70,3 +70,9 @@ def test_a_variant_keeps_its_own_core(argv, hint, capsys):
     assert colony(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and hint in err and len(err.splitlines()) == 1
+
+
+def test_colony_list_names_every_buildable_agent():
+    from colonylab.agents import BUILDERS
+
+    assert set(registry.AGENTS) == set(BUILDERS)
