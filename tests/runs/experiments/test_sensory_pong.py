@@ -215,9 +215,14 @@ def test_each_agent_plays_on_its_training_background(tmp_path) -> None:
 
 
 def test_shipped_checkpoints_record_their_command() -> None:
+    # the MLP was trained (and re-run bit for bit) validating every 2 iterations
+    commands = {
+        "attention": "colony train sensory-pong --agents attention",
+        "mlp": "colony train sensory-pong --agents mlp --validate-every 2",
+    }
     for kind in ("attention", "mlp"):
         ckpt = load_checkpoint(SHIPPED / sp.checkpoint_name(kind), sp.EXPERIMENT)
-        assert ckpt["provenance"]["command"] == f"colony train sensory-pong --agents {kind}"
+        assert ckpt["provenance"]["command"] == commands[kind]
         cfg = config_from_plain(sp.Config, ckpt["config"])  # the saved config says the same
         assert reproduce_command("train sensory-pong", cfg) == ckpt["provenance"]["command"]
         assert ckpt["spec"]["type"] == kind and ckpt["extra"]["agent"] == sp.LABELS[kind]
