@@ -1,0 +1,1 @@
+"""Consensus worlds: density classification (ring, grid) and flocks (Vicsek, informed minority)."""
