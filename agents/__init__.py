@@ -12,6 +12,8 @@ type                  model                                          module
 ``backprop``          Jacobs (1991) backprop net                     ``agents/mlp.py``
 ``attention``         AttentionNeuron policy (permutation-invariant) ``agents/sensory.py``
 ``nca``               neural cellular automaton                      ``agents/nca.py``
+``grid``              shared grid actor-critic (views, ids, mean     ``agents/grid_policy.py``
+                      field, messages)
 ====================  =============================================  ====================
 """
 
@@ -50,6 +52,12 @@ def _attention(**kw: Any) -> nn.Module:
     return AttentionNeuronPolicy(**kw)
 
 
+def _grid(**kw: Any) -> nn.Module:
+    from colonylab.agents.grid_policy import GridPolicy
+
+    return GridPolicy(**kw)
+
+
 def _nca(**kw: Any) -> nn.Module:
     from colonylab.agents.nca import NCA, NCAConfig
 
@@ -62,6 +70,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "backprop": _backprop,
     "attention": _attention,
     "nca": _nca,
+    "grid": _grid,
 }
 """``type`` -> builder; a new agent registers its builder here."""
 
