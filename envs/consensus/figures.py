@@ -1,0 +1,117 @@
+"""The README figures of the consensus worlds (matplotlib; arrays in, PNG files out).
+
+``python -m colonylab.envs.consensus.figures density`` writes ``docs/density-gkl.png``
+(GKL's space-time diagrams, time down the page); ``... flock`` writes
+``docs/flock-order.png`` (Vicsek's order-vs-noise curve at density 4, N = 40, 400,
+4,000; see :func:`colonylab.envs.consensus.flock.order_curve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from colonylab.envs.consensus import density as D
+
+
+def gkl_examples(n: int = 149, steps: int = 149, seed: int = 4) -> list[tuple[str, np.ndarray]]:
+    """Two GKL space-time diagrams from unbiased starts, one of each majority, both
+    classified correctly, densities near 1/2: ``[(title, uint8[steps + 1, n])]``."""
+    rng = np.random.default_rng(seed)
+    starts = D.random_starts(400, n, rng)
+    density = starts.mean(axis=1)
+    correct = D.classify_each("gkl", starts)
+    out = []
+    for want in (False, True):
+        ok = np.flatnonzero(correct & (D.majority_of(starts) == want))
+        pick = ok[np.argmin(np.abs(density[ok] - 0.5))]
+        world = D.DensityRingWorld(D.DensityConfig(n=n, batch=1, rule="gkl", steps=steps))
+        world.reset(options={"starts": starts[pick : pick + 1]})
+        title = f"start density {density[pick]:.3f} -> all {int(want)}"
+        out.append((title, world.space_time(0, steps)))
+    return out
+
+
+def space_time_figure(
+    panels: list[tuple[str, np.ndarray]], path: str | Path, suptitle: str = ""
+) -> Path:
+    """Space-time diagrams side by side (1 black, 0 white, time down the page)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.9))
+    for ax, (title, rows) in zip(np.atleast_1d(axes), panels, strict=True):
+        ax.imshow(rows, cmap="Greys", interpolation="nearest", aspect="auto", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("cell")
+        ax.set_ylabel("time step")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def density_figure(path: str | Path = "docs/density-gkl.png") -> Path:
+    """``docs/density-gkl.png``: GKL at N = 149 on two near-1/2 starts."""
+    return space_time_figure(
+        gkl_examples(),
+        path,
+        "GKL rule, N = 149, radius 3: space-time diagrams (time down)",
+    )
+
+
+def order_figure(
+    curves: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    path: str | Path = "docs/flock-order.png",
+    title: str = "",
+) -> Path:
+    """Vicsek order parameter against noise: ``curves[N] = (noise, mean, std)``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    markers = ["s", "+", "x", "^", "o", "D"]
+    for (n, (noise, mean, std)), marker in zip(sorted(curves.items()), markers, strict=False):
+        ax.errorbar(noise, mean, yerr=std, marker=marker, ms=5, lw=1, capsize=2, label=f"N = {n}")
+    ax.set_xlabel("noise η")
+    ax.set_ylabel("order parameter  |Σ v| / (N v₀)")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, 2 * np.pi)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title or "Vicsek model, density 4, r = 1, v₀ = 0.03", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: Any = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=("density", "flock"))
+    parser.add_argument("--out", default=None, help="output PNG path")
+    args = parser.parse_args(argv)
+    if args.which == "density":
+        print(density_figure(args.out or "docs/density-gkl.png"))
+    else:
+        from colonylab.envs.consensus import flock
+
+        curves = flock.order_curve()
+        print(order_figure(curves, args.out or "docs/flock-order.png"))
+
+
+if __name__ == "__main__":
+    main()
