@@ -446,8 +446,404 @@ def battle_stochastic(out):
     )
 
 
+def table_script(table):
+    """A script from ``{(t, g, orig): ("m", dx, dy) | ("a", x, y)}``; others stay."""
+
+    def script(t, g, orig, pos, act):
+        entry = table.get((t, g, orig))
+        if entry is None:
+            return None
+        kind, a, b = entry
+        return act.move(a, b) if kind == "m" else act.attack_cell(pos, (a, b))
+
+    return script
+
+
+def expand(table):
+    """``{(ts, g, orig): entry}`` with ``ts`` an int or a range -> one key per step."""
+    out = {}
+    for (ts, g, orig), entry in table.items():
+        for t in [ts] if isinstance(ts, int) else ts:
+            out[(t, g, orig)] = entry
+    return out
+
+
+def battlefield_scenarios(out):
+    # battle's rules on battlefield's 80x80 map with custom reward kwargs; a wall
+    # column like battlefield's with a one-cell gap that agents move through
+    walls = [(20, y) for y in range(10, 30) if y != 18] + [(31, 30)]
+    agents = [[(18, 18), (17, 18), (22, 20)], [(23, 20), (22, 17), (30, 30)]]
+    table = expand(
+        {
+            # red 0 walks through the gap: (18,18) -> (20,18) -> (22,18)
+            (0, 0, 0): ("m", 2, 0),
+            (1, 0, 0): ("m", 2, 0),
+            # red 1 follows into the cell red 0 left in the same step (0 moves first)
+            (0, 0, 1): ("m", 1, 0),
+            # red 2 and blue 0 fight; red 2 kills blue 0 at the 6th hit (t=5),
+            # blue 0 strikes back t=0..4 only
+            (range(0, 6), 0, 2): ("a", 23, 20),
+            (range(0, 5), 1, 0): ("a", 22, 20),
+            # blue 1 attacks red 0 as it passes (t=2, 3), then steps to (23, 18) and
+            # at t=5 into (23, 20), freed by blue 0's death in that step
+            (range(2, 4), 1, 1): ("a", 22, 18),
+            (4, 1, 1): ("m", 1, 1),
+            (5, 1, 1): ("m", 0, 2),
+            # blue 2 tries to move into a wall (stays), then jumps over it
+            (0, 1, 2): ("m", 1, 0),
+            (1, 1, 2): ("m", 2, 0),
+        }
+    )
+    record_deterministic(
+        "battlefield_v5_gap",
+        "battlefield_v5",
+        {"attack_opponent_reward": 0.25, "dead_penalty": -0.5, "attack_penalty": -0.05},
+        walls,
+        agents,
+        table_script(table),
+        8,
+        "80x80, a wall column with a gap: red 0 moves through the gap, red 1 follows "
+        "into its freed cell; red 2 kills blue 0 (6 hits), blue 0 hits back until it "
+        "dies; blue 1 hits red 0 twice then steps into blue 0's cell as it dies; custom "
+        "reward kwargs",
+        out,
+    )
+
+
+def battlefield_stochastic(out):
+    _, gw = make_engine("battlefield_v5", {})
+    walls = [
+        (int(x), int(y))
+        for x, y in gw._get_walls_info()
+        if 0 < x < 79 and 0 < y < 79  # MAgent2's battlefield walls, border left out
+    ]
+    skip = set(walls)
+    agents = interleaved(30, 40, 12, 12, 2, skip)
+    record_stochastic(
+        "battlefield_v5_random",
+        "battlefield_v5",
+        {},
+        walls,
+        agents,
+        30,
+        SEEDS,
+        0.8,
+        "80x80 with battlefield's own walls, a 12x12 checkerboard of red and blue "
+        "across the left wall column's gap, p_attack 0.8, 30 steps",
+        out,
+    )
+
+
+def combined_arms_scenarios(out):
+    # groups: 0 redmelee, 1 redranged, 2 bluemelee, 3 blueranged
+    agents = [
+        [(5, 5), (5, 9), (12, 12)],  # redmelee
+        [(4, 7), (8, 9), (14, 4)],  # redranged
+        [(6, 5), (10, 12)],  # bluemelee
+        [(6, 7), (16, 4)],  # blueranged
+    ]
+    table = expand(
+        {
+            # redranged 0 (4,7) kills blueranged 0 (6,7) at range 2: hp 3 -> 1.1 -> dead
+            # (kill rule +5); blueranged 0 hits back at t=0 only
+            (range(0, 2), 1, 0): ("a", 6, 7),
+            (0, 3, 0): ("a", 4, 7),
+            # melee duel: redmelee 0 (5,5) and bluemelee 0 (6,5) hit each other 4 times
+            (range(0, 4), 0, 0): ("a", 6, 5),
+            (range(0, 4), 2, 0): ("a", 5, 5),
+            # friendly fire across groups of one army: redmelee 1 walks (5,9) -> (7,9)
+            # and kills redranged 1 (8,9) in 2 hits (no rule reward: same army)
+            (range(0, 2), 0, 1): ("m", 1, 0),
+            (range(2, 4), 0, 1): ("a", 8, 9),
+            # redmelee 2 steps next to bluemelee 1 and hits it twice; it then steps up
+            (0, 0, 2): ("m", -1, 0),
+            (range(1, 3), 0, 2): ("a", 10, 12),
+            (3, 2, 1): ("m", 0, -1),
+            # redranged 2 (14,4) kills blueranged 1 (16,4) in 2 hits, then jumps into
+            # its cell
+            (range(0, 2), 1, 2): ("a", 16, 4),
+            (2, 1, 2): ("m", 2, 0),
+        }
+    )
+    record_deterministic(
+        "combined_arms_v6_skirmish",
+        "combined_arms_v6",
+        {"map_size": 20},
+        [(10, 3)],
+        agents,
+        table_script(table),
+        7,
+        "20x20, four groups: ranged kills ranged at range 2 (kill rule +5), melee duel, "
+        "friendly fire across groups of one army (damage, no rule reward), ranged "
+        "steps into a freed cell",
+        out,
+    )
+    # same-group friendly fire and the minimap with four groups
+    table2 = expand(
+        {
+            (range(0, 3), 0, 0): ("a", 5, 6),  # redmelee 0 hits redmelee 1 (same group)
+            (range(0, 2), 3, 0): ("a", 9, 9),  # blueranged 0 hits bluemelee 0
+            (1, 1, 0): ("m", -2, 0),
+            (2, 2, 0): ("m", 0, 1),
+        }
+    )
+    record_deterministic(
+        "combined_arms_v6_minimap",
+        "combined_arms_v6",
+        {"map_size": 18, "minimap_mode": True, "extra_features": True},
+        [],
+        [[(5, 5), (5, 6)], [(12, 3)], [(9, 9)], [(10, 10)]],
+        table_script(table2),
+        4,
+        "18x18 with the minimap: same-group friendly fire (attack_in_group), a ranged "
+        "agent hits a team-mate of another group, moves",
+        out,
+    )
+
+
+def combined_arms_stochastic(out):
+    record_stochastic(
+        "combined_arms_v6_random",
+        "combined_arms_v6",
+        {"map_size": 24},
+        [],
+        interleaved(6, 6, 12, 12, 4),
+        30,
+        SEEDS,
+        0.8,
+        "24x24, a 12x12 block dealt to the four groups on diagonals (x + y) % 4, "
+        "p_attack 0.8, 30 steps",
+        out,
+    )
+
+
+def pursuit_scenarios(out):
+    # predators are 2x2 (anchor = top-left cell; they tag the 8 cells edge-adjacent
+    # to their body); prey 1x1
+    agents = [[(3, 3), (8, 8), (3, 10)], [(5, 3), (10, 8), (6, 12), (1, 12)]]
+    table = expand(
+        {
+            # predator 0 tags prey 0 at (5,3) twice; prey 0 flees at t=2 and predator
+            # 0 follows: predators move before prey, so at t=2 it is blocked, at t=3 not
+            (range(0, 2), 0, 0): ("a", 5, 3),
+            (2, 0, 0): ("m", 1, 0),
+            (2, 1, 0): ("m", 1, 0),
+            (3, 0, 0): ("m", 1, 0),
+            # predator 1 (8,8) tags an empty cell, then prey 1 at (10,8)
+            (0, 0, 1): ("a", 7, 8),
+            (1, 0, 1): ("a", 10, 8),
+            # prey 2 steps diagonally next to predator 2, which tags it
+            (0, 1, 2): ("m", -1, -1),
+            (1, 0, 2): ("a", 5, 11),
+            # predator 2 tags a wall (penalty only), then its move up hits a wall
+            (2, 0, 2): ("a", 2, 10),
+            (3, 0, 2): ("m", 0, -1),
+            # prey 3 (1,12) tries to move into the border wall, then up
+            (0, 1, 3): ("m", -1, 0),
+            (1, 1, 3): ("m", 0, -1),
+        }
+    )
+    record_deterministic(
+        "adversarial_pursuit_v4_tags",
+        "adversarial_pursuit_v4",
+        {"map_size": 16},
+        [(4, 9), (2, 10)],
+        agents,
+        table_script(table),
+        5,
+        "16x16, 2x2 predators: tags (+1 predator, -1 prey, tag_penalty), tags of an "
+        "empty cell and a wall (penalty only), a 2x2 move blocked by a prey that moves "
+        "later in order then free, a 2x2 move blocked by a wall, prey diagonal moves",
+        out,
+    )
+    table2 = expand(
+        {
+            # two predators tag one prey in the same step (damage 0: order-free)
+            (range(0, 3), 0, 0): ("a", 6, 5),
+            (range(0, 3), 0, 1): ("a", 6, 5),
+            (1, 1, 1): ("m", 1, 1),
+        }
+    )
+    record_deterministic(
+        "adversarial_pursuit_v4_minimap",
+        "adversarial_pursuit_v4",
+        {"map_size": 14, "minimap_mode": True, "extra_features": True, "tag_penalty": -0.5},
+        [(10, 10)],
+        [[(4, 4), (7, 4)], [(6, 5), (9, 9)]],
+        table_script(table2),
+        3,
+        "14x14 with the minimap: two predators tag the same prey each step (-2 for it)",
+        out,
+    )
+
+
+def pursuit_stochastic(out):
+    predators, prey = [], []
+    for x in range(3, 21, 4):
+        for y in range(3, 21, 4):
+            predators.append((x, y))
+            prey += [(x + 2, y), (x, y + 2), (x + 2, y + 2)]
+    record_stochastic(
+        "adversarial_pursuit_v4_random",
+        "adversarial_pursuit_v4",
+        {"map_size": 24},
+        [],
+        [predators, prey],
+        30,
+        SEEDS,
+        0.8,
+        "24x24, 25 2x2 predators on a 4-cell grid with 3 prey around each, p_attack 0.8 "
+        "(tags never kill: compare the summed rewards), 30 steps",
+        out,
+    )
+
+
+def tiger_deer_scenarios(out):
+    # groups: 0 deer, 1 tiger
+    agents = [[(5, 5), (10, 10), (12, 5)], [(4, 5), (6, 5), (9, 10)]]
+    table = expand(
+        {
+            # both tigers hit deer 0 at t=0, 1 (pair reward, deer -0.1 each)
+            (range(0, 2), 1, 0): ("a", 5, 5),
+            (range(0, 2), 1, 1): ("a", 5, 5),
+            # tiger 0 alone kills it at t=3 (hp 5 -> 3.2 -> 1.4 -> 0.6 -> dead) and
+            # gains kill_supply 8 HP (capped at 10) before its own -0.1 starvation
+            (range(2, 4), 1, 0): ("a", 5, 5),
+            # tiger 1 steps into the dying deer's cell in the kill step
+            (3, 1, 1): ("m", -1, 0),
+            # tiger 2 hits deer 1 (10,10) once; deer 1 then flees right; tiger 2 follows
+            (0, 1, 2): ("a", 10, 10),
+            (1, 0, 1): ("m", 1, 0),
+            (2, 1, 2): ("m", 1, 0),
+            # deer 2 walks up into the border? up twice
+            (range(0, 2), 0, 2): ("m", 0, -1),
+        }
+    )
+    record_deterministic(
+        "tiger_deer_v4_hunt",
+        "tiger_deer_v4",
+        {"map_size": 16},
+        [(12, 3)],
+        agents,
+        table_script(table),
+        6,
+        "16x16: two tigers hit one deer (pair reward), one tiger kills it (kill_supply "
+        "before starvation), a tiger enters the dying deer's cell, deer flee",
+        out,
+    )
+    table2 = expand({(range(0, 2), 1, 0): ("a", 6, 6), (3, 0, 1): ("m", -1, 0)})
+    record_deterministic(
+        "tiger_deer_v4_starve",
+        "tiger_deer_v4",
+        {"map_size": 12, "tiger_step_recover": -3.0, "deer_attacked": -0.5, "minimap_mode": True},
+        [],
+        [[(6, 6), (9, 5)], [(5, 6), (8, 5)]],
+        table_script(table2),
+        5,
+        "12x12, tiger_step_recover -3: the tigers starve at step 4 (10 -> 7 -> 4 -> 1 -> "
+        "dead); a deer walks into a starved tiger's cell in that step; minimap on",
+        out,
+    )
+
+
+def tiger_deer_stochastic(out):
+    deer, tigers = interleaved(5, 5, 10, 10, 2)
+    record_stochastic(
+        "tiger_deer_v4_random",
+        "tiger_deer_v4",
+        {"map_size": 20},
+        [],
+        [deer, tigers],
+        30,
+        SEEDS,
+        1.0,
+        "20x20, deer and tigers on a 10x10 checkerboard (every deer between tigers), "
+        "p_attack 1.0 (tigers always attack; deer only move), 30 steps",
+        out,
+    )
+
+
+def gather_scenarios(out):
+    # groups: 0 food (passive), 1 omnivore; 200x200 (large-map mode: 8 move bands of 25)
+    food = [(100, 100), (101, 100), (60, 60)]
+    omni = [
+        (99, 100),  # 0: eats food 0 (5 hits: 25 -> 19 -> 13 -> 7 -> 1 -> dead)
+        (120, 130),  # 1: kills omnivore 2 in one hit (damage 6 > hp 3)
+        (121, 130),  # 2: killed at t=0, does not attack
+        (103, 120),  # 3: x % 25 = 3: boundary buffer, moves last
+        (107, 120),  # 4: band 4 interior: moves before 3 -> wins (105, 120)
+        (72, 140),  # 5: boundary (72 % 25 = 22), earlier id
+        (76, 140),  # 6: boundary (76 % 25 = 1), later id -> 5 wins (74, 140)
+        (101, 101),  # 7: attacks food 1 once, then an empty cell
+    ]
+    table = expand(
+        {
+            (range(0, 5), 1, 0): ("a", 100, 100),
+            (0, 1, 1): ("a", 121, 130),
+            (1, 1, 1): ("m", 1, 0),  # into the dead omnivore's cell
+            (0, 1, 3): ("m", 2, 0),
+            (0, 1, 4): ("m", -2, 0),
+            (0, 1, 5): ("m", 2, 0),
+            (0, 1, 6): ("m", -2, 0),
+            (0, 1, 7): ("a", 101, 100),
+            (1, 1, 7): ("a", 102, 101),
+            (5, 1, 0): ("m", 1, 0),  # into food 0's cell after it died
+        }
+    )
+    record_deterministic(
+        "gather_v5_bands",
+        "gather_v5",
+        {},
+        [(98, 99)],
+        [food, omni],
+        table_script(table),
+        6,
+        "200x200: an omnivore eats a food in 5 hits (kill reward 5), one omnivore "
+        "kills another in one hit, two contested cells decided by MAgent2's large-map "
+        "move bands (a boundary-band mover loses to a later-id interior mover; two "
+        "boundary movers go in id order), a food stays passive (no actions)",
+        out,
+    )
+    record_deterministic(
+        "gather_v5_minimap",
+        "gather_v5",
+        {"minimap_mode": True, "extra_features": True, "attack_food_reward": 1.0},
+        [],
+        [[(100, 100), (30, 170)], [(99, 100), (150, 20)]],
+        table_script(expand({(range(0, 2), 1, 0): ("a", 100, 100), (1, 1, 1): ("m", 0, 2)})),
+        3,
+        "200x200 with the minimap (15x15 over 200: cells of 14), custom reward",
+        out,
+    )
+
+
+def gather_stochastic(out):
+    omni, food = [], []
+    for x in range(93, 109):
+        for y in range(93, 105):
+            (omni if (x + y) % 3 == 0 else food).append((x, y))
+    record_stochastic(
+        "gather_v5_random",
+        "gather_v5",
+        {},
+        [],
+        [food, omni],
+        30,
+        SEEDS,
+        0.8,
+        "200x200, a 16x12 block around the centre, every third diagonal an omnivore, "
+        "food elsewhere (spans move-band boundaries), p_attack 0.8, 30 steps",
+        out,
+    )
+
+
 WORLD_RECORDERS = {
     "battle_v4": [battle_scenarios, battle_stochastic],
+    "battlefield_v5": [battlefield_scenarios, battlefield_stochastic],
+    "combined_arms_v6": [combined_arms_scenarios, combined_arms_stochastic],
+    "adversarial_pursuit_v4": [pursuit_scenarios, pursuit_stochastic],
+    "tiger_deer_v4": [tiger_deer_scenarios, tiger_deer_stochastic],
+    "gather_v5": [gather_scenarios, gather_stochastic],
 }
 
 
