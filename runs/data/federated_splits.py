@@ -22,6 +22,7 @@ Every loader returns ``(clients, (x_test, y_test), classes)`` with
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ __all__ = [
     "dirichlet_split",
     "digits_clients",
     "drift_clients",
+    "client_of",
     "load_clients",
     "vowel_clients",
 ]
@@ -224,3 +226,21 @@ def load_clients(
     if data == "drift":
         return drift_clients(clients, seed)
     raise ValueError(f"data must be one of {', '.join(DATASETS)}, got {data!r}")
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(data: str, clients: int, alpha: float, seed: int, empty_clients: int):
+    return load_clients(data, clients, alpha, seed, empty_clients)
+
+
+def client_of(
+    pid: int,
+    data: str = "digits",
+    clients: int = 20,
+    alpha: float = 0.1,
+    seed: int = 0,
+    empty_clients: int = 0,
+) -> ClientData:
+    """Client ``pid`` of :func:`load_clients` (cached per process): the ``data_fn`` a Flower
+    ``ClientApp`` or a Ray actor calls, through ``functools.partial(client_of, data=...)``."""
+    return _cached(data, clients, alpha, seed, empty_clients)[0][pid]
