@@ -293,83 +293,129 @@ def agreement(outputs: Tensor) -> Tensor:
 class LocalRule(nn.Module):
     """A learned ring CA: a binary visible bit and ``hidden`` real channels per cell.
 
-    Each step every cell reads the ``2 radius + 1`` cells around it (``i - radius``
-    first), each as ``[2 v - 1, h]``, through one shared MLP (``width`` tanh units)
-    that returns the logit of its next visible bit and an increment of its hidden
-    channels (``h <- tanh(h + dh)``). The visible bit is binary in the forward pass
-    (logit > 0); training passes gradients through it straight (the sigmoid's
-    gradient). Hidden channels start at zero in every cell, so the rule starts from
-    the visible bits alone, like a rule table.
+    A cell's state is ``s: (1 + hidden,)`` real numbers; ``s[0]`` is the potential of
+    its visible bit, ``v = s[0] > 0``. Each step every cell reads the ``2 radius + 1``
+    cells around it (``i - radius`` first), each as ``[2 v - 1, s[1:]]`` -- the
+    neighbours' *binary* visible bits and their hidden channels -- through one MLP
+    shared by every cell (``width`` tanh units), and adds its output to its own state
+    (``s <- clamp(s + ds, -bound, bound)``). The last layer starts at zero, so a fresh
+    rule is the identity. Training passes gradients through the binary bits straight
+    (the gradient of ``sigmoid(slope * s[0])``). A start puts ``s[0] = 2 v - 1`` and
+    zero hidden channels in every cell, so the rule starts from the visible bits alone,
+    like a rule table.
 
     Args:
         radius: Neighbourhood radius ``r`` (``2r + 1`` cells).
         hidden: Hidden channels per cell.
         width: Units of the MLP's hidden layer.
+        bound: States are clamped to ``[-bound, bound]``.
+        slope: Slope of the straight-through sigmoid.
     """
 
-    def __init__(self, radius: int = 3, hidden: int = 6, width: int = 32) -> None:
+    def __init__(
+        self, radius: int = 3, hidden: int = 4, width: int = 32, bound: float = 3.0,
+        slope: float = 4.0,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.radius = _int("radius", radius, 1)
         self.hidden = _int("hidden", hidden, 0)
         self.width = _int("width", width, 1)
+        if not (bound > 0 and slope > 0):
+            raise ValueError(f"bound and slope must be > 0, got {bound!r}, {slope!r}")
+        self.bound, self.slope = float(bound), float(slope)
         self.l1 = nn.Linear((2 * radius + 1) * (1 + hidden), width)
         self.l2 = nn.Linear(width, 1 + hidden)
+        nn.init.zeros_(self.l2.weight)
+        nn.init.zeros_(self.l2.bias)
 
-    def initial_hidden(self, v: Tensor) -> Tensor:
-        """Zeros ``(B, N, hidden)`` for visible bits ``v: (B, N)``."""
-        return v.new_zeros(*v.shape, self.hidden)
+    def spec(self) -> dict:
+        """The constructor arguments (``LocalRule(**rule.spec())`` rebuilds it)."""
+        return {"radius": self.radius, "hidden": self.hidden, "width": self.width,
+                "bound": self.bound, "slope": self.slope}  # fmt: skip
 
-    def step(self, v: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """One synchronous step of every cell of every ring.
+    def initial_state(self, v: Tensor) -> Tensor:
+        """The state ``(B, N, 1 + hidden)`` of visible bits ``v: (B, N)``."""
+        s = v.new_zeros(*v.shape, 1 + self.hidden)
+        s[..., 0] = 2 * v - 1
+        return s
 
-        Args:
-            v: ``(B, N)`` visible bits (0/1 floats).
-            h: ``(B, N, hidden)`` hidden channels.
+    def visible(self, s: Tensor) -> Tensor:
+        """The visible bits ``(B, N)`` (0/1 floats) of states ``s: (B, N, 1 + hidden)``."""
+        return (s[..., 0] > 0).to(s.dtype)
 
-        Returns:
-            ``(v', h', logit)``: next bits (0/1, straight-through gradient), next hidden
-            channels, and the logits ``(B, N)`` of the next bits.
-        """
-        x = torch.cat([(2 * v - 1)[..., None], h], -1)  # (B, N, 1 + H)
+    def step(self, s: Tensor) -> Tensor:
+        """One synchronous step of every cell of every ring: ``s: (B, N, 1 + H)`` -> same."""
+        v = self.visible(s)
+        if torch.is_grad_enabled() and s.requires_grad:
+            p = torch.sigmoid(self.slope * s[..., 0])
+            v = v + (p - p.detach())  # straight-through
+        x = torch.cat([(2 * v - 1)[..., None], s[..., 1:]], -1)  # (B, N, 1 + H)
         # torch.roll(x, -o, 1)[:, i] is x[:, i + o]: cell i - r first
         window = torch.cat([torch.roll(x, -o, 1) for o in range(-self.radius, self.radius + 1)], -1)
-        out = self.l2(torch.tanh(self.l1(window)))  # (B, N, 1 + H)
-        logit = out[..., 0]
-        v_next = (logit > 0).to(v.dtype)
-        if torch.is_grad_enabled() and logit.requires_grad:
-            p = torch.sigmoid(logit)
-            v_next = v_next + (p - p.detach())  # straight-through: sigmoid's gradient
-        return v_next, torch.tanh(h + out[..., 1:]), logit
+        ds = self.l2(torch.tanh(self.l1(window)))  # (B, N, 1 + H)
+        return (s + ds).clamp(-self.bound, self.bound)
 
     def forward(self, v: Tensor, steps: int, keep_last: int = 0) -> tuple[Tensor, list[Tensor]]:
-        """Roll the rule ``steps`` steps from bits ``v: (B, N)`` and zero hidden channels.
+        """Roll the rule ``steps`` steps from bits ``v: (B, N)``.
 
         Returns:
-            The final bits ``(B, N)`` and the logits of the last ``keep_last`` steps.
+            The final bits ``(B, N)`` and the potentials ``s[..., 0]`` ``(B, N)`` of the
+            last ``keep_last`` steps (the training loss reads them as logits).
         """
+        self._check_start(v)
+        _int("steps", steps, 0)
+        s = self.initial_state(v.to(torch.float32))
+        kept = []
+        for t in range(steps):
+            s = self.step(s)
+            if t >= steps - keep_last:
+                kept.append(s[..., 0])
+        return self.visible(s), kept
+
+    def _check_start(self, v: Tensor) -> None:
         if v.dim() != 2:
             raise ValueError(f"v must have shape (B, N), got {tuple(v.shape)}")
         if v.shape[1] < 2 * self.radius + 1:
             raise ValueError(f"a ring of radius {self.radius} needs N >= {2 * self.radius + 1}")
+
+    @torch.no_grad()
+    def final_bits(self, v: Tensor, steps: int, check_every: int = 8) -> Tensor:
+        """The visible bits after ``steps`` steps, ``v: (B, N)`` -> ``(B, N)``; the same as
+        :meth:`forward` but faster: a ring whose cells all hold the same state stays
+        uniform (every cell sees the same neighbourhood), so it continues as one cell.
+        """
+        self._check_start(v)
         _int("steps", steps, 0)
-        h = self.initial_hidden(v)
-        kept = []
-        for t in range(steps):
-            v, h, logit = self.step(v, h)
-            if t >= steps - keep_last:
-                kept.append(logit)
-        return v, kept
+        s = self.initial_state(v.to(torch.float32))  # (B, N, C) active rings
+        b, n = v.shape
+        final = torch.empty(b, n, dtype=torch.float32)
+        rows = torch.arange(b)  # which start each active ring is
+        u_s = s.new_zeros(0, 1, s.shape[-1])  # (U, 1, C) uniform rings, one cell each
+        u_rows = torch.zeros(0, dtype=torch.long)
+        for t in range(1, steps + 1):
+            if len(rows):
+                s = self.step(s)
+            if len(u_rows):
+                u_s = self.step(u_s)
+            if t % check_every == 0 and len(rows):
+                uniform = (s == s[:, :1]).all(2).all(1)  # (B_active,)
+                if uniform.any():
+                    u_s = torch.cat([u_s, s[uniform, :1]])
+                    u_rows = torch.cat([u_rows, rows[uniform]])
+                    s, rows = s[~uniform], rows[~uniform]
+        final[rows] = self.visible(s)
+        final[u_rows] = self.visible(u_s).expand(-1, n)
+        return final
 
     @torch.no_grad()
     def spacetime(self, v: Tensor, steps: int) -> Tensor:
         """The visible bits of one ring over time: ``v: (N,)`` -> ``(steps + 1, N)`` uint8."""
-        v = v.reshape(1, -1).to(torch.float32)
-        h = self.initial_hidden(v)
-        rows = [v[0].to(torch.uint8)]
+        s = self.initial_state(v.reshape(1, -1).to(torch.float32))
+        rows = [self.visible(s)[0]]
         for _ in range(steps):
-            v, h, _ = self.step(v, h)
-            rows.append(v[0].to(torch.uint8))
-        return torch.stack(rows)
+            s = self.step(s)
+            rows.append(self.visible(s)[0])
+        return torch.stack(rows).to(torch.uint8)
 
 
 # -- classical references ---------------------------------------------------------------------

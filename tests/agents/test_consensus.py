@@ -70,9 +70,15 @@ def test_network_is_translation_equivariant_on_the_ring():
     )
 
 
+def _random_rule(seed: int) -> LocalRule:
+    torch.manual_seed(seed)
+    rule = LocalRule(radius=3, hidden=3, width=16)
+    torch.nn.init.normal_(rule.l2.weight, std=0.5)  # a fresh rule is the identity
+    return rule
+
+
 def test_local_rule_is_translation_equivariant_and_binary():
-    torch.manual_seed(2)
-    rule = LocalRule(radius=3, hidden=4, width=16)
+    rule = _random_rule(2)
     v = (torch.rand(3, 21) < 0.5).float()
     with torch.no_grad():
         out, _ = rule(v, 10)
@@ -80,6 +86,31 @@ def test_local_rule_is_translation_equivariant_and_binary():
     assert torch.equal(torch.roll(out, 4, 1), shifted)
     assert set(out.unique().tolist()) <= {0.0, 1.0}
     assert rule.spacetime(v[0], 10).shape == (11, 21)
+    assert torch.equal(rule.spacetime(v[0], 10)[-1].float(), out[0])
+
+
+def test_fresh_local_rule_is_the_identity():
+    v = (torch.rand(4, 15) < 0.5).float()
+    out, _ = LocalRule(hidden=2, width=8)(v, 5)
+    assert torch.equal(out, v)
+
+
+def test_local_rule_fast_path_equals_the_plain_rollout():
+    rule = _random_rule(5)
+    with torch.no_grad():
+        torch.nn.init.constant_(rule.l2.bias, 0.0)
+        rule.l2.bias[0] = 0.3  # drifts towards 1: many rings turn uniform early
+    v = (torch.rand(64, 15, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    with torch.no_grad():
+        plain, _ = rule(v, 40)
+    assert torch.equal(rule.final_bits(v, 40, check_every=4), plain)
+
+
+def test_local_rule_trains_through_the_binary_bits():
+    rule = _random_rule(6)
+    _, kept = rule((torch.rand(2, 9) < 0.5).float(), 4, keep_last=2)
+    sum(k.sum() for k in kept).backward()
+    assert rule.l1.weight.grad.abs().sum() > 0
 
 
 def test_network_is_deterministic_under_a_seed():
