@@ -116,167 +116,169 @@ def all_equal_words(state, ones, zeros):
 
 
 # ---- flocks ---------------------------------------------------------------------------
+# B independent flocks of n particles each are stored flat (particle i is in flock
+# i // n); flock f owns cells f * m * m .. (f + 1) * m * m - 1.
 
 
 @njit(cache=True)
-def cell_sort(pos, box, m, cell_of, order, starts):
-    """Counting sort of particles into ``m x m`` cells of a periodic ``box``.
+def cell_sort(pos, n_per, box, m, cell_of, order, starts):
+    """Counting sort of particles into ``m x m`` cells per flock (periodic ``box``).
 
     Args:
-        pos: float64[N, 2] positions in ``[0, box)``.
-        cell_of: int32[N] output: each particle's cell ``iy * m + ix``.
-        order: int32[N] output: particle indices grouped by cell (ascending within one).
-        starts: int32[m * m + 1] output: ``order[starts[c]:starts[c + 1]]`` is cell ``c``.
+        pos: float64[B * n, 2] positions in ``[0, box)``.
+        n_per: particles per flock ``n``.
+        cell_of: int32[B * n] output: each particle's cell ``f m^2 + iy m + ix``.
+        order: int32[B * n] output: particle indices grouped by cell (ascending within).
+        starts: int32[B m^2 + 1] output: ``order[starts[c]:starts[c + 1]]`` is cell ``c``.
     """
-    n = pos.shape[0]
+    total = pos.shape[0]
+    n_cells = starts.shape[0] - 1
     scale = m / box
-    for c in range(m * m + 1):
+    for c in range(n_cells + 1):
         starts[c] = 0
-    for i in range(n):
+    for i in range(total):
         ix = int(pos[i, 0] * scale)
         iy = int(pos[i, 1] * scale)
-        if ix >= m:
-            ix = m - 1
-        if iy >= m:
-            iy = m - 1
-        c = iy * m + ix
+        ix = min(max(ix, 0), m - 1)
+        iy = min(max(iy, 0), m - 1)
+        c = (i // n_per) * m * m + iy * m + ix
         cell_of[i] = c
         starts[c + 1] += 1
-    for c in range(m * m):
+    for c in range(n_cells):
         starts[c + 1] += starts[c]
     fill = starts[:-1].copy()
-    for i in range(n):
+    for i in range(total):
         c = cell_of[i]
         order[fill[c]] = i
         fill[c] += 1
 
 
 @njit(parallel=True, cache=True)
-def neighbour_sums(pos, vel, box, radius, m, cell_of, order, starts, out_sum, out_count):
+def gather_sorted(pos, vel, order, out_pos, out_vel):
+    """``out_pos[t] = pos[order[t]]`` (and ``vel``): particle data in cell order, so that
+    the neighbour scans read contiguous memory."""
+    for t in prange(order.shape[0]):
+        i = order[t]
+        out_pos[t, 0] = pos[i, 0]
+        out_pos[t, 1] = pos[i, 1]
+        out_vel[t, 0] = vel[i, 0]
+        out_vel[t, 1] = vel[i, 1]
+
+
+@njit(inline="always")
+def _wrap(d, box, half):
+    if d > half:
+        return d - box
+    if d < -half:
+        return d + box
+    return d
+
+
+@njit(inline="always")
+def _cell_block(cell, m, nbr):
+    """The distinct cells around ``cell`` (3 x 3, or all of a box of < 3 x 3 cells) into
+    ``nbr``; returns how many."""
+    mm = m * m
+    base = (cell // mm) * mm
+    cx = (cell - base) % m
+    cy = (cell - base) // m
+    if m < 3:
+        k = 0
+        for y in range(m):
+            for x in range(m):
+                nbr[k] = base + y * m + x
+                k += 1
+        return k
+    k = 0
+    for oy in range(-1, 2):
+        ny = cy + oy
+        if ny < 0:
+            ny += m
+        elif ny >= m:
+            ny -= m
+        for ox in range(-1, 2):
+            nx = cx + ox
+            if nx < 0:
+                nx += m
+            elif nx >= m:
+                nx -= m
+            nbr[k] = base + ny * m + nx
+            k += 1
+    return k
+
+
+@njit(parallel=True, cache=True)
+def neighbour_sums(spos, svel, box, radius, m, order, starts, out_sum, out_count):
     """Sum of the unit headings of the neighbours within ``radius`` (self included) and
-    their number, for every particle (periodic minimum-image distances).
+    their number, for every particle (minimum-image distances in its own flock).
 
     Args:
-        vel: float64[N, 2] unit headings (cos, sin).
-        out_sum: float64[N, 2] output; out_count: int32[N] output.
+        spos, svel: float64[B * n, 2] positions and unit headings in cell order
+            (:func:`gather_sorted`).
+        out_sum: float64[B * n, 2] output; out_count: int32[B * n] output (particle
+            order).
     """
-    n = pos.shape[0]
     r2 = radius * radius
     half = 0.5 * box
-    for i in prange(n):
-        c = cell_of[i]
-        cx = c % m
-        cy = c // m
-        sx = 0.0
-        sy = 0.0
-        count = 0
-        xi = pos[i, 0]
-        yi = pos[i, 1]
-        nd = 3 if m >= 3 else m  # small boxes: every cell once
-        for oy in range(nd):
-            ny = (cy + oy - 1) % m if m >= 3 else oy
-            for ox in range(nd):
-                nx = (cx + ox - 1) % m if m >= 3 else ox
-                cell = ny * m + nx
-                for t in range(starts[cell], starts[cell + 1]):
-                    j = order[t]
-                    ddx = pos[j, 0] - xi
-                    ddy = pos[j, 1] - yi
-                    if ddx > half:
-                        ddx -= box
-                    elif ddx < -half:
-                        ddx += box
-                    if ddy > half:
-                        ddy -= box
-                    elif ddy < -half:
-                        ddy += box
+    n_cells = starts.shape[0] - 1
+    for cell in prange(n_cells):
+        nbr = np.empty(9, dtype=np.int64)
+        k = _cell_block(cell, m, nbr)
+        for t in range(starts[cell], starts[cell + 1]):
+            sx = 0.0
+            sy = 0.0
+            count = 0
+            xi = spos[t, 0]
+            yi = spos[t, 1]
+            for q in range(k):
+                other = nbr[q]
+                for u in range(starts[other], starts[other + 1]):
+                    ddx = _wrap(spos[u, 0] - xi, box, half)
+                    ddy = _wrap(spos[u, 1] - yi, box, half)
                     if ddx * ddx + ddy * ddy <= r2:
-                        sx += vel[j, 0]
-                        sy += vel[j, 1]
+                        sx += svel[u, 0]
+                        sy += svel[u, 1]
                         count += 1
-        out_sum[i, 0] = sx
-        out_sum[i, 1] = sy
-        out_count[i] = count
+            i = order[t]
+            out_sum[i, 0] = sx
+            out_sum[i, 1] = sy
+            out_count[i] = count
 
 
 @njit(parallel=True, cache=True)
-def vicsek_update(pos, theta, box, speed, desired, noise, out_pos, out_theta):
-    """Vicsek's update: heading <- desired + noise; move at ``speed`` along the NEW
-    heading (Vicsek et al. 1995, eqs. 1-2), wrapped into the box.
+def couzin_directions(spos, svel, box, r_repulse, r_orient, r_attract, m, order, starts, out_dir):
+    """Couzin et al.'s zone rule (2002; 2005 with ``r_orient == r_attract``): if anyone
+    is within ``r_repulse``, the sum of unit vectors away from them; else the sum of the
+    headings within ``r_orient`` (self included) plus the unit vectors toward the
+    neighbours within ``r_attract``. ``out_dir`` float64[B * n, 2] (particle order) gets
+    that (unnormalised) desired direction: the own heading when no one is near.
 
-    Args:
-        theta: float64[N] current headings (unused but for the shape).
-        desired: float64[N] the headings chosen by the controller.
-        noise: float64[N] pre-drawn angular noise.
-        out_pos: float64[N, 2]; out_theta: float64[N] outputs (may alias the inputs).
+    ``spos``, ``svel``: positions and headings in cell order (:func:`gather_sorted`).
+    The cell side must be ``>= max(r_repulse, r_orient, r_attract)``.
     """
-    n = pos.shape[0]
-    two_pi = 2.0 * np.pi
-    for i in prange(n):
-        a = desired[i] + noise[i]
-        a = a - two_pi * np.floor((a + np.pi) / two_pi)  # into [-pi, pi)
-        out_theta[i] = a
-        x = pos[i, 0] + speed * np.cos(a)
-        y = pos[i, 1] + speed * np.sin(a)
-        x -= box * np.floor(x / box)
-        y -= box * np.floor(y / box)
-        if x >= box:
-            x -= box
-        if y >= box:
-            y -= box
-        out_pos[i, 0] = x
-        out_pos[i, 1] = y
-
-
-@njit(parallel=True, cache=True)
-def couzin_zones(pos, vel, box, r_repulse, r_orient, r_attract, m, cell_of, order, starts, out_dir):
-    """Couzin et al.'s zone rule (2002, 2005): if anyone is within ``r_repulse``, turn
-    away from them (sum of unit vectors away); else the sum of the orientation-zone
-    headings (self included) and the attraction-zone unit vectors toward neighbours.
-    ``out_dir`` float64[N, 2] gets that (unnormalised) desired direction; zero when no
-    one is near (keep the heading).
-
-    The cell side must be ``>= r_attract``.
-    """
-    n = pos.shape[0]
     half = 0.5 * box
     rr2 = r_repulse * r_repulse
     ro2 = r_orient * r_orient
     ra2 = r_attract * r_attract
-    for i in prange(n):
-        c = cell_of[i]
-        cx = c % m
-        cy = c // m
-        rx = 0.0
-        ry = 0.0
-        n_rep = 0
-        ox = 0.0
-        oy = 0.0
-        ax = 0.0
-        ay = 0.0
-        n_oa = 0
-        xi = pos[i, 0]
-        yi = pos[i, 1]
-        nd = 3 if m >= 3 else m  # small boxes: every cell once
-        for oy in range(nd):
-            ny = (cy + oy - 1) % m if m >= 3 else oy
-            for ox in range(nd):
-                nx = (cx + ox - 1) % m if m >= 3 else ox
-                cell = ny * m + nx
-                for t in range(starts[cell], starts[cell + 1]):
-                    j = order[t]
-                    if j == i:
+    n_cells = starts.shape[0] - 1
+    for cell in prange(n_cells):
+        nbr = np.empty(9, dtype=np.int64)
+        k = _cell_block(cell, m, nbr)
+        for t in range(starts[cell], starts[cell + 1]):
+            rx = 0.0
+            ry = 0.0
+            n_rep = 0
+            sx = svel[t, 0]
+            sy = svel[t, 1]
+            xi = spos[t, 0]
+            yi = spos[t, 1]
+            for q in range(k):
+                other = nbr[q]
+                for u in range(starts[other], starts[other + 1]):
+                    if u == t:
                         continue
-                    ddx = pos[j, 0] - xi
-                    ddy = pos[j, 1] - yi
-                    if ddx > half:
-                        ddx -= box
-                    elif ddx < -half:
-                        ddx += box
-                    if ddy > half:
-                        ddy -= box
-                    elif ddy < -half:
-                        ddy += box
+                    ddx = _wrap(spos[u, 0] - xi, box, half)
+                    ddy = _wrap(spos[u, 1] - yi, box, half)
                     d2 = ddx * ddx + ddy * ddy
                     if d2 <= 0.0:
                         continue
@@ -285,30 +287,52 @@ def couzin_zones(pos, vel, box, r_repulse, r_orient, r_attract, m, cell_of, orde
                         rx -= ddx / d
                         ry -= ddy / d
                         n_rep += 1
-                    elif d2 <= ro2:
-                        ox += vel[j, 0]
-                        oy += vel[j, 1]
-                        n_oa += 1
-                    elif d2 <= ra2:
+                        continue
+                    if d2 <= ro2:
+                        sx += svel[u, 0]
+                        sy += svel[u, 1]
+                    if d2 <= ra2:
                         d = np.sqrt(d2)
-                        ax += ddx / d
-                        ay += ddy / d
-                        n_oa += 1
-        if n_rep > 0:
-            out_dir[i, 0] = rx
-            out_dir[i, 1] = ry
-        elif n_oa > 0:
-            # orientation includes the focal individual's own heading
-            ox += vel[i, 0]
-            oy += vel[i, 1]
-            no = np.sqrt(ox * ox + oy * oy)
-            na = np.sqrt(ax * ax + ay * ay)
-            dxo = ox / no if no > 0 else 0.0
-            dyo = oy / no if no > 0 else 0.0
-            dxa = ax / na if na > 0 else 0.0
-            dya = ay / na if na > 0 else 0.0
-            out_dir[i, 0] = dxo + dxa
-            out_dir[i, 1] = dyo + dya
-        else:
-            out_dir[i, 0] = 0.0
-            out_dir[i, 1] = 0.0
+                        sx += ddx / d
+                        sy += ddy / d
+            i = order[t]
+            if n_rep > 0:
+                out_dir[i, 0] = rx
+                out_dir[i, 1] = ry
+            else:
+                out_dir[i, 0] = sx
+                out_dir[i, 1] = sy
+
+
+@njit(parallel=True, cache=True)
+def heading_update(pos, theta, vel, box, speed, desired, noise, max_turn):
+    """Turn toward ``desired`` (at most ``max_turn`` radians), add the angular ``noise``,
+    then move at ``speed`` along the NEW heading (Vicsek et al. 1995, eqs. 1-2), wrapped
+    into the box. Updates ``pos`` float64[M, 2], ``theta`` float64[M] and ``vel``
+    float64[M, 2] (cos, sin of theta) in place."""
+    total = pos.shape[0]
+    two_pi = 2.0 * np.pi
+    for i in prange(total):
+        turn = desired[i] - theta[i]
+        turn -= two_pi * np.floor((turn + np.pi) / two_pi)
+        if turn > max_turn:
+            turn = max_turn
+        elif turn < -max_turn:
+            turn = -max_turn
+        a = theta[i] + turn + noise[i]
+        a -= two_pi * np.floor((a + np.pi) / two_pi)  # into [-pi, pi)
+        theta[i] = a
+        c = np.cos(a)
+        s = np.sin(a)
+        vel[i, 0] = c
+        vel[i, 1] = s
+        x = pos[i, 0] + speed * c
+        y = pos[i, 1] + speed * s
+        x -= box * np.floor(x / box)
+        y -= box * np.floor(y / box)
+        if x >= box:
+            x -= box
+        if y >= box:
+            y -= box
+        pos[i, 0] = x
+        pos[i, 1] = y
