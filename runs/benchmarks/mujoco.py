@@ -1,0 +1,231 @@
+"""Benchmark ``colony bench mujoco``: many modular robots with a policy in the loop,
+against a Gymnasium loop and MuJoCo's own physics ceiling, in the same run.
+
+Three ways of stepping MuJoCo robots, timed one after the other:
+
+``ours``        :class:`~colonylab.envs.mujoco.modular.ModularWorld`: ``robots`` robots of
+                mixed bodies (default: the 12 Walker++ bodies in turn), stepped by
+                MuJoCo's ``rollout`` per body (``threads`` threads), the per-limb
+                observations, rewards, terminations and autoresets computed every
+                step, and a policy in the loop: one shared linear layer over every
+                limb's observation (torch, one thread), ``tanh``, as actions.
+``ceiling``     the physics alone: MuJoCo's multi-threaded ``rollout`` of the same
+                robots (the same compiled models, sensors included) from the same
+                starts, with open-loop random controls for all ``steps`` env steps in
+                one call per body (``threads`` threads): no policy, no observations,
+                no resets (fallen robots go on lying on the floor).
+``gymnasium``   ``gymnasium.make("Walker2d-v5")`` stepped in a Python loop with random
+                actions, reset when an episode ends (one thread): what a user writes
+                without a batched world.
+
+Rows carry env-steps/s, ``ratio_vs_gymnasium`` and ``share_of_ceiling`` (ours / ceiling,
+goal >= 0.75). Robots stepped together are the point, so the rates are per env step of
+one robot (``frame_skip`` = 4 MuJoCo steps for ours and the ceiling, 4 for
+Walker2d-v5 too). Timings on a shared machine move; the best of ``repeats`` counts.
+
+JSON: ``{"suite", "machine", "torch", "mujoco", "threads": {"ours", "baseline",
+"ceiling"}, "device", "config", "rows": [{"impl", "robots", "env_steps", "seconds",
+"env_steps_per_s", "ratio_vs_gymnasium", "share_of_ceiling"}], "goal": 0.75,
+"goal_met"}``.
+
+    colony bench mujoco --json runs/out/bench-mujoco.json
+    colony bench mujoco --robots 256 --threads 2 --steps 200
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from colonylab._checks import check_dataclass_ints
+from colonylab.runs.common.bench import results_header, threads_info, threads_text, write_json
+
+GOAL = 0.75
+
+
+@dataclass(frozen=True)
+class Config:
+    """256 modular robots with a policy in the loop vs Gymnasium Walker2d-v5 and the
+    physics ceiling (MuJoCo's rollout)."""
+
+    robots: int = 256
+    """Robots stepped together (ours and the ceiling)."""
+    bodies: tuple[str, ...] = ()
+    """Bodies, robot ``n`` gets ``bodies[n % len]`` (empty: the 12 Walker++ bodies)."""
+    steps: int = 200
+    """Env steps timed (ours and the ceiling)."""
+    gym_steps: int = 2000
+    """Env steps of the Gymnasium Walker2d-v5 loop."""
+    threads: int = 2
+    """Threads of MuJoCo's rollout (ours and the ceiling); Gymnasium runs on one."""
+    repeats: int = 2
+    """Timed repeats; the best counts."""
+    seed: int = 0
+    """Seed of the starts, the policy and the open-loop controls."""
+    json: str | None = None
+    """Write the results to this JSON file."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Free-form notes stored in the JSON."""
+
+    def __post_init__(self) -> None:
+        check_dataclass_ints(
+            self, {"robots": 1, "steps": 1, "gym_steps": 1, "threads": 0, "repeats": 1}
+        )
+        from colonylab.envs.mujoco.morphology import body
+
+        for name in self.bodies:
+            body(name)
+
+
+def _world(cfg: Config):
+    from colonylab.envs.mujoco.modular import ModularConfig, ModularWorld
+    from colonylab.envs.mujoco.morphology import body_names
+
+    bodies = tuple(cfg.bodies) or tuple(body_names("walker"))
+    return ModularWorld(
+        ModularConfig(
+            num_envs=cfg.robots,
+            bodies=bodies,
+            autoreset=True,
+            threads=cfg.threads,
+            validate_actions=False,
+            render_envs=1,
+        )
+    )
+
+
+def time_ours(cfg: Config) -> float:
+    """Seconds for ``steps`` steps of the world with the linear policy in the loop."""
+    world = _world(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    weight = 0.3 * torch.randn(world.obs_dim, generator=gen)
+    obs = world.reset(seed=cfg.seed)
+    with torch.no_grad():
+        for _ in range(3):  # warm-up
+            obs = world.step(torch.tanh(obs @ weight)).obs
+        start = time.perf_counter()
+        for _ in range(cfg.steps):
+            obs = world.step(torch.tanh(obs @ weight)).obs
+        seconds = time.perf_counter() - start
+    world.close()
+    return seconds
+
+
+def time_ceiling(cfg: Config) -> float:
+    """Seconds for MuJoCo's rollout of the same robots, open-loop, one call per body."""
+    from mujoco import rollout
+
+    world = _world(cfg)
+    world.reset(seed=cfg.seed)
+    gen = np.random.default_rng(cfg.seed)
+    nstep = cfg.steps * world.frame_skip
+    work = []
+    for gi, g in enumerate(world.groups):
+        control = gen.uniform(-1.0, 1.0, (g.robots.size, nstep, g.nu))
+        work.append((g, np.ascontiguousarray(world.states[gi]), control))
+    seconds = 0.0
+    with rollout.Rollout(nthread=cfg.threads) as pool:
+        for g, state0, control in work:
+            state = np.empty((state0.shape[0], nstep, g.nstate))
+            sensordata = np.empty((state0.shape[0], nstep, g.model.nsensordata))
+            start = time.perf_counter()
+            pool.rollout(
+                g.models(state0.shape[0]),
+                g.datas,
+                state0,
+                control,
+                nstep=nstep,
+                state=state,
+                sensordata=sensordata,
+                skip_checks=True,
+            )
+            seconds += time.perf_counter() - start
+    world.close()
+    return seconds
+
+
+def time_gymnasium(cfg: Config) -> float:
+    """Seconds for ``gym_steps`` steps of ``gym.make("Walker2d-v5")`` with random actions."""
+    import gymnasium as gym
+
+    env = gym.make("Walker2d-v5")
+    env.reset(seed=cfg.seed)
+    env.action_space.seed(cfg.seed)
+    actions = np.random.default_rng(cfg.seed).uniform(-1, 1, (cfg.gym_steps, 6))
+    start = time.perf_counter()
+    for t in range(cfg.gym_steps):
+        _, _, terminated, truncated, _ = env.step(actions[t])
+        if terminated or truncated:
+            env.reset()
+    seconds = time.perf_counter() - start
+    env.close()
+    return seconds
+
+
+def main(cfg: Config) -> list[dict[str, float]]:
+    """Time the three, print a table, write JSON when asked."""
+    import mujoco
+
+    console = Console()
+    best = {"ours": np.inf, "ceiling": np.inf, "gymnasium": np.inf}
+    with console.status("benchmarking MuJoCo robots..."):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for _ in range(cfg.repeats):
+                best["gymnasium"] = min(best["gymnasium"], time_gymnasium(cfg))
+                best["ceiling"] = min(best["ceiling"], time_ceiling(cfg))
+                best["ours"] = min(best["ours"], time_ours(cfg))
+        finally:
+            torch.set_num_threads(previous)
+    steps = {"ours": cfg.robots * cfg.steps, "ceiling": cfg.robots * cfg.steps}
+    steps["gymnasium"] = cfg.gym_steps
+    rate = {k: steps[k] / best[k] for k in best}
+    rows = []
+    for impl in ("ours", "ceiling", "gymnasium"):
+        rows.append(
+            {
+                "impl": impl,
+                "robots": 1 if impl == "gymnasium" else cfg.robots,
+                "env_steps": steps[impl],
+                "seconds": best[impl],
+                "env_steps_per_s": rate[impl],
+                "ratio_vs_gymnasium": rate[impl] / rate["gymnasium"],
+                "share_of_ceiling": rate[impl] / rate["ceiling"],
+            }
+        )
+    thread_info = threads_info(cfg.threads, 1, ceiling=cfg.threads, policy="torch 1")
+    table = Table(title=f"colony bench mujoco ({cfg.robots} robots; {threads_text(thread_info)})")
+    for col in ("impl", "robots", "env-steps/s", "vs Gymnasium", "share of ceiling"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            r["impl"],
+            str(r["robots"]),
+            f"{r['env_steps_per_s']:.4g}",
+            f"{r['ratio_vs_gymnasium']:.2f}x",
+            f"{r['share_of_ceiling']:.0%}",
+        )
+    console.print(table)
+    met = rows[0]["share_of_ceiling"] >= GOAL
+    console.print(
+        f"goal: ours >= {GOAL:.0%} of the ceiling: {'met' if met else 'NOT met'} "
+        f"({rows[0]['share_of_ceiling']:.0%})"
+    )
+    if cfg.json:
+        payload = {
+            **results_header(
+                "mujoco", torch.device("cpu"), thread_info, cfg, mujoco=mujoco.__version__
+            ),
+            "rows": rows,
+            "goal": GOAL,
+            "goal_met": met,
+            **({"notes": cfg.extra} if cfg.extra else {}),
+        }
+        write_json(cfg.json, payload, console)
+    return rows
