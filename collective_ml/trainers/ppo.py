@@ -290,7 +290,8 @@ class PPO:
             buf["messages"] = torch.zeros((steps, n, self.message_dim))
         self._buffer = buf
 
-    def _policy_inputs(self, t: int, rows: Tensor | None) -> dict[str, Tensor]:
+    def policy_inputs(self, t: int, rows: Tensor | None = None) -> dict[str, Tensor]:
+        """The policy's inputs of buffer step ``t`` (only ``rows`` when given)."""
         out = {}
         for key, value in self._buffer.items():
             if key.startswith("obs/") and key != "obs/alive":
@@ -315,7 +316,7 @@ class PPO:
             start = time.perf_counter()
             every = bool(alive.all())
             rows = None if every else alive.nonzero().squeeze(1)
-            inputs = self._policy_inputs(t, rows)
+            inputs = self.policy_inputs(t, rows)
             actions, logprob, value, message = self.policy.act(inputs, generator=self.generator)
             if every:
                 buf["actions"][t] = actions
