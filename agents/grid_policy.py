@@ -273,7 +273,7 @@ class GridPolicy(nn.Module):
 
         Args:
             obs: the :meth:`forward` inputs by name (``view`` and the others).
-            generator: the torch generator the noise comes from.
+            generator: the torch generator the noise comes from (on the policy's device).
             deterministic: argmax actions and the message means.
 
         Returns:
@@ -285,7 +285,12 @@ class GridPolicy(nn.Module):
         if deterministic:
             actions = out.logits.argmax(dim=1)
         else:
-            u = torch.rand(out.logits.shape, generator=generator, dtype=out.logits.dtype)
+            u = torch.rand(
+                out.logits.shape,
+                generator=generator,
+                dtype=out.logits.dtype,
+                device=out.logits.device,
+            )
             exponential = torch.log(u.clamp_(min=1e-20)).neg_().clamp_(min=1e-20)
             gumbel = torch.log(exponential).neg_()
             actions = (out.logits + gumbel).argmax(dim=1)
@@ -296,7 +301,9 @@ class GridPolicy(nn.Module):
             if deterministic:
                 message = out.message.clone()
             else:
-                noise = torch.randn(out.message.shape, generator=generator)
+                noise = torch.randn(
+                    out.message.shape, generator=generator, device=out.message.device
+                )
                 message = out.message + std * noise
             logprob = logprob + _gaussian_logprob(message, out.message, self.message_log_std)
         return actions, logprob, out.value, message

@@ -204,6 +204,9 @@ class PPO:
             :meth:`fit` and on Ctrl-C).
         ae_config: the AE controller's :class:`~colonylab.collective_ml.ae.AEConfig`
             (``ae-adam`` only; default ``AEConfig(seed=config.seed)``).
+        device: where the policy, the rollout buffer and the update live (the
+            policy is moved there); the task's arrays stay on the CPU and are copied
+            over once per step. Bit-identical runs are promised on the CPU only.
         echo: where "interrupted: ..." goes.
     """
 
@@ -217,6 +220,7 @@ class PPO:
         save: Callable[[PPO], Any] | None = None,
         checkpoint_every: int = 0,
         ae_config: Any = None,
+        device: str | torch.device = "cpu",
         echo: Callable[[str], None] = print,
     ) -> None:
         self.config = cfg = config or PPOConfig()
@@ -226,7 +230,8 @@ class PPO:
         for name in ("reset", "step"):
             if not callable(getattr(task, name, None)):
                 raise TypeError(f"the task needs a .{name}() method (see the ppo module doc)")
-        self.policy, self.task = policy, task
+        self.device = torch.device(device)
+        self.policy, self.task = policy.to(self.device), task
         self.n_agents = check_int("task.n_agents", int(task.n_agents), 1)
         self.message_dim = int(getattr(policy, "message_dim", 0) or 0)
         self.checkpoint_every = check_int("checkpoint_every", checkpoint_every, 0)
@@ -240,7 +245,7 @@ class PPO:
             self.ae = AEController(self.optimizer, ae_config or AEConfig(seed=cfg.seed))
         elif ae_config is not None:
             raise ValueError("ae_config is only used with optimizer='ae-adam'")
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.iteration = 0
         """Iterations completed."""
         self.agent_steps = 0
@@ -279,15 +284,21 @@ class PPO:
 
     def _allocate(self, obs: Mapping[str, Tensor]) -> None:
         steps, n = self.config.rollout_steps, self.n_agents
-        buf = {f"obs/{k}": torch.empty((steps, *v.shape), dtype=v.dtype) for k, v in obs.items()}
-        buf["actions"] = torch.zeros((steps, n), dtype=torch.int64)
-        buf["logprob"] = torch.zeros((steps, n))
-        buf["values"] = torch.zeros((steps + 1, n))
-        buf["rewards"] = torch.zeros((steps, n))
-        buf["dones"] = torch.zeros((steps, n), dtype=torch.bool)
-        buf["alive_next"] = torch.zeros(n, dtype=torch.bool)
+        on = {"device": self.device}
+        buf = {
+            f"obs/{k}": torch.empty((steps, *v.shape), dtype=v.dtype, **on) for k, v in obs.items()
+        }
+        buf["actions"] = torch.zeros((steps, n), dtype=torch.int64, **on)
+        buf["logprob"] = torch.zeros((steps, n), **on)
+        buf["values"] = torch.zeros((steps + 1, n), **on)
+        buf["rewards"] = torch.zeros((steps, n), **on)
+        buf["dones"] = torch.zeros((steps, n), dtype=torch.bool, **on)
+        buf["alive_next"] = torch.zeros(n, dtype=torch.bool, **on)
         if self.message_dim:
-            buf["messages"] = torch.zeros((steps, n, self.message_dim))
+            buf["messages"] = torch.zeros((steps, n, self.message_dim), **on)
+        if self.device.type != "cpu":  # the actions go back to the worlds every step
+            buf["actions_cpu"] = torch.zeros((steps, n), dtype=torch.int64)
+            buf["messages_cpu"] = torch.zeros((steps, n, max(self.message_dim, 1)))
         self._buffer = buf
 
     def policy_inputs(self, t: int, rows: Tensor | None = None) -> dict[str, Tensor]:
@@ -332,16 +343,23 @@ class PPO:
                     buf["messages"][t].zero_().index_copy_(0, rows, message)
             t_forward += time.perf_counter() - start
             start = time.perf_counter()
-            acts = buf["actions"][t].numpy()
-            if self.message_dim:
-                result = self.task.step(acts, messages=buf["messages"][t].numpy())
+            if self.device.type == "cpu":
+                acts = buf["actions"][t].numpy()
+                sent = buf["messages"][t] if self.message_dim else None
+            else:
+                acts = buf["actions_cpu"][t].copy_(buf["actions"][t]).numpy()
+                sent = (
+                    buf["messages_cpu"][t].copy_(buf["messages"][t]) if self.message_dim else None
+                )
+            if sent is not None:
+                result = self.task.step(acts, messages=sent.numpy())
             else:
                 result = self.task.step(acts)
             obs, reward, done = result
             self._obs = self._take(obs)
             t_world += time.perf_counter() - start
-            reward = _tensor(np.asarray(reward, dtype=np.float32))
-            done = _tensor(np.asarray(done, dtype=bool))
+            reward = _tensor(np.asarray(reward, dtype=np.float32)).to(self.device)
+            done = _tensor(np.asarray(done, dtype=bool)).to(self.device)
             if reward.shape != (n,) or done.shape != (n,):
                 raise ValueError(
                     f"task.step must return reward float32[{n}] and done bool[{n}], got "
@@ -351,19 +369,19 @@ class PPO:
             done = done & alive
             buf["rewards"][t] = reward
             buf["dones"][t] = done
-            self._running += reward.double()
+            self._running += reward.double().cpu()
             if bool(done.any()):
-                ended = done.nonzero().squeeze(1)
+                ended = done.nonzero().squeeze(1).cpu()
                 finished += self._running[ended].tolist()
                 self._running[ended] = 0.0
         # the bootstrap value of the observation after the last step
-        alive = self._obs["alive"]
+        alive = self._obs["alive"].to(self.device)
         start = time.perf_counter()
         every = bool(alive.all())
         rows = None if every else alive.nonzero().squeeze(1)
         inputs = {
             k: (v if rows is None else v.index_select(0, rows))
-            for k, v in self._obs.items()
+            for k, v in ((k, v.to(self.device)) for k, v in self._obs.items())
             if k != "alive"
         }
         _, _, value, _ = self.policy.act(inputs, generator=self.generator)
@@ -411,7 +429,7 @@ class PPO:
         sums = {"policy": 0.0, "value": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
         updates = 0
         for _ in range(cfg.epochs):
-            order = flat_live[torch.randperm(count, generator=self.generator)]
+            order = flat_live[torch.randperm(count, generator=self.generator, device=self.device)]
             for k in range(cfg.minibatches):
                 idx = (
                     order[k * size : (k + 1) * size]
@@ -517,6 +535,7 @@ class PPO:
             "generator": self.generator.get_state(),
             "running_returns": self._running.clone(),
             "obs": {k: v.clone() for k, v in self._obs.items()} if self._obs else None,
+            "device": str(self.device),
             "history": [dict(r) for r in self.history],
             "task": task_state,
         }
@@ -544,7 +563,7 @@ class PPO:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ae is not None:
             self.ae.load_state_dict(state["ae"])
-        self.generator.set_state(state["generator"])
+        self.generator.set_state(state["generator"].cpu())
         self._running = state["running_returns"].clone().double()
         self.history = [dict(r) for r in state["history"]]
         self._obs = {k: v.clone() for k, v in state["obs"].items()} if state["obs"] else None

@@ -298,3 +298,15 @@ def test_messages_and_masks_flow_through_the_trainer():
     history = ppo.fit(2)
     assert Masked.sent.shape == (32, 2) and np.isfinite(Masked.sent).all()
     assert np.isfinite(history[-1]["losses/policy"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_ppo_on_cuda_learns_the_bandit_and_resumes():
+    ppo = PPO(_policy(4), Bandit(live=32), PPOConfig(**FAST), device="cuda")
+    history = ppo.fit(25)
+    assert next(ppo.policy.parameters()).is_cuda
+    assert _bandit_reward(history) > 0.9
+    again = PPO(_policy(4).cuda(), Bandit(live=32), PPOConfig(**FAST), device="cuda")
+    again.policy.load_state_dict(ppo.policy.state_dict())
+    again.load_state_dict(ppo.state_dict())
+    assert again.fit(27)[-1]["charts/reward_mean"] > 0.8
