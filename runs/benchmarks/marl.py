@@ -9,6 +9,8 @@ world steps with the policy's forward on every living agent, GAE, then ``epochs`
 passes of minibatches of ``minibatch_size`` samples (forward, backward, Adam). The
 row's ``agent_steps_per_s`` is living agent-steps collected *and learned from* per
 second of a whole iteration (the best of ``repeats`` after one untimed warm-up).
+``--world magent`` trains on the MAgent2-faithful ``envs.magent.battle_v4`` world
+instead (its group views written into one float32 buffer; map ``ceil(sqrt(n / 0.08))``).
 
 In the same run, ``network_ceiling_agent_steps_per_s`` is the same forward and the
 same PPO update on a synthetic batch of the same size (``rollout_steps x agents``
@@ -78,6 +80,9 @@ class Config:
 
     agents: str = "1000,10000,100000"
     """Total agents (both teams), comma-separated."""
+    world: str = "grid"
+    """``grid``: ``envs.grid.battle`` (Colony Lab's battle); ``magent``: the MAgent2-faithful
+    ``envs.magent.battle_v4`` world (map ``ceil(sqrt(n / 0.08))``, float32 views)."""
     rollout_steps: int = 8
     """World steps per PPO iteration."""
     epochs: int = 4
@@ -106,6 +111,7 @@ class Config:
         for h in self.hidden:
             check_int("--hidden widths", h, 1)
         check_choice("--obs-dtype", self.obs_dtype, ("uint8", "float16", "float32"))
+        check_choice("--world", self.world, ("grid", "magent"))
         if self.threads is not None:
             check_int("--threads", self.threads, 1)
         if self.anchor_python and not Path(self.anchor_python).exists():
@@ -143,6 +149,45 @@ class BattleTask:
         if result.truncated.any() or (alive == 0).any():
             self._seed += 1
             done |= self.world.alive  # the survivors' episode ends too
+            return self.reset(self._seed), result.reward, done
+        return self._obs(result.obs), result.reward, done
+
+
+class MagentBattleTask:
+    """Both teams of the MAgent2-faithful ``envs.magent.battle_v4`` world as the learner's
+    rows (the group views are written into one preallocated ``[N, 13, 13, 5]`` buffer);
+    a finished battle is reset with the next seed."""
+
+    def __init__(self, agents: int, seed: int, max_cycles: int = 1000) -> None:
+        try:
+            from colonylab.envs.magent import battle_v4
+        except ImportError as exc:
+            raise ValueError(
+                f"--world magent needs colonylab.envs.magent.battle_v4 ({exc})"
+            ) from None
+        cfg = battle_v4.BattleConfig(map_size=anchor_map_size(agents), max_cycles=max_cycles)
+        self.world = battle_v4.BattleWorld(cfg)
+        self.n_agents = self.world.n_agents
+        self.kernel_threads = getattr(self.world.engine, "kernel_threads", 1)
+        self.view = np.zeros((self.n_agents, *VIEW_SHAPE), dtype=np.float32)
+        self._seed = seed
+
+    def _obs(self, groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        np.concatenate(list(groups.values()), axis=0, out=self.view)
+        return {"view": self.view, "alive": self.world.alive}
+
+    def reset(self, seed: int) -> dict[str, np.ndarray]:
+        self._seed = seed
+        obs = self._obs(self.world.reset(seed=seed))
+        self.n_agents = self.world.n_agents
+        return obs
+
+    def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        result = self.world.step(actions)
+        done = result.terminated | result.truncated
+        if result.info.get("done") or result.truncated.any():
+            self._seed += 1
+            done |= self.world.alive
             return self.reset(self._seed), result.reward, done
         return self._obs(result.obs), result.reward, done
 
@@ -324,7 +369,10 @@ def measure_ceiling(view: np.ndarray, cfg: Config) -> dict[str, float]:
 
 def measure_row(agents: int, cfg: Config, console: Console | None = None) -> dict[str, Any]:
     """One agent count: our training, the ceiling and (with an anchor) MAgent2's training."""
-    task = BattleTask(agents, cfg.obs_dtype, cfg.seed)
+    if cfg.world == "magent":
+        task: Any = MagentBattleTask(agents, cfg.seed)
+    else:
+        task = BattleTask(agents, cfg.obs_dtype, cfg.seed)
     first_views = task.reset(cfg.seed)["view"].copy()
     ours = measure_training(task, cfg)
     ceiling = measure_ceiling(first_views, cfg)

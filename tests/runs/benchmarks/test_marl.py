@@ -70,3 +70,12 @@ def test_magent2_task_stacks_the_pettingzoo_dicts():
         np.testing.assert_allclose(reward, -0.005, atol=1e-6)  # no-ops: the step penalty
     finally:
         task.close()
+
+
+def test_magent_world_task_trains_in_the_bench():
+    battle_v4 = pytest.importorskip("colonylab.envs.magent.battle_v4")
+    if not hasattr(battle_v4, "BattleWorld"):
+        pytest.skip("envs.magent.battle_v4 has no BattleWorld yet")
+    (row,) = main(Config(**{**TINY, "world": "magent"}))
+    assert row["agents"] == 200 and row["agent_steps_per_s"] > 0  # map 50: 100 a side
+    assert 0 <= row["direct_world_share"] < 1
