@@ -154,15 +154,15 @@ def cell_sort(pos, n_per, box, m, cell_of, order, starts):
 
 
 @njit(parallel=True, cache=True)
-def gather_sorted(pos, vel, order, out_pos, out_vel):
-    """``out_pos[t] = pos[order[t]]`` (and ``vel``): particle data in cell order, so that
-    the neighbour scans read contiguous memory."""
+def gather_sorted(pos, vel, order, out):
+    """``out[:, t] = (x, y, vx, vy)`` of particle ``order[t]``: the particles in cell order
+    and in columns, so that the neighbour scans read contiguous memory."""
     for t in prange(order.shape[0]):
         i = order[t]
-        out_pos[t, 0] = pos[i, 0]
-        out_pos[t, 1] = pos[i, 1]
-        out_vel[t, 0] = vel[i, 0]
-        out_vel[t, 1] = vel[i, 1]
+        out[0, t] = pos[i, 0]
+        out[1, t] = pos[i, 1]
+        out[2, t] = vel[i, 0]
+        out[3, t] = vel[i, 1]
 
 
 @njit(inline="always")
@@ -175,70 +175,103 @@ def _wrap(d, box, half):
 
 
 @njit(inline="always")
-def _cell_block(cell, m, nbr):
-    """The distinct cells around ``cell`` (3 x 3, or all of a box of < 3 x 3 cells) into
-    ``nbr``; returns how many."""
+def _cell_block(cell, m, box, starts, lo, hi, shift_x, shift_y):
+    """The particles around ``cell`` as ranges ``order[lo[k]:hi[k]]`` (cell order) with
+    the offsets that bring them next to ``cell`` across the periodic edges
+    (``shift_x``, ``shift_y``); returns how many ranges. The 3 x 3 cells around it,
+    a row of three merged into one range where no x-edge is crossed; every cell of a
+    box of < 3 x 3 cells once, unshifted."""
     mm = m * m
     base = (cell // mm) * mm
     cx = (cell - base) % m
     cy = (cell - base) // m
-    if m < 3:
-        k = 0
-        for y in range(m):
-            for x in range(m):
-                nbr[k] = base + y * m + x
-                k += 1
-        return k
     k = 0
+    if m < 3:
+        lo[0] = starts[base]
+        hi[0] = starts[base + mm]
+        shift_x[0] = 0.0
+        shift_y[0] = 0.0
+        return 1
     for oy in range(-1, 2):
         ny = cy + oy
+        sy = 0.0
         if ny < 0:
             ny += m
+            sy = -box
         elif ny >= m:
             ny -= m
+            sy = box
+        row = base + ny * m
+        if 0 < cx < m - 1:  # cells cx-1, cx, cx+1 of this row are contiguous
+            lo[k] = starts[row + cx - 1]
+            hi[k] = starts[row + cx + 2]
+            shift_x[k] = 0.0
+            shift_y[k] = sy
+            k += 1
+            continue
         for ox in range(-1, 2):
             nx = cx + ox
+            sx = 0.0
             if nx < 0:
                 nx += m
+                sx = -box
             elif nx >= m:
                 nx -= m
-            nbr[k] = base + ny * m + nx
+                sx = box
+            lo[k] = starts[row + nx]
+            hi[k] = starts[row + nx + 1]
+            shift_x[k] = sx
+            shift_y[k] = sy
             k += 1
     return k
 
 
-@njit(parallel=True, cache=True)
-def neighbour_sums(spos, svel, box, radius, m, order, starts, out_sum, out_count):
+@njit(parallel=True, cache=True, fastmath=True)
+def neighbour_sums(cols, box, radius, m, order, starts, out_sum, out_count):
     """Sum of the unit headings of the neighbours within ``radius`` (self included) and
     their number, for every particle (minimum-image distances in its own flock).
 
     Args:
-        spos, svel: float64[B * n, 2] positions and unit headings in cell order
-            (:func:`gather_sorted`).
+        cols: float64[4, B * n] ``x, y, vx, vy`` in cell order (:func:`gather_sorted`).
         out_sum: float64[B * n, 2] output; out_count: int32[B * n] output (particle
             order).
     """
     r2 = radius * radius
     half = 0.5 * box
     n_cells = starts.shape[0] - 1
+    px = cols[0]
+    py = cols[1]
+    vx = cols[2]
+    vy = cols[3]
     for cell in prange(n_cells):
-        nbr = np.empty(9, dtype=np.int64)
-        k = _cell_block(cell, m, nbr)
+        lo = np.empty(9, dtype=np.int64)
+        hi = np.empty(9, dtype=np.int64)
+        shift_x = np.empty(9)
+        shift_y = np.empty(9)
+        k = _cell_block(cell, m, box, starts, lo, hi, shift_x, shift_y)
         for t in range(starts[cell], starts[cell + 1]):
             sx = 0.0
             sy = 0.0
             count = 0
-            xi = spos[t, 0]
-            yi = spos[t, 1]
             for q in range(k):
-                other = nbr[q]
-                for u in range(starts[other], starts[other + 1]):
-                    ddx = _wrap(spos[u, 0] - xi, box, half)
-                    ddy = _wrap(spos[u, 1] - yi, box, half)
-                    if ddx * ddx + ddy * ddy <= r2:
-                        sx += svel[u, 0]
-                        sy += svel[u, 1]
-                        count += 1
+                xi = px[t] - shift_x[q]
+                yi = py[t] - shift_y[q]
+                if m >= 3:  # branch-free scan: the shift did the wrapping
+                    for u in range(lo[q], hi[q]):
+                        ddx = px[u] - xi
+                        ddy = py[u] - yi
+                        near = ddx * ddx + ddy * ddy <= r2
+                        sx += vx[u] if near else 0.0
+                        sy += vy[u] if near else 0.0
+                        count += 1 if near else 0
+                else:
+                    for u in range(lo[q], hi[q]):
+                        ddx = _wrap(px[u] - xi, box, half)
+                        ddy = _wrap(py[u] - yi, box, half)
+                        if ddx * ddx + ddy * ddy <= r2:
+                            sx += vx[u]
+                            sy += vy[u]
+                            count += 1
             i = order[t]
             out_sum[i, 0] = sx
             out_sum[i, 1] = sy
@@ -246,14 +279,14 @@ def neighbour_sums(spos, svel, box, radius, m, order, starts, out_sum, out_count
 
 
 @njit(parallel=True, cache=True)
-def couzin_directions(spos, svel, box, r_repulse, r_orient, r_attract, m, order, starts, out_dir):
+def couzin_directions(cols, box, r_repulse, r_orient, r_attract, m, order, starts, out_dir):
     """Couzin et al.'s zone rule (2002; 2005 with ``r_orient == r_attract``): if anyone
     is within ``r_repulse``, the sum of unit vectors away from them; else the sum of the
     headings within ``r_orient`` (self included) plus the unit vectors toward the
     neighbours within ``r_attract``. ``out_dir`` float64[B * n, 2] (particle order) gets
     that (unnormalised) desired direction: the own heading when no one is near.
 
-    ``spos``, ``svel``: positions and headings in cell order (:func:`gather_sorted`).
+    ``cols``: float64[4, B * n] ``x, y, vx, vy`` in cell order (:func:`gather_sorted`).
     The cell side must be ``>= max(r_repulse, r_orient, r_attract)``.
     """
     half = 0.5 * box
@@ -261,24 +294,30 @@ def couzin_directions(spos, svel, box, r_repulse, r_orient, r_attract, m, order,
     ro2 = r_orient * r_orient
     ra2 = r_attract * r_attract
     n_cells = starts.shape[0] - 1
+    px = cols[0]
+    py = cols[1]
+    vx = cols[2]
+    vy = cols[3]
     for cell in prange(n_cells):
-        nbr = np.empty(9, dtype=np.int64)
-        k = _cell_block(cell, m, nbr)
+        lo = np.empty(9, dtype=np.int64)
+        hi = np.empty(9, dtype=np.int64)
+        shift_x = np.empty(9)
+        shift_y = np.empty(9)
+        k = _cell_block(cell, m, box, starts, lo, hi, shift_x, shift_y)
         for t in range(starts[cell], starts[cell + 1]):
             rx = 0.0
             ry = 0.0
             n_rep = 0
-            sx = svel[t, 0]
-            sy = svel[t, 1]
-            xi = spos[t, 0]
-            yi = spos[t, 1]
+            sx = vx[t]
+            sy = vy[t]
             for q in range(k):
-                other = nbr[q]
-                for u in range(starts[other], starts[other + 1]):
+                xi = px[t] - shift_x[q]
+                yi = py[t] - shift_y[q]
+                for u in range(lo[q], hi[q]):
                     if u == t:
                         continue
-                    ddx = _wrap(spos[u, 0] - xi, box, half)
-                    ddy = _wrap(spos[u, 1] - yi, box, half)
+                    ddx = _wrap(px[u] - xi, box, half)
+                    ddy = _wrap(py[u] - yi, box, half)
                     d2 = ddx * ddx + ddy * ddy
                     if d2 <= 0.0:
                         continue
@@ -289,8 +328,8 @@ def couzin_directions(spos, svel, box, r_repulse, r_orient, r_attract, m, order,
                         n_rep += 1
                         continue
                     if d2 <= ro2:
-                        sx += svel[u, 0]
-                        sy += svel[u, 1]
+                        sx += vx[u]
+                        sy += vy[u]
                     if d2 <= ra2:
                         d = np.sqrt(d2)
                         sx += ddx / d
@@ -302,6 +341,29 @@ def couzin_directions(spos, svel, box, r_repulse, r_orient, r_attract, m, order,
             else:
                 out_dir[i, 0] = sx
                 out_dir[i, 1] = sy
+
+
+@njit(parallel=True, cache=True)
+def desired_headings(direction, theta, n_per, informed, target, weight, out):
+    """The desired heading of every particle from its social ``direction``
+    float64[B * n, 2]: its angle, or for the first ``informed`` particles of each flock
+    the angle of ``unit(direction) + weight * (cos, sin)(target[flock])`` (Couzin et
+    al. 2005); the own heading ``theta`` where that vector is zero. ``out`` float64[B * n]."""
+    for i in prange(theta.shape[0]):
+        dx = direction[i, 0]
+        dy = direction[i, 1]
+        if i % n_per < informed:
+            norm = np.sqrt(dx * dx + dy * dy)
+            if norm > 0.0:
+                dx /= norm
+                dy /= norm
+            g = target[i // n_per]
+            dx += weight * np.cos(g)
+            dy += weight * np.sin(g)
+        if dx == 0.0 and dy == 0.0:
+            out[i] = theta[i]
+        else:
+            out[i] = np.arctan2(dy, dx)
 
 
 @njit(parallel=True, cache=True)

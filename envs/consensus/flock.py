@@ -167,8 +167,7 @@ class FlockWorld:
         self._cell_of = np.zeros(total, dtype=K.INDEX_DTYPE)
         self._order = np.zeros(total, dtype=K.INDEX_DTYPE)
         self._starts = np.zeros(c.batch * c.cells**2 + 1, dtype=K.INDEX_DTYPE)
-        self._spos = np.zeros((total, 2), dtype=K.REAL_DTYPE)  # cell order
-        self._svel = np.zeros((total, 2), dtype=K.REAL_DTYPE)
+        self._cols = np.zeros((4, total), dtype=K.REAL_DTYPE)  # x, y, vx, vy in cell order
         self._sums = np.zeros((total, 2), dtype=K.REAL_DTYPE)
         self._counts = np.zeros(total, dtype=K.INDEX_DTYPE)
         self._sums_step = -1  # step_count the neighbour sums belong to
@@ -230,7 +229,7 @@ class FlockWorld:
     def _sort(self) -> None:
         c = self.config
         K.cell_sort(self.pos, c.n, c.box, c.cells, self._cell_of, self._order, self._starts)
-        K.gather_sorted(self.pos, self.vel, self._order, self._spos, self._svel)
+        K.gather_sorted(self.pos, self.vel, self._order, self._cols)
 
     def neighbour_sums(self) -> tuple[np.ndarray, np.ndarray]:
         """Sum of the unit headings within ``radius`` (self included) ``float64[B, n, 2]``
@@ -239,8 +238,7 @@ class FlockWorld:
         if self._sums_step != self.step_count:
             self._sort()
             K.neighbour_sums(
-                self._spos,
-                self._svel,
+                self._cols,
                 c.box,
                 c.radius,
                 c.cells,
@@ -286,14 +284,13 @@ class FlockWorld:
         """The controller's desired headings, ``float64[B * n]``."""
         c = self.config
         if c.controller == "vicsek":
-            sums, _ = self.neighbour_sums()
-            direction = sums.reshape(-1, 2).copy()
+            self.neighbour_sums()
+            direction = self._sums
         else:
             self._sort()
             direction = np.empty_like(self.vel)
             K.couzin_directions(
-                self._spos,
-                self._svel,
+                self._cols,
                 c.box,
                 c.repulse_radius,
                 c.radius,
@@ -303,17 +300,16 @@ class FlockWorld:
                 self._starts,
                 direction,
             )
-        if c.informed_count:
-            d = direction.reshape(c.batch, c.n, 2)
-            k = c.informed_count
-            norm = np.hypot(d[:, :k, 0], d[:, :k, 1])[..., None]
-            unit = np.divide(d[:, :k], norm, out=np.zeros_like(d[:, :k]), where=norm > 0)
-            goal = np.stack([np.cos(self.target), np.sin(self.target)], axis=-1)[:, None]
-            d[:, :k] = unit + c.informed_weight * goal
-        desired = np.arctan2(direction[:, 1], direction[:, 0])
-        # no one near and no goal (a zero vector): keep the own heading
-        still = (direction[:, 0] == 0) & (direction[:, 1] == 0)
-        desired[still] = self.theta[still]
+        desired = np.empty_like(self.theta)
+        K.desired_headings(
+            direction,
+            self.theta,
+            c.n,
+            c.informed_count,
+            self.target,
+            float(c.informed_weight),
+            desired,
+        )
         return desired
 
     def _check_actions(self, actions: Any) -> np.ndarray | None:
