@@ -53,13 +53,13 @@ __all__ = [
 
 def depths(parents: Tensor) -> Tensor:
     """Depth of every limb slot from ``parents [B, L]`` (torso 0, padding 0)."""
-    B, L = parents.shape
-    depth = torch.zeros(B, L, dtype=torch.int64, device=parents.device)
-    safe = parents.clamp(min=0)
-    for i in range(1, L):  # parents come before children
-        has = parents[:, i] >= 0
-        depth[:, i] = torch.where(has, depth.gather(1, safe[:, i : i + 1])[:, 0] + 1, 0)
-    return depth
+    L = parents.shape[1]
+    columns = [torch.zeros_like(parents[:, 0])]
+    for i in range(1, L):  # parents come before children (out of place: vmap-safe)
+        so_far = torch.stack(columns, dim=1)
+        parent = parents[:, i : i + 1].clamp(min=0, max=i - 1)
+        columns.append(torch.where(parents[:, i] >= 0, so_far.gather(1, parent)[:, 0] + 1, 0))
+    return torch.stack(columns, dim=1)
 
 
 def _mlp(sizes: list[int], out_act: bool = False) -> nn.Sequential:
