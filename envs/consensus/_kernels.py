@@ -28,8 +28,9 @@ CELL_DTYPE = np.uint8  # unpacked cells: 0 / 1
 INDEX_DTYPE = np.int32  # neighbour tables, particle indices
 REAL_DTYPE = np.float64  # particle positions and headings
 
-BLOCK_WORDS = 8
-"""Words (x 64 starts) one thread steps together: small enough for L1, wide for SIMD."""
+BLOCK_WORDS = 32
+"""Most words (x 64 starts) one thread steps together: wide for SIMD, small for L1/L2
+(fewer when there are too few words to keep every thread busy)."""
 
 
 @njit(parallel=True, cache=True)
@@ -61,14 +62,29 @@ def table_run_packed(state, neighbours, leaf, flip, steps, block):
                 a[c, w] = state[c, w0 + w]
         for _ in range(steps):
             for c in range(n_cells):
-                sel = a[neighbours[c, k_bits - 1]]
-                for k in range(half):
-                    lo = leaf[k]
-                    fl = flip[k]
+                # the three lowest levels fused (8 table entries per group, in registers)
+                s0 = a[neighbours[c, k_bits - 1]]
+                s1 = a[neighbours[c, k_bits - 2]]
+                s2 = a[neighbours[c, k_bits - 3]]
+                for g in range(half // 4):
+                    l0 = leaf[4 * g]
+                    l1 = leaf[4 * g + 1]
+                    l2 = leaf[4 * g + 2]
+                    l3 = leaf[4 * g + 3]
+                    f0 = flip[4 * g]
+                    f1 = flip[4 * g + 1]
+                    f2 = flip[4 * g + 2]
+                    f3 = flip[4 * g + 3]
                     for w in range(bw):
-                        v[k, w] = lo ^ (fl & sel[w])
-                n = half
-                for level in range(k_bits - 2, -1, -1):
+                        x0 = l0 ^ (f0 & s0[w])
+                        x1 = l1 ^ (f1 & s0[w])
+                        x2 = l2 ^ (f2 & s0[w])
+                        x3 = l3 ^ (f3 & s0[w])
+                        y0 = x0 ^ ((x0 ^ x1) & s1[w])
+                        y1 = x2 ^ ((x2 ^ x3) & s1[w])
+                        v[g, w] = y0 ^ ((y0 ^ y1) & s2[w])
+                n = half // 4
+                for level in range(k_bits - 4, -1, -1):
                     sel = a[neighbours[c, level]]
                     n //= 2
                     for k in range(n):

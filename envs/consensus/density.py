@@ -77,6 +77,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from colonylab._checks import check_choice, check_dataclass_ints, check_optional_int
@@ -250,7 +251,9 @@ def run_packed(words: np.ndarray, neighbours: np.ndarray, table: np.ndarray, ste
     if steps <= 0:
         return
     leaf, flip = _leaves(table)
-    K.table_run_packed(words, neighbours, leaf, flip, int(steps), K.BLOCK_WORDS)
+    threads = numba.get_num_threads()
+    block = max(4, min(K.BLOCK_WORDS, -(-words.shape[1] // threads)))
+    K.table_run_packed(words, neighbours, leaf, flip, int(steps), block)
 
 
 def final_verdict(words: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
