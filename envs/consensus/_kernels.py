@@ -362,13 +362,13 @@ def couzin_directions(cols, box, r_repulse, r_orient, r_attract, m, order, start
 @njit(parallel=True, cache=True)
 def desired_headings(direction, theta, n_per, informed, target, weight, out):
     """The desired heading of every particle from its social ``direction``
-    float64[B * n, 2]: its angle, or for the first ``informed`` particles of each flock
-    the angle of ``unit(direction) + weight * (cos, sin)(target[flock])`` (Couzin et
+    float64[B * n, 2]: its angle, or for the ``informed`` (bool[B * n]) particles the
+    angle of ``unit(direction) + weight * (cos, sin)(target[flock])`` (Couzin et
     al. 2005); the own heading ``theta`` where that vector is zero. ``out`` float64[B * n]."""
     for i in prange(theta.shape[0]):
         dx = direction[i, 0]
         dy = direction[i, 1]
-        if i % n_per < informed:
+        if informed[i]:
             norm = np.sqrt(dx * dx + dy * dy)
             if norm > 0.0:
                 dx /= norm
