@@ -3,7 +3,8 @@
 ``python -m colonylab.envs.consensus.figures density`` writes ``docs/density-gkl.png``
 (GKL's space-time diagrams, time down the page); ``... flock`` writes
 ``docs/flock-order.png`` (Vicsek's order-vs-noise curve at density 4, N = 40, 400,
-4,000; see :func:`colonylab.envs.consensus.flock.order_curve`).
+4,000; see :func:`colonylab.envs.consensus.flock.order_curve`); ``... view`` writes
+``docs/flock-view.png`` (the live view of a Vicsek and a Couzin flock).
 """
 
 from __future__ import annotations
@@ -99,13 +100,51 @@ def order_figure(
     return path
 
 
+def flock_view_figure(path: str | Path = "docs/flock-view.png") -> Path:
+    """``docs/flock-view.png``: the live view of two flocks (headings as hue)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from colonylab.envs.consensus.flock import COUZIN_2005, FlockConfig, FlockWorld
+
+    vicsek = FlockWorld(FlockConfig(n=4000, noise=1.5))
+    vicsek.reset(seed=0)
+    vicsek.run(300)
+    couzin = FlockWorld(FlockConfig(n=400, **{**COUZIN_2005, "target_angle": 0.8}))
+    couzin.reset(seed=0)
+    couzin.run(300)
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.5))
+    panels = [
+        (vicsek, f"Vicsek, N = 4,000, η = 1.5: order {vicsek.order()[0]:.2f}"),
+        (couzin, f"Couzin zones, N = 400, 5% informed (white): order {couzin.order()[0]:.2f}"),
+    ]
+    for ax, (world, title) in zip(axes, panels, strict=True):
+        ax.imshow(world.render_rgb(), interpolation="nearest")
+        ax.set_title(title, fontsize=8.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(
+        "flock live view: colour = heading; white tick = the informed direction", fontsize=9
+    )
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv: Any = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=("density", "flock"))
+    parser.add_argument("which", choices=("density", "flock", "view"))
     parser.add_argument("--out", default=None, help="output PNG path")
     args = parser.parse_args(argv)
     if args.which == "density":
         print(density_figure(args.out or "docs/density-gkl.png"))
+    elif args.which == "view":
+        print(flock_view_figure(args.out or "docs/flock-view.png"))
     else:
         from colonylab.envs.consensus import flock
 

@@ -419,7 +419,7 @@ class FlockWorld:
         hue = ((theta + np.pi) / (2 * np.pi) * 255).astype(np.int64) % 256
         colour = _HUE_WHEEL[hue]
         colour[self.informed[self.view_index]] = 255
-        dot = 2 if c.n <= 20_000 else 1
+        dot = 3 if c.n <= 2_000 else (2 if c.n <= 20_000 else 1)
         for dy in range(dot):
             for dx in range(dot):
                 y = np.minimum(size - 1 - px[:, 1] + dy, size - 1)  # y up
