@@ -308,7 +308,7 @@ class LocalRule(nn.Module):
         radius: Neighbourhood radius ``r`` (``2r + 1`` cells).
         hidden: Hidden channels per cell.
         width: Units of the MLP's hidden layer.
-        bound: States are clamped to ``[-bound, bound]``.
+        bound: States stay within ``(-bound, bound)``.
         slope: Slope of the straight-through sigmoid.
     """
 
@@ -353,7 +353,7 @@ class LocalRule(nn.Module):
         # torch.roll(x, -o, 1)[:, i] is x[:, i + o]: cell i - r first
         window = torch.cat([torch.roll(x, -o, 1) for o in range(-self.radius, self.radius + 1)], -1)
         ds = self.l2(torch.tanh(self.l1(window)))  # (B, N, 1 + H)
-        return (s + ds).clamp(-self.bound, self.bound)
+        return self.bound * torch.tanh((s + ds) / self.bound)
 
     def forward(self, v: Tensor, steps: int, keep_last: int = 0) -> tuple[Tensor, list[Tensor]]:
         """Roll the rule ``steps`` steps from bits ``v: (B, N)``.
@@ -388,10 +388,10 @@ class LocalRule(nn.Module):
         _int("steps", steps, 0)
         s = self.initial_state(v.to(torch.float32))  # (B, N, C) active rings
         b, n = v.shape
-        final = torch.empty(b, n, dtype=torch.float32)
-        rows = torch.arange(b)  # which start each active ring is
+        final = s.new_empty(b, n)
+        rows = torch.arange(b, device=s.device)  # which start each active ring is
         u_s = s.new_zeros(0, 1, s.shape[-1])  # (U, 1, C) uniform rings, one cell each
-        u_rows = torch.zeros(0, dtype=torch.long)
+        u_rows = rows[:0]
         for t in range(1, steps + 1):
             if len(rows):
                 s = self.step(s)
