@@ -164,6 +164,8 @@ class MagentEngine:
         self.n_moves = np.zeros(g, np.int32)
         self.n_attacks = np.zeros(g, np.int32)
         self.view_masks, self.view_x1, self.view_y1 = [], [], []
+        self.view_lo: list[np.ndarray] = []
+        self.view_hi: list[np.ndarray] = []
         for k, t in enumerate(tables):
             self.n_moves[k], self.n_attacks[k] = len(t["moves"]), len(t["attacks"])
             self.move_dx[k, : self.n_moves[k]] = t["moves"][:, 0]
@@ -173,6 +175,11 @@ class MagentEngine:
             side = t["view"].shape[0]
             centre = int(spec.groups[k].view_radius)
             self.view_masks.append(t["view"])
+            rows = t["view"]
+            lo = np.where(rows.any(1), rows.argmax(1), 0)
+            hi = np.where(rows.any(1), rows.shape[1] - rows[:, ::-1].argmax(1), 0)
+            self.view_lo.append(lo.astype(np.int64))
+            self.view_hi.append(hi.astype(np.int64))
             self.view_x1.append(-centre)
             self.view_y1.append(-centre)
             del side
@@ -212,6 +219,7 @@ class MagentEngine:
         self.occ = np.full((self.height, self.width), K.EMPTY, np.int32)
         self._alloc(np.zeros(g, np.int64))
         self.kernel_threads = 1
+        self._obs_buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._ready = False
 
     # -- state ---------------------------------------------------------------------------
@@ -232,11 +240,17 @@ class MagentEngine:
         self._scratch = np.zeros(n, np.int32)
         self.dead_count = np.zeros(self.n_groups, np.int64)
         self._pending: list[tuple[np.ndarray, np.ndarray] | None] = [None] * self.n_groups
+        self._group_ids: list[np.ndarray | None] = [None] * self.n_groups
 
     def group_ids(self, g: int) -> np.ndarray:
-        """Ids of group ``g``'s listed agents (not yet cleared), in id order."""
-        lo, hi = self.group_start[g], self.group_start[g + 1]
-        return (np.flatnonzero(self.listed[lo:hi]) + lo).astype(np.int64)
+        """Ids of group ``g``'s listed agents (not yet cleared), in id order (cached until
+        the list changes; do not modify)."""
+        ids = self._group_ids[g]
+        if ids is None:
+            lo, hi = self.group_start[g], self.group_start[g + 1]
+            ids = (np.flatnonzero(self.listed[lo:hi]) + lo).astype(np.int64)
+            self._group_ids[g] = ids
+        return ids
 
     def listed_ids(self) -> np.ndarray:
         return np.flatnonzero(self.listed).astype(np.int64)
@@ -297,6 +311,7 @@ class MagentEngine:
         self.occ = occ
         self.hp_now[:] = self.hp_max[self.group]
         self.listed[:] = True
+        self._group_ids = [None] * self.n_groups
         self.last_action[:] = self.n_actions[self.group]  # MAgent2: "no action yet"
         self.next_reward[:] = self.step_reward[self.group]
         self.kernel_threads = resolve_threads(self.n_agents, self.requested_threads)
@@ -402,7 +417,9 @@ class MagentEngine:
         """Drop the dead from the group lists; the living start a new reward."""
         ids = self.listed_ids()
         gone = ids[self.dead[ids]]
-        self.listed[gone] = False
+        if gone.size:
+            self.listed[gone] = False
+            self._group_ids = [None] * self.n_groups
         keep = ids[~self.dead[ids]]
         self.last_reward[keep] = self.next_reward[keep]
         self.next_reward[keep] = self.step_reward[self.group[keep]]
@@ -418,10 +435,24 @@ class MagentEngine:
         """``(view float32[n, H, W, C], feature float32[n, F])`` of group ``g``'s listed
         agents (or of ``ids``), MAgent2's layout."""
         ids = self.group_ids(g) if ids is None else ids
-        view = np.empty((ids.size, *self.view_shape(g)), np.float32)
-        feature = np.empty((ids.size, self.feature_sizes[g]), np.float32)
+        view, feature = self._buffers(g, ids.size)
         self.write_observation(g, ids, view, feature)
         return view, feature
+
+    def _buffers(self, g: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Group ``g``'s observation buffers for ``n`` agents. Like MAgent2's
+        ``get_observation``, ``observe`` returns these buffers: the next ``observe`` of
+        the group overwrites them (copy what you keep). Reused, they cost no page
+        faults."""
+        held = self._obs_buffers.get(g)
+        if held is None or held[0].shape[0] < n:
+            side = self.view_shape(g)
+            held = (
+                np.zeros((n, *side), np.float32),
+                np.zeros((n, self.feature_sizes[g]), np.float32),
+            )
+            self._obs_buffers[g] = held
+        return held[0][:n], held[1][:n]
 
     def minimap(self, g: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         vh, vw, _ = self.view_shape(g)
@@ -437,13 +468,15 @@ class MagentEngine:
     def write_observation(
         self, g: int, ids: np.ndarray, view: np.ndarray, feature: np.ndarray
     ) -> None:
+        """Write group ``g``'s observations of ``ids`` into ``view`` / ``feature`` (the
+        group's own buffers from ``observe``, or any arrays of those shapes)."""
         planes, channels, scale_h, scale_w = self.minimap(g)
         with numba_threads(self.kernel_threads):
             K.write_observations(
                 ids, self.occ, self.group, self.pos, self.hp_now, self.last_action,
                 self.last_reward, self.size_of, self.hp_max, self.channel_of[g],
-                self.view_masks[g], self.view_x1[g], self.view_y1[g], planes, channels,
-                scale_h, scale_w, self.spec.embedding_size, int(self.n_actions[g]),
+                self.view_lo[g], self.view_hi[g], self.view_x1[g], self.view_y1[g], planes,
+                channels, scale_h, scale_w, self.spec.embedding_size, int(self.n_actions[g]),
                 self.spec.minimap_mode, view, feature,
             )  # fmt: skip
 

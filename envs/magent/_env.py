@@ -121,7 +121,11 @@ class MagentParallelEnv(ParallelEnv):
             for i in range(n)
         ]
         self.agents = self.possible_agents[:]
-        self._slot = {a: k for k, a in enumerate(self.possible_agents)}
+        self._names = {
+            g: [f"{definition.names[g]}_{i}" for i in range(n)]
+            for g, n in zip(self.handles, counts, strict=True)
+        }
+        self._names_cache: dict[int, tuple[np.ndarray, list[str]]] = {}
         self._slot_group = np.repeat(np.arange(len(self.handles)), counts)
         self._first_id = {g: int(engine.group_start[g]) for g in self.handles}
         values = np.asarray(definition.reward_values(config), dtype=np.float64)
@@ -165,57 +169,72 @@ class MagentParallelEnv(ParallelEnv):
         (features tiled into planes when requested), and their ids."""
         engine = self.engine
         ids = engine.group_ids(g)
+        if not (self.minimap_mode or self.extra_features):
+            # fresh arrays written once (the engine's own buffers are reused)
+            view = np.empty((ids.size, *engine.view_shape(g)), np.float32)
+            feature = np.empty((ids.size, engine.feature_sizes[g]), np.float32)
+            engine.write_observation(g, ids, view, feature)
+            return view, ids
         view, feature = engine.observe(g, ids)
         if self.minimap_mode and not self.extra_features:
             feature = feature[:, -2:]
-        if self.minimap_mode or self.extra_features:
-            tiled = np.broadcast_to(feature[:, None, None, :], (*view.shape[:3], feature.shape[1]))
-            view = np.concatenate([view, tiled], axis=-1)
-        return view, ids
+        tiled = np.broadcast_to(feature[:, None, None, :], (*view.shape[:3], feature.shape[1]))
+        return np.concatenate([view, tiled], axis=-1), ids
 
     def _observations(self) -> dict[str, np.ndarray]:
-        out = {}
-        names = self.definition.names
+        out: dict[str, np.ndarray] = {}
         for g in self.handles:
             view, ids = self._group_obs(g)
-            prefix, first = names[g], self._first_id[g]
-            for k, i in enumerate(ids.tolist()):
-                out[f"{prefix}_{i - first}"] = view[k]
+            out.update(zip(self._listed_names(g, ids), view, strict=True))
         return out
+
+    def _listed_names(self, g: int, ids: np.ndarray) -> list[str]:
+        """Names of group ``g``'s listed agents ``ids`` (cached with the engine's list)."""
+        cached = self._names_cache.get(g)
+        if cached is None or cached[0] is not ids:
+            names, first = self._names[g], self._first_id[g]
+            cached = (ids, [names[i] for i in (ids - first).tolist()])
+            self._names_cache[g] = cached
+        return cached[1]
 
     def step(self, actions: dict[str, Any]):
         engine = self.engine
-        per_group = []
+        full: list[np.ndarray | None] = [None] * engine.n_groups
+        listed = []
         for g in self.handles:
             ids = engine.group_ids(g)
-            stay = int(engine.n_moves[g]) // 2
-            prefix, first = self.definition.names[g], self._first_id[g]
-            acts = np.fromiter(
-                (actions.get(f"{prefix}_{i - first}", stay) for i in ids.tolist()),
-                dtype=np.int64,
-                count=ids.size,
-            )
-            per_group.append(acts)
-        full = [None] * engine.n_groups
-        for g, a in zip(self.handles, per_group, strict=False):
-            full[g] = a
+            names = self._listed_names(g, ids)
+            listed.append((g, ids, names))
+            try:
+                acts = list(map(actions.__getitem__, names))
+            except KeyError:  # a living agent without an action stays
+                stay = int(engine.n_moves[g]) // 2
+                acts = [actions.get(a, stay) for a in names]
+            full[g] = np.asarray(acts, dtype=np.int64).reshape(-1)
         done = engine.step(full)
         self.frames += 1
         truncated = self.frames >= self.max_cycles
-        rewards, terminations = {}, {}
-        names = self.definition.names
-        for g in self.handles:
-            ids = engine.group_ids(g)
-            prefix, first = names[g], self._first_id[g]
-            keys = [f"{prefix}_{i - first}" for i in ids.tolist()]
-            rewards.update(zip(keys, engine.next_reward[ids].astype(float).tolist(), strict=False))
-            dead = np.ones(ids.size, bool) if done else engine.dead[ids]
-            terminations.update(zip(keys, dead.tolist(), strict=False))
-        observations = self._observations()
-        truncations = {a: truncated for a in self.agents}
+        rewards: dict[str, float] = {}
+        terminations: dict[str, bool] = {}
+        observations: dict[str, np.ndarray] = {}
+        any_dead = done
+        for g, ids, names in listed:
+            rewards.update(zip(names, engine.next_reward[ids].tolist(), strict=True))
+            if done:
+                terminations.update(dict.fromkeys(names, True))
+            else:
+                dead = engine.dead[ids]
+                any_dead = any_dead or bool(dead.any())
+                terminations.update(zip(names, dead.tolist(), strict=True))
+            view, _ = self._group_obs(g)
+            observations.update(zip(names, view, strict=True))
+        truncations = dict.fromkeys(self.agents, truncated)
         infos = {a: {} for a in self.agents}
         engine.clear_dead()
-        self.agents = [a for a in self.agents if not (terminations[a] or truncations[a])]
+        if truncated or done:
+            self.agents = []
+        elif any_dead:
+            self.agents = [a for a in self.agents if not terminations[a]]
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos

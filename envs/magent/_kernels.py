@@ -299,7 +299,8 @@ def write_observations(
     size_of,
     hp_max,
     channel_of,
-    mask,
+    row_lo,
+    row_hi,
     view_x1,
     view_y1,
     minimap,
@@ -313,18 +314,24 @@ def write_observations(
     feature,
 ):
     """One group's observations, MAgent2's ``get_observation``: ``view[k]`` float32[VH,
-    VW, C] of agent ``ids[k]`` (rows = y, columns = x; inside the view mask: channel 0
-    a wall, channel ``channel_of[g]`` "an agent of group g here" and the next one its
-    HP / max HP; cells off the map stay 0), the minimap planes (when ``minimap`` has
-    groups) with the agent's own block + 1; ``feature[k]``: the id's low bits, the last
-    action one-hot, the last reward, and (with ``with_position``) x / W, y / H."""
+    VW, C] of agent ``ids[k]`` (rows = y, columns = x; inside the view circle, row ``r``
+    spanning columns ``[row_lo[r], row_hi[r])``: channel 0 a wall, channel
+    ``channel_of[g]`` "an agent of group g here" and the next one its HP / max HP; cells
+    off the map stay 0), the minimap planes (when ``minimap`` has groups) with the
+    agent's own block + 1; ``feature[k]``: the id's low bits, the last action one-hot,
+    the last reward, and (with ``with_position``) x / W, y / H.
+    (Each row is cleared whole first: a sequential memset is cheaper than clearing
+    only the cells written last time, which are scattered over cold cache lines.)"""
     h, w = occ.shape
-    vh, vw = mask.shape
+    vh = row_lo.shape[0]
+    vw = view.shape[2]
+    nc = view.shape[3]
     n_groups = minimap.shape[0]
+    flat = view.reshape(view.shape[0], vh * vw * nc)
     for k in prange(ids.shape[0]):
         i = ids[k]
         g = group[i]
-        out = view[k]
+        out = flat[k]
         out[:] = 0.0
         off = size_of[g] // 2
         top = pos[i, 1] + off + view_y1
@@ -333,18 +340,21 @@ def write_observations(
             y = top + r
             if y < 0 or y >= h:
                 continue
-            for c in range(vw):
-                x = left + c
-                if x < 0 or x >= w or not mask[r, c]:
+            lo = max(row_lo[r], -left)
+            hi = min(row_hi[r], w - left)
+            row = occ[y]
+            for c in range(lo, hi):
+                o = row[left + c]
+                if o == EMPTY:
                     continue
-                o = occ[y, x]
+                cell = r * vw + c
                 if o == WALL:
-                    out[r, c, 0] = 1.0
-                elif o >= 0:
+                    out[cell * nc] = 1.0
+                else:
                     go = group[o]
-                    ch = channel_of[go]
-                    out[r, c, ch] = 1.0
-                    out[r, c, ch + 1] = hp[o] / hp_max[go]
+                    ch = cell * nc + channel_of[go]
+                    out[ch] = 1.0
+                    out[ch + 1] = hp[o] / hp_max[go]
         if n_groups > 0:
             sy = pos[i, 1] // scale_h
             sx = pos[i, 0] // scale_w
@@ -352,8 +362,8 @@ def write_observations(
                 ch = minimap_channel[j]
                 for r in range(vh):
                     for c in range(vw):
-                        out[r, c, ch] = minimap[j, r, c]
-                out[sy, sx, ch] += np.float32(1.0)
+                        out[(r * vw + c) * nc + ch] = minimap[j, r, c]
+                out[(sy * vw + sx) * nc + ch] += np.float32(1.0)
         f = feature[k]
         f[:] = 0.0
         t = i
