@@ -3,7 +3,8 @@
 Runs inside a separate virtual environment where ``magent2`` is installed (it needs
 pygame-ce, which conflicts with pygame), so it imports nothing from colonylab.
 Prints one JSON line: ``{"api", "agents", "map_size", "steps", "agent_steps",
-"seconds", "agent_steps_per_s", "peak_rss_mb"}``.
+"seconds", "agent_steps_per_s", "peak_rss_mb", "threads", "openmp"}`` (``threads`` is
+1: the wheel's engine is built without OpenMP, which ``openmp`` checks in the process).
 
     .venv-magent/bin/python runs/benchmarks/anchors/magent2_battle.py --agents 10000 --api raw
 """
@@ -16,6 +17,7 @@ import math
 import resource
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -25,12 +27,30 @@ def map_size_for(agents: int) -> int:
     return max(12, math.ceil(math.sqrt(agents / 0.08)))
 
 
-def run_raw(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int, int, float]:
-    from magent2.environments.battle.battle import raw_env
+def make_grid(map_size: int, seed: int):
+    """MAgent2's battle engine (``magent2.GridWorld`` with battle's config and map).
 
-    env = raw_env(map_size=map_size, max_cycles=10**9, seed=seed).unwrapped
-    env.reset(seed=seed)
-    grid = env.env  # magent2.GridWorld: the engine under the PettingZoo wrapper
+    Built without the PettingZoo wrapper: its ``__init__`` reads the walls into a fixed
+    100 x 100 buffer (``GridWorld._get_walls_info``), which the border alone overflows
+    beyond map_size 2,501 (4 * (m - 1) walls), corrupting the heap at a million agents.
+    """
+    import types
+
+    import magent2
+    from magent2.environments.battle import battle
+
+    cfg = battle.get_config(map_size, False, seed, **battle.default_reward_args)
+    grid = magent2.GridWorld(cfg, map_size=map_size)
+    grid.reset()
+    holder = types.SimpleNamespace(
+        env=grid, map_size=map_size, handles=grid.get_handles(), leftID=0, rightID=1
+    )
+    battle._parallel_env.generate_map(holder)  # battle's own map, on this engine
+    return grid
+
+
+def run_raw(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int, int, float]:
+    grid = make_grid(map_size, seed)  # magent2.GridWorld: the engine under PettingZoo
     handles = grid.get_handles()
     rng = np.random.default_rng(seed)
     agents0 = sum(grid.get_num(h) for h in handles)
@@ -50,6 +70,16 @@ def run_raw(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int,
             done += len(grid.get_reward(h))
         grid.clear_dead()
     return agents0, done, time.perf_counter() - t0
+
+
+def openmp_loaded() -> bool:
+    """Whether an OpenMP runtime is mapped into this process (MAgent2 0.3.4's wheel
+    links none, so its engine runs on one thread)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
+    return any(name in maps for name in ("libgomp", "libomp", "libiomp"))
 
 
 def run_pettingzoo(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int, int, float]:
@@ -96,6 +126,8 @@ def main() -> None:
                 "seconds": seconds,
                 "agent_steps_per_s": done / seconds,
                 "peak_rss_mb": rss_kb / 1024,
+                "threads": 1,
+                "openmp": openmp_loaded(),
             }
         )
     )
