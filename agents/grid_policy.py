@@ -51,7 +51,13 @@ from torch import Tensor, nn
 
 from colonylab._checks import check_choice, check_int
 
-__all__ = ["GridPolicy", "PolicyOutput", "message_planes", "neighbour_mean_action"]
+__all__ = [
+    "GridPolicy",
+    "PolicyOutput",
+    "attack_mask",
+    "message_planes",
+    "neighbour_mean_action",
+]
 
 INPUTS = ("view", "features", "ids", "mean_action", "mask")
 """The keyword inputs of :meth:`GridPolicy.forward` (an observation batch's keys)."""
@@ -439,3 +445,40 @@ def neighbour_mean_action(
     mean = np.divide(window, total, out=np.zeros_like(window), where=total > 0)
     mean[~live] = 0.0
     return mean.astype(np.float32)
+
+
+def attack_mask(
+    view: np.ndarray,
+    n_actions: int,
+    first_attack: int,
+    offsets: Sequence[tuple[int, int]],
+    enemy_channel: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Legal-action mask that allows an attack only where the view shows an enemy:
+    ``bool[N, n_actions]``, every other action allowed.
+
+    Attack ``first_attack + k`` strikes the cell ``offsets[k] = (dy, dx)`` from the
+    agent (the centre of its ``[N, V, V, C]`` view); it is allowed when that cell's
+    ``enemy_channel`` is non-zero. In the battle worlds an attack on an empty cell only
+    costs the attack penalty, so masking it removes PPO's early trap (the policy
+    learns to never attack before it ever hits anyone). E.g. ``envs.grid.battle``:
+    ``first_attack=13``, offsets N E S W NE SE SW NW = ``((-1, 0), (0, 1), (1, 0),
+    (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1))``, ``enemy_channel=3``.
+    """
+    v = np.asarray(view)
+    if v.ndim != 4 or v.shape[1] != v.shape[2] or v.shape[1] % 2 == 0:
+        raise ValueError(f"view must be [N, V, V, C] with an odd V, got shape {v.shape}")
+    check_int("n_actions", n_actions, 1)
+    check_int("enemy_channel", enemy_channel, 0, v.shape[3] - 1)
+    check_int("first_attack", first_attack, 0, n_actions - len(offsets))
+    centre = v.shape[1] // 2
+    if out is None:
+        out = np.ones((len(v), n_actions), dtype=bool)
+    else:
+        out[...] = True
+    for k, (dy, dx) in enumerate(offsets):
+        if max(abs(dy), abs(dx)) > centre:
+            raise ValueError(f"attack offset {(dy, dx)} lies outside the {v.shape[1]}-cell view")
+        out[:, first_attack + k] = v[:, centre + dy, centre + dx, enemy_channel] != 0
+    return out

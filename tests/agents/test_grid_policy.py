@@ -184,3 +184,21 @@ def test_sampled_actions_follow_the_softmax():
     torch.testing.assert_close(
         freq, torch.softmax(policy.actor.bias.double(), 0), atol=0.015, rtol=0
     )
+
+
+def test_attack_mask_allows_attacks_only_on_seen_enemies():
+    from colonylab.agents.grid_policy import attack_mask
+
+    view = np.zeros((2, 5, 5, 3), dtype=np.uint8)
+    view[0, 1, 2, 2] = 255  # an enemy north of agent 0
+    view[1, 3, 3, 2] = 255  # south-east of agent 1
+    view[1, 2, 3, 1] = 255  # a friend east of agent 1: not a target
+    offsets = ((-1, 0), (0, 1), (1, 0), (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1))
+    mask = attack_mask(view, 21, 13, offsets, enemy_channel=2)
+    assert mask[:, :13].all()
+    assert mask[0, 13:].tolist() == [True] + [False] * 7
+    assert mask[1, 13:].tolist() == [False] * 5 + [True, False, False]
+    with pytest.raises(ValueError, match="enemy_channel must be an integer in"):
+        attack_mask(view, 21, 13, offsets, enemy_channel=3)
+    with pytest.raises(ValueError, match="outside the 5-cell view"):
+        attack_mask(view, 21, 13, ((3, 0),), enemy_channel=2)
