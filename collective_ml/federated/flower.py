@@ -34,10 +34,10 @@ from colonylab.collective_ml.federated.model import FederatedMoE, get_weights, n
 from colonylab.collective_ml.federated.runner import (
     SERVER_STRATEGIES,
     FedConfig,
-    _finetune,
     _train_kwargs,
     build_model,
     personal_scores,
+    personalize,
     server_aggregate,
 )
 
@@ -104,8 +104,7 @@ def make_apps(
         round_ = int(msg.content["config"]["round"])
         data, model = data_fn(pid), _model()
         weights = _from_record(msg.content["arrays"])
-        if cfg.strategy in ("fedavg_ft", "reptile"):
-            weights = _finetune(model, weights, data, cfg, round_, pid)
+        weights = personalize(model, weights, data, cfg, round_, pid)
         acc = accuracy(set_weights(model, weights), data.x_test, data.y_test)
         metrics = MetricRecord(
             {"partition-id": pid, "personal-acc": acc, "n-test": len(data.y_test)}

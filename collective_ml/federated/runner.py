@@ -80,6 +80,8 @@ __all__ = [
     "FedResult",
     "build_model",
     "personal_scores",
+    "personal_weights_for",
+    "personalize",
     "run_federated",
     "server_aggregate",
 ]
@@ -124,6 +126,7 @@ class FedConfig:
     screen: bool = False
     gossip_steps: int = 1
     private_experts: int = 0
+    gate_epochs: int = 0
     expert_weighting: bool = False
     eval_every: int = 1
     seed: int = 0
@@ -217,10 +220,24 @@ def personal_scores(accs: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.mean(worst))
 
 
-def _finetune(model, start, data, cfg, round_, cid) -> Weights:
+def personalize(
+    model, start: Weights, data: ClientData, cfg: FedConfig, round_: int, cid: int
+) -> Weights:
+    """A client's last local step before its personal evaluation: ``fedavg_ft`` and
+    ``reptile`` fine-tune all weights for ``finetune_epochs``; ``fedmoe`` with
+    ``gate_epochs`` re-fits only its gate (router) to the freshly averaged experts; the
+    other strategies evaluate ``start`` as it is."""
     kwargs = _train_kwargs(cfg, 100_000 + round_, cid)
-    kwargs.update(epochs=cfg.finetune_epochs, prox_mu=0.0)
-    return client_update(model, start, data, **kwargs).weights
+    kwargs.update(prox_mu=0.0)
+    if cfg.strategy in ("fedavg_ft", "reptile") and cfg.finetune_epochs:
+        return client_update(
+            model, start, data, **{**kwargs, "epochs": cfg.finetune_epochs}
+        ).weights
+    if cfg.strategy == "fedmoe" and cfg.gate_epochs:
+        gate = {k for k in start if not is_expert_key(k)}
+        kwargs.update(epochs=cfg.gate_epochs, trainable=gate)
+        return client_update(model, start, data, **kwargs).weights
+    return start
 
 
 def run_federated(
@@ -361,9 +378,7 @@ def _evaluate(model, clients, x_test, y_test, global_w, personal, cfg, r) -> dic
         global_acc = accuracy(set_weights(model, global_w), x_test, y_test)
     accs = []
     for i, data in enumerate(clients):
-        w = personal_weights_for(cfg, global_w, personal[i])
-        if s in ("fedavg_ft", "reptile"):
-            w = _finetune(model, w, data, cfg, r, i)
+        w = personalize(model, personal_weights_for(cfg, global_w, personal[i]), data, cfg, r, i)
         accs.append(accuracy(set_weights(model, w), data.x_test, data.y_test))
     mean, worst = personal_scores(accs)
     return {

@@ -57,9 +57,9 @@ from colonylab.collective_ml.federated.runner import (
     SERVER_STRATEGIES,
     STRATEGIES,
     FedConfig,
-    _finetune,
     personal_scores,
     personal_weights_for,
+    personalize,
     run_federated,
 )
 from colonylab.runs.common import (
@@ -115,6 +115,9 @@ class Config:
     """fedmoe: experts a client keeps to itself, like its gate (0: all experts shared)."""
     expert_weighting: bool = True
     """fedmoe: average expert e weighting each client by how much its gate used e."""
+    gate_epochs: int = 0
+    """fedmoe: passes re-fitting only a client's gate to the averaged experts before its
+    personal evaluation (0: none)."""
     prox_mu: float = 0.01
     """fedprox: weight of the proximal term."""
     finetune_epochs: int = 3
@@ -165,7 +168,13 @@ class Config:
                 )
         for name in ("clients", "rounds", "local_epochs", "batch_size", "experts", "hidden"):
             check_int(name, getattr(self, name), low=1)
-        for name in ("bad_clients", "empty_clients", "gossip_steps", "finetune_epochs"):
+        for name in (
+            "bad_clients",
+            "empty_clients",
+            "gossip_steps",
+            "finetune_epochs",
+            "gate_epochs",
+        ):
             check_int(name, getattr(self, name), low=0)
         check_int("eval_every", self.eval_every, low=1)
         check_int("flower_cpus", self.flower_cpus, low=1)
@@ -206,6 +215,7 @@ class Config:
             gossip_steps=self.gossip_steps,
             private_experts=self.private_experts,
             expert_weighting=self.expert_weighting,
+            gate_epochs=self.gate_epochs,
             eval_every=self.eval_every,
             seed=seed,
         )
@@ -480,9 +490,9 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
             own = personal_stored[i] if personal_stored is not None else global_w
             if strategy == "fedmoe":
                 own = {**global_w, **own}
-            w = personal_weights_for(fed, global_w, own)
-            if strategy in ("fedavg_ft", "reptile"):
-                w = _finetune(model, w, data, fed, saved.rounds, i)
+            w = personalize(
+                model, personal_weights_for(fed, global_w, own), data, fed, saved.rounds, i
+            )
             accs.append(accuracy(set_weights(model, w), data.x_test, data.y_test))
             if strategy in ("local", "gossip"):
                 global_accs.append(accuracy(set_weights(model, own), *test))
@@ -628,6 +638,35 @@ def plot_routing(routing: dict, path: Path, data: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_compare(
+    runs: dict[str, str], path: str | Path, key: str = "global_acc", title: str = ""
+) -> Path:
+    """One line per ``label: "CHECKPOINT:strategy"`` (the first seed's curve of that strategy
+    in that run's ``final.pt``), e.g. a clean run against its faulty twins."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, where in runs.items():
+        file, strategy = where.rsplit(":", 1)
+        curves = load_checkpoint(file, EXPERIMENT)["extra"]["curves"]
+        curve = next(c for k, c in curves.items() if k.split("/")[0] == strategy)
+        ax.plot([r["round"] for r in curve], [r[key] for r in curve], label=label, lw=2)
+    ax.set_xlabel("round")
+    ax.set_ylabel(key.replace("_", " "))
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
 
 
 if __name__ == "__main__":

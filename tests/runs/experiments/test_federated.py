@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from colonylab.runs.common import load_checkpoint
 from colonylab.runs.data.federated_splits import (
     digits_clients,
     dirichlet_split,
@@ -112,3 +113,17 @@ def test_config_errors_are_one_line(kwargs, match):
 def test_eval_without_a_checkpoint_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no federated checkpoint"):
         fed.evaluate(fed.Config(), str(tmp_path / "none.pt"))
+
+
+def test_shipped_checkpoint_gives_its_headline_numbers():
+    """runs/checkpoints/federated.pt (digits, 20 clients, alpha 0.1, 40 rounds, seed 0)."""
+    out = fed.evaluate(fed.Config(), None)
+    rows = {r["strategy"]: r for r in out["rows"]}
+    trained = load_checkpoint(fed.SHIPPED, "federated")["extra"]["rows"]
+    assert set(rows) == {"fedavg", "fedmoe"}
+    for r in trained:
+        if r["seed"] == 0 and r["strategy"] in rows:  # eval re-scores what training measured
+            assert rows[r["strategy"]]["personal_acc_mean"] == pytest.approx(r["personal_acc_mean"])
+    assert rows["fedavg"]["global_acc"] == pytest.approx(0.953, abs=0.001)
+    assert rows["fedmoe"]["personal_acc_mean"] == pytest.approx(0.942, abs=0.001)
+    assert "colony train federated" in out["command"]
