@@ -469,18 +469,17 @@ def order_curve(
     flocks: int = 16,
     seed: int = 0,
 ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Vicsek's Fig. 2: the order parameter against noise at fixed density.
+    """Vicsek's Fig. 2a: the order parameter against noise at fixed density.
 
-    For every ``N`` in ``sizes`` and noise in ``noises``: ``flocks`` independent flocks
-    (``max(1, flocks * 400 // N)`` for small ones... see below) run ``steps`` steps;
-    the order parameter is averaged over the last ``measure`` steps (every 10th) and
-    over the flocks. Returns ``{N: (noise, mean order, std over flocks)}``. Batch sizes:
-    ``max(2, flocks * 4000 // (10 N))`` flocks of ``N`` (more flocks for small ``N``,
-    where the order fluctuates most).
+    For every ``N`` in ``sizes`` and noise in ``noises``: ``max(2, flocks * 400 // N)``
+    independent flocks of ``N`` (more for small ``N``, whose order fluctuates most) start
+    from random positions and headings and run ``steps`` steps; the order parameter is
+    averaged over the last ``measure`` steps (every 10th), then over the flocks.
+    Returns ``{N: (noise, mean order, std over flocks)}``.
     """
     out = {}
     for n in sizes:
-        batch = max(2, flocks * 4000 // (10 * n))
+        batch = max(2, flocks * 400 // n)
         means, stds = [], []
         for k, eta in enumerate(noises):
             world = FlockWorld(FlockConfig(n=n, batch=batch, density=density, noise=eta))
