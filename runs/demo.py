@@ -1,9 +1,11 @@
 """``colony demo``: the main job on its embedded default -- a battle of thousands.
 
-Two armies of ``agents / 2`` soldiers (MAgent2's battle rules on the Numba grid
-world) meet: red plays the scripted ``greedy`` policy (attack the weakest
-neighbour, close in on the nearest enemy in view, and beyond the view head for
-the nearest enemies on the minimap), blue plays ``random``. With a display the
+Two armies of about ``agents / 2`` soldiers meet in MAgent2's ``battle_v4`` on
+MAgent2's own rules (``colonylab.envs.magent``: shuffled sequential attacks, the
+killing blow alone earns the kill, sequential moves): red plays the scripted
+``greedy`` policy in MAgent2's action numbering (attack an enemy in reach, else take
+the move closest to the nearest enemy in view, else head for the enemy army's
+centre), blue plays ``random``. With a display the
 battle runs in the live pygame viewer (zoom, pan, pause; the overlay shows team
 sizes, kills, clusters, the front line and the encirclement index); without one
 it is recorded to ``demo.gif`` and ``demo.mp4`` under ``runs/out/demo/<run>/media``
@@ -28,9 +30,12 @@ from rich.table import Table
 from colonylab._checks import check_int
 from colonylab.emergence.grid import TeamSeries, kill_ratio
 from colonylab.emergence.overlay import grid_log_metrics, grid_overlay
-from colonylab.envs.grid.battle import TEAM_NAMES, BattleConfig, BattleWorld
-from colonylab.envs.grid.policies import BASE_POLICIES
+from colonylab.envs.magent.battle_v4 import BattleConfig, BattleWorld
+
 from colonylab.runs.common import RunDir, seed_everything
+
+TEAM_NAMES = ("red", "blue")
+BASE_POLICIES = ("random", "greedy", "noop")
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,8 @@ class Config:
     """A battle of thousands, greedy (red) against random (blue): live, or recorded headless."""
 
     agents: int = 4000
-    """Soldiers of both teams together (the map is sized for MAgent's density 0.04 a side)."""
+    """Soldiers of both teams together, about (the map is sized for MAgent2's battle
+    density, 0.04 a side)."""
     policy: str = "greedy-vs-random"
     """Scripted policies, ``<red>-vs-<blue>`` (random, greedy, noop)."""
     steps: int = 300
@@ -70,13 +76,30 @@ class Config:
             )
 
 
+def map_size_for(agents: int) -> int:
+    """MAgent2's battle map side for about ``agents`` soldiers (0.04 of the cells a side)."""
+    return max(12, math.ceil(math.sqrt(agents / 0.08)))
+
+
+def armies(agents: int, map_size: int) -> list[np.ndarray]:
+    """Two armies of ``agents // 2`` soldiers laid out like MAgent2's battle (every other
+    cell of a square block, 3 columns either side of the middle), exactly that many."""
+    n = agents // 2
+    side = math.ceil(math.sqrt(n))
+    top = (map_size - 2 * side) // 2
+    cells = [(2 * (k // side), top + 2 * (k % side)) for k in range(n)]
+    mid, gap = map_size // 2, 3
+    left = np.array([(mid - gap - 2 * side + x, y) for x, y in cells], np.int32)
+    right = np.array([(mid + gap + x, y) for x, y in cells], np.int32)
+    return [left.reshape(-1, 2), right.reshape(-1, 2)]
+
+
 def make_world(cfg: Config) -> BattleWorld:
-    """The demo's battle: minimap and position features on, so greedy soldiers can
-    find enemies beyond their view; ``default_policy`` set for the viewer."""
-    world = BattleWorld(
-        BattleConfig(agents=cfg.agents, minimap=True, extra_features=True, max_cycles=10**9)
-    )
-    world.reset(seed=cfg.seed)
+    """The demo's battle: MAgent2's ``battle_v4`` (its rules and its map density) with
+    ``cfg.agents`` soldiers; ``default_policy`` set for the viewer."""
+    size = map_size_for(cfg.agents)
+    world = BattleWorld(BattleConfig(map_size=size, max_cycles=10**9))
+    world.reset(seed=cfg.seed, options={"agents": armies(cfg.agents, size)})
     world.default_policy = world.policy(cfg.policy, seed=cfg.seed)
     return world
 

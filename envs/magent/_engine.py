@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from colonylab.envs.base import check_allocation
 from colonylab.envs.grid._threads import numba_threads, resolve_threads
 from colonylab.envs.magent import _kernels as K
 
@@ -152,6 +153,9 @@ class MagentEngine:
         self.generate_map = generate_map
         self.requested_threads = threads
         self.width = self.height = int(spec.map_size)
+        cells = self.width * self.height
+        # the map (int32 a cell) and, at MAgent2's densest layouts, ~0.1 agents a cell
+        check_allocation(cells * (4 + 0.1 * 64), f"MAgent2 map {self.width} x {self.height}")
         self.n_groups = len(spec.groups)
         tables = [t.tables() for t in spec.groups]
         g = self.n_groups

@@ -158,6 +158,15 @@ class MagentParallelEnv(ParallelEnv):
         """``options``: ``{"walls": ..., "agents": ...}`` places them (the engine's
         ``reset``); other keys are ignored, as PettingZoo envs do."""
         known = {k: v for k, v in (options or {}).items() if k in ("walls", "agents")}
+        if "agents" in known:
+            agents = known["agents"]
+            sizes = [len(self._names[g]) for g in self.handles]
+            given = [len(agents[g]) if g < len(agents) else -1 for g in self.handles]
+            if given != sizes:
+                raise ValueError(
+                    f"options['agents'] must keep the group sizes {sizes} of possible_agents, "
+                    f"got {given}"
+                )
         self.engine.reset(seed=seed, options=known or None)
         self.agents = self.possible_agents[:]
         self.frames = 0
@@ -373,7 +382,9 @@ class MagentWorld:
         self.step_count = 0
         self.default_policy: Callable[[Any], np.ndarray] | None = None
         self._ready = False
-        self.kills = np.zeros(self.engine.n_groups, np.int64)
+        self.deaths = np.zeros(self.engine.n_groups, np.int64)
+        self.last_reward = np.zeros(0, np.float32)
+        self.attack_target = np.zeros(0, np.int32)
 
     # -- contract -------------------------------------------------------------------------
     def reset(
@@ -388,8 +399,9 @@ class MagentWorld:
         )
         self.n_agents = self._ids.size
         self.step_count = 0
-        self.kills[:] = 0
+        self.deaths[:] = 0
         self.last_reward = np.zeros(self.n_agents, np.float32)
+        self.attack_target = np.full(self.n_agents, -1, np.int32)
         self._ready = True
         return self._observation()
 
@@ -460,8 +472,14 @@ class MagentWorld:
         died = before & e.dead[self._ids]
         for g in range(e.n_groups):
             lo, hi = e.group_start[g], e.group_start[g + 1]
-            self.kills[g] += int((e.dead[lo:hi] & e.listed[lo:hi]).sum())
+            self.deaths[g] += int((e.dead[lo:hi] & e.listed[lo:hi]).sum())
         terminated = died | (before if done else np.zeros_like(died))
+        hit = e.last_op[self._ids] != K.OP_NULL
+        target = np.full(self.n_agents, -1, np.int32)
+        slot = np.full(e.n_agents, -1, np.int32)
+        slot[self._ids] = np.arange(self._ids.size, dtype=np.int32)
+        target[hit] = slot[e.op_obj[self._ids[hit]]]
+        self.attack_target = target
         e.clear_dead()
         self.step_count += 1
         truncated = (
@@ -474,21 +492,52 @@ class MagentWorld:
 
     def render_rgb(self) -> np.ndarray:
         image = render_picture(self.engine)
-        scale = max(1, 256 // max(image.shape[:2]))
+        scale = max(1, 512 // max(image.shape[:2]))
         return np.repeat(np.repeat(image, scale, 0), scale, 1) if scale > 1 else image
 
     def metrics(self) -> dict[str, float]:
+        """``<group>_alive`` per group, ``<group>_kills`` (two-team worlds: the other
+        team's deaths so far) and ``reward_mean`` of the last step."""
         e = self.engine
         alive = e.listed & ~e.dead
+        names = self.definition.names
         out = {
-            f"alive/{name}": float(alive[e.group_start[g] : e.group_start[g + 1]].sum())
-            for g, name in enumerate(self.definition.names)
+            f"{name}_alive": int(alive[e.group_start[g] : e.group_start[g + 1]].sum())
+            for g, name in enumerate(names)
         }
-        out["reward/mean"] = (
-            float(self.last_reward.mean())
-            if self.n_agents and hasattr(self, "last_reward")
-            else 0.0
-        )
+        if len(names) == 2:
+            out[f"{names[0]}_kills"] = int(self.deaths[1])
+            out[f"{names[1]}_kills"] = int(self.deaths[0])
+        out["reward_mean"] = float(self.last_reward.mean()) if self.last_reward.size else 0.0
+        return out
+
+    # -- the grid-world view the emergence overlay reads ----------------------------------
+    @property
+    def team_names(self) -> tuple[str, ...]:
+        return tuple(self.definition.names[g] for g in self.handles)
+
+    @property
+    def team(self) -> np.ndarray:
+        """int8[N]: each acting agent's group (handle order among the acting groups)."""
+        return np.searchsorted(self.handles, self.engine.group[self._ids]).astype(np.int8)
+
+    @property
+    def pos(self) -> np.ndarray:
+        """int32[N, 2]: each acting agent's anchor as (row, column) = (y, x)."""
+        return self.engine.pos[self._ids][:, ::-1].copy()
+
+    @property
+    def grid(self) -> np.ndarray:
+        """int32[H, W]: the acting agent on each cell (its index here), -1 empty, -2 wall
+        or a passive group's agent."""
+        occ = self.engine.occ
+        index = np.full(self.engine.n_agents + 2, -1, np.int32)
+        index[self._ids] = np.arange(self._ids.size, dtype=np.int32)
+        index[-2] = -2  # WALL
+        index[-1] = -1  # EMPTY
+        out = index[occ]
+        passive = (occ >= 0) & (out < 0)
+        out[passive] = -2
         return out
 
     def policy(self, name: str, seed: int | None = None) -> Callable[[Any], np.ndarray]:

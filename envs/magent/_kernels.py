@@ -398,9 +398,10 @@ def greedy_actions(
     out,
 ):
     """A scripted "greedy" policy in MAgent2's action numbering: attack an enemy in
-    attack range (the first in action order), else take the move that brings the agent
-    closest to the nearest enemy within ``radius`` (Chebyshev window), else to the
-    enemies' centre ``(target_x[g], target_y[g])``; ties by ``noise``. ``out[k]`` is the
+    attack range (the first in action order), else take the move onto a free square
+    that brings the agent closest to the nearest enemy within ``radius`` (Chebyshev
+    window), else to the enemies' centre ``(target_x[g], target_y[g])``; ties by
+    ``noise``. ``out[k]`` is the
     action of agent ``ids[k]``."""
     h, w = occ.shape
     for k in range(ids.shape[0]):
@@ -442,8 +443,14 @@ def greedy_actions(
         best = 1 << 30
         choice = 0
         for m in range(n_moves[g]):
-            nx = cx + move_dx[g, m]
-            ny = cy + move_dy[g, m]
+            dxm = move_dx[g, m]
+            dym = move_dy[g, m]
+            if (dxm != 0 or dym != 0) and not _area_free(
+                occ, pos[i, 0] + dxm, pos[i, 1] + dym, size_of[g], i
+            ):
+                continue  # a taken square: the move would be wasted
+            nx = cx + dxm
+            ny = cy + dym
             d = (nx - gx) * (nx - gx) + (ny - gy) * (ny - gy)
             d = d * 64 + (noise[k] + m * 7) % 64
             if d < best:
