@@ -31,7 +31,6 @@ from colonylab._checks import check_int
 from colonylab.emergence.grid import TeamSeries, kill_ratio
 from colonylab.emergence.overlay import grid_log_metrics, grid_overlay
 from colonylab.envs.magent.battle_v4 import BattleConfig, BattleWorld
-
 from colonylab.runs.common import RunDir, seed_everything
 
 TEAM_NAMES = ("red", "blue")
