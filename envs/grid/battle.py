@@ -1,4 +1,14 @@
-"""Battle: two teams fight on a square grid (MAgent2 ``battle_v4`` rules), array-first.
+"""Battle: two teams fight on a square grid (MAgent2 ``battle_v4``'s numbers, our own step), array-first.
+
+MAgent2's ``battle_v4`` itself, on MAgent2's own rules, is
+``colonylab.envs.magent.battle_v4`` (``colony rollout battle_v4``). This world keeps
+MAgent2's parameters (HP 10, damage 2, recovery 0.1, 13 x 13 view, 21 actions, reward
+terms) but resolves a step its own way: attacks are simultaneous (the dying still land
+their hits), every attacker of an agent that dies gets the kill reward and its attack
+reward, moves claim cells empty after the deaths (a cell freed by a mover this step
+cannot be entered, lowest index wins), the actions are numbered 0 no-op then the unit
+and 2-cell moves (MAgent2: 13 moves row by row, 6 stays, then attacks), and the
+minimap planes are appended at the end. A policy for one walks the wrong way on the other.
 
 =====================  ===========================================================
 World id               ``battle`` (PettingZoo: ``colonylab.envs.grid.battle_v0``)

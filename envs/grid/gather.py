@@ -1,4 +1,10 @@
-"""Gather: agents forage food patches and may fight over them (MAgent's gather), array-first.
+"""Gather: agents forage food patches and may fight over them (inspired by MAgent's gather), array-first.
+
+Not MAgent2's ``gather_v5`` (that one, on MAgent2's own rules, is
+``colonylab.envs.magent.gather_v5``): there food is a group of motionless agents with
+HP 25 laid out in squares and a lattice, eaten by attacks (+0.5 a bite, +5 the bite
+that finishes it), agents have HP 3, damage 6, speed 3 and 33 actions, and nothing
+regrows; here food is an amount per cell in regrowing patches, eaten by standing on it.
 
 =====================  ===========================================================
 World id               ``gather`` (PettingZoo: ``colonylab.envs.grid.gather_v0``)

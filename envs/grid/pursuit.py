@@ -1,4 +1,12 @@
-"""Pursuit: predators hunt prey on a square grid (MAgent's tiger-deer), array-first.
+"""Pursuit: predators hunt prey on a square grid (inspired by MAgent's tiger-deer), array-first.
+
+Not MAgent2's ``tiger_deer_v4`` (that one, on MAgent2's own rules, is
+``colonylab.envs.magent.tiger_deer_v4``): here a prey dies at once when enough
+predators (``min_attackers``) attack it in one step and the kill pays every attacker;
+in MAgent2 deer have HP 5 and die from accumulated bites (with 0.2 recovery), tigers
+have their own 9 x 9 view and 9 actions and lose 0.1 HP a step, and a tiger is paid
+only when another tiger bites the same deer in the same step. Actions, views, energy
+and breeding here are our own.
 
 =====================  ===========================================================
 World id               ``pursuit`` (PettingZoo: ``colonylab.envs.grid.pursuit_v0``)
