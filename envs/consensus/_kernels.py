@@ -359,7 +359,7 @@ def couzin_directions(cols, box, r_repulse, r_orient, r_attract, m, order, start
                 out_dir[i, 1] = sy
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def desired_headings(direction, theta, n_per, informed, target, weight, out):
     """The desired heading of every particle from its social ``direction``
     float64[B * n, 2]: its angle, or for the ``informed`` (bool[B * n]) particles the
@@ -382,7 +382,7 @@ def desired_headings(direction, theta, n_per, informed, target, weight, out):
             out[i] = np.arctan2(dy, dx)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def heading_update(pos, theta, vel, box, speed, desired, noise, max_turn):
     """Turn toward ``desired`` (at most ``max_turn`` radians), add the angular ``noise``,
     then move at ``speed`` along the NEW heading (Vicsek et al. 1995, eqs. 1-2), wrapped
