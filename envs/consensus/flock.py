@@ -171,6 +171,7 @@ class FlockWorld:
         self._sums = np.zeros((total, 2), dtype=K.REAL_DTYPE)
         self._counts = np.zeros(total, dtype=K.INDEX_DTYPE)
         self._sums_step = -1  # step_count the neighbour sums belong to
+        self._most = 0  # the most particles in one cell (last sort)
         self._rng = np.random.default_rng(0)
         self.step_count = 0
         self.view_index = 0
@@ -242,7 +243,9 @@ class FlockWorld:
     # -- neighbour queries ----------------------------------------------------------------
     def _sort(self) -> None:
         c = self.config
-        K.cell_sort(self.pos, c.n, c.box, c.cells, self._cell_of, self._order, self._starts)
+        self._most = K.cell_sort(
+            self.pos, c.n, c.box, c.cells, self._cell_of, self._order, self._starts
+        )
         K.gather_sorted(self.pos, self.vel, self._order, self._cols)
 
     def neighbour_sums(self) -> tuple[np.ndarray, np.ndarray]:
@@ -258,6 +261,7 @@ class FlockWorld:
                 c.cells,
                 self._order,
                 self._starts,
+                self._most,
                 self._sums,
                 self._counts,
             )
