@@ -164,20 +164,32 @@ def toom_table() -> np.ndarray:
 
 
 def ring_rule_table(rule: Any, radius: int = 3) -> np.ndarray:
-    """The ring's table of a rule name (:data:`RING_RULES`) or a table (any radius).
+    """The ring's table of a rule name (:data:`RING_RULES`), a hexadecimal string of the
+    literature's form (``2**(2r+1) / 4`` digits, e.g. 32 for radius 3) or a table.
 
     Raises:
         ValueError: an unknown name, a name of another radius, or a table whose length
             is not ``2**(2r+1)`` or whose entries are not 0 / 1.
     """
     if isinstance(rule, str):
-        check_choice("rule", rule, RING_RULES)
+        digits = 2 ** (2 * radius + 1) // 4
+        if rule not in RING_RULES and len(rule) == digits and _is_hex(rule):
+            return table_from_hex(rule)
+        if rule not in RING_RULES:
+            raise ValueError(
+                f"rule must be one of {', '.join(RING_RULES)} or a {digits}-digit hexadecimal "
+                f"radius-{radius} table, got {rule!r}"
+            )
         if rule == "majority":
             return majority_table(2 * radius + 1)
         if radius != 3:
             raise ValueError(f"rule {rule!r} is a radius-3 rule, got radius={radius}")
         return gkl_table() if rule == "gkl" else table_from_hex(RING_HEX[rule])
     return _check_table(rule, 2 ** (2 * radius + 1), f"a radius-{radius} ring rule")
+
+
+def _is_hex(text: str) -> bool:
+    return all(ch in "0123456789abcdefABCDEF" for ch in text)
 
 
 def grid_rule_table(rule: Any) -> np.ndarray:
@@ -411,7 +423,8 @@ class DensityConfig:
     steps: int | None = None
     """Updates per episode (default ``2 n``)."""
     rule: Any = "gkl"
-    """A name (gkl, majority, das, abk, phi-par, juille-pollack, juille-pollack-2) or a
+    """A name (gkl, majority, das, abk, phi-par, juille-pollack, juille-pollack-2), a
+    hexadecimal string (32 digits for radius 3, bit k from the left = entry k) or a
     rule table ``uint8[2**(2r+1)]`` (index = neighbourhood bits, cell i-r first)."""
     init: str = "bernoulli"
     """``bernoulli`` (each cell 1 w.p. ``p``) or ``uniform-density`` (GA training set)."""

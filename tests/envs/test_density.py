@@ -126,6 +126,14 @@ def test_world_space_time_and_reset_options():
     np.testing.assert_array_equal(world.cells, starts)  # space_time changed nothing
 
 
+def test_hex_rule_strings_are_accepted():
+    hex_das = D.RING_HEX["das"]
+    np.testing.assert_array_equal(D.DensityConfig(rule=hex_das).table, D.ring_rule_table("das"))
+    np.testing.assert_array_equal(D.ring_rule_table(hex_das.lower()), D.ring_rule_table("das"))
+    with pytest.raises(ValueError, match="32-digit hexadecimal"):
+        D.DensityConfig(rule="0F")
+
+
 def test_rule_table_in_the_config_is_frozen_and_used():
     table = D.ring_rule_table("das")
     cfg = D.DensityConfig(n=31, rule=table)
