@@ -2,19 +2,22 @@
 the network's own ceiling (and MAgent2 driving the same trainer, optionally).
 
 At each agent count (default 1k, 10k, 100k, both teams) one shared network plays
-both sides of a battle (``colonylab.envs.grid.battle`` ``BattleWorld``, MAgent2's
-``battle_v4`` rules, views 13 x 13 x 5) and the PPO trainer
-(:mod:`colonylab.collective_ml.trainers.ppo`) runs full iterations: ``rollout_steps``
-world steps with the policy's forward on every living agent, GAE, then ``epochs``
-passes of minibatches of ``minibatch_size`` samples (forward, backward, Adam). The
-row's ``agent_steps_per_s`` is living agent-steps collected *and learned from* per
-second of a whole iteration (the best of ``repeats`` after one untimed warm-up).
-``--world magent`` trains on the MAgent2-faithful ``envs.magent.battle_v4`` world
-instead (its group views written into one float32 buffer; map ``ceil(sqrt(n / 0.08))``).
+both sides of a battle -- by default MAgent2's ``battle_v4`` on MAgent2's rules
+(``colonylab.envs.magent.battle_v4`` ``BattleWorld``; map ``ceil(sqrt(n / 0.08))``, so
+the counts are MAgent2's: 968, 9,800, 99,458; its group views are written into one
+float32 buffer), or with ``--world grid`` Colony Lab's own battle
+(``colonylab.envs.grid.battle``, views stored as ``--obs-dtype``) -- with views
+13 x 13 x 5, and the PPO trainer (:mod:`colonylab.collective_ml.trainers.ppo`) runs
+full iterations: ``rollout_steps`` world steps with the policy's forward on every
+living agent, GAE, then ``epochs`` passes of minibatches of ``minibatch_size``
+samples (forward, backward, Adam). The row's ``agent_steps_per_s`` is living
+agent-steps collected *and learned from* per second of a whole iteration (the best
+of ``repeats`` after one untimed warm-up).
 
 In the same run, ``network_ceiling_agent_steps_per_s`` is the same forward and the
 same PPO update on a synthetic batch of the same size (``rollout_steps x agents``
-random views, no world, no copies into the rollout buffer): what the network alone
+samples, every step the views of the battle's first observation; no world, no copies
+into the rollout buffer): what the network alone
 allows. ``world_share = 1 - agent_steps_per_s / ceiling`` is the share of an
 iteration spent outside the network (the world's step and views, and the plumbing
 that stores them); ``direct_world_share`` reads the same share off the training
@@ -39,6 +42,7 @@ thread below 4,096 agents, else ``NUMBA_NUM_THREADS``); MAgent2's engine is
 single-threaded. The table title and ``threads`` in the JSON say so.
 
     colony bench marl --json runs/out/bench-marl.json
+    colony bench marl --world grid --json runs/out/bench-marl-grid.json
     colony bench marl --agents 1000,10000 --anchor-python .venv-magent/bin/python
 
 JSON: ``{"suite", "machine", "torch", "network", "threads", "config", "results"}``,
@@ -80,9 +84,10 @@ class Config:
 
     agents: str = "1000,10000,100000"
     """Total agents (both teams), comma-separated."""
-    world: str = "grid"
-    """``grid``: ``envs.grid.battle`` (Colony Lab's battle); ``magent``: the MAgent2-faithful
-    ``envs.magent.battle_v4`` world (map ``ceil(sqrt(n / 0.08))``, float32 views)."""
+    world: str = "magent"
+    """``magent``: the MAgent2-faithful ``envs.magent.battle_v4`` world (map
+    ``ceil(sqrt(n / 0.08))``, float32 views); ``grid``: ``envs.grid.battle`` (Colony Lab's
+    own battle, views stored as ``--obs-dtype``)."""
     rollout_steps: int = 8
     """World steps per PPO iteration."""
     epochs: int = 4
@@ -92,7 +97,8 @@ class Config:
     hidden: tuple[int, ...] = (128, 128)
     """Widths of the network's shared trunk."""
     obs_dtype: str = "uint8"
-    """dtype of the stored views: uint8, float16 or float32."""
+    """dtype of the stored views with ``--world grid``: uint8, float16 or float32
+    (``magent`` hands out float32)."""
     repeats: int = 2
     """Timed iterations (and ceiling measurements) per row after one warm-up; best counts."""
     threads: int | None = None
