@@ -157,6 +157,15 @@ def _steps_for(agents: int, seconds: float, rate_guess: float) -> int:
     return int(max(2, min(500, seconds * rate_guess / max(agents, 1))))
 
 
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(start: tuple[float, float]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, all its threads) since ``start``."""
+    return time.perf_counter() - start[0], time.process_time() - start[1]
+
+
 def _set_threads(threads: int) -> int:
     import numba
 
@@ -186,9 +195,9 @@ def _magent_array(mod, agents, threads, seconds, seed):
     agents0 = sum(engine.num(g) for g in range(engine.n_groups))
     _engine_steps(engine, rng, 1)  # warm-up, like the anchor's untimed first step
     steps = _steps_for(agents, seconds, 3e6)
-    t0 = time.perf_counter()
+    t0 = _clock()
     done = _engine_steps(engine, rng, steps)
-    return agents0, steps, done, time.perf_counter() - t0, baseline_mb
+    return agents0, steps, done, _since(t0), baseline_mb
 
 
 def _engine_steps(engine, rng, steps: int) -> int:
@@ -224,9 +233,9 @@ def _magent_pettingzoo(mod, agents, threads, seconds, seed):
     agents0 = len(env.possible_agents)
     _pz_steps(env, rng, 1, seed)
     steps = _steps_for(agents, seconds, 1e6)
-    t0 = time.perf_counter()
+    t0 = _clock()
     done = _pz_steps(env, rng, steps, None)
-    return agents0, steps, done, time.perf_counter() - t0, baseline_mb
+    return agents0, steps, done, _since(t0), baseline_mb
 
 
 def _pz_steps(env, rng, steps: int, reset_seed) -> int:
@@ -258,11 +267,11 @@ def _fallback(api, agents, seconds, seed):
         world.step(rng.integers(0, 21, n))
         steps = _steps_for(agents, seconds, 3e6)
         done = 0
-        t0 = time.perf_counter()
+        t0 = _clock()
         for _ in range(steps):
             done += int(world.alive.sum())
             world.step(rng.integers(0, 21, n))
-        return n, steps, done, time.perf_counter() - t0, baseline_mb
+        return n, steps, done, _since(t0), baseline_mb
     from colonylab.envs.grid import battle_v0
 
     env = battle_v0.parallel_env(agents=agents, max_cycles=10**9)
@@ -270,9 +279,9 @@ def _fallback(api, agents, seconds, seed):
     agents0 = len(env.agents)
     _pz_steps(env, rng, 1, None)
     steps = _steps_for(agents, seconds, 1e6)
-    t0 = time.perf_counter()
+    t0 = _clock()
     done = _pz_steps(env, rng, steps, None)
-    return agents0, steps, done, time.perf_counter() - t0, baseline_mb
+    return agents0, steps, done, _since(t0), baseline_mb
 
 
 def measure_ours(api: str, agents: int, threads: int, seconds: float, seed: int) -> dict:
@@ -298,8 +307,10 @@ def measure_ours(api: str, agents: int, threads: int, seconds: float, seed: int)
         "map_size": map_size_for(agents),
         "steps": steps,
         "agent_steps": done,
-        "seconds": elapsed,
-        "agent_steps_per_s": done / elapsed,
+        "seconds": elapsed[0],
+        "cpu_seconds": elapsed[1],
+        "agent_steps_per_s": done / elapsed[0],
+        "agent_steps_per_cpu_s": done / max(elapsed[1], 1e-9),
         "peak_rss_mb": rss_mb,
         "world_mb": rss_mb - baseline_mb,
     }
@@ -423,6 +434,10 @@ def main(cfg: Config) -> list[dict]:
                         "agent_steps_per_s": rate,
                         "all_agent_steps_per_s": [r["agent_steps_per_s"] for r in runs[k]],
                         "ratio": None if anchor is None else rate / anchor["agent_steps_per_s"],
+                        "agent_steps_per_cpu_s": best["agent_steps_per_cpu_s"],
+                        "cpu_ratio": None
+                        if anchor is None or "agent_steps_per_cpu_s" not in anchor
+                        else best["agent_steps_per_cpu_s"] / anchor["agent_steps_per_cpu_s"],
                         "obs_gb_per_s": rate * OBS_BYTES / 1e9,
                         "write_gb_per_s": write_bw / 1e9,
                         "ceiling_agent_steps_per_s": write_bw / OBS_BYTES,
@@ -457,6 +472,7 @@ def main(cfg: Config) -> list[dict]:
             }
             if anchor is not None:
                 row["anchor_agent_steps_per_s"] = anchor["agent_steps_per_s"]
+                row["anchor_agent_steps_per_cpu_s"] = anchor.get("agent_steps_per_cpu_s")
                 row["anchor_agents"] = anchor["agents"]
                 row["anchor_peak_rss_mb"] = anchor["peak_rss_mb"]
                 row["anchor_all_agent_steps_per_s"] = [r["agent_steps_per_s"] for r in anchor_runs]
@@ -496,7 +512,7 @@ def _print_table(console, rows, thread_counts, bandwidth, world, cfg) -> None:
         title=f"colony bench grid: {world}, random actions, 13x13x5 view + 32 features "
         "float32 per agent-step; MAgent2 on 1 thread"
     )
-    columns = ("API", "agents", "threads", "ours", "MAgent2", "ratio", "obs GB/s")
+    columns = ("API", "agents", "threads", "ours", "MAgent2", "ratio", "per CPU s", "obs GB/s")
     for col in (*columns, "of ceiling", "peak RSS", "B/agent"):
         table.add_column(col, justify="right")
     for r in rows:
@@ -509,6 +525,7 @@ def _print_table(console, rows, thread_counts, bandwidth, world, cfg) -> None:
                 f"{b['agent_steps_per_s'] / 1e6:.2f}M",
                 "-" if anchor is None else f"{anchor / 1e6:.2f}M",
                 "-" if b["ratio"] is None else f"{b['ratio']:.1f}x",
+                "-" if b.get("cpu_ratio") is None else f"{b['cpu_ratio']:.1f}x",
                 f"{b['obs_gb_per_s']:.2f}",
                 f"{b['ceiling_share']:.0%}",
                 f"{b['peak_rss_mb']:,.0f}M",
@@ -522,6 +539,11 @@ def _print_table(console, rows, thread_counts, bandwidth, world, cfg) -> None:
     console.print(
         f"memory bandwidth, measured in this run: {bw}; the ceiling is the write "
         f"bandwidth over {OBS_BYTES} B of observation per agent-step"
+    )
+    console.print(
+        "ratio: agent-steps per wall-clock second, ours / MAgent2; per CPU s: agent-steps "
+        "per CPU-second of the process (all its threads), ours / MAgent2 -- the same as "
+        "ratio at 1 thread on an idle machine, and robust to other load"
     )
     if not cfg.anchor_python:
         console.print("no --anchor-python: MAgent2 not run (see --help for how to set it up)")

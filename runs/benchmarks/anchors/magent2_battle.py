@@ -3,7 +3,8 @@
 Runs inside a separate virtual environment where ``magent2`` is installed (it needs
 pygame-ce, which conflicts with pygame), so it imports nothing from colonylab.
 Prints one JSON line: ``{"api", "agents", "map_size", "steps", "agent_steps",
-"seconds", "agent_steps_per_s", "peak_rss_mb", "threads", "openmp"}`` (``threads`` is
+"seconds", "agent_steps_per_s", "cpu_seconds", "agent_steps_per_cpu_s", "peak_rss_mb",
+"threads", "openmp"}`` (``threads`` is
 1: the wheel's engine is built without OpenMP, which ``openmp`` checks in the process).
 
     .venv-magent/bin/python runs/benchmarks/anchors/magent2_battle.py --agents 10000 --api raw
@@ -49,18 +50,18 @@ def make_grid(map_size: int, seed: int):
     return grid
 
 
-def run_raw(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int, int, float]:
+def run_raw(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int, int, float, float]:
     grid = make_grid(map_size, seed)  # magent2.GridWorld: the engine under PettingZoo
     handles = grid.get_handles()
     rng = np.random.default_rng(seed)
     agents0 = sum(grid.get_num(h) for h in handles)
     n_actions = [grid.get_action_space(h)[0] for h in handles]
     done = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for k in range(warmup + steps):
         if k == warmup:  # the first steps allocate observation buffers: not timed
             done = 0
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         for h, na in zip(handles, n_actions, strict=True):
             grid.get_observation(h)  # views + features, as a policy would read them
             n = grid.get_num(h)
@@ -69,7 +70,7 @@ def run_raw(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int,
         for h in handles:
             done += len(grid.get_reward(h))
         grid.clear_dead()
-    return agents0, done, time.perf_counter() - t0
+    return agents0, done, time.perf_counter() - t0, time.process_time() - c0
 
 
 def openmp_loaded() -> bool:
@@ -82,7 +83,9 @@ def openmp_loaded() -> bool:
     return any(name in maps for name in ("libgomp", "libomp", "libiomp"))
 
 
-def run_pettingzoo(map_size: int, steps: int, seed: int, warmup: int = 1) -> tuple[int, int, float]:
+def run_pettingzoo(
+    map_size: int, steps: int, seed: int, warmup: int = 1
+) -> tuple[int, int, float, float]:
     from magent2.environments import battle_v4
 
     env = battle_v4.parallel_env(map_size=map_size, max_cycles=10**9)
@@ -90,16 +93,16 @@ def run_pettingzoo(map_size: int, steps: int, seed: int, warmup: int = 1) -> tup
     rng = np.random.default_rng(seed)
     agents0 = len(env.agents)
     done = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for k in range(warmup + steps):
         if k == warmup:
             done = 0
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         agents = env.agents
         acts = rng.integers(0, 21, len(agents))
         env.step(dict(zip(agents, acts.tolist(), strict=True)))
         done += len(agents)
-    return agents0, done, time.perf_counter() - t0
+    return agents0, done, time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
@@ -113,7 +116,7 @@ def main() -> None:
     run = run_raw if args.api == "raw" else run_pettingzoo
     steps = args.steps or max(2, min(200, 2_000_000 // max(args.agents, 1)))
     # one env (MAgent2 0.3.4 corrupts its heap when a second 1M-agent env is made)
-    agents0, done, seconds = run(map_size, steps, args.seed)
+    agents0, done, seconds, cpu_seconds = run(map_size, steps, args.seed)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
@@ -125,6 +128,8 @@ def main() -> None:
                 "agent_steps": done,
                 "seconds": seconds,
                 "agent_steps_per_s": done / seconds,
+                "cpu_seconds": cpu_seconds,
+                "agent_steps_per_cpu_s": done / max(cpu_seconds, 1e-9),
                 "peak_rss_mb": rss_kb / 1024,
                 "threads": 1,
                 "openmp": openmp_loaded(),

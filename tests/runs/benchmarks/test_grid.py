@@ -40,6 +40,7 @@ def test_grid_rows_per_thread_count_and_bandwidth(tmp_path):
         assert r["threads"] == 1 and r["agent_steps_per_s"] > 0 and r["ratio"] is None
         for b in r["by_threads"]:
             assert b["agent_steps_per_s"] > 0 and b["write_gb_per_s"] > 0
+            assert b["agent_steps_per_cpu_s"] > 0 and b["cpu_ratio"] is None
             assert b["ceiling_share"] == pytest.approx(
                 b["agent_steps_per_s"] * OBS_BYTES / (b["write_gb_per_s"] * 1e9)
             )
@@ -84,5 +85,6 @@ def test_grid_runs_magent2_in_the_same_run(tmp_path):
     assert row["anchor_agent_steps_per_s"] > 0 and row["ratio"] > 0
     assert row["anchor_agents"] == row["agents_placed"]  # the same battle map on both sides
     assert row["anchor_threads"] == 1
+    assert row["anchor_agent_steps_per_cpu_s"] > 0 and row["by_threads"][0]["cpu_ratio"] > 0
     data = json.loads(path.read_text())
     assert data["threads"]["baseline_openmp_loaded"] is False
