@@ -12,6 +12,7 @@ missing action of a living agent counts as "stay" (MAgent2 would read out of bou
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,7 @@ class MagentParallelEnv(ParallelEnv):
             for g, n in zip(self.handles, counts, strict=True)
         }
         self._names_cache: dict[int, tuple[np.ndarray, list[str]]] = {}
+        self._pool: dict[int, list[np.ndarray]] = {}
         self._slot_group = np.repeat(np.arange(len(self.handles)), counts)
         self._first_id = {g: int(engine.group_start[g]) for g in self.handles}
         values = np.asarray(definition.reward_values(config), dtype=np.float64)
@@ -179,8 +181,7 @@ class MagentParallelEnv(ParallelEnv):
         engine = self.engine
         ids = engine.group_ids(g)
         if not (self.minimap_mode or self.extra_features):
-            # fresh arrays written once (the engine's own buffers are reused)
-            view = np.empty((ids.size, *engine.view_shape(g)), np.float32)
+            view = self._free_buffer(g, ids.size)
             feature = np.empty((ids.size, engine.feature_sizes[g]), np.float32)
             engine.write_observation(g, ids, view, feature)
             return view, ids
@@ -189,6 +190,22 @@ class MagentParallelEnv(ParallelEnv):
             feature = feature[:, -2:]
         tiled = np.broadcast_to(feature[:, None, None, :], (*view.shape[:3], feature.shape[1]))
         return np.concatenate([view, tiled], axis=-1), ids
+
+    def _free_buffer(self, g: int, n: int) -> np.ndarray:
+        """A view array for ``n`` of group ``g``'s agents that nobody else holds: a
+        buffer of the group's pool whose earlier observations have all been dropped
+        (reference count), else a new one. Observations handed out stay valid as long as
+        they are kept, and a loop that rebinds ``obs`` each step cycles two buffers
+        without fresh memory (fresh arrays kept alive into the next step cost page
+        faults)."""
+        pool = self._pool.setdefault(g, [])
+        for k in range(len(pool)):
+            if sys.getrefcount(pool[k]) == 2 and pool[k].shape[0] >= n:  # pool + argument
+                return pool[k][:n]
+        buf = np.empty((n, *self.engine.view_shape(g)), np.float32)
+        if len(pool) < 4:
+            pool.append(buf)
+        return buf
 
     def _observations(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
