@@ -414,12 +414,31 @@ def desired_headings(direction, theta, n_per, informed, target, weight, out):
             out[i] = np.arctan2(dy, dx)
 
 
+@njit(inline="always")
+def uniform_hash(seed, i):
+    """A uniform double in [0, 1) from ``(seed, i)`` (splitmix64 of a Weyl sequence): the
+    same number whatever thread draws it, so the noise is parallel and deterministic."""
+    z = seed + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(parallel=True, cache=True)
+def uniform_noise(seed, amplitude, out):
+    """``out[i] = amplitude * (uniform_hash(seed, i) - 0.5)`` (tests, references)."""
+    for i in prange(out.shape[0]):
+        out[i] = amplitude * (uniform_hash(seed, i) - 0.5)
+
+
 @njit(parallel=True, cache=True, fastmath=True)
-def heading_update(pos, theta, vel, box, speed, desired, noise, max_turn):
-    """Turn toward ``desired`` (at most ``max_turn`` radians), add the angular ``noise``,
-    then move at ``speed`` along the NEW heading (Vicsek et al. 1995, eqs. 1-2), wrapped
-    into the box. Updates ``pos`` float64[M, 2], ``theta`` float64[M] and ``vel``
-    float64[M, 2] (cos, sin of theta) in place."""
+def heading_update(pos, theta, vel, box, speed, desired, amplitude, seed, max_turn):
+    """Turn toward ``desired`` (at most ``max_turn`` radians), add the angular noise
+    ``amplitude * (u - 1/2)``, ``u = uniform_hash(seed, i)``, then move at ``speed``
+    along the NEW heading (Vicsek et al. 1995, eqs. 1-2), wrapped into the box. Updates
+    ``pos`` float64[M, 2], ``theta`` float64[M] and ``vel`` float64[M, 2] (cos, sin of
+    theta) in place; ``seed`` is a uint64 drawn once per step."""
     total = pos.shape[0]
     two_pi = 2.0 * np.pi
     for i in prange(total):
@@ -429,7 +448,9 @@ def heading_update(pos, theta, vel, box, speed, desired, noise, max_turn):
             turn = max_turn
         elif turn < -max_turn:
             turn = -max_turn
-        a = theta[i] + turn + noise[i]
+        a = theta[i] + turn
+        if amplitude > 0.0:
+            a += amplitude * (uniform_hash(seed, i) - 0.5)
         a -= two_pi * np.floor((a + np.pi) / two_pi)  # into [-pi, pi)
         theta[i] = a
         c = np.cos(a)

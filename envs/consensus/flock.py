@@ -366,11 +366,19 @@ class FlockWorld:
         c = self.config
         if desired is None:
             desired = self._desired()
-        half = 0.5 * c.noise
-        noise = self._rng.uniform(-half, half, self.theta.shape[0]) if c.noise > 0 else None
-        if noise is None:
-            noise = np.zeros_like(self.theta)
-        K.heading_update(self.pos, self.theta, self.vel, c.box, c.speed, desired, noise, c.max_turn)
+        # one seed per step; each particle's noise is a hash of (seed, index)
+        seed = np.uint64(self._rng.integers(0, 2**63))
+        K.heading_update(
+            self.pos,
+            self.theta,
+            self.vel,
+            c.box,
+            c.speed,
+            desired,
+            float(c.noise),
+            seed,
+            c.max_turn,
+        )
         self.step_count += 1
 
     def run(self, steps: int) -> None:

@@ -209,3 +209,22 @@ def test_flock_informed_entry_is_the_couzin_preset():
     world.reset(seed=0)
     assert world.metadata["name"] == "colonylab/FlockInformed-v0"
     assert world.config.controller == "couzin" and world.informed.sum() == 2
+
+
+def test_noise_is_uniform_in_plus_minus_half_eta():
+    from colonylab.envs.consensus import _kernels as K
+
+    out = np.empty(200_000)
+    K.uniform_noise(np.uint64(7), 3.0, out)
+    assert out.min() >= -1.5 and out.max() < 1.5
+    counts, _ = np.histogram(out, bins=10, range=(-1.5, 1.5))
+    assert np.abs(counts / 20_000 - 1).max() < 0.05
+    # a world step with no alignment to follow (one particle): heading + noise only
+    world = FlockWorld(FlockConfig(n=1, density=0.01, noise=1.0))
+    world.reset(seed=0, options={"headings": np.zeros((1, 1))})
+    turns = []
+    for _ in range(400):
+        before = world.headings[0, 0]
+        world.step()
+        turns.append(np.angle(np.exp(1j * (world.headings[0, 0] - before))))
+    assert np.abs(turns).max() <= 0.5 and np.std(turns) == pytest.approx(1 / 12**0.5, rel=0.15)
