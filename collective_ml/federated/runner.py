@@ -262,7 +262,7 @@ def run_federated(
     expert_keys = [k for k in global_w if is_expert_key(k)]
     model_bytes = nbytes(global_w)
     s = cfg.strategy
-    lr, prev_loss, pooled = cfg.lr, None, None
+    lr, prev_loss, pooled, sent_total = cfg.lr, None, None, 0
     history, events = [], []
     x_test, y_test = test
 
@@ -349,10 +349,11 @@ def run_federated(
                         personal[i] = mixed[i]
                     sent += 2 * len(pairs) * model_bytes
 
+        sent_total += sent
         if r % cfg.eval_every and r != cfg.rounds:
             continue
         row = _evaluate(model, clients, x_test, y_test, global_w, personal, cfg, r)
-        row.update(round=r, bytes=sent, lr=lr, active=len(active))
+        row.update(round=r, bytes=sent, bytes_total=sent_total, lr=lr, active=len(active))
         history.append(row)
         if on_round is not None:
             on_round(row)

@@ -312,9 +312,10 @@ def run_one(cfg: Config, strategy: str, seed: int, run: RunDir | None = None) ->
             res.global_weights,
             res.personal_weights,
         )
-    total = sum(r["bytes"] for r in history) if cfg.engine == "flower" else None
-    if total is None:
-        total = _bytes_total(cfg, history)
+    if cfg.engine == "flower":  # every round is a row
+        total = float(sum(r["bytes"] for r in history))
+    else:  # the bytes sent up to the last round
+        total = float(history[-1]["bytes_total"])
     final = history[-1]
     if run is not None:
         for r in history:
@@ -355,12 +356,6 @@ def print_table(rows: list[dict], title: str, console: Console) -> None:
             f"{r['bytes_per_round'] / 1e3:.0f}",
         )
     console.print(table)
-
-
-def _bytes_total(cfg: Config, history: list[dict]) -> float:
-    # the runner reports the bytes of the evaluated rounds only; every round sends the same
-    # except insight's first (statistics) -- scale the mean of the evaluated ones
-    return float(np.mean([r["bytes"] for r in history])) * cfg.rounds
 
 
 def _stored_personal(
