@@ -224,6 +224,10 @@ class MagentEngine:
         self._alloc(np.zeros(g, np.int64))
         self.kernel_threads = 1
         self._obs_buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._version = 0  # bumped by every change of the map or HP
+        self._maps_version = -1
+        self._code: np.ndarray | None = None
+        self._hp_frac: np.ndarray | None = None
         self._ready = False
 
     # -- state ---------------------------------------------------------------------------
@@ -313,6 +317,7 @@ class MagentEngine:
         self._alloc(counts)
         self.pos[:] = pos
         self.occ = occ
+        self._version += 1
         self.hp_now[:] = self.hp_max[self.group]
         self.listed[:] = True
         self._group_ids = [None] * self.n_groups
@@ -360,6 +365,7 @@ class MagentEngine:
                 raise
         with numba_threads(self.kernel_threads):
             self._step()
+        self._version += 1
         return self.done()
 
     def _step(self) -> None:
@@ -475,14 +481,32 @@ class MagentEngine:
         """Write group ``g``'s observations of ``ids`` into ``view`` / ``feature`` (the
         group's own buffers from ``observe``, or any arrays of those shapes)."""
         planes, channels, scale_h, scale_w = self.minimap(g)
+        code, hp_frac = self._cell_maps()
+        lut_channel = np.zeros(2 + self.n_groups, np.int64)
+        lut_channel[2:] = self.channel_of[g]
+        lut_value = np.ones(2 + self.n_groups, np.float32)
+        lut_value[0] = 0.0
         with numba_threads(self.kernel_threads):
             K.write_observations(
-                ids, self.occ, self.group, self.pos, self.hp_now, self.last_action,
-                self.last_reward, self.size_of, self.hp_max, self.channel_of[g],
-                self.view_lo[g], self.view_hi[g], self.view_x1[g], self.view_y1[g], planes,
-                channels, scale_h, scale_w, self.spec.embedding_size, int(self.n_actions[g]),
-                self.spec.minimap_mode, view, feature,
+                ids, code, hp_frac, self.group, self.pos, self.last_action, self.last_reward,
+                self.size_of, lut_channel, lut_value, self.view_lo[g], self.view_hi[g],
+                self.view_x1[g], self.view_y1[g], planes, channels, scale_h, scale_w,
+                self.spec.embedding_size, int(self.n_actions[g]), self.spec.minimap_mode,
+                view, feature,
             )  # fmt: skip
+
+    def _cell_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """What each cell shows (code, HP fraction), rebuilt once per state change."""
+        if self._maps_version != self._version:
+            if self._code is None or self._code.shape != self.occ.shape:
+                self._code = np.zeros(self.occ.shape, np.uint8)
+                self._hp_frac = np.zeros(self.occ.shape, np.float32)
+            with numba_threads(self.kernel_threads):
+                K.build_cell_maps(
+                    self.occ, self.group, self.hp_now, self.hp_max, self._code, self._hp_frac
+                )
+            self._maps_version = self._version
+        return self._code, self._hp_frac
 
     def rewards(self, g: int) -> np.ndarray:
         return self.next_reward[self.group_ids(g)].copy()

@@ -288,17 +288,38 @@ def minimap_planes(ids, group, pos, n_groups, view_h, view_w, scale_h, scale_w):
 
 
 @njit(parallel=True, **_KERNEL)
+def build_cell_maps(occ, group, hp, hp_max, code, hp_frac):
+    """Per cell what a view shows, once per step for every observer: ``code`` uint8
+    (0 empty, 1 wall, 2 + g an agent of group g) and ``hp_frac`` float32 (its HP / max
+    HP, else 0)."""
+    h, w = occ.shape
+    for y in prange(h):
+        for x in range(w):
+            o = occ[y, x]
+            if o == EMPTY:
+                code[y, x] = 0
+                hp_frac[y, x] = 0.0
+            elif o == WALL:
+                code[y, x] = 1
+                hp_frac[y, x] = 0.0
+            else:
+                g = group[o]
+                code[y, x] = 2 + g
+                hp_frac[y, x] = hp[o] / hp_max[g]
+
+
+@njit(parallel=True, **_KERNEL)
 def write_observations(
     ids,
-    occ,
+    code,
+    hp_frac,
     group,
     pos,
-    hp,
     last_action,
     last_reward,
     size_of,
-    hp_max,
-    channel_of,
+    lut_channel,
+    lut_value,
     row_lo,
     row_hi,
     view_x1,
@@ -315,14 +336,14 @@ def write_observations(
 ):
     """One group's observations, MAgent2's ``get_observation``: ``view[k]`` float32[VH,
     VW, C] of agent ``ids[k]`` (rows = y, columns = x; inside the view circle, row ``r``
-    spanning columns ``[row_lo[r], row_hi[r])``: channel 0 a wall, channel
-    ``channel_of[g]`` "an agent of group g here" and the next one its HP / max HP; cells
-    off the map stay 0), the minimap planes (when ``minimap`` has groups) with the
+    spanning columns ``[row_lo[r], row_hi[r])``, from the cell maps of
+    :func:`build_cell_maps`: channel 0 a wall, channel ``lut_channel[2 + g]`` "an agent
+    of group g here" and the next one its HP / max HP; cells off the map stay 0), the minimap planes (when ``minimap`` has groups) with the
     agent's own block + 1; ``feature[k]``: the id's low bits, the last action one-hot,
     the last reward, and (with ``with_position``) x / W, y / H.
     (Each row is cleared whole first: a sequential memset is cheaper than clearing
     only the cells written last time, which are scattered over cold cache lines.)"""
-    h, w = occ.shape
+    h, w = code.shape
     vh = row_lo.shape[0]
     vw = view.shape[2]
     nc = view.shape[3]
@@ -342,19 +363,15 @@ def write_observations(
                 continue
             lo = max(row_lo[r], -left)
             hi = min(row_hi[r], w - left)
-            row = occ[y]
+            codes = code[y]
+            fracs = hp_frac[y]
             for c in range(lo, hi):
-                o = row[left + c]
-                if o == EMPTY:
-                    continue
-                cell = r * vw + c
-                if o == WALL:
-                    out[cell * nc] = 1.0
-                else:
-                    go = group[o]
-                    ch = cell * nc + channel_of[go]
-                    out[ch] = 1.0
-                    out[ch + 1] = hp[o] / hp_max[go]
+                # branch-free: an empty cell writes 0 into channels 0 and 1 (already 0),
+                # a wall 1 into channel 0, an agent 1 and its HP fraction into its pair
+                k2 = codes[left + c]
+                base = (r * vw + c) * nc + lut_channel[k2]
+                out[base] = lut_value[k2]
+                out[base + 1] = fracs[left + c]
         if n_groups > 0:
             sy = pos[i, 1] // scale_h
             sx = pos[i, 0] // scale_w
