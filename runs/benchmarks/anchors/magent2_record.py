@@ -921,6 +921,27 @@ def pettingzoo_scenarios(out):
         "(action 0 for all first, then random moves); obs of every 9th agent (13x13x9)",
         out,
     )
+    record_pettingzoo(
+        "battlefield_v5_pettingzoo",
+        "battlefield_v5",
+        {"extra_features": True},
+        3,
+        3,
+        "battlefield_v5.parallel_env(extra_features=True, max_cycles=3), default 80x80 "
+        "map with its walls, 3 steps of moves; obs of every 3rd agent (13x13x37)",
+        out,
+    )
+    record_pettingzoo(
+        "gather_v5_pettingzoo",
+        "gather_v5",
+        {"minimap_mode": True},
+        3,
+        50,
+        "gather_v5.parallel_env(minimap_mode=True, max_cycles=3), default 200x200 map "
+        "(food is no PettingZoo agent), 3 steps of moves; obs of every 50th omnivore "
+        "(15x15x9)",
+        out,
+    )
 
 
 WORLD_RECORDERS = {
