@@ -8,7 +8,10 @@
   (float32, exactly; rewards to 1e-6 for a different summation order), and ``done``;
 * stochastic scenarios (attack-heavy random play, armies in contact, >= 40 seeds on
   each side): per group, the mean cumulative deaths at the middle and last step and
-  the mean summed reward must agree with MAgent2's within 3 standard errors.
+  the mean summed reward must agree with MAgent2's within 3 standard errors;
+* the PettingZoo layer (MAgent2's own ``parallel_env`` on its default map): agent
+  names, ``agents`` before and after each step, rewards, terminations, truncations,
+  the observation dict's keys and the kept agents' observations, exactly.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def _kind(path: Path) -> str:
 
 DETERMINISTIC = [p for p in FIXTURES if _kind(p) == "deterministic"]
 STOCHASTIC = [p for p in FIXTURES if _kind(p) == "stochastic"]
+PETTINGZOO = [p for p in FIXTURES if _kind(p) == "pettingzoo"]
 
 
 def _engine(meta: dict, arrays: dict):
@@ -160,3 +164,29 @@ def test_stochastic_scenario_agrees_within_three_standard_errors(path):
             f"deaths by step {t}",
         )
     check(ours_reward.sum(axis=1), theirs_reward.sum(axis=1), "summed rewards")
+
+
+@pytest.mark.parametrize("path", PETTINGZOO, ids=lambda p: p.stem)
+def test_pettingzoo_layer_replays_exactly(path):
+    meta, a = _load(path)
+    module = importlib.import_module(f"colonylab.envs.magent.{meta['world']}")
+    env = module.parallel_env(**meta["kwargs"])
+    names = [str(n) for n in a["possible_agents"]]
+    assert env.possible_agents == names
+    keep = [names[k] for k in a["keep"]]
+    obs, _ = env.reset(seed=0)
+    _equal(np.stack([obs[n] for n in keep]), a["obs_init"], "observations after reset")
+    for t in range(meta["steps"]):
+        agents = [names[k] for k in a[f"agents_t{t}"]]
+        assert env.agents == agents, f"step {t}: agents before the step"
+        actions = dict(zip(agents, a[f"actions_t{t}"].tolist(), strict=True))
+        obs, rewards, terminations, truncations, _ = env.step(actions)
+        rew = np.array([rewards[n] for n in agents], np.float32)
+        _equal(rew, a[f"reward_t{t}"], f"step {t}: rewards", atol=1e-6)
+        _equal([terminations[n] for n in agents], a[f"termination_t{t}"], f"step {t}: terminations")
+        _equal([truncations[n] for n in agents], a[f"truncation_t{t}"], f"step {t}: truncations")
+        _equal(sorted(names.index(n) for n in obs), a[f"obs_keys_t{t}"], f"step {t}: obs keys")
+        shape = a[f"obs_t{t}"].shape[1:]
+        kept = np.stack([obs.get(n, np.zeros(shape, np.float32)) for n in keep])
+        _equal(kept, a[f"obs_t{t}"], f"step {t}: observations")
+        assert env.agents == [names[k] for k in a[f"after_t{t}"]], f"step {t}: agents after"
