@@ -449,6 +449,7 @@ class ModularWorld(SeededVectorWorld):
                 state=state,
                 sensordata=sensordata,
                 skip_checks=True,  # shapes are built right here
+                chunk_size=max(1, -(-rows.size // max(1, self.threads))),  # one per thread
             )
             self.states[gi][rows] = state[:, -1]
             self._sensors[gi][rows] = sensordata[:, -1]

@@ -10,10 +10,16 @@ Three ways of stepping MuJoCo robots, timed one after the other:
                 step, and a policy in the loop: one shared linear layer over every
                 limb's observation (torch, one thread), ``tanh``, as actions.
 ``ceiling``     the physics alone: MuJoCo's multi-threaded ``rollout`` of the same
-                robots (the same compiled models, sensors included) from the same
-                starts, with open-loop random controls for all ``steps`` env steps in
-                one call per body (``threads`` threads): no policy, no observations,
-                no resets (fallen robots go on lying on the floor).
+                robots (the same bodies, compiled without the limb sensors the world
+                reads its observations from) from the states
+                ``ours`` started its timed steps from, replaying open-loop the very
+                controls ``ours`` applied, all ``steps`` env steps in one call per
+                body (``threads`` threads; MuJoCo's default chunking and one chunk
+                per thread, the faster per body): the same trajectories (up to the solver's
+                warm start, which ``rollout`` keeps within one call) without the
+                policy, the observations and Python. For this, ``ours`` runs with
+                ``terminate=False`` (fallen robots go on, episodes of 1000 steps
+                longer than the timed ones), so both simulate the same states.
 ``gymnasium``   ``gymnasium.make("Walker2d-v5")`` stepped in a Python loop with random
                 actions, reset when an episode ends (one thread): what a user writes
                 without a batched world.
@@ -92,6 +98,7 @@ def _world(cfg: Config):
             num_envs=cfg.robots,
             bodies=bodies,
             autoreset=True,
+            terminate=False,  # fallen robots go on, as in the open-loop ceiling
             threads=cfg.threads,
             validate_actions=False,
             render_envs=1,
@@ -99,52 +106,69 @@ def _world(cfg: Config):
     )
 
 
-def time_ours(cfg: Config) -> float:
-    """Seconds for ``steps`` steps of the world with the linear policy in the loop."""
+def time_ours(cfg: Config) -> tuple[float, list[np.ndarray], np.ndarray]:
+    """Seconds for ``steps`` steps of the world with the linear policy in the loop; also
+    the states the timed part started from (per body) and the actions it applied
+    (``[steps, N, L]``), which the ceiling replays."""
     world = _world(cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     weight = 0.3 * torch.randn(world.obs_dim, generator=gen)
     obs = world.reset(seed=cfg.seed)
+    actions = np.zeros((cfg.steps, cfg.robots, world.max_limbs))
     with torch.no_grad():
         for _ in range(3):  # warm-up
             obs = world.step(torch.tanh(obs @ weight)).obs
+        starts = [state.copy() for state in world.states]
         start = time.perf_counter()
-        for _ in range(cfg.steps):
-            obs = world.step(torch.tanh(obs @ weight)).obs
+        for t in range(cfg.steps):
+            action = torch.tanh(obs @ weight)
+            obs = world.step(action).obs
+            actions[t] = action.numpy()
         seconds = time.perf_counter() - start
     world.close()
-    return seconds
+    return seconds, starts, actions
 
 
-def time_ceiling(cfg: Config) -> float:
-    """Seconds for MuJoCo's rollout of the same robots, open-loop, one call per body."""
+def time_ceiling(cfg: Config, starts: list[np.ndarray], actions: np.ndarray) -> float:
+    """Seconds for MuJoCo's rollout of the same robots from the same states with the
+    same controls (what ``ours`` applied), open loop: one call per body for all steps."""
+    import mujoco
     from mujoco import rollout
 
+    from colonylab.envs.mujoco.morphology import to_mjcf
+
     world = _world(cfg)
-    world.reset(seed=cfg.seed)
-    gen = np.random.default_rng(cfg.seed)
     nstep = cfg.steps * world.frame_skip
-    work = []
-    for gi, g in enumerate(world.groups):
-        control = gen.uniform(-1.0, 1.0, (g.robots.size, nstep, g.nu))
-        work.append((g, np.ascontiguousarray(world.states[gi]), control))
     seconds = 0.0
     with rollout.Rollout(nthread=cfg.threads) as pool:
-        for g, state0, control in work:
-            state = np.empty((state0.shape[0], nstep, g.nstate))
-            sensordata = np.empty((state0.shape[0], nstep, g.model.nsensordata))
-            start = time.perf_counter()
-            pool.rollout(
-                g.models(state0.shape[0]),
-                g.datas,
-                state0,
-                control,
-                nstep=nstep,
-                state=state,
-                sensordata=sensordata,
-                skip_checks=True,
+        for gi, g in enumerate(world.groups):
+            control = actions[:, g.robots, 1 : g.num_limbs]  # [steps, n_g, nu]
+            control = np.ascontiguousarray(
+                np.repeat(control.transpose(1, 0, 2), world.frame_skip, axis=1)
             )
-            seconds += time.perf_counter() - start
+            state0 = np.ascontiguousarray(starts[gi])
+            n = state0.shape[0]
+            model = mujoco.MjModel.from_xml_string(to_mjcf(g.spec))  # the body, no sensors
+            datas = [mujoco.MjData(model) for _ in range(max(1, cfg.threads))]
+            state = np.empty((n, nstep, g.nstate))
+            sensordata = np.empty((n, nstep, 0))
+            best = np.inf
+            # MuJoCo's default chunking and one chunk per thread; the faster counts
+            for chunk in (None, max(1, -(-state0.shape[0] // max(1, cfg.threads)))):
+                start = time.perf_counter()
+                pool.rollout(
+                    [model] * n,
+                    datas,
+                    state0,
+                    control,
+                    nstep=nstep,
+                    state=state,
+                    sensordata=sensordata,
+                    skip_checks=True,
+                    chunk_size=chunk,
+                )
+                best = min(best, time.perf_counter() - start)
+            seconds += best
     world.close()
     return seconds
 
@@ -179,8 +203,9 @@ def main(cfg: Config) -> list[dict[str, float]]:
         try:
             for _ in range(cfg.repeats):
                 best["gymnasium"] = min(best["gymnasium"], time_gymnasium(cfg))
-                best["ceiling"] = min(best["ceiling"], time_ceiling(cfg))
-                best["ours"] = min(best["ours"], time_ours(cfg))
+                seconds, starts, actions = time_ours(cfg)
+                best["ours"] = min(best["ours"], seconds)
+                best["ceiling"] = min(best["ceiling"], time_ceiling(cfg, starts, actions))
         finally:
             torch.set_num_threads(previous)
     steps = {"ours": cfg.robots * cfg.steps, "ceiling": cfg.robots * cfg.steps}
