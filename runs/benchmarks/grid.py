@@ -398,6 +398,7 @@ def main(cfg: Config) -> list[dict]:
         _worker(cfg)
         return []
     console = Console()
+    load_at_start = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     thread_counts = parse_threads(cfg.threads)
     work = [("array", n) for n in parse_counts("agents", cfg.agents)]
     work += [("pettingzoo", n) for n in parse_counts("pettingzoo_agents", cfg.pettingzoo_agents)]
@@ -477,7 +478,9 @@ def main(cfg: Config) -> list[dict]:
                 row["anchor_peak_rss_mb"] = anchor["peak_rss_mb"]
                 row["anchor_all_agent_steps_per_s"] = [r["agent_steps_per_s"] for r in anchor_runs]
             rows.append(row)
-    from colonylab.runs.common.bench import threads_info  # (imports torch: not in workers)
+    import torch
+
+    from colonylab.runs.common.bench import machine_info, threads_info  # (torch: not in workers)
 
     measured = sorted({b["threads"] for r in rows for b in r["by_threads"]})
     thread_info = threads_info(
@@ -492,10 +495,9 @@ def main(cfg: Config) -> list[dict]:
         payload = {
             "suite": "grid",
             "world": world,
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
+            "machine": machine_info(torch.device("cpu")),  # load_avg_1m: at the end
+            "load_avg_1m_at_start": load_at_start,
             "python": platform.python_version(),
-            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
             "threads": thread_info,
             "obs_bytes_per_agent_step": OBS_BYTES,
             "bandwidth": {str(k): v for k, v in bandwidth.items()},
