@@ -396,3 +396,37 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
         table.add_row(r["body"], r["split"], r["agent"], f"{r['mean']:.1f}", f"{r['std']:.1f}")
     console.print(table)
     return {"experiment": EXPERIMENT, "world": "modular-walkers", "rows": rows}
+
+
+def watch(cfg: Config, checkpoint: str | None = None) -> ModularWorld:
+    """``colony watch smp-walkers --checkpoint PATH``: the 12 Walker++ bodies side by
+    side (the 10 training bodies, then the held-out two), every one driven by the same
+    policy, each restarting when it falls."""
+    paths = checkpoints_to_evaluate(checkpoint)
+    if not paths:
+        raise FileNotFoundError(
+            "no smp-walkers checkpoint shipped yet; train one (colony train smp-walkers) "
+            "and pass --checkpoint RUN/checkpoints/smp_walkers_smp.pt"
+        )
+    policy, ckpt = load_model(paths[0], EXPERIMENT, build_modular)
+    bodies = body_names("walker", "train") + body_names("walker", "held-out")
+    if ckpt["extra"].get("agent") == "body-mlp":
+        bodies = list(ckpt["extra"]["bodies"])
+    world = ModularWorld(
+        ModularConfig(
+            num_envs=len(bodies), bodies=tuple(bodies), render_envs=len(bodies),
+            limb_types=True, max_episode_steps=cfg.eval_steps,
+        )
+    )  # fmt: skip
+    parents = torch.as_tensor(world.parents)
+    mask = torch.as_tensor(world.limb_mask)
+
+    @torch.no_grad()
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        o, pa, m = padded(obs.float(), parents, mask)
+        return policy(o, pa, m)[:, : obs.shape[1]]
+
+    world.default_policy = act
+    world.metadata = {**world.metadata, "name": f"{EXPERIMENT} ({paths[0].name})"}
+    world.reset(seed=cfg.seed)
+    return world
