@@ -8,7 +8,9 @@ member's node starts from what it predicted (its probabilities, its confidence, 
 entropy and, with ``member_ids``, a learned embedding of who it is), then ``steps``
 rounds of messages over a graph of members (all-to-all by default: the mean field;
 ``ring``: each member hears its two neighbours) and GRU updates; every member then
-states a revised opinion and the ensemble's answer is the mean of those opinions.
+states a revised opinion -- its own log-probabilities plus what the talk decoded (the
+decoder starts at zero, so an untrained talk is the mean of log-probabilities) -- and
+the ensemble's answer is the softmax of the mean of those opinions.
 :func:`~colonylab.agents.consensus.agreement` says how far the members agree.
 
 Like a stacking meta-learner, the network is trained on *out-of-fold* member
@@ -67,6 +69,8 @@ class TalkingEnsemble(nn.Module):
         self.net = ConsensusNetwork(
             in_dim, num_classes, hidden=hidden, message=message, steps=steps
         )
+        nn.init.zeros_(self.net.decode.weight)  # an untrained talk changes no opinion
+        nn.init.zeros_(self.net.decode.bias)
         self.graph: Neighbourhood = all_to_all(num_members) if graph == "all" else ring(num_members)
 
     def node_features(self, member_logits: Tensor) -> Tensor:
@@ -82,12 +86,14 @@ class TalkingEnsemble(nn.Module):
         return torch.cat(parts, -1)
 
     def opinions(self, member_logits: Tensor) -> Tensor:
-        """Every member's revised logits after the talk: ``(M, B, C)`` -> ``(B, M, C)``."""
-        return self.net(self.node_features(member_logits), self.graph)
+        """Every member's revised logits after the talk: ``(M, B, C)`` -> ``(B, M, C)``
+        (its own log-probabilities plus the talk's correction)."""
+        own = torch.log_softmax(member_logits, -1).transpose(0, 1)  # (B, M, C)
+        return own + self.net(self.node_features(member_logits), self.graph)
 
     def forward(self, member_logits: Tensor) -> Tensor:
-        """The ensemble's logits ``(B, C)``: the mean of the members' revised log-probabilities."""
-        return torch.log_softmax(self.opinions(member_logits), -1).mean(1)
+        """The ensemble's log-probabilities ``(B, C)``: softmax of the mean revised opinion."""
+        return torch.log_softmax(self.opinions(member_logits).mean(1), -1)
 
     def agreement(self, member_logits: Tensor) -> Tensor:
         """``(B,)`` share of members whose revised opinion is the plurality's."""

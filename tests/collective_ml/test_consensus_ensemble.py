@@ -17,8 +17,15 @@ def test_shapes_and_agreement_range():
     assert talk.opinions(logits).shape == (7, 5, 3)
     a = talk.agreement(logits)
     assert a.shape == (7,) and (a >= 1 / 3).all() and (a <= 1).all()
-    # the answer is a mean of log-probabilities: exp sums to at most 1
-    assert (talk(logits).exp().sum(-1) <= 1 + 1e-5).all()
+    # log-probabilities
+    torch.testing.assert_close(talk(logits).exp().sum(-1), torch.ones(7))
+
+
+def test_an_untrained_talk_is_the_mean_of_log_probabilities():
+    talk = TalkingEnsemble(4, 3, hidden=8, message=8, steps=2)
+    logits = torch.randn(4, 6, 3)
+    want = torch.log_softmax(torch.log_softmax(logits, -1).mean(0), -1)
+    torch.testing.assert_close(talk(logits), want)
 
 
 def test_without_member_ids_the_answer_ignores_member_order():
