@@ -176,7 +176,6 @@ class MagentEngine:
             self.move_dy[k, : self.n_moves[k]] = t["moves"][:, 1]
             self.att_dx[k, : self.n_attacks[k]] = t["attacks"][:, 0]
             self.att_dy[k, : self.n_attacks[k]] = t["attacks"][:, 1]
-            side = t["view"].shape[0]
             centre = int(spec.groups[k].view_radius)
             self.view_masks.append(t["view"])
             rows = t["view"]
@@ -186,7 +185,6 @@ class MagentEngine:
             self.view_hi.append(hi.astype(np.int64))
             self.view_x1.append(-centre)
             self.view_y1.append(-centre)
-            del side
         self.n_actions = self.n_moves + self.n_attacks
         f32 = np.float32
         types = spec.groups

@@ -128,7 +128,6 @@ class MagentParallelEnv(ParallelEnv):
         }
         self._names_cache: dict[int, tuple[np.ndarray, list[str]]] = {}
         self._pool: dict[int, list[np.ndarray]] = {}
-        self._slot_group = np.repeat(np.arange(len(self.handles)), counts)
         self._first_id = {g: int(engine.group_start[g]) for g in self.handles}
         values = np.asarray(definition.reward_values(config), dtype=np.float64)
         self.reward_range = (float(np.minimum(values, 0).sum()), float(np.maximum(values, 0).sum()))
@@ -377,13 +376,11 @@ class MagentWorld:
         self.definition: WorldDef = config.definition()
         self.env = MagentParallelEnv(self.definition, config)
         self.engine = self.env.engine
-        two_teams = len(self.definition.names) == 2 and self.definition.active is None
         self.policies = (
             BATTLE_POLICIES
             if self.definition.name in ("battle_v4", "battlefield_v5")
             else PLAIN_POLICIES
         )
-        del two_teams
         self.metadata = {
             **type(self).metadata,
             "name": getattr(config, "world_id", self.definition.name),
