@@ -24,11 +24,13 @@ the attacks (the attack circle without the body, row by row).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from colonylab.envs.base import check_allocation
@@ -222,6 +224,16 @@ class MagentEngine:
         self._alloc(np.zeros(g, np.int64))
         self.kernel_threads = 1
         self._obs_buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # per observer group: cell code -> channel and value (0 empty, 1 wall, 2 + g)
+        self._luts = []
+        for k in range(g):
+            lut_channel = np.zeros(2 + g, np.int64)
+            lut_channel[2:] = self.channel_of[k]
+            lut_value = np.ones(2 + g, np.float32)
+            lut_value[0] = 0.0
+            self._luts.append((lut_channel, lut_value))
+        self._no_minimap = [np.zeros((0, *self.view_masks[k].shape), np.float32) for k in range(g)]
+        self._no_channels = np.zeros(0, np.int32)
         self._version = 0  # bumped by every change of the map or HP
         self._maps_version = -1
         self._code: np.ndarray | None = None
@@ -361,7 +373,7 @@ class MagentEngine:
             except ValueError:
                 self._pending = pending
                 raise
-        with numba_threads(self.kernel_threads):
+        with self._threads():
             self._step()
         self._version += 1
         return self.done()
@@ -462,12 +474,20 @@ class MagentEngine:
             self._obs_buffers[g] = held
         return held[0][:n], held[1][:n]
 
+    def _threads(self) -> Any:
+        """Run kernels on ``kernel_threads`` (no switch needed when Numba has one thread)."""
+        if self.kernel_threads == 1 and numba.config.NUMBA_NUM_THREADS == 1:
+            return contextlib.nullcontext()
+        return numba_threads(self.kernel_threads)
+
     def minimap(self, g: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """``(planes float32[G, VH, VW], channels int32[G], scale_h, scale_w)`` of group
+        ``g``'s view (no planes without ``minimap_mode``)."""
         vh, vw, _ = self.view_shape(g)
         scale_h = (self.height + vh - 1) // vh
         scale_w = (self.width + vw - 1) // vw
         if not self.spec.minimap_mode:
-            return np.zeros((0, vh, vw), np.float32), np.zeros(0, np.int32), scale_h, scale_w
+            return self._no_minimap[g], self._no_channels, scale_h, scale_w
         planes = K.minimap_planes(
             self.listed_ids(), self.group, self.pos, self.n_groups, vh, vw, scale_h, scale_w
         )
@@ -480,11 +500,8 @@ class MagentEngine:
         group's own buffers from ``observe``, or any arrays of those shapes)."""
         planes, channels, scale_h, scale_w = self.minimap(g)
         code, hp_frac = self._cell_maps()
-        lut_channel = np.zeros(2 + self.n_groups, np.int64)
-        lut_channel[2:] = self.channel_of[g]
-        lut_value = np.ones(2 + self.n_groups, np.float32)
-        lut_value[0] = 0.0
-        with numba_threads(self.kernel_threads):
+        lut_channel, lut_value = self._luts[g]
+        with self._threads():
             K.write_observations(
                 ids, code, hp_frac, self.group, self.pos, self.last_action, self.last_reward,
                 self.size_of, lut_channel, lut_value, self.view_lo[g], self.view_hi[g],
@@ -499,7 +516,7 @@ class MagentEngine:
             if self._code is None or self._code.shape != self.occ.shape:
                 self._code = np.zeros(self.occ.shape, np.uint8)
                 self._hp_frac = np.zeros(self.occ.shape, np.float32)
-            with numba_threads(self.kernel_threads):
+            with self._threads():
                 K.build_cell_maps(
                     self.occ, self.group, self.hp_now, self.hp_max, self._code, self._hp_frac
                 )
