@@ -1,0 +1,722 @@
+"""Experiment ``battle-selfplay``: one shared network learns MAgent2's ``battle_v4`` by PPO
+against an opponent pool (the scripted ``greedy`` and ``random`` armies and past
+snapshots of itself).
+
+===============  ==========================================================================
+world            ``colonylab.envs.magent.battle_v4`` (MAgent2's rules: 81 vs 81 on map 45,
+                 HP 10, damage 2, attack -0.1, hit +0.2, kill +5, step -0.005, death
+                 -0.1); ``worlds`` battles side by side, a finished one restarts with the
+                 next seed and a new opponent
+agent            :class:`~colonylab.agents.grid_policy.GridPolicy` ``845 -> 128 -> 128 ->
+                 21 + 1`` (tanh MLP over the 13 x 13 x 5 view, actor and critic), shared
+                 by every red soldier of every battle; spec ``{"type": "grid", ...}``
+action mask      :func:`~colonylab.agents.grid_policy.attack_mask`: an attack is legal
+                 only where the view shows an enemy (without it PPO learns never to
+                 attack: every miss costs the attack penalty)
+trainer          :class:`~colonylab.collective_ml.trainers.ppo.PPO` (parameter sharing,
+                 GAE, clipped objective, entropy bonus); the learner is red, blue is the
+                 opponent
+opponents        :class:`~colonylab.collective_ml.trainers.selfplay.OpponentPool` (PFSP
+                 ``hard``: the opponents red beats least are drawn most): ``greedy``,
+                 ``random``, a snapshot of red every ``snapshot_every`` iterations, and
+                 with probability ``self_play`` the current weights themselves
+selection        every ``validate_every`` iterations red plays ``validate_battles`` fresh
+                 battles against ``greedy``; the best (win rate, then kill ratio) is
+                 ``checkpoints/battle-selfplay.pt``
+===============  ==========================================================================
+
+**Win.** A battle ends when one army is wiped out or after ``max_cycles`` steps; red
+wins when more red than blue soldiers are left at the end, a draw is an equal count.
+``kill_ratio`` is blue soldiers killed over red soldiers killed (summed over the
+battles; ``inf`` when red lost none). The learned army samples its actions from its
+policy (``--eval-greedy-actions`` takes the argmax instead).
+
+Larger battles keep MAgent2's density (each army 0.04 of the map, every other cell):
+the map side for ``n`` agents is the one whose armies come closest to ``n`` (162: 45,
+2,000: 160 -> 2,048 agents, 20,000: 500).
+
+Writes ``metrics.jsonl`` and TensorBoard (``charts/win_rate_<opponent>``,
+``charts/kill_ratio``, ``charts/red_survivors``, ``charts/blue_survivors``,
+``losses/entropy``, ``emergence/encirclement``: the share of red's targets hit from
+at least 3 of 4 sides, ``validation/win_rate_greedy``), ``checkpoints/latest.pt``
+(every ``checkpoint_every`` iterations, at the end, on Ctrl-C; ``--resume RUN_DIR``
+continues it: the pool, the optimizer and the counters are restored, the battles
+under way restart), ``checkpoints/battle-selfplay.pt`` (the best validated weights)
+and ``media/training.png`` (the learning curve).
+
+    colony train battle-selfplay
+    colony train battle-selfplay --iterations 60 --worlds 4
+    colony eval battle-selfplay --json runs/out/battle-selfplay-eval.json
+    colony eval battle-selfplay --episodes 20 --eval-agents 162
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from colonylab import agents
+from colonylab._checks import (
+    check_choice,
+    check_dataclass_ints,
+    check_float,
+    check_int,
+    check_optional_int,
+    check_probability,
+)
+from colonylab.agents.grid_policy import GridPolicy, attack_mask
+from colonylab.collective_ml.trainers.ppo import PPO, PPOConfig
+from colonylab.collective_ml.trainers.selfplay import SELF, Opponent, OpponentPool
+from colonylab.emergence.grid import encirclement_index
+from colonylab.envs.magent import battle_v4
+from colonylab.envs.magent._env import greedy as greedy_actions
+from colonylab.runs.common.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
+from colonylab.runs.common.rundir import RunDir
+from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.stages import load_model
+
+NAME = "battle-selfplay"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED = CHECKPOINTS / f"{NAME}.pt"
+VIEW_SHAPE = (13, 13, 5)
+N_ACTIONS = 21
+FIRST_ATTACK = 13
+STAY = 6
+ENEMY_CHANNEL = 3
+ATTACK_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+"""(dy, dx) of MAgent2's attacks 13..20, row by row; view cell ``(6 + dy, 6 + dx)``
+(checked against the engine in the tests)."""
+SCRIPTED = ("greedy", "random")
+TRAIN_SEED_BASE = 1_000_000
+VALIDATION_SEED_BASE = 500_000_000
+console = Console()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Train a shared army for MAgent2's battle_v4 by PPO against an opponent pool."""
+
+    worlds: int = 8
+    """Battles stepped side by side (the learner's rows: worlds x 81 red soldiers)."""
+    map_size: int = 45
+    """Map side of the training battles (45: MAgent2's 81 vs 81)."""
+    max_cycles: int = 1000
+    """Steps until a battle is cut off (MAgent2's default)."""
+    iterations: int = 200
+    """PPO iterations (each: rollout_steps steps of every battle, then the update)."""
+    minutes: float = 0.0
+    """Also stop after this many minutes of wall time, at a checkpoint (0: no limit)."""
+    rollout_steps: int = 32
+    """Steps of every battle per iteration."""
+    epochs: int = 4
+    """PPO passes over each batch."""
+    minibatches: int = 4
+    """Minibatches per pass."""
+    lr: float = 1e-3
+    """Adam's learning rate."""
+    gamma: float = 0.99
+    """Discount."""
+    gae_lambda: float = 0.95
+    """GAE's lambda."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    hidden: tuple[int, ...] = (128, 128)
+    """Widths of the shared tanh trunk."""
+    mask_attacks: bool = True
+    """Allow an attack only where the view shows an enemy (attack_mask)."""
+    opponents: tuple[str, ...] = SCRIPTED
+    """Scripted opponents in the pool (greedy, random)."""
+    self_play: float = 0.1
+    """Probability that a battle's blue army is red's current weights."""
+    snapshot_every: int = 10
+    """Add a snapshot of red's weights to the pool every this many iterations (0: never)."""
+    max_snapshots: int = 10
+    """Snapshots kept in the pool (the oldest goes first)."""
+    weighting: str = "hard"
+    """PFSP weighting of the pool: hard, variance or uniform."""
+    validate_every: int = 5
+    """Play validation battles against greedy every this many iterations."""
+    validate_battles: int = 32
+    """Validation battles (fresh seeds, at map_size) per validation."""
+    checkpoint_every: int = 10
+    """Write checkpoints/latest.pt every this many iterations (and at the end)."""
+    episodes: int = 100
+    """``colony eval``: battles per row at 162 and 2,000 agents."""
+    large_episodes: int = 10
+    """``colony eval``: battles per row at more than 10,000 agents (at most episodes)."""
+    eval_agents: tuple[int, ...] = (162, 2000, 20000)
+    """``colony eval``: battle sizes (both armies), same density as map 45."""
+    eval_opponents: tuple[str, ...] = SCRIPTED
+    """``colony eval``: scripted blue armies (greedy, random)."""
+    eval_greedy_actions: bool = False
+    """``colony eval``: red takes its policy's most likely action instead of sampling."""
+    eval_seed: int = 900_000_000
+    """``colony eval``: seed of the first battle (training and validation use others)."""
+    watch_agents: int = 162
+    """``colony watch``: battle size."""
+    watch_blue: str = "greedy"
+    """``colony watch``: the scripted blue army (greedy, random)."""
+    seed: int = 0
+    """Seed of the network, the trainer, the pool and the battles."""
+    threads: int | None = 1
+    """Torch CPU threads (None: torch's default)."""
+    out: str | None = None
+    """Run directory root (default runs/out)."""
+    plots: bool = True
+    """Write media/training.png."""
+
+    def __post_init__(self) -> None:
+        check_dataclass_ints(
+            self,
+            {"worlds": 1, "map_size": battle_v4.MIN_MAP_SIZE, "max_cycles": 1,
+             "iterations": 1, "rollout_steps": 1, "epochs": 1, "minibatches": 1,
+             "snapshot_every": 0, "max_snapshots": 1, "validate_every": 1,
+             "validate_battles": 1, "checkpoint_every": 1, "episodes": 1,
+             "large_episodes": 1, "watch_agents": 8, "eval_seed": 0, "seed": 0},
+        )  # fmt: skip
+        check_float("--minutes", self.minutes, 0.0)
+        check_float("--lr", self.lr, 0.0, low_open=True)
+        check_float("--gamma", self.gamma, 0.0, 1.0)
+        check_float("--gae-lambda", self.gae_lambda, 0.0, 1.0)
+        check_float("--entropy-coef", self.entropy_coef, 0.0)
+        check_probability("--self-play", self.self_play)
+        check_choice("--weighting", self.weighting, ("hard", "variance", "uniform"))
+        check_optional_int("--threads", self.threads, 1)
+        for h in self.hidden:
+            check_int("--hidden widths", h, 1)
+        for o in (*self.opponents, *self.eval_opponents, self.watch_blue):
+            check_choice("opponent", o, SCRIPTED)
+        if not self.eval_agents:
+            raise ValueError("--eval-agents needs at least one battle size, e.g. 162")
+        for n in self.eval_agents:
+            if isinstance(n, bool) or not isinstance(n, int) or n < 8:
+                raise ValueError(f"--eval-agents entries must be integers >= 8, got {n!r}")
+
+
+# -- the battle, sizes, players ----------------------------------------------------------------
+def army_size(map_size: int) -> int:
+    """Soldiers per army on MAgent2's battle map of side ``map_size``."""
+    return len(battle_v4.armies(map_size)[0])
+
+
+def map_for(agents_total: int) -> int:
+    """The map side whose two armies come closest to ``agents_total`` soldiers (MAgent2's
+    density; ties: the smaller map)."""
+    side = max(battle_v4.MIN_MAP_SIZE, int(math.sqrt(agents_total / 0.08)) - 3)
+    best, best_gap = side, None
+    for m in range(side, side + 8):
+        gap = abs(2 * army_size(m) - agents_total)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = m, gap
+    return best
+
+
+def make_world(map_size: int, max_cycles: int) -> battle_v4.BattleWorld:
+    """One ``battle_v4`` world (MAgent2's rewards)."""
+    return battle_v4.BattleWorld(battle_v4.BattleConfig(map_size=map_size, max_cycles=max_cycles))
+
+
+def build_policy(cfg: Config) -> GridPolicy:
+    """The shared network (initial weights from torch's current seed)."""
+    return GridPolicy(VIEW_SHAPE, N_ACTIONS, hidden=cfg.hidden)
+
+
+def masks(view: np.ndarray, enabled: bool = True, out: np.ndarray | None = None) -> np.ndarray:
+    """Legal actions ``bool[N, 21]``: attacks only on cells where the view shows an enemy."""
+    if not enabled:
+        if out is None:
+            return np.ones((len(view), N_ACTIONS), bool)
+        out[...] = True
+        return out
+    return attack_mask(view, N_ACTIONS, FIRST_ATTACK, ATTACK_OFFSETS, ENEMY_CHANNEL, out=out)
+
+
+class NetworkPlayer:
+    """A network's actions for one side: masked, sampled from a seeded generator (or argmax)."""
+
+    def __init__(
+        self, policy: GridPolicy, seed: int, mask: bool = True, deterministic: bool = False
+    ) -> None:
+        self.policy, self.mask, self.deterministic = policy, mask, deterministic
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, view: np.ndarray) -> np.ndarray:
+        if len(view) == 0:
+            return np.zeros(0, np.int64)
+        obs = {"view": torch.from_numpy(view), "mask": torch.from_numpy(masks(view, self.mask))}
+        actions, *_ = self.policy.act(obs, self.generator, deterministic=self.deterministic)
+        return actions.numpy()
+
+
+def scripted(world: battle_v4.BattleWorld, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Actions of the blue army (every slot; the dead's are ignored): ``greedy`` or ``random``."""
+    e = world.engine
+    n = int(e.group_start[2] - e.group_start[1])
+    if kind == "random":
+        return rng.integers(0, N_ACTIONS, n)
+    acts = np.full(n, STAY, np.int64)
+    ids = e.group_ids(1)
+    ids = ids[~e.dead[ids]]
+    if ids.size:
+        acts[ids - e.group_start[1]] = greedy_actions(e, 1, ids, (0,), rng)
+    return acts
+
+
+def outcome(world: battle_v4.BattleWorld) -> dict[str, float]:
+    """The battle's score: survivors, losses, and win / draw for red (module doc)."""
+    m = world.metrics()
+    red, blue = m["red_alive"], m["blue_alive"]
+    return {
+        "win": float(red > blue),
+        "draw": float(red == blue),
+        "red_alive": float(red),
+        "blue_alive": float(blue),
+        "red_lost": float(world.deaths[0]),
+        "blue_lost": float(world.deaths[1]),
+        "steps": float(world.step_count),
+    }
+
+
+def _finished(world: battle_v4.BattleWorld, result: Any) -> bool:
+    return bool(result.info.get("done")) or world.step_count >= world.config.max_cycles
+
+
+# -- the training task -------------------------------------------------------------------------
+class SelfPlayTask:
+    """The red armies of ``worlds`` battles as the PPO learner's rows; each battle's blue
+    army is an opponent drawn from ``pool`` when the battle starts (array protocol of
+    :mod:`~colonylab.collective_ml.trainers.ppo`)."""
+
+    def __init__(self, cfg: Config, policy: GridPolicy, pool: OpponentPool, seed: int) -> None:
+        self.cfg, self.policy, self.pool = cfg, policy, pool
+        self.worlds = [make_world(cfg.map_size, cfg.max_cycles) for _ in range(cfg.worlds)]
+        self.n_red = army_size(cfg.map_size)
+        self.n_agents = cfg.worlds * self.n_red
+        self.view = np.zeros((self.n_agents, *VIEW_SHAPE), np.float32)
+        self.mask = np.ones((self.n_agents, N_ACTIONS), bool)
+        self.alive = np.zeros(self.n_agents, bool)
+        self.opponent: list[Opponent] = [Opponent(SELF, SELF)] * cfg.worlds
+        self.rngs: list[np.random.Generator] = [np.random.default_rng(0)] * cfg.worlds
+        self.blue_views: list[np.ndarray] = [np.zeros(0)] * cfg.worlds
+        self.next_seed = TRAIN_SEED_BASE * (seed + 1)
+        self.generator = torch.Generator().manual_seed(seed + 7)
+        self._players: dict[str, GridPolicy] = {}
+        self.results: list[tuple[str, dict[str, float]]] = []
+        """(opponent name, outcome) of the battles finished since the last ``drain``."""
+        self.encirclement: list[float] = []
+
+    def _start(self, k: int) -> None:
+        seed = self.next_seed
+        self.next_seed += 1
+        obs = self.worlds[k].reset(seed=seed)
+        self.rngs[k] = np.random.default_rng(seed)
+        self.opponent[k] = self.pool.sample()
+        self._take(k, obs)
+
+    def _take(self, k: int, obs: dict[str, np.ndarray]) -> None:
+        sl = slice(k * self.n_red, (k + 1) * self.n_red)
+        self.view[sl] = obs["red"]
+        self.alive[sl] = self.worlds[k].alive[: self.n_red]
+        self.blue_views[k] = obs["blue"]
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        masks(self.view, self.cfg.mask_attacks, out=self.mask)
+        return {"view": self.view, "mask": self.mask, "alive": self.alive}
+
+    def reset(self, seed: int) -> dict[str, np.ndarray]:
+        for k in range(len(self.worlds)):
+            self._start(k)
+        return self._obs()
+
+    def _network(self, opponent: Opponent) -> GridPolicy:
+        if opponent.kind == SELF:
+            return self.policy
+        net = self._players.get(opponent.name)
+        if net is None:
+            net = build_policy(self.cfg)
+            net.load_state_dict(opponent.params)
+            self._players = {opponent.name: net, **dict(list(self._players.items())[-15:])}
+        return net
+
+    def _blue(self) -> list[np.ndarray]:
+        out: list[np.ndarray] = [np.zeros(0)] * len(self.worlds)
+        by_net: dict[str, list[int]] = {}
+        for k, opp in enumerate(self.opponent):
+            if opp.kind == "scripted":
+                out[k] = scripted(self.worlds[k], opp.name, self.rngs[k])
+            else:
+                by_net.setdefault(opp.name, []).append(k)
+        for ks in by_net.values():
+            net = self._network(self.opponent[ks[0]])
+            view = np.concatenate([self.blue_views[k] for k in ks])
+            obs = {
+                "view": torch.from_numpy(view),
+                "mask": torch.from_numpy(masks(view, self.cfg.mask_attacks)),
+            }
+            actions = net.act(obs, self.generator)[0].numpy()
+            for j, k in enumerate(ks):
+                n = len(self.blue_views[k])
+                out[k] = actions[j * n : (j + 1) * n]
+        return out
+
+    def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        blue = self._blue()
+        reward = np.zeros(self.n_agents, np.float32)
+        done = np.zeros(self.n_agents, bool)
+        for k, world in enumerate(self.worlds):
+            sl = slice(k * self.n_red, (k + 1) * self.n_red)
+            pos = world.pos if k == 0 else None
+            before = world.alive if k == 0 else None
+            result = world.step(np.concatenate([actions[sl], blue[k]]))
+            if k == 0:
+                target = world.attack_target.copy()
+                target[self.n_red :] = -1  # red's attacks only
+                index = encirclement_index(pos, target, before)
+                if not math.isnan(index):
+                    self.encirclement.append(index)
+            reward[sl] = result.reward[: self.n_red]
+            done[sl] = (result.terminated | result.truncated)[: self.n_red]
+            if _finished(world, result):
+                done[sl] |= self.alive[sl]
+                self.results.append((self.opponent[k].name, outcome(world)))
+                self._start(k)
+            else:
+                self._take(k, result.obs)
+        return self._obs(), reward, done
+
+    def drain(self) -> tuple[list[tuple[str, dict[str, float]]], list[float]]:
+        """The battles finished and the encirclement samples since the last call."""
+        results, self.results = self.results, []
+        enc, self.encirclement = self.encirclement, []
+        return results, enc
+
+
+# -- playing battles (validation, evaluation) --------------------------------------------------
+def play(
+    red: Callable[[np.ndarray], np.ndarray],
+    blue: str,
+    map_size: int,
+    battles: int,
+    seed: int,
+    max_cycles: int = 1000,
+    parallel: int | None = None,
+) -> list[dict[str, float]]:
+    """Outcomes of ``battles`` battles (seeds ``seed, seed + 1, ...``) of the network player
+    ``red`` against the scripted ``blue``, ``parallel`` at a time (one forward for all)."""
+    n_red = army_size(map_size)
+    parallel = parallel or max(1, min(battles, 20_000 // max(n_red, 1)))
+    out: list[dict[str, float]] = []
+    for first in range(0, battles, parallel):
+        seeds = range(seed + first, seed + min(battles, first + parallel))
+        worlds = [make_world(map_size, max_cycles) for _ in seeds]
+        obs = [w.reset(seed=s) for w, s in zip(worlds, seeds, strict=True)]
+        rngs = [np.random.default_rng(s) for s in seeds]
+        live = list(range(len(worlds)))
+        done: dict[int, dict[str, float]] = {}
+        while live:
+            actions = red(np.concatenate([obs[k]["red"] for k in live]))
+            still = []
+            for j, k in enumerate(live):
+                w = worlds[k]
+                b = scripted(w, blue, rngs[k])
+                result = w.step(np.concatenate([actions[j * n_red : (j + 1) * n_red], b]))
+                if _finished(w, result):
+                    done[k] = outcome(w)
+                else:
+                    obs[k] = result.obs
+                    still.append(k)
+            live = still
+        out += [done[k] for k in range(len(worlds))]
+    return out
+
+
+def summarise(results: list[dict[str, float]]) -> dict[str, float]:
+    """Win and draw rate, kill ratio (sums), mean survivors of a list of outcomes."""
+    n = max(len(results), 1)
+    red_lost = sum(r["red_lost"] for r in results)
+    blue_lost = sum(r["blue_lost"] for r in results)
+    return {
+        "win_rate": sum(r["win"] for r in results) / n,
+        "draw_rate": sum(r["draw"] for r in results) / n,
+        "kill_ratio": blue_lost / red_lost if red_lost else float("inf"),
+        "mean_survivors": sum(r["red_alive"] for r in results) / n,
+        "mean_enemy_survivors": sum(r["blue_alive"] for r in results) / n,
+        "mean_steps": sum(r["steps"] for r in results) / n,
+    }
+
+
+# -- training ----------------------------------------------------------------------------------
+def ppo_config(cfg: Config) -> PPOConfig:
+    return PPOConfig(
+        rollout_steps=cfg.rollout_steps, epochs=cfg.epochs, minibatches=cfg.minibatches,
+        lr=cfg.lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
+        entropy_coef=cfg.entropy_coef, seed=cfg.seed,
+    )  # fmt: skip
+
+
+def make_pool(cfg: Config) -> OpponentPool:
+    pool = OpponentPool(
+        weighting=cfg.weighting, self_play=cfg.self_play,
+        max_snapshots=cfg.max_snapshots, seed=cfg.seed,
+    )  # fmt: skip
+    for name in cfg.opponents:
+        pool.add_scripted(name, lambda *a, _n=name: _n)  # the task plays it by name
+    return pool
+
+
+def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train; save ``latest.pt`` and the best validated ``battle-selfplay.pt``; plot.
+
+    Args:
+        cfg: The run's config.
+        resume: A run directory to continue from its ``checkpoints/latest.pt``.
+    """
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    policy = build_policy(cfg)
+    pool = make_pool(cfg)
+    task = SelfPlayTask(cfg, policy, pool, cfg.seed)
+    command = reproduce_command(f"train {NAME}", cfg)
+    best: dict[str, Any] = {"score": None, "iteration": 0}
+    recent: dict[str, deque] = {}
+    state = None
+    if resume is not None:
+        ckpt = load_checkpoint(latest_checkpoint(resume), NAME)
+        policy.load_state_dict(ckpt["state_dict"])
+        state = ckpt["trainer"]
+        set_rng_states(ckpt["rng"])
+    run = RunDir(NAME, cfg.seed, cfg, root=cfg.out, resume=resume)
+
+    def checkpoint(ppo: PPO, weights: dict | None = None, metrics: dict | None = None) -> dict:
+        trainer = {
+            "ppo": ppo.state_dict(),
+            "pool": pool.state_dict(),
+            "next_seed": task.next_seed,
+            "best": {k: v for k, v in best.items()},
+        }
+        return make_checkpoint(
+            NAME, spec=policy.spec(), state_dict=weights or policy.state_dict(), config=cfg,
+            trainer=trainer, rng=rng_states(),
+            provenance=provenance(command, seed=cfg.seed, metrics=metrics),
+        )  # fmt: skip
+
+    def save(ppo: PPO) -> Path:
+        return save_checkpoint(run.checkpoints / "latest.pt", checkpoint(ppo))
+
+    def log(iteration: int, record: dict[str, float]) -> None:
+        results, enc = task.drain()
+        for name, r in results:
+            pool.record(name, wins=r["win"], draws=r["draw"], games=1)
+            recent.setdefault(name, deque(maxlen=32)).append(r)
+        for name, rs in recent.items():
+            record[f"charts/win_rate_{name if name != SELF else 'self'}"] = summarise(list(rs))[
+                "win_rate"
+            ]
+        if results:
+            s = summarise([r for _, r in results])
+            record["charts/kill_ratio"] = min(s["kill_ratio"], 1e3)
+            record["charts/red_survivors"] = s["mean_survivors"]
+            record["charts/blue_survivors"] = s["mean_enemy_survivors"]
+            record["charts/battle_steps"] = s["mean_steps"]
+        if enc:
+            record["emergence/encirclement"] = float(np.mean(enc))
+        record["charts/battles"] = float(len(results))
+        if cfg.snapshot_every and iteration % cfg.snapshot_every == 0:
+            pool.add_snapshot(f"iter-{iteration}", policy.state_dict())
+        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
+            player = NetworkPlayer(policy, seed=cfg.seed, mask=cfg.mask_attacks)
+            v = summarise(
+                play(player, "greedy", cfg.map_size, cfg.validate_battles,
+                     VALIDATION_SEED_BASE + iteration * 1000, cfg.max_cycles)
+            )  # fmt: skip
+            record["validation/win_rate_greedy"] = v["win_rate"]
+            record["validation/kill_ratio_greedy"] = min(v["kill_ratio"], 1e3)
+            record["validation/survivors_greedy"] = v["mean_survivors"]
+            score = (v["win_rate"], min(v["kill_ratio"], 1e3))
+            if best["score"] is None or score >= tuple(best["score"]):
+                best.update(score=list(score), iteration=iteration)
+                metrics = {"validation_win_rate_greedy": v["win_rate"],
+                           "validation_kill_ratio_greedy": v["kill_ratio"],
+                           "validation_battles": cfg.validate_battles, "iteration": iteration}  # fmt: skip
+                save_checkpoint(run.checkpoints / SHIPPED.name, checkpoint(ppo, metrics=metrics))
+        run.log(iteration, record)
+        wr = record.get("validation/win_rate_greedy")
+        rates = "  ".join(
+            f"{name} {record[f'charts/win_rate_{name}']:.2f}"
+            for name in (*SCRIPTED, "self")
+            if f"charts/win_rate_{name}" in record
+        )
+        console.print(
+            f"it {iteration:4d}  {record['charts/agent_steps_per_s']:6.0f} steps/s  "
+            f"entropy {record.get('losses/entropy', float('nan')):.2f}  {rates}"
+            + (f"  | validation vs greedy {wr:.2f}" if wr is not None else "")
+        )
+
+    ppo = PPO(policy, task, ppo_config(cfg), log=log, save=save, echo=console.print)
+    if state is not None:
+        ppo.load_state_dict(state["ppo"])
+        pool.load_state_dict(state["pool"])
+        task.next_seed = int(state["next_seed"])
+        best.update(state["best"])
+        run.truncate_metrics(ppo.iteration)
+    console.print(f"[bold]{NAME}[/] -> {run.path}")
+    start = time.monotonic()
+    interrupted = False
+    try:
+        while ppo.iteration < cfg.iterations:
+            ppo.fit(min(cfg.iterations, ppo.iteration + cfg.checkpoint_every))
+            if cfg.minutes and time.monotonic() - start >= 60 * cfg.minutes:
+                console.print(f"time limit: stopping after iteration {ppo.iteration}")
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    run.close()
+    if cfg.plots:
+        plot_training(run.path / "metrics.jsonl", run.media / "training.png")
+    console.print(
+        f"best validation against greedy: win rate {best['score'][0] if best['score'] else 'n/a'} "
+        f"at iteration {best['iteration']}\ncheckpoint: {run.checkpoints / SHIPPED.name}"
+    )
+    if interrupted:
+        raise KeyboardInterrupt
+    return {"iterations": ppo.iteration, "best": best["score"], "run": str(run.path)}
+
+
+def plot_training(metrics: Path, path: Path) -> Path:
+    """The learning curve: win rates (training battles per opponent, validation against
+    greedy), kill ratio, entropy and encirclement over iterations."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in Path(metrics).read_text().splitlines() if line.strip()]
+
+    def series(key: str) -> tuple[list[int], list[float]]:
+        pts = [(r["step"], r[key]) for r in rows if key in r and r[key] is not None]
+        return ([p[0] for p in pts], [p[1] for p in pts]) if pts else ([], [])
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    ax = axes[0]
+    for name, colour in (("greedy", "C3"), ("random", "C0"), ("self", "C2")):
+        x, y = series(f"charts/win_rate_{name}")
+        if x:
+            ax.plot(x, y, color=colour, alpha=0.6, label=f"training battles vs {name}")
+    x, y = series("validation/win_rate_greedy")
+    if x:
+        ax.plot(x, y, "o-", color="k", ms=3, label="validation vs greedy (fresh seeds)")
+    ax.set(xlabel="PPO iteration", ylabel="red win rate", ylim=(-0.03, 1.03),
+           title="battle_v4 81 vs 81: win rate")  # fmt: skip
+    ax.legend(loc="lower right", fontsize=8)
+    ax = axes[1]
+    x, y = series("charts/kill_ratio")
+    y = [max(v, 1e-2) for v in y]
+    ax.semilogy(x, y, color="C1", label="kill ratio (training battles)")
+    x, y = series("validation/kill_ratio_greedy")
+    y = [max(v, 1e-2) for v in y]
+    if x:
+        ax.semilogy(x, y, "o-", color="k", ms=3, label="kill ratio vs greedy (validation)")
+    ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
+    ax.set(xlabel="PPO iteration", title="blue killed / red killed")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    x, y = series("losses/entropy")
+    ax.plot(x, y, color="C4", label="policy entropy")
+    x, y = series("emergence/encirclement")
+    ax2 = ax.twinx()
+    ax2.plot(x, y, color="C5", alpha=0.7, label="encirclement index")
+    ax2.set_ylim(0, 1)
+    ax.set(xlabel="PPO iteration", title="entropy / encirclement (3 of 4 sides)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax2.legend(loc="upper right", fontsize=8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# -- checkpoint, evaluation, watching -----------------------------------------------------------
+def load_policy(checkpoint: str | Path | None = None) -> tuple[GridPolicy, dict[str, Any]]:
+    """``(policy, checkpoint dict)`` of a ``battle-selfplay`` checkpoint (default: shipped)."""
+    return load_model(checkpoint if checkpoint is not None else SHIPPED, NAME, agents.build)
+
+
+def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
+    """``colony eval battle-selfplay``: rows ``{opponent, agents, episodes, win_rate,
+    draw_rate, kill_ratio, mean_survivors}`` (plus ``map_size``, ``mean_enemy_survivors``,
+    ``mean_steps``) against each scripted army at each size (module doc: win, density)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    policy, ckpt = load_policy(checkpoint)
+    mask = bool((ckpt.get("config") or {}).get("mask_attacks", True))
+    rows = []
+    for agents_total in cfg.eval_agents:
+        map_size = map_for(agents_total)
+        episodes = cfg.episodes if agents_total <= 10_000 else min(cfg.episodes, cfg.large_episodes)
+        for blue in cfg.eval_opponents:
+            player = NetworkPlayer(policy, cfg.eval_seed, mask, cfg.eval_greedy_actions)
+            s = summarise(play(player, blue, map_size, episodes, cfg.eval_seed, cfg.max_cycles))
+            rows.append({"opponent": blue, "agents": 2 * army_size(map_size),
+                         "map_size": map_size, "episodes": episodes, **s})  # fmt: skip
+    table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
+    for col in ("opponent", "agents", "episodes", "win_rate", "draw_rate", "kill_ratio",
+                "mean_survivors", "mean_enemy_survivors", "mean_steps"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for k, v in r.items()
+                        if k != "map_size"))  # fmt: skip
+    console.print(table)
+    return {
+        "rows": rows,
+        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
+        "command": ckpt["provenance"].get("command", ""),
+        "win": "more red than blue soldiers left when a side is wiped out or at max_cycles",
+    }
+
+
+def watch(cfg: Config, checkpoint: str | None = None) -> battle_v4.BattleWorld:
+    """``colony watch battle-selfplay``: the learned red army against the scripted
+    ``watch_blue`` at ``watch_agents`` soldiers; ``world.step()`` plays both sides."""
+    policy, ckpt = load_policy(checkpoint)
+    mask = bool((ckpt.get("config") or {}).get("mask_attacks", True))
+    world = make_world(map_for(cfg.watch_agents), cfg.max_cycles)
+    player = NetworkPlayer(policy, cfg.seed, mask, cfg.eval_greedy_actions)
+    rng = np.random.default_rng(cfg.seed)
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([player(obs["red"]), scripted(world, cfg.watch_blue, rng)])
+
+    world.default_policy = act
+    world.metadata = {
+        **world.metadata,
+        "name": f"{NAME} ({Path(str(checkpoint or SHIPPED)).name}) vs {cfg.watch_blue}",
+    }
+    world.reset(seed=cfg.seed)
+    return world
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))
