@@ -106,6 +106,8 @@ PURSUIT_POLICIES = (
     "greedy-vs-noop",
 )
 GATHER_POLICIES = ("forage", "greedy", "random", "noop")
+MAGENT_BATTLE_POLICIES = ("random", "greedy", "noop", "greedy-vs-random", "random-vs-greedy")
+MAGENT_POLICIES = ("random", "greedy", "noop")
 
 
 def register(spec: WorldSpec) -> None:
@@ -240,6 +242,57 @@ def _register_builtin() -> None:
             description="Four CA side by side: Life gun + soup, Lenia Orbia, HighLife, Day & Night",
         )
     )
+    consensus = "colonylab.envs.consensus"
+    register(
+        WorldSpec(
+            "density-ring",
+            id="colonylab/DensityRing-v0",
+            entry_point=f"{consensus}.density:DensityRingWorld",
+            config_entry=f"{consensus}.density:DensityConfig",
+            description="Density classification on a 1-D ring: GKL & published rules (bit-parallel)",
+        )
+    )
+    register(
+        WorldSpec(
+            "density-grid",
+            id="colonylab/DensityGrid-v0",
+            entry_point=f"{consensus}.density:DensityGridWorld",
+            config_entry=f"{consensus}.density:DensityGridConfig",
+            description="Density classification on a 2-D torus: Toom's NEC rule, Moore majority",
+        )
+    )
+    register(
+        WorldSpec(
+            "flock",
+            id="colonylab/Flock-v0",
+            entry_point=f"{consensus}.flock:FlockWorld",
+            config_entry=f"{consensus}.flock:FlockConfig",
+            description="Vicsek / Couzin flocks with an informed minority, cell lists (Numba)",
+        )
+    )
+    register(
+        WorldSpec(
+            "flock-informed",
+            id="colonylab/FlockInformed-v0",
+            entry_point=f"{consensus}.flock:FlockWorld",
+            config_entry=f"{consensus}.flock:FlockConfig",
+            description="Couzin 2005 zones, 5% informed of a random target (flock.COUZIN_2005)",
+            defaults={  # = colonylab.envs.consensus.flock.COUZIN_2005 (a test checks)
+                "controller": "couzin",
+                "density": 0.1,
+                "radius": 6.0,
+                "attract_radius": 6.0,
+                "repulse_radius": 1.0,
+                "speed": 0.5,
+                "max_turn": 0.4,
+                "noise": 0.05,
+                "informed_frac": 0.05,
+                "informed_weight": 0.5,
+                "target_angle": None,
+                "max_episode_steps": 400,
+            },
+        )
+    )
     grid = "colonylab.envs.grid"
     register(
         WorldSpec(
@@ -286,6 +339,38 @@ def _register_builtin() -> None:
             default_policy="forage",
         )
     )
+    magent = "colonylab.envs.magent"
+    for name, cls, world_id, description, policies, default in (
+        ("battle_v4", "Battle", "colonylab/MagentBattle-v4",
+         "MAgent2's battle_v4 on MAgent2's own rules (shuffled sequential attacks; Numba)",
+         MAGENT_BATTLE_POLICIES, "greedy-vs-random"),
+        ("battlefield_v5", "Battlefield", "colonylab/MagentBattlefield-v5",
+         "MAgent2's battlefield_v5: 12 vs 12 among wall bars, MAgent2's rules",
+         MAGENT_BATTLE_POLICIES, "greedy-vs-random"),
+        ("combined_arms_v6", "CombinedArms", "colonylab/MagentCombinedArms-v6",
+         "MAgent2's combined_arms_v6: melee + ranged units, four groups, MAgent2's rules",
+         MAGENT_POLICIES, "random"),
+        ("adversarial_pursuit_v4", "AdversarialPursuit", "colonylab/MagentAdversarialPursuit-v4",
+         "MAgent2's adversarial_pursuit_v4: 2x2 predators tag prey, MAgent2's rules",
+         MAGENT_POLICIES, "random"),
+        ("tiger_deer_v4", "TigerDeer", "colonylab/MagentTigerDeer-v4",
+         "MAgent2's tiger_deer_v4: tigers paid for biting a deer together, MAgent2's rules",
+         MAGENT_POLICIES, "random"),
+        ("gather_v5", "Gather", "colonylab/MagentGather-v5",
+         "MAgent2's gather_v5: omnivores eat a food group (HP 25), MAgent2's rules",
+         MAGENT_POLICIES, "random"),
+    ):  # fmt: skip
+        register(
+            WorldSpec(
+                name,
+                id=world_id,
+                entry_point=f"{magent}.{name}:{cls}World",
+                config_entry=f"{magent}.{name}:{cls}Config",
+                description=description,
+                policies=policies,
+                default_policy=default,
+            )
+        )
     classic = "colonylab.envs.classic"
     gym = "colonylab.envs.wrappers.gymnasium"
     register(
@@ -338,6 +423,17 @@ def _register_builtin() -> None:
             default_policy="random",
             gym_entry_point=f"{gym}:AntEnv",
             gym_vector_entry_point=f"{gym}:AntVecEnv",
+        )
+    )
+    register(
+        WorldSpec(
+            "modular-walkers",
+            id="colonylab/ModularWalkers-v0",
+            entry_point="colonylab.envs.mujoco.modular:ModularWorld",
+            config_entry="colonylab.envs.mujoco.modular:ModularConfig",
+            description="Walker++: 12 planar walkers of 2-7 limbs, per-limb obs/actions; needs mujoco",
+            policies=("random", "noop"),
+            default_policy="random",
         )
     )
 

@@ -38,10 +38,25 @@ SMALL: dict[str, dict[str, Any]] = {
     "pursuit": {"map_size": 16},
     "pursuit-breeding": {"map_size": 32, "predators": 10, "prey": 40},
     "gather": {"map_size": 20, "agents": 12},
+    "battle_v4": {"map_size": 16},
+    "battlefield_v5": {"map_size": 46},
+    "combined_arms_v6": {"map_size": 16},
+    "adversarial_pursuit_v4": {"map_size": 16},
+    "tiger_deer_v4": {"map_size": 16},
+    "gather_v5": {"map_size": 60},
+    "density-ring": {"n": 33, "batch": 8},
+    "density-grid": {"size": 9, "batch": 4},
+    "flock": {"n": 64, "batch": 2},
+    "flock-informed": {"n": 40, "batch": 2},
     "cartpole": {"num_envs": 3, "render_envs": 3},
     "cartpole-swingup": {"num_envs": 3, "render_envs": 3},
     "puzzle-pong": {"num_envs": 3, "render_envs": 3},
     "ant": {"num_envs": 2, "render_envs": 2},
+    "modular-walkers": {
+        "num_envs": 2,
+        "render_envs": 2,
+        "bodies": ("walker_2_main", "walker_5_main"),
+    },
 }
 NAMES = sorted(registry.WORLDS)
 STEPS = 4
@@ -52,7 +67,7 @@ def test_every_registered_world_has_a_small_size_here():
 
 
 def _make(name: str) -> Any:
-    if name == "ant":
+    if name in ("ant", "modular-walkers"):
         pytest.importorskip("mujoco")
     return registry.make(name, **SMALL[name])
 
