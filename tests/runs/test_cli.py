@@ -193,7 +193,9 @@ def test_bench_life_writes_json(tmp_path, capsys):
 def test_bench_grid_writes_json_rows(tmp_path, capsys):
     path = tmp_path / "grid.json"
     argv = ["bench", "grid", "--json", str(path), "--agents", "400", "--pettingzoo-agents", "400"]
-    code, out, _ = run([*argv, "--seconds", "0.05", "--repeats", "1"], capsys)
+    code, out, _ = run(
+        [*argv, "--seconds", "0.05", "--repeats", "1", "--threads", "1", "--probe-mb", "8"], capsys
+    )
     assert code == 0 and "MAgent2 not run" in out
     rows = json.loads(path.read_text())["results"]
     assert [(r["api"], r["agents"]) for r in rows] == [("array", 400), ("pettingzoo", 400)]
