@@ -26,6 +26,12 @@ reported         per combiner: test accuracy and negative log-likelihood, mean a
 Writes ``metrics.jsonl`` (one record per seed), ``results.json`` (rows ``{combiner, seed,
 accuracy, nll}`` and the summary) and ``media/talking.png``.
 
+Measured (``colony train talking-ensemble``, defaults, 5 seeds; held-out accuracy, mean ±
+95% t-interval): best member 0.867 ± 0.027, mean 0.957 ± 0.010, soft vote 0.950 ± 0.015,
+hard vote 0.940 ± 0.014, stacking 0.960 ± 0.012, talking 0.956 ± 0.011 (NLL 0.168 vs
+stacking 0.131, mean 0.178): the talk ties the mean and stacking, it does not beat them
+(``docs/talking-ensemble.png``); after the talk 87% of the members agree on average.
+
     colony train talking-ensemble
     colony train talking-ensemble --seeds 10 --subspace 64    # full-view members
 """
