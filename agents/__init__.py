@@ -14,6 +14,11 @@ type                  model                                          module
 ``nca``               neural cellular automaton                      ``agents/nca.py``
 ``grid``              shared grid actor-critic (views, ids, mean     ``agents/grid_policy.py``
                       field, messages)
+``smp``               Shared Modular Policy: one net per limb,       ``agents/modular.py``
+                      bottom-up then top-down messages on the tree
+``independent``       the same limb net without messages             ``agents/modular.py``
+``transformer``       attention over limbs (Amorpheus-style)         ``agents/modular.py``
+``body-mlp``          monolithic MLP for one body                    ``agents/modular.py``
 ====================  =============================================  ====================
 """
 
@@ -58,6 +63,15 @@ def _grid(**kw: Any) -> nn.Module:
     return GridPolicy(**kw)
 
 
+def _modular(kind: str) -> Callable[..., nn.Module]:
+    def build_one(**kw: Any) -> nn.Module:
+        from colonylab.agents.modular import build_modular
+
+        return build_modular({"type": kind, **kw})
+
+    return build_one
+
+
 def _nca(**kw: Any) -> nn.Module:
     from colonylab.agents.nca import NCA, NCAConfig
 
@@ -71,6 +85,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "attention": _attention,
     "nca": _nca,
     "grid": _grid,
+    **{kind: _modular(kind) for kind in ("smp", "independent", "transformer", "body-mlp")},
 }
 """``type`` -> builder; a new agent registers its builder here."""
 

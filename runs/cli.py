@@ -338,6 +338,9 @@ def cmd_list(_: argparse.Namespace, rest: list[str]) -> int:
         table = Table(title=f"{title}" + (f"  ({verb} NAME)" if verb else ""), title_justify="left")
         table.add_column("name", style="bold cyan", no_wrap=True)
         header, cells = middle.get(title, ("", {}))
+        if title == "worlds" and console.width < 120:  # narrow terminal: the id leads the text
+            entries = {n: f"{cells[n]}: {d}" if cells.get(n) else d for n, d in entries.items()}
+            cells = {}
         if any(cells.values()):
             table.add_column(header, no_wrap=True)
         else:
