@@ -28,8 +28,10 @@ selection        every ``validate_every`` iterations red plays ``validate_battle
 **Win.** A battle ends when one army is wiped out or after ``max_cycles`` steps; red
 wins when more red than blue soldiers are left at the end, a draw is an equal count.
 ``kill_ratio`` is blue soldiers killed over red soldiers killed (summed over the
-battles; ``inf`` when red lost none). The learned army samples its actions from its
-policy (``--eval-greedy-actions`` takes the argmax instead).
+battles; ``inf`` when red lost none). Outside training (validation, ``colony eval``,
+``colony watch``) the learned army takes its policy's most likely legal action
+(``--no-argmax`` samples instead, as in training: on the shipped checkpoint the
+argmax army wins more often against greedy).
 
 Larger battles keep MAgent2's density (each army 0.04 of the map, every other cell):
 the map side for ``n`` agents is the one whose armies come closest to ``n`` (162: 45,
@@ -105,6 +107,20 @@ ENEMY_CHANNEL = 3
 ATTACK_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 """(dy, dx) of MAgent2's attacks 13..20, row by row; view cell ``(6 + dy, 6 + dx)``
 (checked against the engine in the tests)."""
+MOVE_OFFSETS = (
+    (-2, 0), (-1, -1), (-1, 0), (-1, 1), (0, -2), (0, -1), (0, 0), (0, 1), (0, 2),
+    (1, -1), (1, 0), (1, 1), (2, 0),
+)  # fmt: skip
+"""(dy, dx) of MAgent2's moves 0..12 (checked against the engine in the tests)."""
+_CELLS = MOVE_OFFSETS + ATTACK_OFFSETS
+MIRROR = np.array(
+    [
+        (_CELLS.index((dy, -dx)) if i < 13 else 13 + ATTACK_OFFSETS.index((dy, -dx)))
+        for i, (dy, dx) in enumerate(_CELLS)
+    ],
+    np.int64,
+)
+"""Action ``a`` of a left-right mirrored world is action ``MIRROR[a]`` of the real one."""
 SCRIPTED = ("greedy", "random")
 TRAIN_SEED_BASE = 1_000_000
 VALIDATION_SEED_BASE = 500_000_000
@@ -143,6 +159,11 @@ class Config:
     """Widths of the shared tanh trunk."""
     mask_attacks: bool = True
     """Allow an attack only where the view shows an enemy (attack_mask)."""
+    mirror_blue: bool = False
+    """A network playing blue (snapshot or self) sees its view mirrored left-right and
+    its actions are mirrored back, so it plays blue as it learned to play red (the red
+    army starts on the left; unmirrored, a snapshot marches east, away from red). Off
+    in the shipped run (which it would change); see the module doc."""
     opponents: tuple[str, ...] = SCRIPTED
     """Scripted opponents in the pool (greedy, random)."""
     self_play: float = 0.1
@@ -167,8 +188,9 @@ class Config:
     """``colony eval``: battle sizes (both armies), same density as map 45."""
     eval_opponents: tuple[str, ...] = SCRIPTED
     """``colony eval``: scripted blue armies (greedy, random)."""
-    eval_greedy_actions: bool = False
-    """``colony eval``: red takes its policy's most likely action instead of sampling."""
+    argmax: bool = True
+    """Validation, eval and watch: red takes its policy's most likely legal action
+    (False: samples it, as in training)."""
     eval_seed: int = 900_000_000
     """``colony eval``: seed of the first battle (training and validation use others)."""
     watch_agents: int = 162
@@ -368,11 +390,15 @@ class SelfPlayTask:
         for ks in by_net.values():
             net = self._network(self.opponent[ks[0]])
             view = np.concatenate([self.blue_views[k] for k in ks])
+            if self.cfg.mirror_blue:
+                view = np.ascontiguousarray(view[:, :, ::-1])
             obs = {
                 "view": torch.from_numpy(view),
                 "mask": torch.from_numpy(masks(view, self.cfg.mask_attacks)),
             }
             actions = net.act(obs, self.generator)[0].numpy()
+            if self.cfg.mirror_blue:
+                actions = MIRROR[actions]
             for j, k in enumerate(ks):
                 n = len(self.blue_views[k])
                 out[k] = actions[j * n : (j + 1) * n]
@@ -526,7 +552,8 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     def log(iteration: int, record: dict[str, float]) -> None:
         results, enc = task.drain()
         for name, r in results:
-            pool.record(name, wins=r["win"], draws=r["draw"], games=1)
+            if name == SELF or name in pool.names():  # a snapshot may have left the pool
+                pool.record(name, wins=r["win"], draws=r["draw"], games=1)
             recent.setdefault(name, deque(maxlen=32)).append(r)
         for name, rs in recent.items():
             record[f"charts/win_rate_{name if name != SELF else 'self'}"] = summarise(list(rs))[
@@ -544,7 +571,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         if cfg.snapshot_every and iteration % cfg.snapshot_every == 0:
             pool.add_snapshot(f"iter-{iteration}", policy.state_dict())
         if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
-            player = NetworkPlayer(policy, seed=cfg.seed, mask=cfg.mask_attacks)
+            player = NetworkPlayer(policy, cfg.seed, cfg.mask_attacks, cfg.argmax)
             v = summarise(
                 play(player, "greedy", cfg.map_size, cfg.validate_battles,
                      VALIDATION_SEED_BASE + iteration * 1000, cfg.max_cycles)
@@ -675,17 +702,19 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
         map_size = map_for(agents_total)
         episodes = cfg.episodes if agents_total <= 10_000 else min(cfg.episodes, cfg.large_episodes)
         for blue in cfg.eval_opponents:
-            player = NetworkPlayer(policy, cfg.eval_seed, mask, cfg.eval_greedy_actions)
+            player = NetworkPlayer(policy, cfg.eval_seed, mask, cfg.argmax)
             s = summarise(play(player, blue, map_size, episodes, cfg.eval_seed, cfg.max_cycles))
             rows.append({"opponent": blue, "agents": 2 * army_size(map_size),
                          "map_size": map_size, "episodes": episodes, **s})  # fmt: skip
     table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
-    for col in ("opponent", "agents", "episodes", "win_rate", "draw_rate", "kill_ratio",
-                "mean_survivors", "mean_enemy_survivors", "mean_steps"):  # fmt: skip
+    columns = {"opponent": "blue", "agents": "agents", "episodes": "battles",
+               "win_rate": "win", "draw_rate": "draw", "kill_ratio": "kills",
+               "mean_survivors": "red left", "mean_enemy_survivors": "blue left",
+               "mean_steps": "steps"}  # fmt: skip
+    for col in columns.values():
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for k, v in r.items()
-                        if k != "map_size"))  # fmt: skip
+        table.add_row(*(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in columns))
     console.print(table)
     return {
         "rows": rows,
@@ -701,7 +730,7 @@ def watch(cfg: Config, checkpoint: str | None = None) -> battle_v4.BattleWorld:
     policy, ckpt = load_policy(checkpoint)
     mask = bool((ckpt.get("config") or {}).get("mask_attacks", True))
     world = make_world(map_for(cfg.watch_agents), cfg.max_cycles)
-    player = NetworkPlayer(policy, cfg.seed, mask, cfg.eval_greedy_actions)
+    player = NetworkPlayer(policy, cfg.seed, mask, cfg.argmax)
     rng = np.random.default_rng(cfg.seed)
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
