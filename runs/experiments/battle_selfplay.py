@@ -692,7 +692,8 @@ def load_policy(checkpoint: str | Path | None = None) -> tuple[GridPolicy, dict[
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval battle-selfplay``: rows ``{opponent, agents, episodes, win_rate,
     draw_rate, kill_ratio, mean_survivors}`` (plus ``map_size``, ``mean_enemy_survivors``,
-    ``mean_steps``) against each scripted army at each size (module doc: win, density)."""
+    ``mean_steps``) against each scripted army at each size (module doc: win, density);
+    ``kill_ratio`` is null when red lost no soldier."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     policy, ckpt = load_policy(checkpoint)
@@ -704,6 +705,8 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
         for blue in cfg.eval_opponents:
             player = NetworkPlayer(policy, cfg.eval_seed, mask, cfg.argmax)
             s = summarise(play(player, blue, map_size, episodes, cfg.eval_seed, cfg.max_cycles))
+            if math.isinf(s["kill_ratio"]):
+                s["kill_ratio"] = None  # red lost no soldier (JSON has no infinity)
             rows.append({"opponent": blue, "agents": 2 * army_size(map_size),
                          "map_size": map_size, "episodes": episodes, **s})  # fmt: skip
     table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
