@@ -50,7 +50,14 @@ Shipped, in two stages (each checkpoint records its command):
 2. ``runs/checkpoints/density.pt`` from ``colony train density --init
    runs/checkpoints/density_stage1.pt --loss ring --train-min 41 --train-max 149 --lr
    0.001 --curriculum 1 --budget 1100000000.0 --validate-every 25`` (BPTT on larger rings
-   with the ring loss; 1.1e9 cell updates, 8 min): see ``colony eval density``.
+   with the ring loss; 1.1e9 cell updates, 8 min). On unbiased starts never trained on
+   (seed 2026): 0.9333 at N = 149 (10,000 starts; GKL 0.8157, Juille-Pollack 0.8503 on
+   the same), 0.841 at N = 599 (the first 1,000 starts; GKL 0.774, J-P 0.799 on them)
+   and 0.8425 at N = 999 (the first 400; GKL 0.785, J-P 0.805), without retraining.
+
+Same budget, from scratch (3e8 simulated cell updates): BPTT's validation at N = 149
+reached 0.60, PGPE's 0.50 (``--method pgpe --budget 3e8 --validate-every 10``: it fits
+its small training rings, fitness 1.86 of 2, but does not carry over to N = 149).
 
     colony train density
     colony train density --method pgpe --budget 3e8 --validate-every 10
