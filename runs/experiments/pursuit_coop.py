@@ -1,0 +1,653 @@
+"""Experiment ``pursuit-coop``: predators learn to hunt together by parameter-shared PPO in
+our pursuit, where a prey dies only when two predators attack it in the same step.
+
+===============  ==========================================================================
+world            ``colonylab.envs.grid.pursuit`` (:class:`PursuitWorld`): ``predators``
+                 predators and ``prey`` prey on a ``map_size`` map (walled), view radius
+                 ``view_radius``, ``min_attackers=2``, fixed population (no births, no
+                 starvation); kill +1 to every predator that hit the dying prey; each
+                 attack pays ``hit_reward`` (the world's ``attack_penalty``, +0.05 here:
+                 with the attack mask every attack hits a prey, so it pays a hit --
+                 shaping; with the world's -0.01 PPO never saw a kill in 200 iterations
+                 and learned never to attack). ``worlds`` hunts side by side; a hunt ends
+                 after ``max_cycles`` steps or when every prey is dead and restarts with
+                 the next seed
+prey             scripted: the world's ``flee`` policy (``--prey-policy random``: uniform moves)
+agent            :class:`~colonylab.agents.grid_policy.GridPolicy` (tanh MLP 128-128 over
+                 the ``[2r+1, 2r+1, 4 (+K)]`` view -- 7 x 7 x 4 = 196 inputs by default --,
+                 actor over the 17 predator actions, critic), shared by every predator of
+                 every hunt; spec ``{"type": "grid", ...}``. ``--minimap``: the world's
+                 2 minimap planes and the predator's own cell as features
+action mask      :func:`~colonylab.agents.grid_policy.attack_mask`: attack ``8 + k`` is
+                 legal only where the view shows a prey in the cell of move ``k``
+messages         ``--messages K`` (0: off): the policy's message head writes ``K`` numbers
+                 into each predator's cell; the others read them as ``K`` extra view
+                 planes of the next step (:func:`~colonylab.agents.grid_policy.message_planes`)
+trainer          :class:`~colonylab.collective_ml.trainers.ppo.PPO`
+selection        every ``validate_every`` iterations ``validate_hunts`` fresh hunts; the
+                 best validated catch rate is ``checkpoints/pursuit-coop.pt``
+===============  ==========================================================================
+
+**Catch rate**: prey killed in a hunt of ``max_cycles`` steps over the prey at its start
+(a fraction in [0, 1]). **Encirclement of captures**: for every prey that dies, the
+sectors N, E, S, W around it (split by the diagonals,
+:func:`~colonylab.emergence.grid.attack_sectors`) covered by the predators that hit it
+(:func:`~colonylab.emergence.grid.encirclement_coverage`); ``encirclement`` is the mean
+covered share ``sectors / 4`` over the captures (0.25 to 1: two attackers from one side
+give 0.25, from opposite sides 0.5; four from four sides 1), and ``encircled`` the share
+of captures covered from at least 3 of 4 sides (:func:`~colonylab.emergence.grid.
+encirclement_index`'s rule applied to the captures only). ``attackers`` is the mean
+number of predators that hit a capture, and ``surround`` the mean share of the four
+sectors holding any predator within 2 cells of the dying prey (attackers or not). At
+``min_attackers=2`` a capture needs only two attackers, and two cover at most 2 sectors.
+
+Writes ``metrics.jsonl`` and TensorBoard (``charts/catch_rate`` of the finished training
+hunts, ``charts/kills_per_step``, ``emergence/encirclement``, ``emergence/encircled``,
+``emergence/attackers``, ``emergence/surround``, ``validation/catch_rate``, ``validation/encirclement``, the PPO
+losses), ``checkpoints/latest.pt`` (every ``checkpoint_every`` iterations, at the end, on
+Ctrl-C; ``--resume RUN_DIR`` continues it), ``checkpoints/pursuit-coop.pt`` (best
+validated weights) and ``media/training.png`` (the learning curve with the encirclement).
+
+    colony train pursuit-coop
+    colony train pursuit-coop --messages 4
+    colony eval pursuit-coop --json runs/out/pursuit-coop-eval.json
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from colonylab import agents
+from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab.agents.grid_policy import GridPolicy, attack_mask, message_planes
+from colonylab.collective_ml.trainers.ppo import PPO, PPOConfig
+from colonylab.emergence.grid import attack_sectors, encirclement_coverage
+from colonylab.envs.grid.pursuit import PursuitConfig, PursuitWorld
+from colonylab.runs.common.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    rng_states,
+    save_checkpoint,
+    set_rng_states,
+)
+from colonylab.runs.common.rundir import RunDir
+from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.stages import load_model
+
+NAME = "pursuit-coop"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED = CHECKPOINTS / f"{NAME}.pt"
+N_ACTIONS = 17
+FIRST_ATTACK = 9
+PREY_CHANNEL = 2
+CHANNELS = 4
+ATTACK_OFFSETS = ((-1, 0), (0, 1), (1, 0), (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1))
+"""(dy, dx) of attacks 9..16 (the cells of moves 1-8: N E S W NE SE SW NW); view cell
+``(r + dy, r + dx)`` (checked against the world in the tests)."""
+PREDATORS = ("learned", "random", "greedy")
+SURROUND = 2
+"""Radius (Chebyshev) of the ``surround`` measure: predators this close to a dying prey."""
+TRAIN_SEED_BASE = 1_000_000
+VALIDATION_SEED_BASE = 500_000_000
+console = Console()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Train cooperative predators for pursuit (a kill needs two attackers) by PPO."""
+
+    worlds: int = 16
+    """Hunts stepped side by side (the learner's rows: worlds x predators)."""
+    map_size: int = 24
+    """Side of the (walled) map."""
+    predators: int = 8
+    """Predators per hunt (all learned)."""
+    prey: int = 24
+    """Prey per hunt (scripted)."""
+    view_radius: int = 3
+    """View radius r: each predator sees a (2r+1) x (2r+1) window."""
+    max_cycles: int = 100
+    """Steps of a hunt."""
+    prey_policy: str = "flee"
+    """Scripted prey: flee (the world's fleeing policy) or random."""
+    hit_reward: float = 0.05
+    """Reward of a predator per attack (the world's ``attack_penalty``; with the attack
+    mask every attack hits a prey, so this pays a hit: shaping, module doc)."""
+    minimap: bool = False
+    """Predators also see the world's minimap (predator and prey density of the whole map
+    on the view grid, 2 more planes) and their own cell ``(y, x) / map_size`` as 2 features
+    (MAgent's observation); off: the local view only, like the scripted greedy."""
+    messages: int = 0
+    """Length K of the message each predator writes into its cell (0: no channel)."""
+    iterations: int = 1500
+    """PPO iterations (each: rollout_steps steps of every hunt, then the update)."""
+    minutes: float = 0.0
+    """Also stop after this many minutes of wall time, at a checkpoint (0: no limit)."""
+    rollout_steps: int = 50
+    """Steps of every hunt per iteration."""
+    epochs: int = 4
+    """PPO passes over each batch."""
+    minibatches: int = 4
+    """Minibatches per pass."""
+    lr: float = 1e-3
+    """Adam's learning rate."""
+    gamma: float = 0.97
+    """Discount."""
+    gae_lambda: float = 0.95
+    """GAE's lambda."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    hidden: tuple[int, ...] = (128, 128)
+    """Widths of the shared tanh trunk."""
+    validate_every: int = 20
+    """Play validation hunts every this many iterations."""
+    validate_hunts: int = 16
+    """Validation hunts (fresh seeds) per validation."""
+    checkpoint_every: int = 10
+    """Write checkpoints/latest.pt every this many iterations (and at the end)."""
+    episodes: int = 50
+    """``colony eval``: hunts per row."""
+    argmax: bool = False
+    """Validation and eval: the learned predators take their most likely legal action
+    (False: sample, as in training)."""
+    eval_seed: int = 900_000_000
+    """``colony eval``: seed of the first hunt (training and validation use others)."""
+    seed: int = 0
+    """Seed of the network, the trainer and the hunts."""
+    threads: int | None = 1
+    """Torch CPU threads (None: torch's default)."""
+    out: str | None = None
+    """Run directory root (default runs/out)."""
+    plots: bool = True
+    """Write media/training.png."""
+
+    def __post_init__(self) -> None:
+        check_dataclass_ints(
+            self,
+            {"worlds": 1, "map_size": 5, "predators": 2, "prey": 1, "view_radius": 1,
+             "max_cycles": 1, "messages": 0, "iterations": 1, "rollout_steps": 1,
+             "epochs": 1, "minibatches": 1, "validate_every": 1, "validate_hunts": 1,
+             "checkpoint_every": 1, "episodes": 1, "eval_seed": 0, "seed": 0},
+        )  # fmt: skip
+        check_choice("--prey-policy", self.prey_policy, ("flee", "random"))
+        check_float("--minutes", self.minutes, 0.0)
+        check_float("--lr", self.lr, 0.0, low_open=True)
+        check_float("--gamma", self.gamma, 0.0, 1.0)
+        check_float("--gae-lambda", self.gae_lambda, 0.0, 1.0)
+        check_float("--entropy-coef", self.entropy_coef, 0.0)
+        check_float("--hit-reward", self.hit_reward)
+        check_optional_int("--threads", self.threads, 1)
+        if not self.hidden or any(isinstance(h, bool) or int(h) < 1 for h in self.hidden):
+            raise ValueError(f"--hidden must be positive widths, got {self.hidden!r}")
+        free = (self.map_size - 2) ** 2
+        if self.predators + self.prey > free:
+            raise ValueError(
+                f"--predators + --prey = {self.predators + self.prey} do not fit the "
+                f"{free} free cells of map {self.map_size}"
+            )
+
+
+# -- the world, the network ------------------------------------------------------------------
+def make_world(cfg: Config) -> PursuitWorld:
+    """One hunt (module doc)."""
+    return PursuitWorld(
+        PursuitConfig(
+            map_size=cfg.map_size, predators=cfg.predators, prey=cfg.prey,
+            view_radius=cfg.view_radius, max_cycles=cfg.max_cycles,
+            attack_penalty=cfg.hit_reward, minimap=cfg.minimap,
+        )
+    )  # fmt: skip
+
+
+def view_shape(cfg: Config) -> tuple[int, int, int]:
+    side = 2 * cfg.view_radius + 1
+    return (side, side, world_channels(cfg) + cfg.messages)
+
+
+def world_channels(cfg: Config) -> int:
+    """Channels of the world's view: 4, or 6 with the minimap."""
+    return CHANNELS + 2 * cfg.minimap
+
+
+def build_policy(cfg: Config) -> GridPolicy:
+    """The shared network (initial weights from torch's current seed)."""
+    return GridPolicy(
+        view_shape(cfg),
+        N_ACTIONS,
+        features=2 if cfg.minimap else 0,
+        hidden=cfg.hidden,
+        message_dim=cfg.messages,
+    )
+
+
+def masks(view: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Legal actions ``bool[N, 17]``: an attack only on a cell where the view shows a prey."""
+    return attack_mask(view, N_ACTIONS, FIRST_ATTACK, ATTACK_OFFSETS, PREY_CHANNEL, out=out)
+
+
+def captures(
+    pos_before: np.ndarray, world: PursuitWorld
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sectors int8[M], attackers int64[M], surround int8[M])`` of the prey killed in
+    the step just taken (``pos_before``: positions at the start of that step): the sectors
+    covered by the prey's attackers, their number, and the sectors covered by every
+    predator within ``SURROUND`` cells (Chebyshev) of the prey (module doc)."""
+    killed = world.killed & (world.team == 1)
+    hit = world.attack_target >= 0
+    target = np.where(hit & killed[np.maximum(world.attack_target, 0)], world.attack_target, -1)
+    target = target.astype(np.int32)
+    victims, sectors = encirclement_coverage(pos_before, target, return_targets=True)
+    attackers = np.bincount(target[target >= 0], minlength=world.n_agents)[victims]
+    predators = np.flatnonzero((world.team == 0) & world.alive)
+    surround = np.zeros(len(victims), np.int8)
+    for j, v in enumerate(victims):
+        d = pos_before[predators].astype(np.int64) - pos_before[v].astype(np.int64)
+        near = np.abs(d).max(axis=1) <= SURROUND
+        sec = attack_sectors(d[near, 0], d[near, 1])
+        surround[j] = len(set(sec[sec >= 0].tolist()))
+    return sectors, attackers.astype(np.int64), surround
+
+
+class Hunts:
+    """``worlds`` hunts with scripted prey; predators' actions come from outside.
+
+    ``obs()`` gives the predators' views (``[worlds * predators, S, S, 4 + K]``, message
+    planes appended) and masks; ``step(actions, messages)`` steps every hunt, restarts
+    finished ones and returns the predators' rewards and dones.
+    """
+
+    def __init__(self, cfg: Config, seed: int, messages: bool = True) -> None:
+        self.cfg = cfg
+        self.worlds = [make_world(cfg) for _ in range(cfg.worlds)]
+        self.p = cfg.predators
+        self.n_agents = cfg.worlds * self.p
+        self.k = cfg.messages if messages else 0
+        self.c = world_channels(cfg)
+        self.view = np.zeros((self.n_agents, *view_shape(cfg)[:2], self.c + self.k), np.float32)
+        self.features = np.zeros((self.n_agents, 2), np.float32) if cfg.minimap else None
+        self.mask = np.ones((self.n_agents, N_ACTIONS), bool)
+        self.alive = np.ones(self.n_agents, bool)
+        self.next_seed = seed
+        self.prey_acts: list[Callable[[np.ndarray], np.ndarray]] = []
+        self.last_obs: list[np.ndarray] = [np.zeros(0)] * cfg.worlds
+        self.kills = np.zeros(cfg.worlds, np.int64)
+        self.steps = np.zeros(cfg.worlds, np.int64)
+        self.finished: list[dict[str, float]] = []
+        self.sectors: list[int] = []
+        self.attackers: list[int] = []
+        self.surround: list[int] = []
+
+    def _start(self, k: int) -> None:
+        seed = self.next_seed
+        self.next_seed += 1
+        world = self.worlds[k]
+        obs = world.reset(seed=seed)
+        prey = world.policy(f"noop-vs-{self.cfg.prey_policy}", seed=seed)
+        if k < len(self.prey_acts):
+            self.prey_acts[k] = prey
+        else:
+            self.prey_acts.append(prey)
+        self.kills[k] = self.steps[k] = 0
+        self._take(k, obs, None)
+
+    def _take(self, k: int, obs: np.ndarray, messages: np.ndarray | None) -> None:
+        sl = slice(k * self.p, (k + 1) * self.p)
+        self.last_obs[k] = obs
+        self.view[sl, :, :, : self.c] = obs[: self.p]
+        if self.features is not None:
+            self.features[sl] = self.worlds[k].pos[: self.p] / np.float32(self.cfg.map_size)
+        if self.k:
+            world = self.worlds[k]
+            if messages is None:
+                self.view[sl, :, :, self.c :] = 0.0
+            else:
+                self.view[sl, :, :, self.c :] = message_planes(
+                    world.pos[: self.p], messages, world.map_shape, self.cfg.view_radius
+                )
+
+    def reset(self) -> None:
+        for k in range(len(self.worlds)):
+            self._start(k)
+
+    def obs(self) -> dict[str, np.ndarray]:
+        masks(self.view[..., :CHANNELS], out=self.mask)
+        out = {"view": self.view, "mask": self.mask, "alive": self.alive}
+        if self.features is not None:
+            out["features"] = self.features
+        return out
+
+    def step(
+        self, actions: np.ndarray, messages: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        reward = np.zeros(self.n_agents, np.float32)
+        done = np.zeros(self.n_agents, bool)
+        for k, world in enumerate(self.worlds):
+            sl = slice(k * self.p, (k + 1) * self.p)
+            acts = self.prey_acts[k](self.last_obs[k])
+            acts[: self.p] = actions[sl]
+            pos = world.pos.copy()
+            result = world.step(acts)
+            reward[sl] = result.reward[: self.p]
+            self.steps[k] += 1
+            killed = int(result.info["deaths"][1])
+            if killed:
+                self.kills[k] += killed
+                sectors, attackers, surround = captures(pos, world)
+                self.sectors += sectors.tolist()
+                self.attackers += attackers.tolist()
+                self.surround += surround.tolist()
+            if self.steps[k] >= self.cfg.max_cycles or world.species_alive[1] == 0:
+                done[sl] = True
+                self.finished.append(
+                    {"catch_rate": self.kills[k] / self.cfg.prey, "steps": float(self.steps[k])}
+                )
+                self._start(k)
+            else:
+                self._take(k, result.obs, None if messages is None else messages[sl])
+        return reward, done
+
+    def drain(self) -> tuple[list[dict[str, float]], list[int], list[int], list[int]]:
+        """Hunts finished, capture sectors, attackers and surround since the last call."""
+        out = (self.finished, self.sectors, self.attackers, self.surround)
+        self.finished, self.sectors, self.attackers, self.surround = [], [], [], []
+        return out
+
+
+class Task:
+    """The predators of :class:`Hunts` as the PPO learner's rows (array protocol)."""
+
+    def __init__(self, cfg: Config, seed: int) -> None:
+        self.hunts = Hunts(cfg, TRAIN_SEED_BASE * (seed + 1))
+        self.n_agents = self.hunts.n_agents
+
+    def reset(self, seed: int) -> dict[str, np.ndarray]:
+        self.hunts.reset()
+        return self.hunts.obs()
+
+    def step(self, actions: np.ndarray, messages: np.ndarray | None = None):
+        reward, done = self.hunts.step(actions, messages)
+        return self.hunts.obs(), reward, done
+
+
+def summarise(
+    finished: list[dict[str, float]],
+    sectors: list[int],
+    attackers: list[int],
+    surround: list[int] | None = None,
+) -> dict[str, float]:
+    """Catch rate (mean over hunts), encirclement, encircled share, attackers per capture,
+    surround (module doc)."""
+    s = np.asarray(sectors, float)
+    nan = float("nan")
+    return {
+        "catch_rate": float(np.mean([f["catch_rate"] for f in finished])) if finished else nan,
+        "encirclement": float(np.mean(s) / 4) if s.size else nan,
+        "encircled": float(np.mean(s >= 3)) if s.size else nan,
+        "attackers": float(np.mean(attackers)) if attackers else nan,
+        "surround": float(np.mean(surround) / 4) if surround else nan,
+        "captures": float(s.size),
+    }
+
+
+def play(
+    cfg: Config, predators: str, hunts: int, seed: int, policy: GridPolicy | None = None
+) -> dict[str, float]:
+    """Play ``hunts`` hunts (seeds ``seed, seed + 1, ...``, ``cfg.worlds`` at a time) with
+    ``predators``: ``learned`` (``policy``), ``random`` or ``greedy`` (scripted)."""
+    check_choice("predators", predators, PREDATORS)
+    generator = torch.Generator().manual_seed(seed)
+    sub = Config(**{**_fields(cfg), "worlds": min(cfg.worlds, hunts)})
+    h = Hunts(sub, seed, messages=predators == "learned")
+    h.reset()
+    h.next_seed = seed + sub.worlds
+    finished: list[dict[str, float]] = []
+    sectors: list[int] = []
+    attackers: list[int] = []
+    surround: list[int] = []
+    scripted = []
+    if predators != "learned":
+        scripted = [w.policy(predators, seed=seed + i) for i, w in enumerate(h.worlds)]
+    while len(finished) < hunts:
+        if predators == "learned":
+            obs = h.obs()
+            inputs = {k: torch.from_numpy(v) for k, v in obs.items() if k != "alive"}
+            acts, _, _, msg = policy.act(inputs, generator, deterministic=cfg.argmax)
+            actions, messages = acts.numpy(), None if msg is None else msg.numpy()
+        else:
+            actions = np.concatenate(
+                [scripted[k](h.last_obs[k])[: h.p] for k in range(len(h.worlds))]
+            )
+            messages = None
+        h.step(actions, messages)
+        f, s, a, r = h.drain()
+        finished += f
+        sectors += s
+        attackers += a
+        surround += r
+    return summarise(finished[:hunts], sectors, attackers, surround)
+
+
+def _fields(cfg: Config) -> dict[str, Any]:
+    return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
+
+
+# -- training --------------------------------------------------------------------------------
+def ppo_config(cfg: Config) -> PPOConfig:
+    return PPOConfig(
+        rollout_steps=cfg.rollout_steps, epochs=cfg.epochs, minibatches=cfg.minibatches,
+        lr=cfg.lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
+        entropy_coef=cfg.entropy_coef, seed=cfg.seed,
+    )  # fmt: skip
+
+
+def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train; save ``latest.pt`` and the best validated ``pursuit-coop.pt``; plot.
+
+    Args:
+        cfg: The run's config.
+        resume: A run directory to continue from its ``checkpoints/latest.pt``.
+    """
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    policy = build_policy(cfg)
+    task = Task(cfg, cfg.seed)
+    command = reproduce_command(f"train {NAME}", cfg)
+    best: dict[str, Any] = {"score": None, "iteration": 0}
+    state = None
+    if resume is not None:
+        ckpt = load_checkpoint(latest_checkpoint(resume), NAME)
+        policy.load_state_dict(ckpt["state_dict"])
+        state = ckpt["trainer"]
+        set_rng_states(ckpt["rng"])
+    run = RunDir(NAME, cfg.seed, cfg, root=cfg.out, resume=resume)
+
+    def checkpoint(ppo: PPO, metrics: dict | None = None) -> dict:
+        trainer = {"ppo": ppo.state_dict(), "next_seed": task.hunts.next_seed, "best": dict(best)}
+        return make_checkpoint(
+            NAME, spec=policy.spec(), state_dict=policy.state_dict(), config=cfg,
+            trainer=trainer, rng=rng_states(),
+            provenance=provenance(command, seed=cfg.seed, metrics=metrics),
+        )  # fmt: skip
+
+    def save(ppo: PPO) -> Path:
+        return save_checkpoint(run.checkpoints / "latest.pt", checkpoint(ppo))
+
+    def log(iteration: int, record: dict[str, float]) -> None:
+        s = summarise(*task.hunts.drain())
+        for key in ("catch_rate",):
+            if not math.isnan(s[key]):
+                record[f"charts/{key}"] = s[key]
+        for key in ("encirclement", "encircled", "attackers", "surround"):
+            if not math.isnan(s[key]):
+                record[f"emergence/{key}"] = s[key]
+        record["charts/captures"] = s["captures"]
+        record["charts/kills_per_step"] = s["captures"] / (cfg.rollout_steps * cfg.worlds)
+        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
+            v = play(cfg, "learned", cfg.validate_hunts,
+                     VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
+            for key in ("catch_rate", "encirclement", "encircled", "attackers", "surround"):
+                record[f"validation/{key}"] = v[key]
+            if best["score"] is None or v["catch_rate"] >= best["score"]:
+                best.update(score=v["catch_rate"], iteration=iteration)
+                metrics = {"validation_catch_rate": v["catch_rate"],
+                           "validation_encirclement": v["encirclement"],
+                           "validation_hunts": cfg.validate_hunts, "iteration": iteration}  # fmt: skip
+                save_checkpoint(run.checkpoints / SHIPPED.name, checkpoint(ppo, metrics))
+        run.log(iteration, record)
+        vc = record.get("validation/catch_rate")
+        console.print(
+            f"it {iteration:4d}  {record['charts/agent_steps_per_s']:6.0f} steps/s  "
+            f"entropy {record.get('losses/entropy', float('nan')):.2f}  "
+            f"catch {record.get('charts/catch_rate', float('nan')):.3f}  "
+            f"kills/step {record['charts/kills_per_step']:.3f}  "
+            f"encirclement {record.get('emergence/encirclement', float('nan')):.3f}  "
+            f"attackers {record.get('emergence/attackers', float('nan')):.2f}  "
+            f"surround {record.get('emergence/surround', float('nan')):.3f}"
+            + (f"  | validation catch {vc:.3f}" if vc is not None else "")
+        )
+
+    ppo = PPO(policy, task, ppo_config(cfg), log=log, save=save, echo=console.print)
+    if state is not None:
+        ppo.load_state_dict(state["ppo"])
+        task.hunts.next_seed = int(state["next_seed"])
+        best.update(state["best"])
+        run.truncate_metrics(ppo.iteration)
+    console.print(f"[bold]{NAME}[/] -> {run.path}")
+    start = time.monotonic()
+    interrupted = False
+    try:
+        while ppo.iteration < cfg.iterations:
+            ppo.fit(min(cfg.iterations, ppo.iteration + cfg.checkpoint_every))
+            if cfg.minutes and time.monotonic() - start >= 60 * cfg.minutes:
+                console.print(f"time limit: stopping after iteration {ppo.iteration}")
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    run.close()
+    if cfg.plots:
+        plot_training(run.path / "metrics.jsonl", run.media / "training.png")
+    console.print(
+        f"best validated catch rate {best['score']} at iteration {best['iteration']}\n"
+        f"checkpoint: {run.checkpoints / SHIPPED.name}"
+    )
+    if interrupted:
+        raise KeyboardInterrupt
+    return {"iterations": ppo.iteration, "best": best["score"], "run": str(run.path)}
+
+
+def plot_training(metrics: Path | list[Path], path: Path, labels: list[str] | None = None) -> Path:
+    """Learning curves (catch rate, encirclement of captures, attackers per capture) of
+    one run's ``metrics.jsonl`` or several (``labels``: one per run)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = [metrics] if isinstance(metrics, (str, Path)) else list(metrics)
+    labels = labels or [""] * len(files)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    for i, (file, label) in enumerate(zip(files, labels, strict=True)):
+        rows = [json.loads(x) for x in Path(file).read_text().splitlines() if x.strip()]
+
+        def series(key: str, rows: list = rows) -> tuple[list[int], list[float]]:
+            pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+            return [p[0] for p in pts], [p[1] for p in pts]
+
+        c = f"C{i}"
+        tag = f"{label}: " if label else ""
+        x, y = series("charts/catch_rate")
+        axes[0].plot(x, y, color=c, alpha=0.35)
+        x, y = series("validation/catch_rate")
+        axes[0].plot(x, y, "o-", color=c, ms=3, label=f"{tag}validation (fresh seeds)")
+        x, y = series("emergence/encirclement")
+        axes[1].plot(x, _smooth(y), color=c, label=f"{tag}encirclement (sectors / 4)")
+        x, y = series("emergence/encircled")
+        axes[1].plot(x, _smooth(y), color=c, ls="--", label=f"{tag}encircled (>= 3 sides)")
+        x, y = series("emergence/surround")
+        axes[1].plot(x, _smooth(y), color=c, ls=":", label=f"{tag}surround (predators <= 2 away)")
+        x, y = series("emergence/attackers")
+        axes[2].plot(x, _smooth(y), color=c, label=f"{tag}attackers per capture")
+    axes[0].set(xlabel="PPO iteration", ylabel="prey caught / prey at start", ylim=(0, 1.02),
+                title="catch rate (faint: training hunts)")  # fmt: skip
+    axes[1].set(xlabel="PPO iteration", ylim=(0, 1.02), title="encirclement of captures")
+    axes[2].set(xlabel="PPO iteration", title="predators hitting each capture")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _smooth(y: list[float], k: int = 5) -> list[float]:
+    out, acc = [], []
+    for v in y:
+        acc = [*acc[-(k - 1) :], v]
+        out.append(float(np.mean(acc)))
+    return out
+
+
+# -- checkpoint, evaluation ------------------------------------------------------------------
+def load_policy(checkpoint: str | Path | None = None) -> tuple[GridPolicy, dict[str, Any]]:
+    """``(policy, checkpoint dict)`` of a ``pursuit-coop`` checkpoint (default: shipped)."""
+    return load_model(checkpoint if checkpoint is not None else SHIPPED, NAME, agents.build)
+
+
+def hunt_config(cfg: Config, ckpt: dict[str, Any]) -> Config:
+    """``cfg`` with the hunt settings the checkpoint was trained on."""
+    trained = ckpt.get("config") or {}
+    keep = ("map_size", "predators", "prey", "view_radius", "max_cycles", "prey_policy",
+            "messages", "hidden", "hit_reward", "minimap")  # fmt: skip
+    over = {k: tuple(trained[k]) if k == "hidden" else trained[k] for k in keep if k in trained}
+    return Config(**{**_fields(cfg), **over})
+
+
+def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
+    """``colony eval pursuit-coop``: rows ``{predators, prey, episodes, catch_rate,
+    encirclement}`` (plus ``encircled``, ``attackers``, ``captures``) for the learned,
+    random and greedy predators on the checkpoint's hunt, fresh seeds (module doc)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    policy, ckpt = load_policy(checkpoint)
+    hc = hunt_config(cfg, ckpt)
+    rows = []
+    for who in PREDATORS:
+        s = play(hc, who, cfg.episodes, cfg.eval_seed, policy)
+        s = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in s.items()}
+        rows.append({"predators": who, "prey": hc.prey_policy, "episodes": cfg.episodes,
+                     "n_predators": hc.predators, "n_prey": hc.prey, **s})  # fmt: skip
+    table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
+    columns = ("predators", "prey", "episodes", "catch_rate", "encirclement", "encircled",
+               "attackers", "surround")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(*(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in columns))
+    console.print(table)
+    return {
+        "rows": rows,
+        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
+        "command": ckpt["provenance"].get("command", ""),
+        "catch_rate": "prey killed in a hunt of max_cycles steps / prey at its start",
+        "encirclement": "mean share of the 4 sectors around a dying prey covered by its attackers",
+    }
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))
