@@ -37,13 +37,14 @@ covered share ``sectors / 4`` over the captures (0.25 to 1: two attackers from o
 give 0.25, from opposite sides 0.5; four from four sides 1), and ``encircled`` the share
 of captures covered from at least 3 of 4 sides (:func:`~colonylab.emergence.grid.
 encirclement_index`'s rule applied to the captures only). ``attackers`` is the mean
-number of predators that hit a capture, and ``surround`` the mean share of the four
+number of predators that hit a capture, ``paired`` the mean share of predators (over all
+steps) with another predator on a neighbouring cell (hunting in pairs), and ``surround`` the mean share of the four
 sectors holding any predator within 2 cells of the dying prey (attackers or not). At
 ``min_attackers=2`` a capture needs only two attackers, and two cover at most 2 sectors.
 
 Writes ``metrics.jsonl`` and TensorBoard (``charts/catch_rate`` of the finished training
 hunts, ``charts/kills_per_step``, ``emergence/encirclement``, ``emergence/encircled``,
-``emergence/attackers``, ``emergence/surround``, ``validation/catch_rate``, ``validation/encirclement``, the PPO
+``emergence/attackers``, ``emergence/surround``, ``emergence/paired``, ``validation/catch_rate``, ``validation/encirclement``, the PPO
 losses), ``checkpoints/latest.pt`` (every ``checkpoint_every`` iterations, at the end, on
 Ctrl-C; ``--resume RUN_DIR`` continues it), ``checkpoints/pursuit-coop.pt`` (best
 validated weights) and ``media/training.png`` (the learning curve with the encirclement).
@@ -290,6 +291,7 @@ class Hunts:
         self.sectors: list[int] = []
         self.attackers: list[int] = []
         self.surround: list[int] = []
+        self.paired: list[float] = []
 
     def _start(self, k: int) -> None:
         seed = self.next_seed
@@ -342,6 +344,7 @@ class Hunts:
             pos = world.pos.copy()
             result = world.step(acts)
             reward[sl] = result.reward[: self.p]
+            self.paired.append(paired(world.pos[: self.p]))
             self.steps[k] += 1
             killed = int(result.info["deaths"][1])
             if killed:
@@ -360,10 +363,12 @@ class Hunts:
                 self._take(k, result.obs, None if messages is None else messages[sl])
         return reward, done
 
-    def drain(self) -> tuple[list[dict[str, float]], list[int], list[int], list[int]]:
-        """Hunts finished, capture sectors, attackers and surround since the last call."""
-        out = (self.finished, self.sectors, self.attackers, self.surround)
+    def drain(self) -> tuple[list, list, list, list, list]:
+        """Hunts finished, capture sectors, attackers, surround and paired shares (one
+        per hunt-step) since the last call: :func:`summarise`'s arguments."""
+        out = (self.finished, self.sectors, self.attackers, self.surround, self.paired)
         self.finished, self.sectors, self.attackers, self.surround = [], [], [], []
+        self.paired = []
         return out
 
 
@@ -383,14 +388,23 @@ class Task:
         return self.hunts.obs(), reward, done
 
 
+def paired(pos: np.ndarray) -> float:
+    """Share of the predators at ``pos`` (``int[P, 2]``) with another predator on one of
+    their 8 neighbouring cells (hunting in pairs)."""
+    d = np.abs(pos[:, None, :].astype(np.int64) - pos[None, :, :]).max(axis=2)
+    np.fill_diagonal(d, 99)
+    return float(np.mean(d.min(axis=1) <= 1))
+
+
 def summarise(
     finished: list[dict[str, float]],
     sectors: list[int],
     attackers: list[int],
     surround: list[int] | None = None,
+    pairs: list[float] | None = None,
 ) -> dict[str, float]:
     """Catch rate (mean over hunts), encirclement, encircled share, attackers per capture,
-    surround (module doc)."""
+    surround, paired (module doc)."""
     s = np.asarray(sectors, float)
     nan = float("nan")
     return {
@@ -399,6 +413,7 @@ def summarise(
         "encircled": float(np.mean(s >= 3)) if s.size else nan,
         "attackers": float(np.mean(attackers)) if attackers else nan,
         "surround": float(np.mean(surround) / 4) if surround else nan,
+        "paired": float(np.mean(pairs)) if pairs else nan,
         "captures": float(s.size),
     }
 
@@ -418,6 +433,7 @@ def play(
     sectors: list[int] = []
     attackers: list[int] = []
     surround: list[int] = []
+    pairs: list[float] = []
     scripted = []
     if predators != "learned":
         scripted = [w.policy(predators, seed=seed + i) for i, w in enumerate(h.worlds)]
@@ -433,12 +449,13 @@ def play(
             )
             messages = None
         h.step(actions, messages)
-        f, s, a, r = h.drain()
+        f, s, a, r, q = h.drain()
         finished += f
         sectors += s
         attackers += a
         surround += r
-    return summarise(finished[:hunts], sectors, attackers, surround)
+        pairs += q
+    return summarise(finished[:hunts], sectors, attackers, surround, pairs)
 
 
 def _fields(cfg: Config) -> dict[str, Any]:
@@ -492,7 +509,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         for key in ("catch_rate",):
             if not math.isnan(s[key]):
                 record[f"charts/{key}"] = s[key]
-        for key in ("encirclement", "encircled", "attackers", "surround"):
+        for key in ("encirclement", "encircled", "attackers", "surround", "paired"):
             if not math.isnan(s[key]):
                 record[f"emergence/{key}"] = s[key]
         record["charts/captures"] = s["captures"]
@@ -500,7 +517,8 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
             v = play(cfg, "learned", cfg.validate_hunts,
                      VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
-            for key in ("catch_rate", "encirclement", "encircled", "attackers", "surround"):
+            keys = ("catch_rate", "encirclement", "encircled", "attackers", "surround", "paired")
+            for key in keys:
                 record[f"validation/{key}"] = v[key]
             if best["score"] is None or v["catch_rate"] >= best["score"]:
                 best.update(score=v["catch_rate"], iteration=iteration)
@@ -580,12 +598,12 @@ def plot_training(metrics: Path | list[Path], path: Path, labels: list[str] | No
         axes[1].plot(x, _smooth(y), color=c, ls="--", label=f"{tag}encircled (>= 3 sides)")
         x, y = series("emergence/surround")
         axes[1].plot(x, _smooth(y), color=c, ls=":", label=f"{tag}surround (predators <= 2 away)")
-        x, y = series("emergence/attackers")
-        axes[2].plot(x, _smooth(y), color=c, label=f"{tag}attackers per capture")
+        x, y = series("emergence/paired")
+        axes[2].plot(x, _smooth(y), color=c, label=f"{tag}predators with a predator beside them")
     axes[0].set(xlabel="PPO iteration", ylabel="prey caught / prey at start", ylim=(0, 1.02),
                 title="catch rate (faint: training hunts)")  # fmt: skip
     axes[1].set(xlabel="PPO iteration", ylim=(0, 1.02), title="encirclement of captures")
-    axes[2].set(xlabel="PPO iteration", title="predators hitting each capture")
+    axes[2].set(xlabel="PPO iteration", ylim=(0, 1.02), title="hunting in pairs (share)")
     for ax in axes:
         ax.legend(fontsize=8)
     fig.savefig(path, dpi=100)
@@ -599,6 +617,49 @@ def _smooth(y: list[float], k: int = 5) -> list[float]:
         acc = [*acc[-(k - 1) :], v]
         out.append(float(np.mean(acc)))
     return out
+
+
+def plot_hunt(
+    cfg: Config, checkpoint: str | Path | None, path: Path, steps: tuple[int, ...] = (0, 10, 25, 50)
+) -> Path:
+    """Frames of one hunt of the learned predators (seed ``cfg.eval_seed``): predators
+    orange, prey green, walls grey; red crosses: the cells of the captures so far."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    policy, ckpt = load_policy(checkpoint)
+    hc = Config(**{**_fields(hunt_config(cfg, ckpt)), "worlds": 1})
+    h = Hunts(hc, cfg.eval_seed)
+    h.reset()
+    generator = torch.Generator().manual_seed(cfg.eval_seed)
+    world = h.worlds[0]
+    fig, axes = plt.subplots(
+        1, len(steps), figsize=(3.2 * len(steps), 3.4), constrained_layout=True
+    )
+    t, kills, marks = 0, 0, []
+    for ax, stop in zip(axes, steps, strict=True):
+        while t < stop:
+            obs = h.obs()
+            inputs = {k: torch.from_numpy(v) for k, v in obs.items() if k != "alive"}
+            acts, _, _, msg = policy.act(inputs, generator, deterministic=cfg.argmax)
+            pos = world.pos.copy()
+            h.step(acts.numpy(), None if msg is None else msg.numpy())
+            t += 1
+            killed = world.killed & (world.team == 1)
+            new = [tuple(pos[i]) for i in np.flatnonzero(killed)]
+            marks += new
+            kills += len(new)
+        ax.imshow(world.render_rgb(), interpolation="nearest")
+        for y, x in marks:
+            ax.plot(x, y, "x", color="red", ms=5, mew=1.5)
+        ax.set_title(f"step {t}: {kills} of {hc.prey} caught", fontsize=9)
+        ax.axis("off")
+    fig.suptitle("learned predators (orange) hunting fleeing prey (green); x: captures so far")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 # -- checkpoint, evaluation ------------------------------------------------------------------
@@ -632,7 +693,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
                      "n_predators": hc.predators, "n_prey": hc.prey, **s})  # fmt: skip
     table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
     columns = ("predators", "prey", "episodes", "catch_rate", "encirclement", "encircled",
-               "attackers", "surround")  # fmt: skip
+               "attackers", "surround", "paired")  # fmt: skip
     for col in columns:
         table.add_column(col, justify="right")
     for r in rows:

@@ -68,6 +68,7 @@ def test_capture_measures_count_sectors_attackers_and_neighbours():
     s = pc.summarise([{"catch_rate": 1.0, "steps": 1.0}], [1, 3], [2, 3], [2, 4])
     assert s["encirclement"] == 0.5 and s["encircled"] == 0.5 and s["surround"] == 0.75
     assert s["attackers"] == 2.5 and s["catch_rate"] == 1.0
+    assert pc.paired(np.array([[3, 3], [4, 4], [8, 8]])) == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize(
@@ -84,10 +85,10 @@ def test_bad_config_is_one_line_value_error(kw, word):
 
 TINY = dict(worlds=2, map_size=12, predators=4, prey=6, max_cycles=12, iterations=2,
             rollout_steps=8, epochs=1, minibatches=2, validate_every=1, validate_hunts=2,
-            checkpoint_every=1, messages=2, hidden=(16,))  # fmt: skip
+            checkpoint_every=1, messages=2, minimap=True, hidden=(16,))  # fmt: skip
 
 
-def test_tiny_run_with_messages_writes_its_files_and_resumes(tmp_path):
+def test_tiny_run_with_messages_and_minimap_writes_its_files_and_resumes(tmp_path):
     cfg = Config(**TINY, out=str(tmp_path))
     assert pc.main(cfg)["iterations"] == 2
     (path,) = (tmp_path / "pursuit-coop").iterdir()
@@ -96,7 +97,8 @@ def test_tiny_run_with_messages_writes_its_files_and_resumes(tmp_path):
     assert "validation/catch_rate" in rows[-1] and "losses/entropy" in rows[-1]
     assert (path / "media" / "training.png").stat().st_size > 1000
     best = load_checkpoint(path / "checkpoints" / "pursuit-coop.pt", "pursuit-coop")
-    assert best["spec"]["message_dim"] == 2 and best["spec"]["view_shape"] == [7, 7, 6]
+    assert best["spec"]["message_dim"] == 2 and best["spec"]["view_shape"] == [7, 7, 8]
+    assert best["spec"]["features"] == 2  # the minimap's own-cell features
     assert best["provenance"]["command"].startswith("colony train pursuit-coop")
     latest = load_checkpoint(path / "checkpoints" / "latest.pt", "pursuit-coop")
     assert latest["trainer"]["ppo"]["iteration"] == 2
@@ -111,7 +113,7 @@ def test_tiny_run_with_messages_writes_its_files_and_resumes(tmp_path):
 
 
 def test_message_planes_reach_the_neighbours():
-    cfg = Config(**{**TINY, "worlds": 1})
+    cfg = Config(**{**TINY, "worlds": 1, "minimap": False})
     hunts = pc.Hunts(cfg, seed=0)
     hunts.reset()
     msg = np.arange(8, dtype=np.float32).reshape(4, 2) + 1
