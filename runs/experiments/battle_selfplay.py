@@ -46,6 +46,14 @@ continues it: the pool, the optimizer and the counters are restored, the battles
 under way restart), ``checkpoints/battle-selfplay.pt`` (the best validated weights)
 and ``media/training.png`` (the learning curve).
 
+Shipped: ``runs/checkpoints/battle-selfplay.pt`` is ``checkpoints/latest.pt`` of
+``colony train battle-selfplay --iterations 100`` (seed 0, one thread; rerun and checked
+bit-identical on the CPU), the snapshot that won most of 48 argmax battles against greedy
+among the pool's snapshots of a longer run (every 10 iterations; later ones swing between
+6% and 100%). Against greedy it won 98 of 100 battles at 162 agents (kill ratio 1.16),
+and every one of those played at 2,048 and 20,000 agents (see the README's table);
+against random all of them, losing no soldier at 162.
+
     colony train battle-selfplay
     colony train battle-selfplay --iterations 60 --worlds 4
     colony eval battle-selfplay --json runs/out/battle-selfplay-eval.json
