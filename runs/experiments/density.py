@@ -53,7 +53,7 @@ Shipped, in two stages (each checkpoint records its command):
    with the ring loss; 1.1e9 cell updates, 8 min). On unbiased starts never trained on
    (seed 2026): 0.9333 at N = 149 (10,000 starts; GKL 0.8157, Juille-Pollack 0.8503 on
    the same), 0.841 at N = 599 (the first 1,000 starts; GKL 0.774, J-P 0.799 on them)
-   and 0.8425 at N = 999 (the first 400; GKL 0.785, J-P 0.805), without retraining.
+   and 0.835 at N = 999 (the first 1,000; GKL 0.779, J-P 0.789), without retraining.
 
 Same budget, from scratch (3e8 simulated cell updates): BPTT's validation at N = 149
 reached 0.60, PGPE's 0.50 (``--method pgpe --budget 3e8 --validate-every 10``: it fits
