@@ -19,6 +19,9 @@ type                  model                                          module
 ``independent``       the same limb net without messages             ``agents/modular.py``
 ``transformer``       attention over limbs (Amorpheus-style)         ``agents/modular.py``
 ``body-mlp``          monolithic MLP for one body                    ``agents/modular.py``
+``consensus``         message-passing consensus network (GRU) on a   ``agents/consensus.py``
+                      sparse neighbourhood
+``local-rule``        learned ring CA with hidden channels           ``agents/consensus.py``
 ====================  =============================================  ====================
 """
 
@@ -72,6 +75,18 @@ def _modular(kind: str) -> Callable[..., nn.Module]:
     return build_one
 
 
+def _consensus(**kw: Any) -> nn.Module:
+    from colonylab.agents.consensus import ConsensusNetwork
+
+    return ConsensusNetwork(**kw)
+
+
+def _local_rule(**kw: Any) -> nn.Module:
+    from colonylab.agents.consensus import LocalRule
+
+    return LocalRule(**kw)
+
+
 def _nca(**kw: Any) -> nn.Module:
     from colonylab.agents.nca import NCA, NCAConfig
 
@@ -85,6 +100,8 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "attention": _attention,
     "nca": _nca,
     "grid": _grid,
+    "consensus": _consensus,
+    "local-rule": _local_rule,
     **{kind: _modular(kind) for kind in ("smp", "independent", "transformer", "body-mlp")},
 }
 """``type`` -> builder; a new agent registers its builder here."""
