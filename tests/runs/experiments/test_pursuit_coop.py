@@ -137,6 +137,9 @@ def test_shipped_checkpoint_catches_more_than_random():
     assert ckpt["provenance"]["command"].startswith("colony train pursuit-coop")
     out = pc.evaluate(Config(episodes=16))
     rows = {r["predators"]: r for r in out["rows"]}
-    # measured on 16 hunts: see the report; random predators almost never kill
-    assert rows["random"]["catch_rate"] < 0.05
-    assert rows["learned"]["catch_rate"] > rows["random"]["catch_rate"] + 0.3
+    # measured on these 16 hunts: learned ~0.88, greedy ~0.57, random 0.00 (100 hunts:
+    # 0.880, 0.572, 0.0004); random predators almost never land two attacks at once
+    assert rows["random"]["catch_rate"] < 0.02
+    assert rows["learned"]["catch_rate"] >= 3 * rows["random"]["catch_rate"] + 0.5
+    assert rows["learned"]["catch_rate"] >= 1.3 * rows["greedy"]["catch_rate"]
+    assert rows["learned"]["paired"] > 1.5 * rows["greedy"]["paired"]  # hunting in pairs
