@@ -149,6 +149,12 @@ EXPERIMENTS: dict[str, RunSpec] = {
             "competitive mixture of experts on vowels [i] [I] [a] [^] vs backprop nets (Jacobs 1991)",
         ),
         RunSpec(
+            "federated",
+            "experiments.federated",
+            "federated experts: FedAvg, federated MoE, gossip, Reptile, robust rules (Flower/Ray)",
+            evaluable=True,
+        ),
+        RunSpec(
             "cartpole-pso",
             "experiments.cartpole",
             "an MLP policy for CartPole-v1 found by PSO through the batched evaluator",
@@ -190,6 +196,41 @@ EXPERIMENTS: dict[str, RunSpec] = {
             "ae-suite",
             "experiments.ae_suite",
             "Adaptive Evolution controller vs AdamW: regression, delay, scaling, plateau, bad lr",
+        ),
+        RunSpec(
+            "density",
+            "experiments.density",
+            "learned radius-3 density-classification rule with hidden channels (BPTT or PGPE) vs GKL",
+            evaluable=True,
+        ),
+        RunSpec(
+            "talking-ensemble",
+            "experiments.talking_ensemble",
+            "ensemble members talk (consensus network) vs mean, soft/hard vote, stacking on digits",
+        ),
+        RunSpec(
+            "flock",
+            "experiments.flock",
+            "learned heading controller for a flock with 5% informed (PGPE) vs Couzin's zone model",
+            evaluable=True,
+        ),
+        RunSpec(
+            "smp-walkers",
+            "experiments.smp_walkers",
+            "one modular policy (SMP, no messages, transformer) for 10 walkers, PGPE; held-out zero-shot",
+            evaluable=True,
+        ),
+        RunSpec(
+            "battle-selfplay",
+            "experiments.battle_selfplay",
+            "a shared army for MAgent2's battle_v4 by PPO vs greedy, random and its own snapshots",
+            evaluable=True,
+        ),
+        RunSpec(
+            "pursuit-coop",
+            "experiments.pursuit_coop",
+            "predators learn by shared PPO to hunt in pairs (a kill needs 2); --messages K ablation",
+            evaluable=True,
         ),
     ]
 }
@@ -235,6 +276,21 @@ BENCHMARKS: dict[str, RunSpec] = {
             "benchmarks.ae",
             "time to target on static regression: AE-controlled AdamW vs plain AdamW",
         ),
+        RunSpec(
+            "marl",
+            "benchmarks.marl",
+            "PPO training agent-steps/s on battle at 1k-100k agents vs the network alone (and MAgent2)",
+        ),
+        RunSpec(
+            "consensus",
+            "benchmarks.consensus",
+            "density-ring cell updates/s (bit-parallel) and 1M-particle flock steps/s vs NumPy",
+        ),
+        RunSpec(
+            "mujoco",
+            "benchmarks.mujoco",
+            "256 modular walkers, policy in the loop: env-steps/s vs Gymnasium Walker2d-v5 and mujoco.rollout",
+        ),
     ]
 }
 
@@ -246,6 +302,13 @@ AGENTS: dict[str, str] = {
     "backprop": "one-hidden-layer backprop net of Jacobs et al. 1991 (agents/mlp.py)",
     "attention": "AttentionNeuron: shared sensory neurons + fixed-query attention, permutation-invariant (agents/sensory.py)",
     "nca": "neural cellular automaton: Sobel/learned perception, 1x1 update (agents/nca.py)",
+    "grid": "shared grid actor-critic over [N, V, V, C] views: ids, mean field, messages (agents/grid_policy.py)",
+    "smp": "Shared Modular Policy: one limb net, bottom-up + top-down messages on any tree (agents/modular.py)",
+    "independent": "the modular limb net without messages (agents/modular.py)",
+    "transformer": "Amorpheus-style attention over limbs, shared weights (agents/modular.py)",
+    "body-mlp": "monolithic MLP for one body, the per-body baseline (agents/modular.py)",
+    "consensus": "message-passing consensus network: encode, GRU over neighbours' messages, decode (agents/consensus.py)",
+    "local-rule": "learned ring CA: binary visible bit + hidden channels, one shared net (agents/consensus.py)",
 }
 
 
