@@ -28,6 +28,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from colonylab._checks import check_int
 from colonylab.envs.consensus import density as D
 from colonylab.envs.consensus.flock import FlockConfig, FlockWorld
 from colonylab.runs.common.bench import threads_info, threads_text, write_json
@@ -65,6 +66,10 @@ class Config:
     """Free-form notes stored in the JSON."""
 
     def __post_init__(self) -> None:
+        check_int("--lattice", self.lattice, low=7)
+        check_int("--starts", self.starts, low=1)
+        check_int("--particles", self.particles, low=1)
+        check_int("--repeats", self.repeats, low=1)
         for suite in self.suites:
             if suite not in SUITES:
                 raise ValueError(f"suites must be among {SUITES}, got {suite!r}")

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from colonylab._checks import check_choice, check_float, check_int
+from colonylab._checks import check_choice, check_float, check_int, option
 from colonylab.collective_ml.federated.client import ClientData, accuracy
 from colonylab.collective_ml.federated.model import FederatedMoE, is_expert_key, set_weights
 from colonylab.collective_ml.federated.runner import (
@@ -154,20 +154,20 @@ class Config:
     """Run directory root (default runs/out)."""
 
     def __post_init__(self) -> None:
-        check_choice("data", self.data, DATASETS)
-        check_choice("engine", self.engine, ENGINES)
-        check_choice("bad_mode", self.bad_mode, ("nan", "scale"))
+        check_choice(option("data"), self.data, DATASETS)
+        check_choice(option("engine"), self.engine, ENGINES)
+        check_choice(option("bad_mode"), self.bad_mode, ("nan", "scale"))
         if not self.strategy:
             raise ValueError("strategy must name at least one of " + ", ".join(STRATEGIES))
         for s in self.strategy:
-            check_choice("strategy", s, STRATEGIES)
+            check_choice(option("strategy"), s, STRATEGIES)
             if self.engine == "flower" and s not in SERVER_STRATEGIES:
                 raise ValueError(
                     f"--engine flower runs {', '.join(SERVER_STRATEGIES)}; got strategy {s!r} "
                     "(run it with --engine inprocess)"
                 )
         for name in ("clients", "rounds", "local_epochs", "batch_size", "experts", "hidden"):
-            check_int(name, getattr(self, name), low=1)
+            check_int(option(name), getattr(self, name), low=1)
         for name in (
             "bad_clients",
             "empty_clients",
@@ -175,13 +175,13 @@ class Config:
             "finetune_epochs",
             "gate_epochs",
         ):
-            check_int(name, getattr(self, name), low=0)
-        check_int("eval_every", self.eval_every, low=1)
-        check_int("flower_cpus", self.flower_cpus, low=1)
-        check_int("threads", self.threads, low=1)
-        check_float("alpha", self.alpha, low=1e-6)
-        check_float("lr", self.lr, low=1e-8)
-        check_float("dropout", self.dropout, low=0.0, high=0.95)
+            check_int(option(name), getattr(self, name), low=0)
+        check_int(option("eval_every"), self.eval_every, low=1)
+        check_int(option("flower_cpus"), self.flower_cpus, low=1)
+        check_int(option("threads"), self.threads, low=1)
+        check_float(option("alpha"), self.alpha, low=1e-6)
+        check_float(option("lr"), self.lr, low=1e-8)
+        check_float(option("dropout"), self.dropout, low=0.0, high=0.95)
         if self.bad_clients + self.empty_clients > self.clients:
             raise ValueError(
                 f"bad_clients + empty_clients must be <= clients ({self.clients}), "
