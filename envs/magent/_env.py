@@ -12,6 +12,7 @@ missing action of a living agent counts as "stay" (MAgent2 would read out of bou
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -351,6 +352,33 @@ def make_aec(raw_env: Callable[..., AECEnv]) -> Callable[..., AECEnv]:
 
 def aec(parallel: ParallelEnv) -> AECEnv:
     return parallel_to_aec_wrapper(parallel)
+
+
+def make_raw_env(parallel_env: Callable[..., ParallelEnv], name: str) -> Callable[..., AECEnv]:
+    """MAgent2's ``raw_env``: ``parallel_env``'s arguments (same signature), AEC-converted."""
+
+    @functools.wraps(parallel_env)
+    def raw_env(*args: Any, **kwargs: Any) -> AECEnv:
+        return aec(parallel_env(*args, **kwargs))
+
+    raw_env.__doc__ = f"MAgent2's ``{name}.raw_env`` (the AEC conversion)."
+    raw_env.__name__ = raw_env.__qualname__ = "raw_env"
+    return raw_env
+
+
+def make_world_fn(definition: WorldDef, config_cls: type) -> Callable[..., MagentEngine]:
+    """The module's ``world(**kwargs)``: the array-first engine of MAgent2's keywords, reset."""
+
+    def world(**kwargs: Any) -> MagentEngine:
+        kw = {k: v for k, v in kwargs.items() if k not in ("seed", "render_mode")}
+        engine = build_engine(definition, config_cls(**kw))
+        engine.reset(seed=kwargs.get("seed"))
+        return engine
+
+    world.__doc__ = (
+        f"The array-first engine of ``{definition.name}(**kwargs)`` (MAgent2's keywords), reset."
+    )
+    return world
 
 
 # -- the array-first Colony Lab world ---------------------------------------------------------

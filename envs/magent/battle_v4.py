@@ -31,10 +31,10 @@ from colonylab.envs.magent._env import (
     MagentParallelEnv,
     MagentWorld,
     WorldDef,
-    aec,
-    build_engine,
     check_config,
     make_aec,
+    make_raw_env,
+    make_world_fn,
 )
 
 KILL_REWARD = 5.0
@@ -169,36 +169,12 @@ def parallel_env(
     return MagentParallelEnv(DEFINITION, cfg, render_mode=render_mode, seed=seed)
 
 
-def raw_env(
-    map_size: int = 45,
-    max_cycles: int = 1000,
-    minimap_mode: bool = False,
-    extra_features: bool = False,
-    render_mode: str | None = None,
-    seed: int | None = None,
-    **reward_args: float,
-):
-    """MAgent2's ``battle_v4.raw_env`` (the AEC conversion)."""
-    return aec(
-        parallel_env(
-            map_size, max_cycles, minimap_mode, extra_features, render_mode, seed, **reward_args
-        )
-    )
-
+raw_env = make_raw_env(parallel_env, "battle_v4")
 
 env = make_aec(raw_env)
 
 
-def world(**kwargs) -> MagentEngine:
-    """The array-first engine of ``battle_v4(**kwargs)`` (MAgent2's keywords), reset."""
-    engine = build_engine(DEFINITION, _config_from(kwargs))
-    engine.reset(seed=kwargs.get("seed"))
-    return engine
-
-
-def _config_from(kwargs: dict) -> BattleConfig:
-    kw = {k: v for k, v in kwargs.items() if k not in ("seed", "render_mode")}
-    return BattleConfig(**kw)
+world = make_world_fn(DEFINITION, BattleConfig)
 
 
 class BattleWorld(MagentWorld):

@@ -30,10 +30,10 @@ from colonylab.envs.magent._env import (
     MagentParallelEnv,
     MagentWorld,
     WorldDef,
-    aec,
-    build_engine,
     check_config,
     make_aec,
+    make_raw_env,
+    make_world_fn,
 )
 
 KILL_REWARD = 5.0
@@ -158,32 +158,12 @@ def parallel_env(
     return MagentParallelEnv(DEFINITION, cfg, render_mode=render_mode, seed=seed)
 
 
-def raw_env(
-    max_cycles: int = 500,
-    minimap_mode: bool = False,
-    extra_features: bool = False,
-    render_mode: str | None = None,
-    seed: int | None = None,
-    map_size: int = 200,
-    **reward_args: float,
-):
-    """MAgent2's ``gather_v5.raw_env`` (the AEC conversion)."""
-    return aec(
-        parallel_env(
-            max_cycles, minimap_mode, extra_features, render_mode, seed, map_size, **reward_args
-        )
-    )
-
+raw_env = make_raw_env(parallel_env, "gather_v5")
 
 env = make_aec(raw_env)
 
 
-def world(**kwargs) -> MagentEngine:
-    """The array-first engine of ``gather_v5(**kwargs)``, reset."""
-    kw = {k: v for k, v in kwargs.items() if k not in ("seed", "render_mode")}
-    engine = build_engine(DEFINITION, GatherConfig(**kw))
-    engine.reset(seed=kwargs.get("seed"))
-    return engine
+world = make_world_fn(DEFINITION, GatherConfig)
 
 
 class GatherWorld(MagentWorld):

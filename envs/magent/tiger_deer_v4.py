@@ -30,10 +30,10 @@ from colonylab.envs.magent._env import (
     MagentParallelEnv,
     MagentWorld,
     WorldDef,
-    aec,
-    build_engine,
     check_config,
     make_aec,
+    make_raw_env,
+    make_world_fn,
 )
 
 MIN_MAP_SIZE = 10
@@ -129,32 +129,12 @@ def parallel_env(
     return MagentParallelEnv(DEFINITION, cfg, render_mode=render_mode, seed=seed)
 
 
-def raw_env(
-    map_size: int = 45,
-    max_cycles: int = 300,
-    minimap_mode: bool = False,
-    extra_features: bool = False,
-    render_mode: str | None = None,
-    seed: int | None = None,
-    **env_args: float,
-):
-    """MAgent2's ``tiger_deer_v4.raw_env`` (the AEC conversion)."""
-    return aec(
-        parallel_env(
-            map_size, max_cycles, minimap_mode, extra_features, render_mode, seed, **env_args
-        )
-    )
-
+raw_env = make_raw_env(parallel_env, "tiger_deer_v4")
 
 env = make_aec(raw_env)
 
 
-def world(**kwargs) -> MagentEngine:
-    """The array-first engine of ``tiger_deer_v4(**kwargs)``, reset."""
-    kw = {k: v for k, v in kwargs.items() if k not in ("seed", "render_mode")}
-    engine = build_engine(DEFINITION, TigerDeerConfig(**kw))
-    engine.reset(seed=kwargs.get("seed"))
-    return engine
+world = make_world_fn(DEFINITION, TigerDeerConfig)
 
 
 class TigerDeerWorld(MagentWorld):
