@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -363,6 +364,7 @@ def make_raw_env(parallel_env: Callable[..., ParallelEnv], name: str) -> Callabl
 
     raw_env.__doc__ = f"MAgent2's ``{name}.raw_env`` (the AEC conversion)."
     raw_env.__name__ = raw_env.__qualname__ = "raw_env"
+    raw_env.__signature__ = inspect.signature(parallel_env).replace(return_annotation=AECEnv)  # type: ignore[attr-defined]
     return raw_env
 
 
