@@ -63,7 +63,6 @@ against random all of them, losing no soldier at 162.
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,22 +84,12 @@ from colonylab._checks import (
     check_probability,
 )
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
-from colonylab.collective_ml.trainers.ppo import PPO, PPOConfig
+from colonylab.collective_ml.trainers.ppo import PPOConfig
+from colonylab.collective_ml.trainers.ppo_loop import PPORun, train_ppo
 from colonylab.collective_ml.trainers.selfplay import SELF, Opponent, OpponentPool
 from colonylab.emergence.grid import encirclement_index
 from colonylab.envs.magent import battle_v4
 from colonylab.envs.magent._env import greedy as greedy_actions
-from colonylab.runs.common.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
-    make_checkpoint,
-    provenance,
-    reproduce_command,
-    rng_states,
-    save_checkpoint,
-    set_rng_states,
-)
-from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
 
@@ -530,34 +519,18 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     policy = build_policy(cfg)
     pool = make_pool(cfg)
     task = SelfPlayTask(cfg, policy, pool, cfg.seed)
-    command = reproduce_command(f"train {NAME}", cfg)
     best: dict[str, Any] = {"score": None, "iteration": 0}
     recent: dict[str, deque] = {}
-    state = None
-    if resume is not None:
-        ckpt = load_checkpoint(latest_checkpoint(resume), NAME)
-        policy.load_state_dict(ckpt["state_dict"])
-        state = ckpt["trainer"]
-        set_rng_states(ckpt["rng"])
-    run = RunDir(NAME, cfg.seed, cfg, root=cfg.out, resume=resume)
 
-    def checkpoint(ppo: PPO, weights: dict | None = None, metrics: dict | None = None) -> dict:
-        trainer = {
-            "ppo": ppo.state_dict(),
-            "pool": pool.state_dict(),
-            "next_seed": task.next_seed,
-            "best": {k: v for k, v in best.items()},
-        }
-        return make_checkpoint(
-            NAME, spec=policy.spec(), state_dict=weights or policy.state_dict(), config=cfg,
-            trainer=trainer, rng=rng_states(),
-            provenance=provenance(command, seed=cfg.seed, metrics=metrics),
-        )  # fmt: skip
+    def state() -> dict[str, Any]:
+        return {"pool": pool.state_dict(), "next_seed": task.next_seed, "best": dict(best)}
 
-    def save(ppo: PPO) -> Path:
-        return save_checkpoint(run.checkpoints / "latest.pt", checkpoint(ppo))
+    def load_state(trainer: dict[str, Any]) -> None:
+        pool.load_state_dict(trainer["pool"])
+        task.next_seed = int(trainer["next_seed"])
+        best.update(trainer["best"])
 
-    def log(iteration: int, record: dict[str, float]) -> None:
+    def log(run: PPORun, iteration: int, record: dict[str, float]) -> None:
         results, enc = task.drain()
         for name, r in results:
             if name == SELF or name in pool.names():  # a snapshot may have left the pool
@@ -593,8 +566,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
                 metrics = {"validation_win_rate_greedy": v["win_rate"],
                            "validation_kill_ratio_greedy": v["kill_ratio"],
                            "validation_battles": cfg.validate_battles, "iteration": iteration}  # fmt: skip
-                save_checkpoint(run.checkpoints / SHIPPED.name, checkpoint(ppo, metrics=metrics))
-        run.log(iteration, record)
+                run.save(SHIPPED.name, metrics=metrics)
         wr = record.get("validation/win_rate_greedy")
         rates = "  ".join(
             f"{name} {record[f'charts/win_rate_{name}']:.2f}"
@@ -607,34 +579,21 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
             + (f"  | validation vs greedy {wr:.2f}" if wr is not None else "")
         )
 
-    ppo = PPO(policy, task, ppo_config(cfg), log=log, save=save, echo=console.print)
-    if state is not None:
-        ppo.load_state_dict(state["ppo"])
-        pool.load_state_dict(state["pool"])
-        task.next_seed = int(state["next_seed"])
-        best.update(state["best"])
-        run.truncate_metrics(ppo.iteration)
-    console.print(f"[bold]{NAME}[/] -> {run.path}")
-    start = time.monotonic()
-    interrupted = False
-    try:
-        while ppo.iteration < cfg.iterations:
-            ppo.fit(min(cfg.iterations, ppo.iteration + cfg.checkpoint_every))
-            if cfg.minutes and time.monotonic() - start >= 60 * cfg.minutes:
-                console.print(f"time limit: stopping after iteration {ppo.iteration}")
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-    run.close()
-    if cfg.plots:
-        plot_training(run.path / "metrics.jsonl", run.media / "training.png")
-    console.print(
-        f"best validation against greedy: win rate {best['score'][0] if best['score'] else 'n/a'} "
-        f"at iteration {best['iteration']}\ncheckpoint: {run.checkpoints / SHIPPED.name}"
-    )
-    if interrupted:
-        raise KeyboardInterrupt
-    return {"iterations": ppo.iteration, "best": best["score"], "run": str(run.path)}
+    def finish(run: PPORun) -> None:
+        if cfg.plots:
+            plot_training(run.path / "metrics.jsonl", run.media / "training.png")
+        console.print(
+            f"best validation against greedy: win rate "
+            f"{best['score'][0] if best['score'] else 'n/a'} at iteration {best['iteration']}"
+            f"\ncheckpoint: {run.dir.checkpoints / SHIPPED.name}"
+        )
+
+    run = train_ppo(
+        NAME, policy, task, ppo_config(cfg), cfg, iterations=cfg.iterations, seed=cfg.seed,
+        resume=resume, out=cfg.out, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
+        log=log, state=state, load_state=load_state, finish=finish, echo=console.print,
+    )  # fmt: skip
+    return {"iterations": run.iteration, "best": best["score"], "run": str(run.path)}
 
 
 def plot_training(metrics: Path, path: Path) -> Path:
