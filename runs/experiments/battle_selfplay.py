@@ -90,12 +90,15 @@ from colonylab.collective_ml.trainers.selfplay import SELF, Opponent, OpponentPo
 from colonylab.emergence.grid import encirclement_index
 from colonylab.envs.magent import battle_v4
 from colonylab.envs.magent._env import greedy as greedy_actions
+from colonylab.runs.common.checkpoint import load_checkpoint
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
 
 NAME = "battle-selfplay"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED = CHECKPOINTS / f"{NAME}.pt"
+PREVIOUS = CHECKPOINTS / f"{NAME}-prev.pt"
+"""The checkpoint shipped before ``SHIPPED`` (``colony eval``'s row against it)."""
 VIEW_SHAPE = (13, 13, 5)
 N_ACTIONS = 21
 FIRST_ATTACK = 13
@@ -183,8 +186,10 @@ class Config:
     """``colony eval``: battles per row at more than 10,000 agents (at most episodes)."""
     eval_agents: tuple[int, ...] = (162, 2000, 20000)
     """``colony eval``: battle sizes (both armies), same density as map 45."""
-    eval_opponents: tuple[str, ...] = SCRIPTED
-    """``colony eval``: scripted blue armies (greedy, random)."""
+    eval_opponents: tuple[str, ...] = (*SCRIPTED, f"{NAME}-prev")
+    """``colony eval``: blue armies (:mod:`colonylab.runs.teams` names: greedy, random,
+    battle-selfplay-prev -- the previous shipped checkpoint, skipped when absent --, or
+    a checkpoint file)."""
     argmax: bool = True
     """Validation, eval and watch: red takes its policy's most likely legal action
     (False: samples it, as in training)."""
@@ -193,7 +198,8 @@ class Config:
     watch_agents: int = 162
     """``colony watch``: battle size."""
     watch_blue: str = "greedy"
-    """``colony watch``: the scripted blue army (greedy, random)."""
+    """``colony watch``: the blue army (a :mod:`colonylab.runs.teams` name: greedy,
+    random, noop, a shipped checkpoint's name or a checkpoint file)."""
     seed: int = 0
     """Seed of the network, the trainer, the pool and the battles."""
     threads: int | None = 1
@@ -222,8 +228,11 @@ class Config:
         check_optional_int("--threads", self.threads, 1)
         for h in self.hidden:
             check_int("--hidden widths", h, 1)
-        for o in (*self.opponents, *self.eval_opponents, self.watch_blue):
+        for o in self.opponents:
             check_choice("opponent", o, SCRIPTED)
+        for o in (*self.eval_opponents, self.watch_blue):
+            if not isinstance(o, str) or not o:
+                raise ValueError(f"--eval-opponents / --watch-blue: a team name, got {o!r}")
         if not self.eval_agents:
             raise ValueError("--eval-agents needs at least one battle size, e.g. 162")
         for n in self.eval_agents:
@@ -436,7 +445,7 @@ class SelfPlayTask:
 # -- playing battles (validation, evaluation) --------------------------------------------------
 def play(
     red: Callable[[np.ndarray], np.ndarray],
-    blue: str,
+    blue: str | Callable[[np.ndarray], np.ndarray],
     map_size: int,
     battles: int,
     seed: int,
@@ -444,7 +453,9 @@ def play(
     parallel: int | None = None,
 ) -> list[dict[str, float]]:
     """Outcomes of ``battles`` battles (seeds ``seed, seed + 1, ...``) of the network player
-    ``red`` against the scripted ``blue``, ``parallel`` at a time (one forward for all)."""
+    ``red`` against ``blue``: a scripted army's name, or a player of blue's views (e.g.
+    :class:`colonylab.runs.teams.Mirrored`), ``parallel`` battles at a time (one forward
+    for all)."""
     n_red = army_size(map_size)
     parallel = parallel or max(1, min(battles, 20_000 // max(n_red, 1)))
     out: list[dict[str, float]] = []
@@ -457,10 +468,15 @@ def play(
         done: dict[int, dict[str, float]] = {}
         while live:
             actions = red(np.concatenate([obs[k]["red"] for k in live]))
+            if callable(blue):
+                blue_actions = blue(np.concatenate([obs[k]["blue"] for k in live]))
             still = []
             for j, k in enumerate(live):
                 w = worlds[k]
-                b = scripted(w, blue, rngs[k])
+                if callable(blue):
+                    b = blue_actions[j * n_red : (j + 1) * n_red]
+                else:
+                    b = scripted(w, blue, rngs[k])
                 result = w.step(np.concatenate([actions[j * n_red : (j + 1) * n_red], b]))
                 if _finished(w, result):
                     done[k] = outcome(w)
@@ -659,19 +675,43 @@ def load_policy(checkpoint: str | Path | None = None) -> tuple[GridPolicy, dict[
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval battle-selfplay``: rows ``{opponent, agents, episodes, win_rate,
     draw_rate, kill_ratio, mean_survivors}`` (plus ``map_size``, ``mean_enemy_survivors``,
-    ``mean_steps``) against each scripted army at each size (module doc: win, density);
-    ``kill_ratio`` is null when red lost no soldier."""
+    ``mean_steps``) against each blue army of ``eval_opponents`` at each size (module doc:
+    win, density); ``kill_ratio`` is null when red lost no soldier. A learned opponent
+    (``battle-selfplay-prev``: the previous shipped checkpoint, or any checkpoint) plays
+    blue mirrored (:mod:`colonylab.runs.teams`); it is skipped, with a note, when it is
+    missing (the default ``battle-selfplay-prev``) or holds the evaluated weights."""
+    from colonylab.runs import teams
+
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     policy, ckpt = load_policy(checkpoint)
     mask = bool((ckpt.get("config") or {}).get("mask_attacks", True))
+    opponents: list[tuple[str, Path | None]] = []
+    notes: list[str] = []
+    for name in cfg.eval_opponents:
+        if name == PREVIOUS.stem and not PREVIOUS.is_file():
+            notes.append(f"no {PREVIOUS.name} shipped: no row against the previous checkpoint")
+            continue
+        path = teams.checkpoint_of(name)
+        if path is not None:
+            other = load_checkpoint(path, NAME)["state_dict"]
+            mine = ckpt["state_dict"]
+            if other.keys() == mine.keys() and all(torch.equal(other[k], mine[k]) for k in mine):
+                notes.append(f"{name}: the evaluated weights themselves; row skipped")
+                continue
+        opponents.append((name, path))
+    for note in notes:
+        console.print(f"[yellow]{note}[/]")
     rows = []
     for agents_total in cfg.eval_agents:
         map_size = map_for(agents_total)
         episodes = cfg.episodes if agents_total <= 10_000 else min(cfg.episodes, cfg.large_episodes)
-        for blue in cfg.eval_opponents:
+        for blue, path in opponents:
             player = NetworkPlayer(policy, cfg.eval_seed, mask, cfg.argmax)
-            s = summarise(play(player, blue, map_size, episodes, cfg.eval_seed, cfg.max_cycles))
+            opponent: str | Callable[[np.ndarray], np.ndarray] = blue
+            if path is not None:
+                opponent = teams.network_player(str(path), "blue", cfg.eval_seed + 1, cfg.argmax)
+            s = summarise(play(player, opponent, map_size, episodes, cfg.eval_seed, cfg.max_cycles))
             if math.isinf(s["kill_ratio"]):
                 s["kill_ratio"] = None  # red lost no soldier (JSON has no infinity)
             rows.append({"opponent": blue, "agents": 2 * army_size(map_size),
@@ -691,28 +731,20 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
         "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
         "command": ckpt["provenance"].get("command", ""),
         "win": "more red than blue soldiers left when a side is wiped out or at max_cycles",
+        "notes": notes,
     }
 
 
 def watch(cfg: Config, checkpoint: str | None = None) -> battle_v4.BattleWorld:
-    """``colony watch battle-selfplay``: the learned red army against the scripted
-    ``watch_blue`` at ``watch_agents`` soldiers; ``world.step()`` plays both sides."""
-    policy, ckpt = load_policy(checkpoint)
-    mask = bool((ckpt.get("config") or {}).get("mask_attacks", True))
-    world = make_world(map_for(cfg.watch_agents), cfg.max_cycles)
-    player = NetworkPlayer(policy, cfg.seed, mask, cfg.argmax)
-    rng = np.random.default_rng(cfg.seed)
+    """``colony watch battle-selfplay``: the learned red army (``checkpoint``, default
+    the shipped one) against ``watch_blue`` (any team of :mod:`colonylab.runs.teams`) at
+    ``watch_agents`` soldiers; ``world.step()`` plays both sides."""
+    from colonylab.runs import teams
 
-    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-        return np.concatenate([player(obs["red"]), scripted(world, cfg.watch_blue, rng)])
-
-    world.default_policy = act
-    world.metadata = {
-        **world.metadata,
-        "name": f"{NAME} ({Path(str(checkpoint or SHIPPED)).name}) vs {cfg.watch_blue}",
-    }
-    world.reset(seed=cfg.seed)
-    return world
+    red = str(checkpoint) if checkpoint is not None else str(SHIPPED)
+    return teams.battle_world(
+        red, cfg.watch_blue, cfg.watch_agents, cfg.seed, cfg.max_cycles, cfg.argmax
+    )
 
 
 if __name__ == "__main__":

@@ -99,6 +99,15 @@ def test_tiny_run_writes_its_files_and_resumes(tmp_path):
     for _ in range(3):
         world.step()
     assert world.step_count == 3
+    # eval against a learned blue army (mirrored); the evaluated weights themselves: skipped
+    latest_pt = str(path / "checkpoints" / "latest.pt")
+    small = Config(episodes=2, eval_agents=(162,), max_cycles=20)
+    out = bs.evaluate(dataclasses.replace(small, eval_opponents=("battle-selfplay", latest_pt)),
+                      latest_pt)  # fmt: skip
+    assert [(r["opponent"], r["episodes"]) for r in out["rows"]] == [("battle-selfplay", 2)]
+    assert "evaluated weights" in out["notes"][0]
+    with pytest.raises(ValueError, match="'tiger'"):
+        bs.evaluate(dataclasses.replace(small, eval_opponents=("tiger",)), latest_pt)
 
 
 def test_shipped_checkpoint_beats_random_and_greedy_at_162_agents():
