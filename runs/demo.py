@@ -1,16 +1,22 @@
-"""``colony demo``: the main job on its embedded default -- a battle of thousands.
+"""``colony demo``: the main job on its embedded default -- a battle of thousands, a
+learned army against a scripted one.
 
 Two armies of about ``agents / 2`` soldiers meet in MAgent2's ``battle_v4`` on
 MAgent2's own rules (``colonylab.envs.magent``: shuffled sequential attacks, the
-killing blow alone earns the kill, sequential moves): red plays the scripted
-``greedy`` policy in MAgent2's action numbering (attack an enemy in reach, else take
-the move closest to the nearest enemy in view, else head for the enemy army's
-centre), blue plays ``random``. With a display the
-battle runs in the live pygame viewer (zoom, pan, pause; the overlay shows team
-sizes, kills, clusters, the front line and the encirclement index); without one
-it is recorded to ``demo.gif`` and ``demo.mp4`` under ``runs/out/demo/<run>/media``
-with ``metrics.png`` (the emergence series) and ``metrics.jsonl``, and a summary
-table is printed.
+killing blow alone earns the kill, sequential moves). Red is the **learned** army:
+one shared network trained by self-play against an opponent pool
+(``runs/checkpoints/battle-selfplay.pt``, ``colony train battle-selfplay``; it learned
+on 81 vs 81 and plays here at 2,000 a side). Blue is the scripted ``greedy`` army in
+MAgent2's action numbering (attack an enemy in reach, else take the move closest to
+the nearest enemy in view, else head for the enemy army's centre). ``--policy
+<red>-vs-<blue>`` picks other teams (:mod:`colonylab.runs.teams`: ``random``,
+``greedy``, ``noop``, a shipped checkpoint's name or a ``.pt`` file; a learned army on
+the blue side plays mirrored). With a display the battle runs in the live pygame
+viewer (zoom, pan, pause; the overlay shows team sizes, kills, clusters, the front line
+and the encirclement index); without one it is recorded to ``demo.gif`` and
+``demo.mp4`` under ``runs/out/demo/<run>/media`` with ``metrics.png`` (the emergence
+series), ``last_frame.png`` and ``metrics.jsonl``, and a summary table is printed
+that says who won (more soldiers left; "leads" when neither army is wiped out yet).
 
 The cellular-automata showcase of the first release is still one command away:
 ``colony watch ca-showcase``.
@@ -31,21 +37,24 @@ from colonylab._checks import check_int
 from colonylab.emergence.grid import TeamSeries, kill_ratio
 from colonylab.emergence.overlay import grid_log_metrics, grid_overlay
 from colonylab.envs.magent.battle_v4 import BattleConfig, BattleWorld
+from colonylab.runs import teams
 from colonylab.runs.common import RunDir, seed_everything
 
 TEAM_NAMES = ("red", "blue")
-BASE_POLICIES = ("random", "greedy", "noop")
+DEFAULT_POLICY = "battle-selfplay-vs-greedy"
 
 
 @dataclass(frozen=True)
 class Config:
-    """A battle of thousands, greedy (red) against random (blue): live, or recorded headless."""
+    """A battle of thousands, the learned army (red) against the scripted greedy one
+    (blue): live, or recorded headless."""
 
     agents: int = 4000
     """Soldiers of both teams together, about (the map is sized for MAgent2's battle
     density, 0.04 a side)."""
-    policy: str = "greedy-vs-random"
-    """Scripted policies, ``<red>-vs-<blue>`` (random, greedy, noop)."""
+    policy: str = DEFAULT_POLICY
+    """The teams, ``<red>-vs-<blue>`` (or one for both): random, greedy, noop, a shipped
+    checkpoint (battle-selfplay) or a checkpoint file."""
     steps: int = 300
     """Steps to record when headless (live: runs until you quit)."""
     seed: int = 0
@@ -67,12 +76,30 @@ class Config:
         check_int("--seed", self.seed, 0)
         check_int("--fps", self.fps, 1)
         check_int("--every", self.every, 1)
-        teams = self.policy.split("-vs-") if isinstance(self.policy, str) else []
-        if not (1 <= len(teams) <= 2 and all(t in BASE_POLICIES for t in teams)):
+        self.teams()
+
+    def teams(self) -> tuple[str, str]:
+        """``(red, blue)`` team names of ``policy``.
+
+        Raises:
+            ValueError: not ``<red>-vs-<blue>`` of known teams (one line naming them).
+        """
+        parts = self.policy.split("-vs-") if isinstance(self.policy, str) else []
+        if not 1 <= len(parts) <= 2:
+            parts = []
+        for part in parts:
+            try:
+                teams.checkpoint_of(part)
+            except ValueError:
+                parts = []
+                break
+        if not parts:
             raise ValueError(
-                f"--policy must be one of {', '.join(BASE_POLICIES)} or '<red>-vs-<blue>' of "
-                f"them (e.g. 'greedy-vs-random'), got {self.policy!r}"
+                f"--policy must be '<red>-vs-<blue>' (or one team for both) of "
+                f"{', '.join(teams.known_teams())} or checkpoint files (e.g. "
+                f"'{DEFAULT_POLICY}'), got {self.policy!r}"
             )
+        return (parts[0], parts[-1])
 
 
 def map_size_for(agents: int) -> int:
@@ -99,7 +126,8 @@ def make_world(cfg: Config) -> BattleWorld:
     size = map_size_for(cfg.agents)
     world = BattleWorld(BattleConfig(map_size=size, max_cycles=10**9))
     world.reset(seed=cfg.seed, options={"agents": armies(cfg.agents, size)})
-    world.default_policy = world.policy(cfg.policy, seed=cfg.seed)
+    red, blue = cfg.teams()
+    teams.set_teams(world, red, blue, seed=cfg.seed)
     return world
 
 
@@ -130,7 +158,7 @@ class BattleLog:
         return np.array([r.get(key, math.nan) for r in self.rows], dtype=np.float64)
 
 
-def plot_metrics(log: BattleLog, path: Path) -> Path:
+def plot_metrics(log: BattleLog, path: Path, title: str = "colony demo") -> Path:
     """Team sizes, cumulative kill ratio, clusters, front line and encirclement over time."""
     import matplotlib
 
@@ -162,22 +190,52 @@ def plot_metrics(log: BattleLog, path: Path) -> Path:
     twin.plot(steps, log.column("emergence/encirclement"), color="#c08000", lw=1, alpha=0.8)
     twin.set_ylabel("encircled share of targets", color="#c08000")
     twin.set_ylim(0, 1)
-    fig.suptitle("colony demo: greedy (red) vs random (blue)")
+    fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def summarize(world: BattleWorld, log: BattleLog | None, elapsed: float) -> Table:
-    """What the battle came to: sizes, kills, kill ratio, clusters, front, encirclement."""
+def label(name: str) -> str:
+    """``battle-selfplay, learned`` / ``greedy, scripted``: a team and what it is."""
+    return f"{Path(name).stem}, {'scripted' if teams.checkpoint_of(name) is None else 'learned'}"
+
+
+def verdict(world: BattleWorld, names: tuple[str, str] = ("red", "blue")) -> str:
+    """Who won: the army with more soldiers left ("wins" once the other is wiped out,
+    "leads" while both still fight), e.g. ``red (battle-selfplay, learned) wins: 1,530
+    soldiers left, blue (greedy, scripted) 0, after 300 steps``."""
+    m = world.metrics()
+    left = (m["red_alive"], m["blue_alive"])
+    who = [f"{side} ({label(n)})" for side, n in zip(TEAM_NAMES, names, strict=True)]
+    over = min(left) == 0
+    after = f"after {world.step_count} steps"
+    if left[0] == left[1]:
+        state = "both wiped out" if over else "level"
+        return f"draw ({state}): {who[0]} {left[0]:,} soldiers left, {who[1]} {left[1]:,}, {after}"
+    w = 0 if left[0] > left[1] else 1
+    return (
+        f"{who[w]} {'wins' if over else 'leads'}: {left[w]:,} soldiers left, "
+        f"{who[1 - w]} {left[1 - w]:,}, {after}"
+    )
+
+
+def summarize(
+    world: BattleWorld,
+    log: BattleLog | None,
+    elapsed: float,
+    names: tuple[str, str] = ("red", "blue"),
+) -> Table:
+    """What the battle came to: the winner, sizes, kills, kill ratio, clusters, front,
+    encirclement (``names``: the red and blue teams)."""
     m = world.metrics()
     table = Table(
         title=f"battle of {world.n_agents:,} after {world.step_count} steps ({elapsed:.1f} s)"
     )
     table.add_column("metric")
-    table.add_column("red", justify="right")
-    table.add_column("blue", justify="right")
+    table.add_column(f"red: {label(names[0])}" if names[0] != "red" else "red", justify="right")
+    table.add_column(f"blue: {label(names[1])}" if names[1] != "blue" else "blue", justify="right")
     table.add_row("alive", f"{m['red_alive']:,}", f"{m['blue_alive']:,}")
     table.add_row("kills", f"{m['red_kills']:,}", f"{m['blue_kills']:,}")
     overlay = grid_overlay(world)
@@ -212,7 +270,8 @@ def main(cfg: Config) -> Path | None:
         t0 = time.perf_counter()
         with Viewer(world, title="Colony Lab - battle", metrics_fn=grid_overlay) as viewer:
             viewer.run()
-        console.print(summarize(world, None, time.perf_counter() - t0))
+        console.print(summarize(world, None, time.perf_counter() - t0, cfg.teams()))
+        console.print(f"[bold]{verdict(world, cfg.teams())}[/]")
         return None
     if cfg.record is None:
         console.print(
@@ -237,9 +296,12 @@ def main(cfg: Config) -> Path | None:
     import imageio.v3 as iio
 
     iio.imwrite(run.media / "last_frame.png", world.render_rgb())
-    plot_metrics(log, run.media / "metrics.png")
+    red, blue = cfg.teams()
+    title = f"colony demo: {label(red)} (red) vs {label(blue)} (blue)"
+    plot_metrics(log, run.media / "metrics.png", title)
     run.close()
-    console.print(summarize(world, log, elapsed))
+    console.print(summarize(world, log, elapsed, (red, blue)))
+    console.print(f"[bold]{verdict(world, (red, blue))}[/]")
     frames = 1 + math.ceil(cfg.steps / cfg.every)
     names = ", ".join(p.name for p in paths)
     console.print(f"recorded {frames} frames to {names} and metrics.png in [bold]{run.media}[/]")

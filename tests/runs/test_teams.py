@@ -73,3 +73,19 @@ def test_mirrored_player_flips_views_and_actions():
     assert np.array_equal(seen[0], view[:, :, ::-1])
     assert np.array_equal(out, bs.MIRROR[np.arange(3)])
     assert teams.Mirrored(player)(view[:0]).shape == (0,)
+
+
+def test_demo_teams_and_who_won():
+    from colonylab.runs import demo
+
+    assert demo.Config().teams() == ("battle-selfplay", "greedy")
+    assert demo.Config(policy="random").teams() == ("random", "random")
+    with pytest.raises(ValueError, match="'greedy-vs-tiger'"):
+        demo.Config(policy="greedy-vs-tiger")
+    world = demo.make_world(demo.Config(agents=200, policy="greedy-vs-noop"))
+    assert "level" in demo.verdict(world, ("greedy", "noop"))
+    for _ in range(60):
+        world.step()
+    text = demo.verdict(world, ("greedy", "noop"))
+    assert text.startswith("red (greedy, scripted) leads") or "red (greedy, scripted) wins" in text
+    assert "blue (noop, scripted)" in text
