@@ -43,8 +43,10 @@ Writes ``metrics.jsonl`` and TensorBoard (``charts/win_rate_<opponent>``,
 at least 3 of 4 sides, ``validation/win_rate_greedy``), ``checkpoints/latest.pt``
 (every ``checkpoint_every`` iterations, at the end, on Ctrl-C; ``--resume RUN_DIR``
 continues it: the pool, the optimizer and the counters are restored, the battles
-under way restart), ``checkpoints/battle-selfplay.pt`` (the best validated weights)
-and ``media/training.png`` (the learning curve).
+under way restart), ``checkpoints/battle-selfplay.pt`` (the best validated weights),
+``media/training.png`` (the learning curve) and ``media/late-training.gif`` (the final
+weights against greedy on a fresh battle, from the start to its end, with the
+viewer's overlay; ``--no-video`` skips it).
 
 Shipped: ``runs/checkpoints/battle-selfplay.pt`` is ``checkpoints/latest.pt`` of
 ``colony train battle-selfplay --iterations 100`` (seed 0, one thread; rerun and checked
@@ -124,6 +126,7 @@ MIRROR = np.array(
 SCRIPTED = ("greedy", "random")
 TRAIN_SEED_BASE = 1_000_000
 VALIDATION_SEED_BASE = 500_000_000
+VIDEO_SEED = 700_000_000
 console = Console()
 
 
@@ -208,6 +211,9 @@ class Config:
     """Run directory root (default runs/out)."""
     plots: bool = True
     """Write media/training.png."""
+    video: bool = True
+    """Write media/late-training.gif: the final weights (red) against greedy on a fresh
+    battle at map_size, until it ends."""
 
     def __post_init__(self) -> None:
         check_dataclass_ints(
@@ -598,6 +604,13 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     def finish(run: PPORun) -> None:
         if cfg.plots:
             plot_training(run.path / "metrics.jsonl", run.media / "training.png")
+        if cfg.video:
+            battle = record_battle(policy, cfg, run.media / "late-training.gif", VIDEO_SEED)
+            console.print(
+                f"late-training battle vs greedy: {battle['red_alive']:.0f} red vs "
+                f"{battle['blue_alive']:.0f} blue left after {battle['steps']:.0f} steps -> "
+                f"{run.media / 'late-training.gif'}"
+            )
         console.print(
             f"best validation against greedy: win rate "
             f"{best['score'][0] if best['score'] else 'n/a'} at iteration {best['iteration']}"
@@ -610,6 +623,39 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         log=log, state=state, load_state=load_state, finish=finish, echo=console.print,
     )  # fmt: skip
     return {"iterations": run.iteration, "best": best["score"], "run": str(run.path)}
+
+
+def record_battle(
+    policy: GridPolicy, cfg: Config, path: Path, seed: int, blue: str = "greedy"
+) -> dict[str, float]:
+    """Record one battle of ``policy`` (red, as in validation) against the scripted
+    ``blue`` at ``cfg.map_size`` to ``path`` (GIF or MP4, the viewer's frames with the
+    emergence overlay), from the start until it ends; returns its :func:`outcome`."""
+    from colonylab.emergence.overlay import grid_overlay
+    from colonylab.envs.render.viewer import record_rollout
+
+    def battle() -> battle_v4.BattleWorld:
+        world = make_world(cfg.map_size, cfg.max_cycles)
+        player = NetworkPlayer(policy, seed, cfg.mask_attacks, cfg.argmax)
+        rng = np.random.default_rng(seed)
+
+        def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+            return np.concatenate([player(obs["red"]), scripted(world, blue, rng)])
+
+        world.default_policy = act
+        world.metadata = {**world.metadata, "name": f"{NAME} (red) vs {blue} (blue)"}
+        world.reset(seed=seed)
+        return world
+
+    world = battle()  # play it once to learn its length, then replay it (seeded) on camera
+    while not _finished(world, world.step()):
+        pass
+    steps = world.step_count
+    world = battle()
+    record_rollout(
+        world, path, steps, fps=10, window_size=(720, 720), metrics_fn=grid_overlay, progress=False
+    )
+    return outcome(world)
 
 
 def plot_training(metrics: Path, path: Path) -> Path:

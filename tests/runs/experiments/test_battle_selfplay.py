@@ -78,6 +78,7 @@ def test_tiny_run_writes_its_files_and_resumes(tmp_path):
     assert [r["step"] for r in rows] == [1, 2]
     assert "validation/win_rate_greedy" in rows[-1] and "losses/entropy" in rows[-1]
     assert (path / "media" / "training.png").stat().st_size > 1000
+    assert (path / "media" / "late-training.gif").stat().st_size > 1000
     best = load_checkpoint(path / "checkpoints" / "battle-selfplay.pt", "battle-selfplay")
     assert best["spec"]["type"] == "grid"
     assert best["provenance"]["command"].startswith("colony train battle-selfplay")
