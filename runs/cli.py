@@ -385,6 +385,26 @@ def _make_policy(world: Any, spec: Any, policy: str, seed: int):
     return act
 
 
+TEAM_WORLDS = ("battle_v4",)
+
+
+def _set_teams(world: Any, spec: Any, ns: argparse.Namespace) -> bool:
+    """``--red X --blue Y``: each army of a two-army battle played by a named team
+    (``runs/teams.py``: random, greedy, noop, a battle-selfplay checkpoint or a .pt file).
+    False when neither flag is given."""
+    red, blue = getattr(ns, "red", None), getattr(ns, "blue", None)
+    if red is None and blue is None:
+        return False
+    if spec.name not in TEAM_WORLDS:
+        raise CLIError(f"--red/--blue are for {', '.join(TEAM_WORLDS)}, not {spec.name!r}")
+    if ns.policy is not None:
+        raise CLIError("give either --policy or --red/--blue, not both")
+    from colonylab.runs import teams
+
+    teams.set_teams(world, red or "greedy", blue or "greedy", seed=ns.seed)
+    return True
+
+
 def _overlay_fn(world: Any):
     """Emergence numbers for the viewer overlay of grid worlds (None for others)."""
     if all(hasattr(world, a) for a in ("grid", "pos", "team", "alive", "attack_target")):
@@ -398,7 +418,10 @@ def cmd_rollout(ns: argparse.Namespace, rest: list[str]) -> int:
     """Step a world, optionally rendering it live or recording it."""
     prog = f"colony rollout {ns.world}"
     spec, world = _world_with_options(ns.world, rest, prog)
-    act = _make_policy(world, spec, ns.policy or spec.default_policy, ns.seed)
+    if _set_teams(world, spec, ns):
+        act = lambda obs: world.default_policy(obs)  # noqa: E731
+    else:
+        act = _make_policy(world, spec, ns.policy or spec.default_policy, ns.seed)
     if ns.render == "human":
         from colonylab.envs.render.viewer import Viewer, display_available
 
@@ -448,9 +471,12 @@ def cmd_watch(ns: argparse.Namespace, rest: list[str]) -> int:
         if ns.checkpoint:
             raise CLIError("--checkpoint is for experiments; worlds start from --seed")
         spec, world = _world_with_options(ns.target, rest, f"colony watch {ns.target}")
-        _make_policy(world, spec, ns.policy or spec.default_policy, ns.seed)
+        if not _set_teams(world, spec, ns):
+            _make_policy(world, spec, ns.policy or spec.default_policy, ns.seed)
         world.reset(seed=ns.seed)
     elif ns.target in registry.EXPERIMENTS:
+        if ns.red is not None or ns.blue is not None:
+            raise CLIError(f"--red/--blue are for {', '.join(TEAM_WORLDS)}, not {ns.target!r}")
         spec = registry.experiment(ns.target)
         module = spec.load()
         if not hasattr(module, "watch"):
@@ -656,6 +682,17 @@ def _add_record_args(parser: argparse.ArgumentParser, record_help: str) -> None:
     )
 
 
+def _add_team_args(parser: argparse.ArgumentParser) -> None:
+    for side in ("red", "blue"):
+        parser.add_argument(
+            f"--{side}",
+            default=None,
+            metavar="TEAM",
+            help=f"battle_v4: who plays the {side} army -- random, greedy, noop, a shipped "
+            "checkpoint (battle-selfplay) or a .pt file (default greedy when the other is given)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; world/experiment options are parsed by tyro afterwards."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -668,6 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  colony list                              worlds, agents, experiments, benchmarks\n"
             "  colony rollout life --steps 500 --size 512 --rule B36/S23\n"
             "  colony watch lenia                       live pygame window\n"
+            "  colony watch battle_v4 --red battle-selfplay --blue greedy --map-size 100\n"
             "  colony train life-soup --steps 300\n"
             "  colony train nca-grow --resume runs/out/nca-grow/RUN   continue a stopped run\n"
             "  colony train cartpole-pso --evaluator ray --ray-address HOST:6379\n"
@@ -725,6 +763,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_record_args(p, "record a GIF or MP4 to this path")
 
+    _add_team_args(p)
+
     p = sub.add_parser(
         "watch",
         help="live pygame viewer of a world or experiment (records without a display)",
@@ -747,6 +787,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="steps to record without a display",
     )
     _add_record_args(p, "also record to this GIF/MP4 path")
+
+    _add_team_args(p)
 
     p = sub.add_parser(
         "train",

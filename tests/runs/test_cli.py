@@ -248,6 +248,26 @@ def test_rollout_battle_refuses_unknown_policy_and_small_map(capsys):
     assert code != 0
 
 
+def test_rollout_battle_v4_teams_by_name(capsys):
+    argv = ["rollout", "battle_v4", "--red", "battle-selfplay", "--blue", "greedy"]
+    code, out, _ = run([*argv, "--map-size", "20", "--steps", "3"], capsys)
+    assert code == 0 and "red_alive" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["watch", "battle_v4", "--red", "nope"], "unknown team 'nope'"),
+        (["watch", "life", "--red", "greedy"], "--red/--blue are for battle_v4"),
+        (["rollout", "battle_v4", "--policy", "greedy", "--blue", "random"], "not both"),
+        (["watch", "battle-selfplay", "--blue", "random"], "--red/--blue are for battle_v4"),
+    ],
+)
+def test_teams_refuse_bad_use_in_one_line(argv, expected, capsys):
+    code, _, err = run(argv, capsys)
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+
+
 def test_console_script_is_installed():
     result = subprocess.run(
         [sys.executable, "-m", "colonylab.runs.cli", "--version"], capture_output=True, text=True
