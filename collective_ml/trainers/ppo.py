@@ -41,6 +41,21 @@ Adam -- or Adam steered by the AE controller (``optimizer="ae-adam"``,
 :class:`~colonylab.collective_ml.ae.AEController`), which reads each minibatch's loss
 and gradients and sets Adam's coefficients before the step.
 
+**Collectors** (scale-out). ``PPO(policy, None, config, collector=c)`` gathers each
+iteration's rollout from ``c`` instead of stepping a task itself; the learner keeps
+GAE and the update. A collector speaks::
+
+    c.n_agents -> int                          # N, all of its shards' rows
+    c.collect(policy, steps) -> (buffer, finished, timings)
+        # buffer: this module's rollout arrays for ``steps`` steps (``obs/<key>``
+        # [T, N, ...], ``actions``, ``logprob``, ``values`` [T + 1, N], ``rewards``,
+        # ``dones``, ``alive_next`` [N], ``messages``), collected with ``policy``'s
+        # current weights; finished: the returns of the episodes that ended
+    c.state_dict() / c.load_state_dict(state)  # for --resume
+
+:mod:`~colonylab.collective_ml.trainers.ray_rollout` has one on Ray actors (each
+stepping its own worlds with the current weights) and its in-process twin.
+
 Checkpoint / resume: :meth:`PPO.state_dict` holds the iteration, the optimizer (and
 AE controller) state, the sampling generator, the running episode returns, the last
 observation, the history, and the task's own state when it has one -- tensors,
@@ -208,6 +223,8 @@ class PPO:
             policy is moved there); the task's arrays stay on the CPU and are copied
             over once per step. Bit-identical runs are promised on the CPU only.
         echo: where "interrupted: ..." goes.
+        collector: gather the rollouts from this collector (module doc) instead of
+            stepping ``task`` (pass ``task=None``).
     """
 
     def __init__(
@@ -222,17 +239,25 @@ class PPO:
         ae_config: Any = None,
         device: str | torch.device = "cpu",
         echo: Callable[[str], None] = print,
+        collector: Any = None,
     ) -> None:
         self.config = cfg = config or PPOConfig()
         for name in ("act", "evaluate_actions"):
             if not callable(getattr(policy, name, None)):
                 raise TypeError(f"the policy needs a .{name}() method (see GridPolicy)")
-        for name in ("reset", "step"):
-            if not callable(getattr(task, name, None)):
-                raise TypeError(f"the task needs a .{name}() method (see the ppo module doc)")
+        if collector is not None:
+            if task is not None:
+                raise ValueError("pass either a task or a collector, not both (task=None)")
+            if not callable(getattr(collector, "collect", None)):
+                raise TypeError("the collector needs a .collect() method (see the ppo module doc)")
+        else:
+            for name in ("reset", "step"):
+                if not callable(getattr(task, name, None)):
+                    raise TypeError(f"the task needs a .{name}() method (see the ppo module doc)")
         self.device = torch.device(device)
-        self.policy, self.task = policy.to(self.device), task
-        self.n_agents = check_int("task.n_agents", int(task.n_agents), 1)
+        self.policy, self.task, self.collector = policy.to(self.device), task, collector
+        source = collector if collector is not None else task
+        self.n_agents = check_int("task.n_agents", int(source.n_agents), 1)
         self.message_dim = int(getattr(policy, "message_dim", 0) or 0)
         self.checkpoint_every = check_int("checkpoint_every", checkpoint_every, 0)
         self.save, self.echo = save, echo
@@ -255,6 +280,8 @@ class PPO:
         self._obs: dict[str, Tensor] | None = None  # the next step's observation
         self._running = torch.zeros(self.n_agents, dtype=torch.float64)  # episode returns
         self._buffer: dict[str, Tensor] = {}
+        self.finished: list[float] = []
+        """Returns of the episodes that ended in the last collection."""
         self.timings: Scalars = {}
         """Seconds of the last iteration: ``world``, ``forward``, ``update``."""
 
@@ -312,6 +339,8 @@ class PPO:
     # -- one iteration ---------------------------------------------------------------------
     def collect(self) -> Scalars:
         """Run ``rollout_steps`` steps of the task and fill the rollout buffer."""
+        if self.collector is not None:
+            return self._collect_from(self.collector)
         cfg, n = self.config, self.n_agents
         if self._obs is None:
             self._obs = self._take(self.task.reset(seed=cfg.seed))
@@ -392,6 +421,26 @@ class PPO:
         buf["alive_next"].copy_(alive)
         t_forward += time.perf_counter() - start
         self.timings = {"world": t_world, "forward": t_forward}
+        self.finished = finished
+        return self._collect_scalars(finished)
+
+    def _collect_from(self, collector: Any) -> Scalars:
+        buffer, finished, timings = collector.collect(self.policy, self.config.rollout_steps)
+        if "obs/alive" not in buffer or "alive_next" not in buffer:
+            raise ValueError("a collector's buffer needs 'obs/alive' and 'alive_next' arrays")
+        if not self._buffer:
+            self._buffer = {
+                k: torch.empty(tuple(v.shape), dtype=_tensor(v).dtype, device=self.device)
+                for k, v in buffer.items()
+            }
+        for key, value in buffer.items():
+            self._buffer[key].copy_(_tensor(value))
+        self.timings = dict(timings)
+        self.finished = list(finished)
+        return self._collect_scalars(self.finished)
+
+    def _collect_scalars(self, finished: list[float]) -> Scalars:
+        buf = self._buffer
         live = buf["obs/alive"]
         scalars = {
             "charts/agent_steps_iteration": float(live.sum()),
@@ -525,6 +574,9 @@ class PPO:
         task_state = None
         if callable(getattr(self.task, "state_dict", None)):
             task_state = self.task.state_dict()
+        collector_state = None
+        if callable(getattr(self.collector, "state_dict", None)):
+            collector_state = self.collector.state_dict()
         return {
             "ppo": STATE_VERSION,
             "config": asdict(self.config),
@@ -538,6 +590,7 @@ class PPO:
             "device": str(self.device),
             "history": [dict(r) for r in self.history],
             "task": task_state,
+            "collector": collector_state,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -567,6 +620,12 @@ class PPO:
         self._running = state["running_returns"].clone().double()
         self.history = [dict(r) for r in state["history"]]
         self._obs = {k: v.clone() for k, v in state["obs"].items()} if state["obs"] else None
+        if self.collector is not None:
+            if state.get("collector") is None:
+                raise ValueError("the state holds no collector state; resume it without one")
+            self.collector.load_state_dict(state["collector"])
+        elif state.get("collector") is not None:
+            raise ValueError("the state was collected by a collector; resume it with one")
         if state.get("task") is not None:
             if not callable(getattr(self.task, "load_state_dict", None)):
                 raise ValueError("the state holds a task state but the task has no load_state_dict")
