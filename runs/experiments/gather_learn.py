@@ -1,0 +1,572 @@
+"""Experiment ``gather-learn``: omnivores learn to gather food by parameter-shared PPO on
+MAgent2's ``gather_v5`` rules.
+
+===============  ==========================================================================
+world            ``colonylab.envs.magent.gather_v5`` (MAgent2's rules and rewards: map 200,
+                 495 omnivores, 2,272 food agents of HP 25 in squares and a central
+                 lattice, ``max_cycles=500``; +5 for the bite that eats a food, +0.5 for
+                 any other bite of food, -0.1 per attack, -0.01 a step, -1 on death;
+                 omnivores HP 3, damage 6, speed 3, view radius 7). An episode ends when
+                 every food or every omnivore is gone, or after ``max_cycles`` steps;
+                 ``worlds`` episodes side by side, a finished one restarts with the next
+                 seed
+agent            :class:`~colonylab.agents.grid_policy.GridPolicy` (tanh MLP 128-128 over
+                 the 15 x 15 x 5 view = 1,125 inputs, actor over the 33 actions, critic),
+                 shared by every omnivore of every episode; spec ``{"type": "grid"}``
+action mask      :func:`~colonylab.agents.grid_policy.attack_mask`: bite ``29 + k`` is
+                 legal only where the view shows food (MAgent2's 4 bite cells N W E S):
+                 the learned omnivores, like the scripted greedy, never bite each other
+                 (``--no-mask-attacks``: every action legal)
+trainer          :class:`~colonylab.collective_ml.trainers.ppo.PPO`
+selection        every ``validate_every`` iterations ``validate_episodes`` fresh episodes;
+                 the best validated food per omnivore is ``checkpoints/gather-learn.pt``
+===============  ==========================================================================
+
+**Food per agent**: food agents eaten in an episode over the omnivores at its start;
+``food_share``: eaten over the food at the start; ``survival``: the share of omnivores
+alive at the end; ``steps``: the episode's length (short when the food runs out);
+``food_per_100_steps``: food eaten per omnivore per 100 steps (how fast). **Clusters**
+(emergence): the mean size of the 8-connected groups of omnivores
+(:func:`~colonylab.emergence.grid.clusters`), sampled every 10th step of the first
+episode slot.
+
+Scripted references: ``random`` (uniform over the 33 actions: the omnivores bite each
+other and starve) and the lab's ``greedy`` for the MAgent2 worlds
+(``colonylab.envs.magent._env.greedy``: bite adjacent food, else move toward the
+nearest food in view, else toward the food's centre of mass). The lab's
+``envs/grid/gather_policies.py`` (``forage``, ``greedy``) reads the food planes of our
+own gather variant, where food lies on cells; ``gather_v5``'s food is a group of
+agents in the view's enemy planes, so they do not apply here.
+
+Writes ``metrics.jsonl`` and TensorBoard (``charts/food_per_agent``,
+``charts/food_share``, ``charts/survival``, ``charts/food_per_step``, ``emergence/
+cluster_mean``, ``validation/...``, PPO's losses), ``checkpoints/latest.pt`` (every
+``checkpoint_every`` iterations, at the end, on Ctrl-C; ``--resume RUN_DIR``),
+``checkpoints/gather-learn.pt`` (best validated weights), ``media/training.png`` and
+``media/episode.gif`` (one episode of the final weights; food red, omnivores blue).
+
+    colony train gather-learn
+    colony eval gather-learn --json runs/out/gather-learn-eval.json
+    colony watch gather-learn
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from colonylab import agents
+from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab.agents.grid_policy import GridPolicy, attack_mask
+from colonylab.collective_ml.trainers.ppo import PPOConfig
+from colonylab.collective_ml.trainers.ppo_loop import PPORun, train_ppo
+from colonylab.emergence.grid import clusters
+from colonylab.envs.magent import gather_v5
+from colonylab.envs.magent._env import greedy as greedy_actions
+from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.stages import load_model
+from colonylab.runs.experiments.tiger_deer import read_metrics, series, smooth
+
+NAME = "gather-learn"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED = CHECKPOINTS / f"{NAME}.pt"
+FOOD, OMNIVORE = 0, 1
+"""MAgent2's group handles."""
+VIEW_SHAPE = (15, 15, 5)
+N_ACTIONS = 33
+STAY = 14
+FIRST_ATTACK = 29
+FOOD_CHANNEL = 3
+ATTACK_OFFSETS = ((-1, 0), (0, -1), (0, 1), (1, 0))
+"""(dy, dx) of MAgent2's omnivore bites 29..32; view cell ``(7 + dy, 7 + dx)`` (checked
+against the engine in the tests)."""
+GATHERERS = ("learned", "random", "greedy")
+CLUSTER_EVERY = 10
+TRAIN_SEED_BASE = 1_000_000
+VALIDATION_SEED_BASE = 500_000_000
+console = Console()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Train omnivores to gather food (MAgent2's gather_v5) by shared PPO."""
+
+    worlds: int = 2
+    """Episodes stepped side by side (the learner's rows: worlds x omnivores)."""
+    map_size: int = 200
+    """Map side (MAgent2 fixes 200: 495 omnivores; >= 60 shrinks the squares alike)."""
+    max_cycles: int = 500
+    """Steps of an episode at most (MAgent2's default)."""
+    mask_attacks: bool = True
+    """Allow a bite only where the view shows food (off: every action legal)."""
+    iterations: int = 1500
+    """PPO iterations (each: rollout_steps steps of every episode, then the update)."""
+    minutes: float = 0.0
+    """Also stop after this many minutes of wall time, at a checkpoint (0: no limit)."""
+    rollout_steps: int = 32
+    """Steps of every episode per iteration."""
+    epochs: int = 4
+    """PPO passes over each batch."""
+    minibatches: int = 4
+    """Minibatches per pass."""
+    lr: float = 1e-3
+    """Adam's learning rate."""
+    gamma: float = 0.97
+    """Discount."""
+    gae_lambda: float = 0.95
+    """GAE's lambda."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    hidden: tuple[int, ...] = (128, 128)
+    """Widths of the shared tanh trunk."""
+    validate_every: int = 25
+    """Play validation episodes every this many iterations."""
+    validate_episodes: int = 2
+    """Validation episodes (fresh seeds) per validation."""
+    checkpoint_every: int = 10
+    """Write checkpoints/latest.pt every this many iterations (and at the end)."""
+    episodes: int = 10
+    """``colony eval``: episodes per row."""
+    argmax: bool = False
+    """Validation, eval, watch and the gif: the learned omnivores take their most likely
+    legal action (False: sample, as in training)."""
+    eval_seed: int = 900_000_000
+    """``colony eval`` / ``watch``: seed of the first episode."""
+    seed: int = 0
+    """Seed of the network, the trainer and the episodes."""
+    threads: int | None = 1
+    """Torch CPU threads (None: torch's default)."""
+    out: str | None = None
+    """Run directory root (default runs/out)."""
+    plots: bool = True
+    """Write media/training.png and media/episode.gif."""
+
+    def __post_init__(self) -> None:
+        check_dataclass_ints(
+            self,
+            {"worlds": 1, "map_size": gather_v5.MIN_MAP_SIZE, "max_cycles": 1,
+             "iterations": 1, "rollout_steps": 1, "epochs": 1, "minibatches": 1,
+             "validate_every": 1, "validate_episodes": 1, "checkpoint_every": 1,
+             "episodes": 1, "eval_seed": 0, "seed": 0},
+        )  # fmt: skip
+        check_float("--minutes", self.minutes, 0.0)
+        check_float("--lr", self.lr, 0.0, low_open=True)
+        check_float("--gamma", self.gamma, 0.0, 1.0)
+        check_float("--gae-lambda", self.gae_lambda, 0.0, 1.0)
+        check_float("--entropy-coef", self.entropy_coef, 0.0)
+        check_optional_int("--threads", self.threads, 1)
+        if not self.hidden or any(isinstance(h, bool) or int(h) < 1 for h in self.hidden):
+            raise ValueError(f"--hidden must be positive widths, got {self.hidden!r}")
+
+
+def make_world(cfg: Config) -> gather_v5.GatherWorld:
+    """One episode's world (MAgent2's rules; a single Numba thread)."""
+    return gather_v5.GatherWorld(
+        gather_v5.GatherConfig(map_size=cfg.map_size, max_cycles=cfg.max_cycles, threads=1)
+    )
+
+
+def build_policy(cfg: Config) -> GridPolicy:
+    """The shared network (initial weights from torch's current seed)."""
+    return GridPolicy(VIEW_SHAPE, N_ACTIONS, hidden=cfg.hidden)
+
+
+def masks(view: np.ndarray, enabled: bool = True, out: np.ndarray | None = None) -> np.ndarray:
+    """Legal actions ``bool[N, 33]``: a bite only where the view shows food."""
+    if not enabled:
+        if out is None:
+            return np.ones((len(view), N_ACTIONS), bool)
+        out[...] = True
+        return out
+    return attack_mask(view, N_ACTIONS, FIRST_ATTACK, ATTACK_OFFSETS, FOOD_CHANNEL, out=out)
+
+
+class Episodes:
+    """``worlds`` gather_v5 episodes; the omnivores' actions come from outside (``step``).
+    ``view`` / ``mask`` / ``alive`` hold the omnivores' rows; finished episodes restart
+    with the next seed; measures accumulate until :meth:`drain`."""
+
+    def __init__(self, cfg: Config, seed: int) -> None:
+        self.cfg = cfg
+        self.worlds = [make_world(cfg) for _ in range(cfg.worlds)]
+        first = self.worlds[0]
+        first.reset(seed=0)
+        e = first.engine
+        self.n_food = int(e.group_start[1] - e.group_start[0])
+        self.a = int(e.group_start[2] - e.group_start[1])
+        self.n_agents = cfg.worlds * self.a
+        self.view = np.zeros((self.n_agents, *VIEW_SHAPE), np.float32)
+        self.mask = np.ones((self.n_agents, N_ACTIONS), bool)
+        self.alive = np.ones(self.n_agents, bool)
+        self.next_seed = seed
+        self.rngs = [np.random.default_rng(0) for _ in range(cfg.worlds)]
+        self.reset_measures()
+
+    def reset_measures(self) -> None:
+        self.finished: list[dict[str, float]] = []
+        self.eaten = 0
+        self.agent_steps = 0
+        self.cluster_means: list[float] = []
+
+    def _start(self, k: int) -> None:
+        seed = self.next_seed
+        self.next_seed += 1
+        obs = self.worlds[k].reset(seed=seed)
+        self.rngs[k] = np.random.default_rng(seed)
+        self._take(k, obs)
+
+    def _take(self, k: int, obs: dict[str, np.ndarray]) -> None:
+        sl = slice(k * self.a, (k + 1) * self.a)
+        self.view[sl] = obs["omnivore"]
+        self.alive[sl] = self.worlds[k].alive
+
+    def reset(self) -> None:
+        for k in range(len(self.worlds)):
+            self._start(k)
+
+    def obs(self) -> dict[str, np.ndarray]:
+        masks(self.view, self.cfg.mask_attacks, out=self.mask)
+        return {"view": self.view, "mask": self.mask, "alive": self.alive}
+
+    def scripted(self, kind: str) -> np.ndarray:
+        """Actions ``int64[worlds * omnivores]`` of scripted omnivores: random or greedy."""
+        out = np.full(self.n_agents, STAY, np.int64)
+        for k, world in enumerate(self.worlds):
+            sl = slice(k * self.a, (k + 1) * self.a)
+            if kind == "random":
+                out[sl] = self.rngs[k].integers(0, N_ACTIONS, self.a)
+                continue
+            e = world.engine
+            ids = e.group_ids(OMNIVORE)
+            ids = ids[~e.dead[ids]]
+            if ids.size:
+                acts = np.full(self.a, STAY, np.int64)
+                acts[ids - e.group_start[OMNIVORE]] = greedy_actions(
+                    e, OMNIVORE, ids, (FOOD,), self.rngs[k]
+                )
+                out[sl] = acts
+        return out
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Step every episode; returns the omnivores' rewards and dones."""
+        reward = np.zeros(self.n_agents, np.float32)
+        done = np.zeros(self.n_agents, bool)
+        for k, world in enumerate(self.worlds):
+            sl = slice(k * self.a, (k + 1) * self.a)
+            eaten = int(world.deaths[FOOD])
+            self.agent_steps += int(self.alive[sl].sum())
+            result = world.step(actions[sl])
+            self.eaten += int(world.deaths[FOOD]) - eaten
+            reward[sl] = result.reward
+            done[sl] = result.terminated | result.truncated
+            if k == 0 and world.step_count % CLUSTER_EVERY == 0:
+                c = clusters(world.grid, world.team, world.alive, 0, connectivity=8)
+                if c.count:
+                    self.cluster_means.append(c.mean)
+            if bool(result.info.get("done")) or world.step_count >= self.cfg.max_cycles:
+                done[sl] |= self.alive[sl]
+                food = float(world.deaths[FOOD])
+                self.finished.append(
+                    {
+                        "food_per_agent": food / self.a,
+                        "food_share": food / self.n_food,
+                        "survival": float(world.alive.mean()),
+                        "steps": float(world.step_count),
+                        "food_per_100_steps": 100.0 * food / self.a / world.step_count,
+                    }
+                )
+                self._start(k)
+            else:
+                self._take(k, result.obs)
+        return reward, done
+
+    def drain(self) -> dict[str, float]:
+        out = summarise(self.finished, self.eaten, self.agent_steps, self.cluster_means)
+        self.reset_measures()
+        return out
+
+
+EPISODE_KEYS = ("food_per_agent", "food_share", "survival", "steps", "food_per_100_steps")
+
+
+def summarise(
+    finished: list[dict[str, float]], eaten: int, agent_steps: int, cluster_means: list[float]
+) -> dict[str, float]:
+    """Means over the finished episodes (module doc); NaN when none."""
+    nan = float("nan")
+    out = {k: float(np.mean([f[k] for f in finished])) if finished else nan for k in EPISODE_KEYS}
+    out["food_per_step"] = eaten / agent_steps if agent_steps else nan
+    out["cluster_mean"] = float(np.mean(cluster_means)) if cluster_means else nan
+    out["episodes"] = float(len(finished))
+    return out
+
+
+class Task:
+    """The omnivores of :class:`Episodes` as the PPO learner's rows (array protocol)."""
+
+    def __init__(self, cfg: Config, seed: int) -> None:
+        self.episodes = Episodes(cfg, TRAIN_SEED_BASE * (seed + 1))
+        self.n_agents = self.episodes.n_agents
+
+    def reset(self, seed: int) -> dict[str, np.ndarray]:
+        self.episodes.reset()
+        return self.episodes.obs()
+
+    def step(self, actions: np.ndarray):
+        reward, done = self.episodes.step(actions)
+        return self.episodes.obs(), reward, done
+
+
+def _fields(cfg: Config) -> dict[str, Any]:
+    return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
+
+
+def learned_actions(
+    policy: GridPolicy, obs: dict[str, np.ndarray], generator: torch.Generator, argmax: bool
+) -> np.ndarray:
+    inputs = {"view": torch.from_numpy(obs["view"]), "mask": torch.from_numpy(obs["mask"])}
+    return policy.act(inputs, generator, deterministic=argmax)[0].numpy()
+
+
+def play(
+    cfg: Config, who: str, episodes: int, seed: int, policy: GridPolicy | None = None
+) -> dict[str, float]:
+    """Play ``episodes`` episodes (seeds ``seed, seed + 1, ...``, ``cfg.worlds`` at a time)
+    with ``who``: ``learned`` (``policy``), ``random`` or ``greedy``."""
+    check_choice("gatherers", who, GATHERERS)
+    generator = torch.Generator().manual_seed(seed)
+    sub = Config(**{**_fields(cfg), "worlds": min(cfg.worlds, episodes)})
+    ep = Episodes(sub, seed)
+    ep.reset()
+    finished: list[dict[str, float]] = []
+    eaten = steps = 0
+    cl: list[float] = []
+    while len(finished) < episodes:
+        if who == "learned":
+            actions = learned_actions(policy, ep.obs(), generator, cfg.argmax)
+        else:
+            actions = ep.scripted(who)
+        ep.step(actions)
+        finished += ep.finished
+        eaten, steps, cl = eaten + ep.eaten, steps + ep.agent_steps, cl + ep.cluster_means
+        ep.reset_measures()
+    return summarise(finished[:episodes], eaten, steps, cl)
+
+
+# -- training --------------------------------------------------------------------------------
+def ppo_config(cfg: Config) -> PPOConfig:
+    return PPOConfig(
+        rollout_steps=cfg.rollout_steps, epochs=cfg.epochs, minibatches=cfg.minibatches,
+        lr=cfg.lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
+        entropy_coef=cfg.entropy_coef, seed=cfg.seed,
+    )  # fmt: skip
+
+
+def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train; save ``latest.pt`` and the best validated ``gather-learn.pt``; plot; gif.
+
+    Args:
+        cfg: The run's config.
+        resume: A run directory to continue from its ``checkpoints/latest.pt``.
+    """
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    policy = build_policy(cfg)
+    task = Task(cfg, cfg.seed)
+    best: dict[str, Any] = {"score": None, "iteration": 0}
+
+    def state() -> dict[str, Any]:
+        return {"next_seed": task.episodes.next_seed, "best": dict(best)}
+
+    def load_state(trainer: dict[str, Any]) -> None:
+        task.episodes.next_seed = int(trainer["next_seed"])
+        best.update(trainer["best"])
+
+    def log(run: PPORun, iteration: int, record: dict[str, float]) -> None:
+        s = task.episodes.drain()
+        for key in (*EPISODE_KEYS, "food_per_step"):
+            if not math.isnan(s[key]):
+                record[f"charts/{key}"] = s[key]
+        if not math.isnan(s["cluster_mean"]):
+            record["emergence/cluster_mean"] = s["cluster_mean"]
+        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
+            v = play(cfg, "learned", cfg.validate_episodes,
+                     VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
+            for key in (*EPISODE_KEYS, "food_per_step", "cluster_mean"):
+                record[f"validation/{key}"] = v[key]
+            score = (v["food_per_agent"], v["food_per_100_steps"])
+            if best["score"] is None or score >= tuple(best["score"]):
+                best.update(score=list(score), iteration=iteration)
+                metrics = {"validation_food_per_agent": v["food_per_agent"],
+                           "validation_food_per_100_steps": v["food_per_100_steps"],
+                           "validation_survival": v["survival"],
+                           "validation_episodes": cfg.validate_episodes,
+                           "iteration": iteration}  # fmt: skip
+                run.save(SHIPPED.name, metrics=metrics)
+        vf = record.get("validation/food_per_agent")
+        console.print(
+            f"it {iteration:4d}  {record['charts/agent_steps_per_s']:6.0f} steps/s  "
+            f"entropy {record.get('losses/entropy', float('nan')):.2f}  "
+            f"food/agent-step {record.get('charts/food_per_step', float('nan')):.4f}  "
+            f"food/agent {record.get('charts/food_per_agent', float('nan')):.2f}  "
+            f"survival {record.get('charts/survival', float('nan')):.2f}  "
+            f"clusters {record.get('emergence/cluster_mean', float('nan')):.2f}"
+            + (f"  | validation food/agent {vf:.2f}" if vf is not None else "")
+        )
+
+    def finish(run: PPORun) -> None:
+        if cfg.plots:
+            plot_training(run.path / "metrics.jsonl", run.media / "training.png")
+            record_episode(cfg, policy, run.media / "episode.gif", VALIDATION_SEED_BASE - 1)
+        console.print(
+            f"best validated food per omnivore {best['score']} at iteration {best['iteration']}\n"
+            f"checkpoint: {run.dir.checkpoints / SHIPPED.name}"
+        )
+
+    run = train_ppo(
+        NAME, policy, task, ppo_config(cfg), cfg, iterations=cfg.iterations, seed=cfg.seed,
+        resume=resume, out=cfg.out, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
+        log=log, state=state, load_state=load_state, finish=finish, echo=console.print,
+    )  # fmt: skip
+    return {"iterations": run.iteration, "best": best["score"], "run": str(run.path)}
+
+
+# -- pictures --------------------------------------------------------------------------------
+def plot_training(metrics: Path, path: Path, references: dict[str, float] | None = None) -> Path:
+    """Learning curves: food eaten per omnivore-step (training) and per omnivore per
+    episode (validation; ``references`` as lines), survival, cluster size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(metrics)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    x, y = series(rows, "charts/food_per_step")
+    axes[0].plot(x, smooth(y), color="C0", label="training: food per omnivore-step")
+    axes[0].set(xlabel="PPO iteration", ylabel="food eaten / omnivore-step",
+                title="how fast they eat (training)")  # fmt: skip
+    x, y = series(rows, "charts/food_per_agent")
+    axes[1].plot(x, y, color="C1", alpha=0.4, label="training episodes")
+    x, y = series(rows, "validation/food_per_agent")
+    axes[1].plot(x, y, "o-", color="C1", ms=3, label="validation (fresh seeds)")
+    for j, (name, value) in enumerate((references or {}).items()):
+        axes[1].axhline(value, color="0.4", ls=("--", ":", "-.")[j % 3], lw=1, label=name)
+    axes[1].set(xlabel="PPO iteration", ylabel="food eaten / omnivore", ylim=(0, None),
+                title="food per omnivore per episode")  # fmt: skip
+    x, y = series(rows, "charts/survival")
+    axes[2].plot(x, y, color="C2", label="survival (end of episode)")
+    x, y = series(rows, "emergence/cluster_mean")
+    ax2 = axes[2].twinx()
+    ax2.plot(x, smooth(y), color="C4", label="mean cluster size (8-connected)")
+    axes[2].set(xlabel="PPO iteration", ylim=(0, 1.02), title="survival, clustering")
+    ax2.legend(loc="lower right", fontsize=8)
+    for ax in axes:
+        ax.legend(fontsize=8, loc="upper left")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def record_episode(
+    cfg: Config, policy: GridPolicy, path: Path, seed: int, every: int = 2, steps: int | None = None
+) -> Path:
+    """A GIF of one episode (seed ``seed``) of the learned omnivores, every ``every``-th
+    step (food red, omnivores blue)."""
+    from colonylab.envs.render.recorder import VideoRecorder
+
+    sub = Config(**{**_fields(cfg), "worlds": 1})
+    ep = Episodes(sub, seed)
+    ep.reset()
+    world = ep.worlds[0]
+    generator = torch.Generator().manual_seed(seed)
+    with VideoRecorder(path, fps=15, max_size=400) as video:
+        video.add(world.render_rgb())
+        for t in range(steps or cfg.max_cycles):
+            ep.step(learned_actions(policy, ep.obs(), generator, cfg.argmax))
+            if ep.finished:
+                break
+            if (t + 1) % every == 0:
+                video.add(world.render_rgb())
+    return path
+
+
+# -- checkpoint, evaluation, watching --------------------------------------------------------
+def load_policy(checkpoint: str | Path | None = None) -> tuple[GridPolicy, dict[str, Any]]:
+    """``(policy, checkpoint dict)`` of a ``gather-learn`` checkpoint (default: shipped)."""
+    return load_model(checkpoint if checkpoint is not None else SHIPPED, NAME, agents.build)
+
+
+def world_config(cfg: Config, ckpt: dict[str, Any]) -> Config:
+    """``cfg`` with the world settings the checkpoint was trained on."""
+    trained = ckpt.get("config") or {}
+    keep = ("map_size", "max_cycles", "mask_attacks", "hidden")
+    over = {k: tuple(trained[k]) if k == "hidden" else trained[k] for k in keep if k in trained}
+    return Config(**{**_fields(cfg), **over})
+
+
+def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
+    """``colony eval gather-learn``: rows ``{gatherers, agents, episodes, food_per_agent,
+    food_share, survival, steps, food_per_100_steps, ...}`` for the learned, random and
+    greedy omnivores on the checkpoint's map, fresh seeds (module doc)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    policy, ckpt = load_policy(checkpoint)
+    wc = world_config(cfg, ckpt)
+    rows = []
+    n = Episodes(Config(**{**_fields(wc), "worlds": 1}), 0).a
+    for who in GATHERERS:
+        s = play(wc, who, cfg.episodes, cfg.eval_seed, policy)
+        s = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in s.items()}
+        s.pop("episodes")
+        rows.append({"gatherers": who, "agents": n, "episodes": cfg.episodes,
+                     "map_size": wc.map_size, **s})  # fmt: skip
+    table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
+    columns = ("gatherers", "agents", "episodes", "food_per_agent", "food_share", "survival",
+               "steps", "food_per_100_steps", "cluster_mean")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(*(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in columns))
+    console.print(table)
+    return {
+        "rows": rows,
+        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
+        "command": ckpt["provenance"].get("command", ""),
+        "food_per_agent": "food agents eaten in an episode / omnivores at its start",
+        "survival": "share of the omnivores alive at the end of the episode",
+    }
+
+
+def watch(cfg: Config, checkpoint: str | None = None) -> gather_v5.GatherWorld:
+    """``colony watch gather-learn``: the learned omnivores (food red, omnivores blue);
+    ``world.step()`` plays them."""
+    policy, ckpt = load_policy(checkpoint)
+    wc = world_config(cfg, ckpt)
+    world = make_world(wc)
+    generator = torch.Generator().manual_seed(cfg.eval_seed)
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        view = obs["omnivore"]
+        inputs = {"view": torch.from_numpy(view),
+                  "mask": torch.from_numpy(masks(view, wc.mask_attacks))}  # fmt: skip
+        return policy.act(inputs, generator, deterministic=wc.argmax)[0].numpy()
+
+    world.default_policy = act
+    world.metadata = {**world.metadata, "name": f"{NAME} ({Path(str(checkpoint or SHIPPED)).name})"}
+    world.reset(seed=cfg.eval_seed)
+    return world
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))

@@ -1,0 +1,670 @@
+"""Experiment ``tiger-deer``: tigers learn to hunt deer together by parameter-shared PPO on
+MAgent2's ``tiger_deer_v4`` rules.
+
+===============  ==========================================================================
+world            ``colonylab.envs.magent.tiger_deer_v4`` (MAgent2's rules and defaults:
+                 map 45, 4% walls, 101 deer, 20 tigers, ``max_cycles=300``). Deer: HP 5,
+                 +0.2 HP a step, a bite takes 1 HP, so a deer dies of accumulated bites;
+                 the killing tiger gains 8 HP. Tigers: HP 10, -0.1 HP a step (they starve
+                 after 100 steps without a kill). A tiger is paid only when another tiger
+                 bites the same deer in the same step (MAgent2's ``pair`` rule, +0.5 per
+                 partner); ``--bite-reward`` (0.1) adds shaping per bite landed (0:
+                 MAgent2's reward alone; a deer needs ~7 bites, from any tigers).
+                 ``worlds`` episodes side by side; a finished one restarts with the next
+                 seed
+deer             scripted as MAgent2's examples leave them: ``random`` moves (``--deer-policy
+                 noop``: they stand still)
+agent            :class:`~colonylab.agents.grid_policy.GridPolicy` (tanh MLP 128-128 over
+                 the tiger's 9 x 9 x 5 view = 405 inputs, actor over the 9 tiger actions,
+                 critic), shared by every tiger of every episode; spec ``{"type": "grid"}``
+action mask      :func:`~colonylab.agents.grid_policy.attack_mask`: bite ``5 + k`` is legal
+                 only where the view shows a deer (MAgent2's 4 bite cells N W E S)
+trainer          :class:`~colonylab.collective_ml.trainers.ppo.PPO`
+selection        every ``validate_every`` iterations ``validate_episodes`` fresh episodes;
+                 the best validated catch rate is ``checkpoints/tiger-deer.pt``
+===============  ==========================================================================
+
+**Catch rate**: deer killed in an episode over the deer at its start (``deer_killed``:
+their number). **Tiger survival**: the share of the tigers alive at the end of the
+episode. **Pair bites**: the share of bites that land on a deer another tiger bites in
+the same step (what MAgent2 pays). **Encirclement of captures**: for every deer killed,
+the sectors N, E, S, W around it (:func:`~colonylab.emergence.grid.attack_sectors`)
+covered by the tigers that bit it in the killing step, over 4 (0.25: one side, 1: all
+four); ``surround``: the sectors holding any tiger within 2 cells of it, over 4;
+``attackers``: tigers biting it in that step.
+
+Scripted references: ``random`` tigers (uniform over the 9 actions) and the lab's
+``greedy`` (``colonylab.envs.magent._env.greedy``, the MAgent2 worlds' scripted policy:
+bite an adjacent deer, else step toward the nearest one in view, else toward the deer's
+centre of mass).
+
+Writes ``metrics.jsonl`` and TensorBoard (``charts/catch_rate``, ``charts/deer_killed``,
+``charts/tiger_survival``, ``charts/pair_bites``, ``emergence/encirclement``,
+``emergence/surround``, ``emergence/attackers``, ``validation/...``, PPO's losses),
+``checkpoints/latest.pt`` (every ``checkpoint_every`` iterations, at the end, on
+Ctrl-C; ``--resume RUN_DIR`` continues it), ``checkpoints/tiger-deer.pt`` (best validated
+weights), ``media/training.png`` (learning curves) and ``media/episode.gif`` (one
+episode of the final weights; deer red, tigers blue, walls grey).
+
+    colony train tiger-deer
+    colony eval tiger-deer --json runs/out/tiger-deer-eval.json
+    colony watch tiger-deer
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from colonylab import agents
+from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab.agents.grid_policy import GridPolicy, attack_mask
+from colonylab.collective_ml.trainers.ppo import PPOConfig
+from colonylab.collective_ml.trainers.ppo_loop import PPORun, train_ppo
+from colonylab.emergence.grid import attack_sectors, encirclement_coverage
+from colonylab.envs.magent import tiger_deer_v4
+from colonylab.envs.magent._env import greedy as greedy_actions
+from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.stages import load_model
+
+NAME = "tiger-deer"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED = CHECKPOINTS / f"{NAME}.pt"
+DEER, TIGER = 0, 1
+"""MAgent2's group handles."""
+VIEW_SHAPE = (9, 9, 5)
+N_ACTIONS = 9
+N_DEER_ACTIONS = 5
+STAY = 2
+FIRST_ATTACK = 5
+DEER_CHANNEL = 3
+ATTACK_OFFSETS = ((-1, 0), (0, -1), (0, 1), (1, 0))
+"""(dy, dx) of MAgent2's tiger bites 5..8 (the attack circle row by row); view cell
+``(4 + dy, 4 + dx)`` (checked against the engine in the tests)."""
+TIGERS = ("learned", "random", "greedy")
+SURROUND = 2
+TRAIN_SEED_BASE = 1_000_000
+VALIDATION_SEED_BASE = 500_000_000
+console = Console()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Train tigers to hunt deer together (MAgent2's tiger_deer_v4) by shared PPO."""
+
+    worlds: int = 8
+    """Episodes stepped side by side (the learner's rows: worlds x tigers)."""
+    map_size: int = 45
+    """Map side (MAgent2's default 45: 101 deer, 20 tigers)."""
+    max_cycles: int = 300
+    """Steps of an episode (MAgent2's default)."""
+    deer_policy: str = "random"
+    """Scripted deer: random (uniform moves) or noop (stand still)."""
+    bite_reward: float = 0.1
+    """Shaping added to a tiger's reward per bite it lands (0: MAgent2's reward only, which
+    pays only bites shared with another tiger; a kill takes ~7 bites)."""
+    iterations: int = 3000
+    """PPO iterations (each: rollout_steps steps of every episode, then the update)."""
+    minutes: float = 0.0
+    """Also stop after this many minutes of wall time, at a checkpoint (0: no limit)."""
+    rollout_steps: int = 50
+    """Steps of every episode per iteration."""
+    epochs: int = 4
+    """PPO passes over each batch."""
+    minibatches: int = 4
+    """Minibatches per pass."""
+    lr: float = 1e-3
+    """Adam's learning rate."""
+    gamma: float = 0.97
+    """Discount."""
+    gae_lambda: float = 0.95
+    """GAE's lambda."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    hidden: tuple[int, ...] = (128, 128)
+    """Widths of the shared tanh trunk."""
+    validate_every: int = 20
+    """Play validation episodes every this many iterations."""
+    validate_episodes: int = 8
+    """Validation episodes (fresh seeds) per validation."""
+    checkpoint_every: int = 10
+    """Write checkpoints/latest.pt every this many iterations (and at the end)."""
+    episodes: int = 20
+    """``colony eval``: episodes per row."""
+    argmax: bool = False
+    """Validation, eval, watch and the episode gif: the learned tigers take their most
+    likely legal action (False: sample, as in training)."""
+    eval_seed: int = 900_000_000
+    """``colony eval`` / ``watch``: seed of the first episode (training and validation use
+    others)."""
+    seed: int = 0
+    """Seed of the network, the trainer and the episodes."""
+    threads: int | None = 1
+    """Torch CPU threads (None: torch's default)."""
+    out: str | None = None
+    """Run directory root (default runs/out)."""
+    plots: bool = True
+    """Write media/training.png and media/episode.gif."""
+
+    def __post_init__(self) -> None:
+        check_dataclass_ints(
+            self,
+            {"worlds": 1, "map_size": tiger_deer_v4.MIN_MAP_SIZE, "max_cycles": 1,
+             "iterations": 1, "rollout_steps": 1, "epochs": 1, "minibatches": 1,
+             "validate_every": 1, "validate_episodes": 1, "checkpoint_every": 1,
+             "episodes": 1, "eval_seed": 0, "seed": 0},
+        )  # fmt: skip
+        check_choice("--deer-policy", self.deer_policy, ("random", "noop"))
+        check_float("--bite-reward", self.bite_reward)
+        check_float("--minutes", self.minutes, 0.0)
+        check_float("--lr", self.lr, 0.0, low_open=True)
+        check_float("--gamma", self.gamma, 0.0, 1.0)
+        check_float("--gae-lambda", self.gae_lambda, 0.0, 1.0)
+        check_float("--entropy-coef", self.entropy_coef, 0.0)
+        check_optional_int("--threads", self.threads, 1)
+        if not self.hidden or any(isinstance(h, bool) or int(h) < 1 for h in self.hidden):
+            raise ValueError(f"--hidden must be positive widths, got {self.hidden!r}")
+
+
+# -- the world, the network ------------------------------------------------------------------
+def make_world(cfg: Config) -> tiger_deer_v4.TigerDeerWorld:
+    """One episode's world (MAgent2's rules; a single Numba thread)."""
+    return tiger_deer_v4.TigerDeerWorld(
+        tiger_deer_v4.TigerDeerConfig(map_size=cfg.map_size, max_cycles=cfg.max_cycles, threads=1)
+    )
+
+
+def build_policy(cfg: Config) -> GridPolicy:
+    """The shared network (initial weights from torch's current seed)."""
+    return GridPolicy(VIEW_SHAPE, N_ACTIONS, hidden=cfg.hidden)
+
+
+def masks(view: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Legal actions ``bool[N, 9]``: a bite only on a cell where the view shows a deer."""
+    return attack_mask(view, N_ACTIONS, FIRST_ATTACK, ATTACK_OFFSETS, DEER_CHANNEL, out=out)
+
+
+def captures(
+    pos: np.ndarray, target: np.ndarray, died: np.ndarray, tigers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sectors int8[M], attackers int64[M], surround int8[M])`` of the deer killed in the
+    step just taken: ``pos`` the agents' ``(y, x)`` before it, ``target`` each agent's bite
+    target (-1 none), ``died`` the deer that died in it, ``tigers`` the living tigers' rows
+    (module doc)."""
+    hit = target >= 0
+    kill = np.where(hit & died[np.maximum(target, 0)], target, -1).astype(np.int32)
+    victims, sectors = encirclement_coverage(pos, kill, return_targets=True)
+    attackers = np.bincount(kill[kill >= 0], minlength=len(pos))[victims]
+    surround = np.zeros(len(victims), np.int8)
+    for j, v in enumerate(victims):
+        d = pos[tigers].astype(np.int64) - pos[v].astype(np.int64)
+        near = np.abs(d).max(axis=1) <= SURROUND
+        sec = attack_sectors(d[near, 0], d[near, 1])
+        surround[j] = len(set(sec[sec >= 0].tolist()))
+    return sectors, attackers.astype(np.int64), surround
+
+
+class Episodes:
+    """``worlds`` tiger_deer_v4 episodes with scripted deer; the tigers' actions come from
+    outside (``step``). ``view`` / ``mask`` / ``alive`` hold the tigers' rows
+    (``worlds * tigers``); finished episodes restart with the next seed. Measures
+    accumulate until :meth:`drain`."""
+
+    def __init__(self, cfg: Config, seed: int) -> None:
+        self.cfg = cfg
+        self.worlds = [make_world(cfg) for _ in range(cfg.worlds)]
+        first = self.worlds[0]
+        first.reset(seed=0)
+        e = first.engine
+        self.n_deer = int(e.group_start[1] - e.group_start[0])
+        self.t = int(e.group_start[2] - e.group_start[1])
+        self.n_agents = cfg.worlds * self.t
+        self.view = np.zeros((self.n_agents, *VIEW_SHAPE), np.float32)
+        self.mask = np.ones((self.n_agents, N_ACTIONS), bool)
+        self.alive = np.ones(self.n_agents, bool)
+        self.next_seed = seed
+        self.rngs = [np.random.default_rng(0) for _ in range(cfg.worlds)]
+        self.kills = np.zeros(cfg.worlds, np.int64)
+        self.reset_measures()
+
+    def reset_measures(self) -> None:
+        self.finished: list[dict[str, float]] = []
+        self.sectors: list[int] = []
+        self.attackers: list[int] = []
+        self.surround: list[int] = []
+        self.bites = 0
+        self.pair_bites = 0
+
+    def _start(self, k: int) -> None:
+        seed = self.next_seed
+        self.next_seed += 1
+        obs = self.worlds[k].reset(seed=seed)
+        self.rngs[k] = np.random.default_rng(seed)
+        self.kills[k] = 0
+        self._take(k, obs)
+
+    def _take(self, k: int, obs: dict[str, np.ndarray]) -> None:
+        sl = slice(k * self.t, (k + 1) * self.t)
+        self.view[sl] = obs["tiger"]
+        self.alive[sl] = self.worlds[k].alive[self.n_deer :]
+
+    def reset(self) -> None:
+        for k in range(len(self.worlds)):
+            self._start(k)
+
+    def obs(self) -> dict[str, np.ndarray]:
+        masks(self.view, out=self.mask)
+        return {"view": self.view, "mask": self.mask, "alive": self.alive}
+
+    def deer_actions(self, k: int) -> np.ndarray:
+        if self.cfg.deer_policy == "noop":
+            return np.full(self.n_deer, STAY, np.int64)
+        return self.rngs[k].integers(0, N_DEER_ACTIONS, self.n_deer)
+
+    def scripted(self, kind: str) -> np.ndarray:
+        """Actions ``int64[worlds * tigers]`` of scripted tigers: ``random`` or ``greedy``."""
+        out = np.full(self.n_agents, STAY, np.int64)
+        for k, world in enumerate(self.worlds):
+            sl = slice(k * self.t, (k + 1) * self.t)
+            if kind == "random":
+                out[sl] = self.rngs[k].integers(0, N_ACTIONS, self.t)
+                continue
+            e = world.engine
+            ids = e.group_ids(TIGER)
+            ids = ids[~e.dead[ids]]
+            if ids.size:
+                acts = np.full(self.t, STAY, np.int64)
+                acts[ids - e.group_start[TIGER]] = greedy_actions(
+                    e, TIGER, ids, (DEER,), self.rngs[k]
+                )
+                out[sl] = acts
+        return out
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Step every episode with the tigers' ``actions``; returns the tigers' rewards
+        (plus ``bite_reward`` per bite) and dones."""
+        reward = np.zeros(self.n_agents, np.float32)
+        done = np.zeros(self.n_agents, bool)
+        nd = self.n_deer
+        for k, world in enumerate(self.worlds):
+            sl = slice(k * self.t, (k + 1) * self.t)
+            pos = world.pos
+            before = world.alive
+            result = world.step(np.concatenate([self.deer_actions(k), actions[sl]]))
+            target = world.attack_target.copy()
+            target[:nd] = -1
+            bit = target[nd:] >= 0
+            reward[sl] = result.reward[nd:] + self.cfg.bite_reward * bit
+            after = world.alive
+            died = before & ~after
+            died[nd:] = False
+            if bit.any():
+                counts = np.bincount(target[target >= 0])
+                self.bites += int(counts.sum())
+                self.pair_bites += int(counts[counts >= 2].sum())
+            n_died = int(died.sum())
+            if n_died:
+                self.kills[k] += n_died
+                tigers = np.flatnonzero(before[nd:]) + nd
+                s, a, r = captures(pos, target, died, tigers)
+                self.sectors += s.tolist()
+                self.attackers += a.tolist()
+                self.surround += r.tolist()
+            done[sl] = (result.terminated | result.truncated)[nd:]
+            if bool(result.info.get("done")) or world.step_count >= self.cfg.max_cycles:
+                done[sl] |= self.alive[sl]
+                self.finished.append(
+                    {
+                        "catch_rate": self.kills[k] / nd,
+                        "deer_killed": float(self.kills[k]),
+                        "tiger_survival": float(after[nd:].mean()),
+                        "steps": float(world.step_count),
+                    }
+                )
+                self._start(k)
+            else:
+                self._take(k, result.obs)
+        return reward, done
+
+    def drain(self) -> dict[str, float]:
+        """:func:`summarise` of the measures since the last call (then cleared)."""
+        out = summarise(
+            self.finished, self.sectors, self.attackers, self.surround, self.bites,
+            self.pair_bites,
+        )  # fmt: skip
+        self.reset_measures()
+        return out
+
+
+def summarise(
+    finished: list[dict[str, float]],
+    sectors: list[int],
+    attackers: list[int],
+    surround: list[int],
+    bites: int,
+    pair_bites: int,
+) -> dict[str, float]:
+    """Means over the finished episodes and the captures (module doc); NaN when none."""
+    nan = float("nan")
+    s = np.asarray(sectors, float)
+
+    def mean(key: str) -> float:
+        return float(np.mean([f[key] for f in finished])) if finished else nan
+
+    return {
+        "catch_rate": mean("catch_rate"),
+        "deer_killed": mean("deer_killed"),
+        "tiger_survival": mean("tiger_survival"),
+        "steps": mean("steps"),
+        "pair_bites": pair_bites / bites if bites else nan,
+        "encirclement": float(np.mean(s) / 4) if s.size else nan,
+        "encircled": float(np.mean(s >= 3)) if s.size else nan,
+        "attackers": float(np.mean(attackers)) if attackers else nan,
+        "surround": float(np.mean(surround) / 4) if surround else nan,
+        "captures": float(s.size),
+        "episodes": float(len(finished)),
+    }
+
+
+class Task:
+    """The tigers of :class:`Episodes` as the PPO learner's rows (array protocol)."""
+
+    def __init__(self, cfg: Config, seed: int) -> None:
+        self.episodes = Episodes(cfg, TRAIN_SEED_BASE * (seed + 1))
+        self.n_agents = self.episodes.n_agents
+
+    def reset(self, seed: int) -> dict[str, np.ndarray]:
+        self.episodes.reset()
+        return self.episodes.obs()
+
+    def step(self, actions: np.ndarray):
+        reward, done = self.episodes.step(actions)
+        return self.episodes.obs(), reward, done
+
+
+def _fields(cfg: Config) -> dict[str, Any]:
+    return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
+
+
+def learned_actions(
+    policy: GridPolicy, obs: dict[str, np.ndarray], generator: torch.Generator, argmax: bool
+) -> np.ndarray:
+    """The shared network's actions for every row (the dead's rows are computed too and
+    ignored by the world)."""
+    inputs = {"view": torch.from_numpy(obs["view"]), "mask": torch.from_numpy(obs["mask"])}
+    return policy.act(inputs, generator, deterministic=argmax)[0].numpy()
+
+
+def play(
+    cfg: Config, tigers: str, episodes: int, seed: int, policy: GridPolicy | None = None
+) -> dict[str, float]:
+    """Play ``episodes`` episodes (seeds ``seed, seed + 1, ...``, ``cfg.worlds`` at a time)
+    with ``tigers``: ``learned`` (``policy``), ``random`` or ``greedy``."""
+    check_choice("tigers", tigers, TIGERS)
+    generator = torch.Generator().manual_seed(seed)
+    sub = Config(**{**_fields(cfg), "worlds": min(cfg.worlds, episodes)})
+    ep = Episodes(sub, seed)
+    ep.reset()
+    finished: list[dict[str, float]] = []
+    acc: dict[str, Any] = {"sectors": [], "attackers": [], "surround": [], "bites": 0, "pairs": 0}
+    while len(finished) < episodes:
+        if tigers == "learned":
+            actions = learned_actions(policy, ep.obs(), generator, cfg.argmax)
+        else:
+            actions = ep.scripted(tigers)
+        ep.step(actions)
+        finished += ep.finished
+        acc["sectors"] += ep.sectors
+        acc["attackers"] += ep.attackers
+        acc["surround"] += ep.surround
+        acc["bites"] += ep.bites
+        acc["pairs"] += ep.pair_bites
+        ep.reset_measures()
+    return summarise(finished[:episodes], acc["sectors"], acc["attackers"], acc["surround"],
+                     acc["bites"], acc["pairs"])  # fmt: skip
+
+
+# -- training --------------------------------------------------------------------------------
+def ppo_config(cfg: Config) -> PPOConfig:
+    return PPOConfig(
+        rollout_steps=cfg.rollout_steps, epochs=cfg.epochs, minibatches=cfg.minibatches,
+        lr=cfg.lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
+        entropy_coef=cfg.entropy_coef, seed=cfg.seed,
+    )  # fmt: skip
+
+
+TRAINING_KEYS = ("catch_rate", "deer_killed", "tiger_survival", "pair_bites")
+EMERGENCE_KEYS = ("encirclement", "encircled", "attackers", "surround")
+
+
+def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train; save ``latest.pt`` and the best validated ``tiger-deer.pt``; plot; gif.
+
+    Args:
+        cfg: The run's config.
+        resume: A run directory to continue from its ``checkpoints/latest.pt``.
+    """
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    policy = build_policy(cfg)
+    task = Task(cfg, cfg.seed)
+    best: dict[str, Any] = {"score": None, "iteration": 0}
+
+    def state() -> dict[str, Any]:
+        return {"next_seed": task.episodes.next_seed, "best": dict(best)}
+
+    def load_state(trainer: dict[str, Any]) -> None:
+        task.episodes.next_seed = int(trainer["next_seed"])
+        best.update(trainer["best"])
+
+    def log(run: PPORun, iteration: int, record: dict[str, float]) -> None:
+        s = task.episodes.drain()
+        for key in TRAINING_KEYS:
+            if not math.isnan(s[key]):
+                record[f"charts/{key}"] = s[key]
+        for key in EMERGENCE_KEYS:
+            if not math.isnan(s[key]):
+                record[f"emergence/{key}"] = s[key]
+        record["charts/captures_per_step"] = s["captures"] / (cfg.rollout_steps * cfg.worlds)
+        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
+            v = play(cfg, "learned", cfg.validate_episodes,
+                     VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
+            for key in (*TRAINING_KEYS, *EMERGENCE_KEYS):
+                record[f"validation/{key}"] = v[key]
+            if best["score"] is None or v["catch_rate"] >= best["score"]:
+                best.update(score=v["catch_rate"], iteration=iteration)
+                metrics = {"validation_catch_rate": v["catch_rate"],
+                           "validation_tiger_survival": v["tiger_survival"],
+                           "validation_episodes": cfg.validate_episodes,
+                           "iteration": iteration}  # fmt: skip
+                run.save(SHIPPED.name, metrics=metrics)
+        vc = record.get("validation/catch_rate")
+        console.print(
+            f"it {iteration:4d}  {record['charts/agent_steps_per_s']:6.0f} steps/s  "
+            f"entropy {record.get('losses/entropy', float('nan')):.2f}  "
+            f"catch {record.get('charts/catch_rate', float('nan')):.3f}  "
+            f"survival {record.get('charts/tiger_survival', float('nan')):.2f}  "
+            f"pair bites {record.get('charts/pair_bites', float('nan')):.2f}  "
+            f"captures/step {record['charts/captures_per_step']:.3f}  "
+            f"encirclement {record.get('emergence/encirclement', float('nan')):.3f}"
+            + (f"  | validation catch {vc:.3f}" if vc is not None else "")
+        )
+
+    def finish(run: PPORun) -> None:
+        if cfg.plots:
+            plot_training(run.path / "metrics.jsonl", run.media / "training.png")
+            record_episode(cfg, policy, run.media / "episode.gif", VALIDATION_SEED_BASE - 1)
+        console.print(
+            f"best validated catch rate {best['score']} at iteration {best['iteration']}\n"
+            f"checkpoint: {run.dir.checkpoints / SHIPPED.name}"
+        )
+
+    run = train_ppo(
+        NAME, policy, task, ppo_config(cfg), cfg, iterations=cfg.iterations, seed=cfg.seed,
+        resume=resume, out=cfg.out, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
+        log=log, state=state, load_state=load_state, finish=finish, echo=console.print,
+    )  # fmt: skip
+    return {"iterations": run.iteration, "best": best["score"], "run": str(run.path)}
+
+
+# -- pictures --------------------------------------------------------------------------------
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+
+
+def series(rows: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def smooth(y: list[float], k: int = 10) -> list[float]:
+    out, acc = [], []
+    for v in y:
+        acc = [*acc[-(k - 1) :], v]
+        out.append(float(np.mean(acc)))
+    return out
+
+
+def plot_training(metrics: Path, path: Path, references: dict[str, float] | None = None) -> Path:
+    """Learning curves: catch rate (training, validation; ``references``: catch rates as
+    horizontal lines), tiger survival and pair bites, encirclement of captures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(metrics)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    x, y = series(rows, "charts/catch_rate")
+    axes[0].plot(x, smooth(y), color="C0", alpha=0.5, label="training episodes")
+    x, y = series(rows, "validation/catch_rate")
+    axes[0].plot(x, y, "o-", color="C0", ms=3, label="validation (fresh seeds)")
+    for j, (name, value) in enumerate((references or {}).items()):
+        axes[0].axhline(value, color="0.4", ls=("--", ":", "-.")[j % 3], lw=1, label=name)
+    axes[0].set(xlabel="PPO iteration", ylabel="deer killed / deer at start", ylim=(0, None),
+                title="catch rate per episode")  # fmt: skip
+    for key, c, label in (("tiger_survival", "C2", "tiger survival (end of episode)"),
+                          ("pair_bites", "C3", "pair bites (share of bites)")):  # fmt: skip
+        x, y = series(rows, f"charts/{key}")
+        axes[1].plot(x, smooth(y), color=c, label=label)
+        x, y = series(rows, f"validation/{key}")
+        axes[1].plot(x, y, "o", color=c, ms=3)
+    axes[1].set(xlabel="PPO iteration", ylim=(0, 1.02), title="survival, bites together")
+    for key, c, label in (("encirclement", "C4", "encirclement (sectors / 4)"),
+                          ("surround", "C5", "surround (tigers <= 2 away)"),
+                          ("encircled", "C6", "encircled (>= 3 sides)")):  # fmt: skip
+        x, y = series(rows, f"emergence/{key}")
+        axes[2].plot(x, smooth(y), color=c, label=label)
+    axes[2].set(xlabel="PPO iteration", ylim=(0, 1.02), title="encirclement of captures")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def record_episode(
+    cfg: Config, policy: GridPolicy, path: Path, seed: int, every: int = 2, steps: int | None = None
+) -> Path:
+    """A GIF of one episode (seed ``seed``) of the learned tigers: every ``every``-th step
+    (deer red, tigers blue, walls grey)."""
+    from colonylab.envs.render.recorder import VideoRecorder
+
+    sub = Config(**{**_fields(cfg), "worlds": 1})
+    ep = Episodes(sub, seed)
+    ep.reset()
+    world = ep.worlds[0]
+    generator = torch.Generator().manual_seed(seed)
+    steps = steps or cfg.max_cycles
+    with VideoRecorder(path, fps=15) as video:
+        video.add(world.render_rgb())
+        for t in range(steps):
+            ep.step(learned_actions(policy, ep.obs(), generator, cfg.argmax))
+            if ep.finished:
+                break
+            if (t + 1) % every == 0:
+                video.add(world.render_rgb())
+    return path
+
+
+# -- checkpoint, evaluation, watching --------------------------------------------------------
+def load_policy(checkpoint: str | Path | None = None) -> tuple[GridPolicy, dict[str, Any]]:
+    """``(policy, checkpoint dict)`` of a ``tiger-deer`` checkpoint (default: shipped)."""
+    return load_model(checkpoint if checkpoint is not None else SHIPPED, NAME, agents.build)
+
+
+def world_config(cfg: Config, ckpt: dict[str, Any]) -> Config:
+    """``cfg`` with the world settings the checkpoint was trained on."""
+    trained = ckpt.get("config") or {}
+    keep = ("map_size", "max_cycles", "deer_policy", "hidden")
+    over = {k: tuple(trained[k]) if k == "hidden" else trained[k] for k in keep if k in trained}
+    return Config(**{**_fields(cfg), **over})
+
+
+def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
+    """``colony eval tiger-deer``: rows ``{tigers, deer, episodes, catch_rate, deer_killed,
+    tiger_survival, pair_bites, encirclement, ...}`` for the learned, random and greedy
+    tigers on the checkpoint's world, fresh seeds (module doc)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    policy, ckpt = load_policy(checkpoint)
+    wc = world_config(cfg, ckpt)
+    rows = []
+    for who in TIGERS:
+        s = play(wc, who, cfg.episodes, cfg.eval_seed, policy)
+        s = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in s.items()}
+        s.pop("episodes")
+        rows.append({"tigers": who, "deer": wc.deer_policy, "episodes": cfg.episodes,
+                     "map_size": wc.map_size, **s})  # fmt: skip
+    table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
+    columns = ("tigers", "deer", "episodes", "catch_rate", "deer_killed", "tiger_survival",
+               "pair_bites", "encirclement", "surround", "attackers")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(*(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in columns))
+    console.print(table)
+    return {
+        "rows": rows,
+        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
+        "command": ckpt["provenance"].get("command", ""),
+        "catch_rate": "deer killed in an episode of max_cycles steps / deer at its start",
+        "tiger_survival": "share of the tigers alive at the end of the episode",
+    }
+
+
+def watch(cfg: Config, checkpoint: str | None = None) -> tiger_deer_v4.TigerDeerWorld:
+    """``colony watch tiger-deer``: the learned tigers against the scripted deer;
+    ``world.step()`` plays both (deer red, tigers blue)."""
+    policy, ckpt = load_policy(checkpoint)
+    wc = Config(**{**_fields(world_config(cfg, ckpt)), "worlds": 1})
+    ep = Episodes(wc, cfg.eval_seed)
+    world = ep.worlds[0]
+    generator = torch.Generator().manual_seed(cfg.eval_seed)
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        view = obs["tiger"]
+        inputs = {"view": torch.from_numpy(view), "mask": torch.from_numpy(masks(view))}
+        tigers = policy.act(inputs, generator, deterministic=wc.argmax)[0].numpy()
+        return np.concatenate([ep.deer_actions(0), tigers])
+
+    world.default_policy = act
+    world.metadata = {**world.metadata, "name": f"{NAME} ({Path(str(checkpoint or SHIPPED)).name})"}
+    world.reset(seed=cfg.eval_seed)
+    ep.rngs[0] = np.random.default_rng(cfg.eval_seed)
+    return world
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))
