@@ -31,7 +31,13 @@ never depends on the other rows -- batch invariance):
   std, so PPO learns it like an action); the caller writes the messages into
   extra view planes of the next observation with :func:`message_planes` (every
   agent sees, in cell ``(dy, dx)`` of its view, the message of the agent standing
-  there), so ``view_shape[-1]`` must count those ``M`` planes.
+  there), so ``view_shape[-1]`` must count those ``M`` planes. The std is kept in
+  ``[message_std_min, message_std_max]`` (default 0.05 to 0.5: the means live in
+  ``[-1, 1]``, a wider noise drowns them), and by default the message head's entropy
+  is **not** part of :meth:`GridPolicy.evaluate_actions`'s entropy (so not of PPO's
+  entropy bonus): a Gaussian's entropy grows without bound with its std, and with
+  it in the bonus PPO widened the std until the planes carried mostly noise
+  (``message_entropy=True`` restores that).
 * **Action mask** (``mask bool[N, A]``): illegal actions get logit ``-inf``
   (probability 0); every row needs at least one legal action.
 
@@ -49,7 +55,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from colonylab._checks import check_choice, check_int
+from colonylab._checks import check_choice, check_float, check_int
 
 __all__ = [
     "GridPolicy",
@@ -95,6 +101,10 @@ class GridPolicy(nn.Module):
         id_dim: width of the id embedding.
         mean_field: take the neighbours' mean action ``[N, A]`` as an input.
         message_dim: length ``M`` of the emitted message (0: no message head).
+        message_entropy: count the message head's Gaussian entropy in the entropy
+            that :meth:`evaluate_actions` returns (PPO's bonus); off by default.
+        message_std_min: the message noise's smallest std (> 0).
+        message_std_max: the message noise's largest std (>= ``message_std_min``).
     """
 
     def __init__(
@@ -109,6 +119,9 @@ class GridPolicy(nn.Module):
         id_dim: int = 8,
         mean_field: bool = False,
         message_dim: int = 0,
+        message_entropy: bool = False,
+        message_std_min: float = 0.05,
+        message_std_max: float = 0.5,
     ) -> None:
         super().__init__()
         self.view_shape = tuple(int(s) for s in view_shape)
@@ -128,6 +141,11 @@ class GridPolicy(nn.Module):
             raise ValueError(f"mean_field must be True or False, got {mean_field!r}")
         self.mean_field = mean_field
         self.message_dim = check_int("message_dim", message_dim, 0)
+        if not isinstance(message_entropy, bool):
+            raise ValueError(f"message_entropy must be True or False, got {message_entropy!r}")
+        self.message_entropy = message_entropy
+        self.message_std_min = check_float("message_std_min", message_std_min, 0.0, low_open=True)
+        self.message_std_max = check_float("message_std_max", message_std_max, message_std_min)
 
         height, width, channels = self.view_shape
         if self.encoder_kind == "conv":
@@ -163,7 +181,8 @@ class GridPolicy(nn.Module):
         nn.init.zeros_(self.critic.bias)
         if self.message_dim:
             self.message_head = nn.Linear(self.hidden[-1], self.message_dim)
-            self.message_log_std = nn.Parameter(torch.full((self.message_dim,), -0.5))
+            start = min(max(math.exp(-1.0), self.message_std_min), self.message_std_max)
+            self.message_log_std = nn.Parameter(torch.full((self.message_dim,), math.log(start)))
         else:
             self.message_head = None
             self.message_log_std = None
@@ -183,6 +202,10 @@ class GridPolicy(nn.Module):
             "mean_field": self.mean_field,
             "message_dim": self.message_dim,
         }
+        if self.message_dim:
+            spec["message_entropy"] = self.message_entropy
+            spec["message_std_min"] = self.message_std_min
+            spec["message_std_max"] = self.message_std_max
         if self.conv is not None:
             spec["conv_channels"] = [self.conv[0].out_channels, self.conv[2].out_channels]
         return spec
@@ -303,15 +326,15 @@ class GridPolicy(nn.Module):
         logprob = logp_all.gather(1, actions[:, None]).squeeze(1)
         message = None
         if out.message is not None:
-            std = self.message_log_std.exp()
+            log_std = self.message_log_std_clamped()
             if deterministic:
                 message = out.message.clone()
             else:
                 noise = torch.randn(
                     out.message.shape, generator=generator, device=out.message.device
                 )
-                message = out.message + std * noise
-            logprob = logprob + _gaussian_logprob(message, out.message, self.message_log_std)
+                message = out.message + log_std.exp() * noise
+            logprob = logprob + _gaussian_logprob(message, out.message, log_std)
         return actions, logprob, out.value, message
 
     def evaluate_actions(
@@ -331,10 +354,18 @@ class GridPolicy(nn.Module):
         if out.message is not None:
             if messages is None:
                 raise ValueError("this policy emits messages: pass the messages it sent")
-            logprob = logprob + _gaussian_logprob(messages, out.message, self.message_log_std)
-            gauss_entropy = (0.5 + 0.5 * math.log(2 * math.pi) + self.message_log_std).sum()
-            entropy = entropy + gauss_entropy
+            log_std = self.message_log_std_clamped()
+            logprob = logprob + _gaussian_logprob(messages, out.message, log_std)
+            if self.message_entropy:
+                entropy = entropy + (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum()
         return logprob, entropy, out.value
+
+    def message_log_std_clamped(self) -> Tensor:
+        """The message noise's log std, kept in ``[log message_std_min, log
+        message_std_max]`` (no gradient pushes it further out)."""
+        return self.message_log_std.clamp(
+            math.log(self.message_std_min), math.log(self.message_std_max)
+        )
 
 
 def _gaussian_logprob(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:

@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,20 +83,10 @@ from rich.table import Table
 from colonylab import agents
 from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.grid_policy import GridPolicy, attack_mask, message_planes
-from colonylab.collective_ml.trainers.ppo import PPO, PPOConfig
+from colonylab.collective_ml.trainers.ppo import PPOConfig
+from colonylab.collective_ml.trainers.ppo_loop import PPORun, train_ppo
 from colonylab.emergence.grid import attack_sectors, encirclement_coverage
 from colonylab.envs.grid.pursuit import PursuitConfig, PursuitWorld
-from colonylab.runs.common.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
-    make_checkpoint,
-    provenance,
-    reproduce_command,
-    rng_states,
-    save_checkpoint,
-    set_rng_states,
-)
-from colonylab.runs.common.rundir import RunDir
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
 
@@ -133,6 +122,8 @@ class Config:
     """Prey per hunt (scripted)."""
     view_radius: int = 3
     """View radius r: each predator sees a (2r+1) x (2r+1) window."""
+    min_attackers: int = 2
+    """Predators that must attack a prey in the same step to kill it (the world's rule)."""
     max_cycles: int = 100
     """Steps of a hunt."""
     prey_policy: str = "flee"
@@ -146,6 +137,11 @@ class Config:
     (MAgent's observation); off: the local view only, like the scripted greedy."""
     messages: int = 0
     """Length K of the message each predator writes into its cell (0: no channel)."""
+    message_entropy: bool = False
+    """Count the message head's entropy in PPO's entropy bonus (the old behaviour: the
+    bonus then widens the message noise until the planes carry mostly noise)."""
+    message_std_max: float = 0.5
+    """Largest std of the message noise (the means lie in [-1, 1])."""
     iterations: int = 1500
     """PPO iterations (each: rollout_steps steps of every hunt, then the update)."""
     minutes: float = 0.0
@@ -196,7 +192,7 @@ class Config:
         check_dataclass_ints(
             self,
             {"worlds": 1, "map_size": 5, "predators": 2, "prey": 1, "view_radius": 1,
-             "max_cycles": 1, "messages": 0, "iterations": 1, "rollout_steps": 1,
+             "max_cycles": 1, "min_attackers": 1, "messages": 0, "iterations": 1, "rollout_steps": 1,
              "epochs": 1, "minibatches": 1, "validate_every": 1, "validate_hunts": 1,
              "checkpoint_every": 1, "episodes": 1, "eval_seed": 0, "seed": 0},
         )  # fmt: skip
@@ -207,6 +203,12 @@ class Config:
         check_float("--gae-lambda", self.gae_lambda, 0.0, 1.0)
         check_float("--entropy-coef", self.entropy_coef, 0.0)
         check_float("--hit-reward", self.hit_reward)
+        check_float("--message-std-max", self.message_std_max, 0.05)
+        if self.min_attackers > min(8, self.predators):
+            raise ValueError(
+                f"--min-attackers must be at most 8 (a prey's neighbours) and at most "
+                f"--predators={self.predators}, got {self.min_attackers}"
+            )
         check_optional_int("--threads", self.threads, 1)
         if not self.hidden or any(isinstance(h, bool) or int(h) < 1 for h in self.hidden):
             raise ValueError(f"--hidden must be positive widths, got {self.hidden!r}")
@@ -225,7 +227,7 @@ def make_world(cfg: Config) -> PursuitWorld:
         PursuitConfig(
             map_size=cfg.map_size, predators=cfg.predators, prey=cfg.prey,
             view_radius=cfg.view_radius, max_cycles=cfg.max_cycles,
-            attack_penalty=cfg.hit_reward, minimap=cfg.minimap,
+            attack_penalty=cfg.hit_reward, minimap=cfg.minimap, min_attackers=cfg.min_attackers,
         )
     )  # fmt: skip
 
@@ -248,6 +250,8 @@ def build_policy(cfg: Config) -> GridPolicy:
         features=2 if cfg.minimap else 0,
         hidden=cfg.hidden,
         message_dim=cfg.messages,
+        message_entropy=cfg.message_entropy,
+        message_std_max=cfg.message_std_max,
     )
 
 
@@ -499,28 +503,16 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     seed_everything(cfg.seed)
     policy = build_policy(cfg)
     task = Task(cfg, cfg.seed)
-    command = reproduce_command(f"train {NAME}", cfg)
     best: dict[str, Any] = {"score": None, "iteration": 0}
-    state = None
-    if resume is not None:
-        ckpt = load_checkpoint(latest_checkpoint(resume), NAME)
-        policy.load_state_dict(ckpt["state_dict"])
-        state = ckpt["trainer"]
-        set_rng_states(ckpt["rng"])
-    run = RunDir(NAME, cfg.seed, cfg, root=cfg.out, resume=resume)
 
-    def checkpoint(ppo: PPO, metrics: dict | None = None) -> dict:
-        trainer = {"ppo": ppo.state_dict(), "next_seed": task.hunts.next_seed, "best": dict(best)}
-        return make_checkpoint(
-            NAME, spec=policy.spec(), state_dict=policy.state_dict(), config=cfg,
-            trainer=trainer, rng=rng_states(),
-            provenance=provenance(command, seed=cfg.seed, metrics=metrics),
-        )  # fmt: skip
+    def state() -> dict[str, Any]:
+        return {"next_seed": task.hunts.next_seed, "best": dict(best)}
 
-    def save(ppo: PPO) -> Path:
-        return save_checkpoint(run.checkpoints / "latest.pt", checkpoint(ppo))
+    def load_state(trainer: dict[str, Any]) -> None:
+        task.hunts.next_seed = int(trainer["next_seed"])
+        best.update(trainer["best"])
 
-    def log(iteration: int, record: dict[str, float]) -> None:
+    def log(run: PPORun, iteration: int, record: dict[str, float]) -> None:
         s = summarise(*task.hunts.drain())
         for key in ("catch_rate",):
             if not math.isnan(s[key]):
@@ -541,8 +533,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
                 metrics = {"validation_catch_rate": v["catch_rate"],
                            "validation_encirclement": v["encirclement"],
                            "validation_hunts": cfg.validate_hunts, "iteration": iteration}  # fmt: skip
-                save_checkpoint(run.checkpoints / SHIPPED.name, checkpoint(ppo, metrics))
-        run.log(iteration, record)
+                run.save(SHIPPED.name, metrics=metrics)
         vc = record.get("validation/catch_rate")
         console.print(
             f"it {iteration:4d}  {record['charts/agent_steps_per_s']:6.0f} steps/s  "
@@ -555,33 +546,20 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
             + (f"  | validation catch {vc:.3f}" if vc is not None else "")
         )
 
-    ppo = PPO(policy, task, ppo_config(cfg), log=log, save=save, echo=console.print)
-    if state is not None:
-        ppo.load_state_dict(state["ppo"])
-        task.hunts.next_seed = int(state["next_seed"])
-        best.update(state["best"])
-        run.truncate_metrics(ppo.iteration)
-    console.print(f"[bold]{NAME}[/] -> {run.path}")
-    start = time.monotonic()
-    interrupted = False
-    try:
-        while ppo.iteration < cfg.iterations:
-            ppo.fit(min(cfg.iterations, ppo.iteration + cfg.checkpoint_every))
-            if cfg.minutes and time.monotonic() - start >= 60 * cfg.minutes:
-                console.print(f"time limit: stopping after iteration {ppo.iteration}")
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-    run.close()
-    if cfg.plots:
-        plot_training(run.path / "metrics.jsonl", run.media / "training.png")
-    console.print(
-        f"best validated catch rate {best['score']} at iteration {best['iteration']}\n"
-        f"checkpoint: {run.checkpoints / SHIPPED.name}"
-    )
-    if interrupted:
-        raise KeyboardInterrupt
-    return {"iterations": ppo.iteration, "best": best["score"], "run": str(run.path)}
+    def finish(run: PPORun) -> None:
+        if cfg.plots:
+            plot_training(run.path / "metrics.jsonl", run.media / "training.png")
+        console.print(
+            f"best validated catch rate {best['score']} at iteration {best['iteration']}\n"
+            f"checkpoint: {run.dir.checkpoints / SHIPPED.name}"
+        )
+
+    run = train_ppo(
+        NAME, policy, task, ppo_config(cfg), cfg, iterations=cfg.iterations, seed=cfg.seed,
+        resume=resume, out=cfg.out, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
+        log=log, state=state, load_state=load_state, finish=finish, echo=console.print,
+    )  # fmt: skip
+    return {"iterations": run.iteration, "best": best["score"], "run": str(run.path)}
 
 
 def plot_training(
@@ -696,7 +674,7 @@ def hunt_config(cfg: Config, ckpt: dict[str, Any]) -> Config:
     """``cfg`` with the hunt settings the checkpoint was trained on."""
     trained = ckpt.get("config") or {}
     keep = ("map_size", "predators", "prey", "view_radius", "max_cycles", "prey_policy",
-            "messages", "hidden", "hit_reward", "minimap")  # fmt: skip
+            "messages", "hidden", "hit_reward", "minimap", "min_attackers")  # fmt: skip
     over = {k: tuple(trained[k]) if k == "hidden" else trained[k] for k in keep if k in trained}
     return Config(**{**_fields(cfg), **over})
 

@@ -202,3 +202,37 @@ def test_attack_mask_allows_attacks_only_on_seen_enemies():
         attack_mask(view, 21, 13, offsets, enemy_channel=3)
     with pytest.raises(ValueError, match="outside the 5-cell view"):
         attack_mask(view, 21, 13, ((3, 0),), enemy_channel=2)
+
+
+def test_message_entropy_is_left_out_of_the_bonus_by_default():
+    """PPO's entropy bonus must not widen the message noise: by default the entropy is
+    the action distribution's alone; message_entropy=True adds the Gaussian's."""
+    obs = {"view": _views(9)}
+    for flag in (False, True):
+        policy = _policy(message_dim=3, message_entropy=flag)
+        actions, _, _, msg = policy.act(obs, generator=torch.Generator().manual_seed(1))
+        _, entropy, _ = policy.evaluate_actions(obs, actions, msg)
+        logp = torch.log_softmax(policy(obs["view"]).logits, dim=1)
+        categorical = -(logp.exp() * logp).sum(1)
+        log_std = policy.message_log_std_clamped()
+        gauss = (0.5 + 0.5 * np.log(2 * np.pi) + log_std).sum()
+        torch.testing.assert_close(entropy, categorical + gauss if flag else categorical)
+        # without the flag, the entropy gives message_log_std no gradient at all
+        policy.zero_grad()
+        entropy.sum().backward()
+        grad = policy.message_log_std.grad
+        assert (grad is not None and bool(grad.abs().sum() > 0)) == flag
+
+
+def test_message_std_is_capped():
+    policy = _policy(message_dim=2, message_std_max=0.3)
+    with torch.no_grad():
+        policy.message_log_std.fill_(3.0)  # std e^3 ~ 20 if it were not capped
+    obs = {"view": _views(4000)}
+    _, _, _, msg = policy.act(obs, generator=torch.Generator().manual_seed(0))
+    mean = policy(obs["view"]).message
+    assert abs(float((msg - mean).std()) - 0.3) < 0.02
+    rebuilt = build(policy.spec())
+    assert rebuilt.message_std_max == 0.3 and rebuilt.message_entropy is False
+    with pytest.raises(ValueError, match="message_std_max"):
+        _policy(message_dim=2, message_std_min=0.5, message_std_max=0.1)

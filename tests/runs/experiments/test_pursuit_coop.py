@@ -75,7 +75,9 @@ def test_capture_measures_count_sectors_attackers_and_neighbours():
     "kw, word",
     [({"worlds": 0}, "worlds"), ({"prey_policy": "hide"}, "prey-policy"),
      ({"messages": -1}, "messages"), ({"map_size": 5, "prey": 30}, "fit"),
-     ({"lr": 0.0}, "lr")],
+     ({"lr": 0.0}, "lr"), ({"min_attackers": 9}, "min-attackers"),
+     ({"predators": 2, "min_attackers": 3}, "min-attackers"),
+     ({"message_std_max": 0.0}, "message-std-max")],
 )  # fmt: skip
 def test_bad_config_is_one_line_value_error(kw, word):
     with pytest.raises(ValueError, match=word) as err:
@@ -143,3 +145,18 @@ def test_shipped_checkpoint_catches_more_than_random():
     assert rows["learned"]["catch_rate"] >= 3 * rows["random"]["catch_rate"] + 0.5
     assert rows["learned"]["catch_rate"] >= 1.3 * rows["greedy"]["catch_rate"]
     assert rows["learned"]["paired"] > 1.5 * rows["greedy"]["paired"]  # hunting in pairs
+
+
+def test_min_attackers_three_needs_a_third_attacker():
+    cfg = Config(**SMALL, min_attackers=3)
+    prey = (6, 6)
+    world, _ = _placed(cfg, [(5, 6), (7, 6), (6, 5), prey])  # N, S, W of the prey
+    n, s_, w = pc.FIRST_ATTACK + 2, pc.FIRST_ATTACK + 0, pc.FIRST_ATTACK + 1  # S, N, E
+    world.step(np.array([n, s_, 0, 0]))
+    assert world.alive[3]  # two attackers are not enough
+    world.set_state(np.array([(5, 6), (7, 6), (6, 5), prey]))
+    pos = world.pos.copy()
+    world.step(np.array([n, s_, w, 0]))
+    assert not world.alive[3]
+    sectors, attackers, _ = pc.captures(pos, world)
+    assert attackers.tolist() == [3] and sectors.tolist() == [3]
