@@ -1,0 +1,505 @@
+"""Experiment ``sensory-carracing`` (Tang & Ha 2021's headline task): an AttentionNeuron
+drives Gymnasium's ``CarRacing-v3`` from its screen cut into 144 patches that arrive in
+any order, and is tested on backgrounds it never saw; a CNN on the same screen is the
+baseline.
+
+World: :class:`colonylab.envs.classic.carracing.CarRacingWorld` -- cars stepped by
+``--workers`` processes, the 96 x 96 screen average-pooled to 48 x 48 and cut into
+4 x 4 patches (144 patches of 48 values), actions (steer, accel) repeated for 2 frames.
+
+Teacher: a scripted driver that reads the track polyline and the car's true state
+(:func:`~colonylab.envs.classic.carracing.scripted_action`: steer toward a look-ahead
+point, yaw-rate damped; throttle/brake to a speed set by the curvature ahead).
+
+Students, both cloned from it with DAgger on the normal (unshuffled, green) screen
+(:func:`~colonylab.collective_ml.trainers.clone.behaviour_clone`: MSE to the teacher's
+(steer, accel) on the states the student visits, the teacher driving with probability
+``0.5 ** iteration``; shuffled minibatches of single frames):
+
+- AttentionNeuron: the paper's vision variant, a feed-forward sensory layer
+  (``recurrent=False``, no previous action) -- its output does not depend on the
+  order of the patches at all, so it needs no shuffling in training;
+- CNN (:class:`~colonylab.agents.patch_cnn.PatchCNNPolicy`): the patches put back on
+  their grid, two strided convolutions and an MLP head.
+
+``colony eval sensory-carracing`` scores the teacher and both students unshuffled,
+shuffled at reset, and on each new background (``skimage.data`` images pasted over the
+grass; AttentionNeuron shuffled, CNN unshuffled so that only the background changes).
+Rows carry ``of_teacher`` (mean / the teacher's mean) and, on backgrounds,
+``of_original`` (mean / the same agent's unshuffled mean on the green screen). The
+teacher reads the track, not the screen: its rows under shuffles and backgrounds are
+its unshuffled episodes (noted).
+
+Budgets (stated, the machine is a shared CPU): training episodes are
+``--train-frames 600`` frames (not CarRacing's 1000), evaluation episodes the standard
+1000 frames, 8 of them (the same tracks for every agent and condition).
+
+    colony train sensory-carracing           # both students, 2 worker processes
+    colony eval sensory-carracing --json eval.json
+    colony watch sensory-carracing           # x reshuffles the patches, m: the CNN
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
+from colonylab.agents import build as build_agent
+from colonylab.agents.patch_cnn import PatchCNNPolicy
+from colonylab.collective_ml.evaluate import continuous_actions, evaluate_conditions
+from colonylab.collective_ml.population import episode_seeds
+from colonylab.collective_ml.trainers.clone import behaviour_clone
+from colonylab.envs.classic.carracing import BACKGROUNDS, CarRacingConfig, CarRacingWorld
+from colonylab.envs.wrappers.conditions import Condition
+from colonylab.runs.common.checkpoint import (
+    make_checkpoint,
+    provenance,
+    reproduce_command,
+    save_checkpoint,
+)
+from colonylab.runs.common.rundir import RunDir
+from colonylab.runs.common.seeding import seed_everything
+from colonylab.runs.common.stages import Stages, load_model, model_files
+from colonylab.runs.common.tables import print_rows
+
+EXPERIMENT = "sensory-carracing"
+ACT_DIM = 2  # steer, accel
+LABELS = {"attention": "AttentionNeuron", "cnn": "CNN"}
+TEACHER = "teacher (scripted, reads the track)"
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+console = Console()
+
+POSITIVE = (
+    "train_frames bc_iterations bc_envs bc_epochs bc_replay bc_minibatch cnn_iterations "
+    "eval_frames eval_episodes action_repeat downsample patch watch_envs"
+)
+"""Config fields that must be integers >= 1."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Clone an AttentionNeuron and a CNN from CarRacing's scripted driver (DAgger, normal
+    screen); evaluate them unshuffled, shuffled and on natural-image backgrounds."""
+
+    agents: Literal["both", "attention", "cnn"] = "both"
+    """Which students to train."""
+    train_frames: int = 400
+    """Frames per training episode (CarRacing's standard is 1000; shortened for budget)."""
+    bc_iterations: int = 6
+    """DAgger iterations of the AttentionNeuron."""
+    cnn_iterations: int = 6
+    """DAgger iterations of the CNN."""
+    bc_envs: int = 8
+    """Episodes (cars, each its own track) per DAgger iteration."""
+    bc_epochs: int = 8
+    """Passes over the kept frames per iteration."""
+    bc_replay: int = 8
+    """Rollouts kept for training (the latest)."""
+    bc_minibatch: int = 256
+    """Frames per minibatch."""
+    bc_lr: float = 3e-3
+    """AttentionNeuron: Adam learning rate."""
+    cnn_lr: float = 1e-3
+    """CNN: Adam learning rate."""
+    bc_beta_decay: float = 0.5
+    """DAgger: the teacher drives a car with probability ``beta_decay ** iteration``."""
+    num_queries: int = 16
+    """AttentionNeuron: fixed queries (rows of the latent, each a 48-value patch mix)."""
+    key_dim: int = 16
+    """AttentionNeuron: width of queries and keys."""
+    hidden_dim: int = 16
+    """AttentionNeuron: width of the sensory cell that makes each patch's key."""
+    head_hidden: int = 32
+    """AttentionNeuron: hidden units of the action head (on the 16 x 48 latent)."""
+    cnn_conv: tuple[int, int] = (16, 32)
+    """CNN: channels of its two convolutions."""
+    cnn_hidden: int = 64
+    """CNN: hidden units of its head."""
+    action_repeat: int = 2
+    """Frames per action (the world draws only the last)."""
+    downsample: int = 2
+    """Average-pool the 96 x 96 screen by this factor."""
+    patch: int = 4
+    """Patch side in downsampled pixels."""
+    workers: int = 2
+    """Worker processes stepping the cars (0: in this process)."""
+    eval_frames: int = 600
+    """``colony eval``: frames per episode (CarRacing's standard is 1000; shortened for
+    budget)."""
+    eval_episodes: int = 6
+    """``colony eval``: episodes (tracks) per agent and condition."""
+    eval_seed: int = 2024
+    """``colony eval``: base seed of its tracks and shuffles."""
+    backgrounds: tuple[str, ...] = ("astronaut", "coffee", "chelsea")
+    """``colony eval``: natural images (``skimage.data``) put over the grass."""
+    watch_envs: int = 2
+    """``colony watch``: cars shown."""
+    checkpoint_every: int | None = None
+    """Write a resumable ``checkpoints/latest.pt`` (with the replay: hundreds of MB) every
+    this many iterations (None: never; ``--resume`` then restarts a student)."""
+    seed: int = 0
+    """Seed of the initial weights, the training tracks and the trainer."""
+    threads: int | None = 1
+    """Torch CPU threads (None: torch's default)."""
+    device: str = "cpu"
+    """Where the evaluation's forward runs (the cars are always on the CPU)."""
+    out: str | None = None
+    """Run directory root (default runs/out)."""
+
+    def __post_init__(self) -> None:
+        check_dataclass_ints(self, {**dict.fromkeys(POSITIVE.split(), 1), "workers": 0, "seed": 0})
+        check_optional_int("--checkpoint-every", self.checkpoint_every, 1)
+        for name in ("bc_lr", "cnn_lr"):
+            check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
+        check_float("--bc-beta-decay", self.bc_beta_decay, 0.0, 1.0, low_open=True)
+        for name in self.backgrounds:
+            if name not in BACKGROUNDS:
+                raise ValueError(f"--backgrounds: {name!r} is not one of {', '.join(BACKGROUNDS)}")
+        # the world checks these too; refuse here with the flag's name
+        side = 96 // self.downsample if 96 % self.downsample == 0 else 0
+        if not side or side % self.patch:
+            raise ValueError(
+                f"--patch {self.patch} must divide the screen side 96 // --downsample "
+                f"{self.downsample}"
+            )
+
+
+def world_config(cfg: Config, **overrides: Any) -> dict[str, Any]:
+    """The world's config fields this experiment sets."""
+    return {
+        "action_repeat": cfg.action_repeat,
+        "downsample": cfg.downsample,
+        "patch": cfg.patch,
+        "workers": cfg.workers,
+        **overrides,
+    }
+
+
+def decisions(cfg: Config, frames: int) -> int:
+    """Agent steps in an episode of ``frames`` frames."""
+    return math.ceil(frames / cfg.action_repeat)
+
+
+def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
+    """The spec of a student (saved in its checkpoint; :func:`build` rebuilds it)."""
+    world = CarRacingConfig(**world_config(cfg, workers=0))
+    if kind == "attention":
+        return {
+            "type": "attention",
+            "act_dim": ACT_DIM,
+            "input_dim": world.patch_dim,
+            "num_queries": cfg.num_queries,
+            "key_dim": cfg.key_dim,
+            "hidden_dim": cfg.hidden_dim,
+            "head_hidden": cfg.head_hidden,
+            "output": "tanh",
+            "feed_action": False,
+            "recurrent": False,
+        }
+    return {
+        "type": "patch-cnn",
+        "height": world.side,
+        "width": world.side,
+        "patch": cfg.patch,
+        "act_dim": ACT_DIM,
+        "conv": list(cfg.cnn_conv),
+        "hidden": cfg.cnn_hidden,
+        "output": "tanh",
+    }
+
+
+def build(spec: dict[str, Any]) -> torch.nn.Module:
+    """``agents.build`` plus the ``patch-cnn`` baseline."""
+    if spec.get("type") == "patch-cnn":
+        kwargs = {k: v for k, v in spec.items() if k != "type"}
+        return PatchCNNPolicy(**kwargs)
+    return build_agent(spec)
+
+
+def checkpoint_name(kind: str) -> str:
+    return f"sensory_carracing_{kind}.pt"
+
+
+def _product(cfg: Config, kind: str, policy: torch.nn.Module, **meta: Any) -> dict[str, Any]:
+    command = reproduce_command(f"train {EXPERIMENT}", dataclasses.replace(cfg, out=None))
+    return make_checkpoint(
+        EXPERIMENT,
+        spec=agent_spec(cfg, kind),
+        state_dict=policy.state_dict(),
+        config=cfg,
+        provenance=provenance(command, seed=cfg.seed, metrics={}, **meta),
+        extra={"agent": LABELS[kind]},
+    )
+
+
+def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """DAgger from the scripted driver on the normal screen (unshuffled, green grass)."""
+    spec = agent_spec(cfg, kind)
+    seed_everything(cfg.seed)
+    student = build(spec)
+    resume = stages.resuming(kind)
+    iterations = cfg.bc_iterations if kind == "attention" else cfg.cnn_iterations
+    lr = cfg.bc_lr if kind == "attention" else cfg.cnn_lr
+    factory = CarRacingWorld.factory(**world_config(cfg, max_episode_steps=cfg.train_frames))
+
+    def make_world(num_envs: int, iteration: int) -> CarRacingWorld:
+        return factory(num_envs=num_envs)
+
+    def log(iteration: int, record: dict[str, float]) -> None:
+        stages.log(iteration, record)
+        console.print(
+            f"{kind} (DAgger) {iteration}/{iterations}: loss {record['losses/bc']:.4f} "
+            f"({record['charts/seconds']:.0f} s, {record['charts/env_steps']:.0f} steps)"
+        )
+
+    stages.begin(kind, spec, student, {})
+    result = behaviour_clone(
+        student,
+        make_world,
+        lambda world: world.teacher_actions(),
+        iterations=iterations,
+        envs=cfg.bc_envs,
+        steps=decisions(cfg, cfg.train_frames),
+        seed=cfg.seed,
+        lr=lr,
+        epochs=cfg.bc_epochs,
+        replay=cfg.bc_replay,
+        beta_decay=cfg.bc_beta_decay,
+        minibatch=cfg.bc_minibatch,
+        log=log,
+        save=stages.save if cfg.checkpoint_every else None,
+        checkpoint_every=cfg.checkpoint_every or 1,
+        resume=resume,
+    )
+    info = {
+        "trained_by": f"behaviour cloning (DAgger, {iterations} iterations of {cfg.bc_envs} "
+        f"episodes of {cfg.train_frames} frames, unshuffled green screen) from the scripted "
+        "driver",
+        "seconds": result.seconds,
+        "env_steps": result.env_steps,
+        "history": result.history,
+    }
+    return student, info
+
+
+def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Clone the students, save their checkpoints, and evaluate them (``--agents both``)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
+    console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
+    kinds = ("attention", "cnn") if cfg.agents == "both" else (cfg.agents,)
+    sizes = {"attention": cfg.bc_iterations, "cnn": cfg.cnn_iterations}
+    stages = Stages(run, EXPERIMENT, cfg, {k: sizes[k] for k in kinds}, resume)
+    for kind in kinds:
+        if kind in stages.done:
+            continue
+        policy, info = _clone(cfg, kind, stages)
+        console.print(f"{LABELS[kind]}: cloned in {info['seconds']:.0f} s")
+        history = info.pop("history")
+        save_checkpoint(
+            run.checkpoints / checkpoint_name(kind), _product(cfg, kind, policy, **info)
+        )
+        (run.path / f"history_{kind}.json").write_text(json.dumps(history, indent=2))
+        stages.finish(kind)
+    run.close()
+    summary: dict[str, Any] = {}
+    if cfg.agents == "both":
+        summary = evaluate(cfg, checkpoint=str(run.checkpoints))
+        (run.path / "eval.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
+    """Both students: from the directory ``checkpoint`` (or the shipped ones), or one file."""
+    files = model_files(checkpoint, SHIPPED, {k: checkpoint_name(k) for k in LABELS})
+    return {LABELS[k]: load_model(path, EXPERIMENT, build)[0] for k, path in files.items()}
+
+
+def conditions(cfg: Config) -> list[tuple[Condition, str | None]]:
+    """``(condition, background)`` of every row, in table order."""
+    rows: list[tuple[Condition, str | None]] = [
+        (Condition("unshuffled"), None),
+        (Condition("shuffled at reset", shuffle=0), None),
+    ]
+    for name in cfg.backgrounds:
+        rows.append((Condition(f"background {name}, shuffled at reset", shuffle=0), name))
+    return rows
+
+
+def _adapt(label: str, policy: torch.nn.Module, condition: Condition) -> Condition:
+    """The CNN meets the new backgrounds unshuffled: only the background changes."""
+    if isinstance(policy, PatchCNNPolicy) and condition.name.startswith("background"):
+        return dataclasses.replace(
+            condition, name=f"{condition.name} (CNN: unshuffled)", shuffle=None
+        )
+    return condition
+
+
+def teacher_returns(cfg: Config, episodes: int, frames: int, seed: int) -> np.ndarray:
+    """The scripted driver's returns on the evaluation's tracks (``episode_seeds``)."""
+    world = CarRacingWorld(
+        CarRacingConfig(num_envs=episodes, **world_config(cfg, max_episode_steps=frames))
+    )
+    try:
+        world.reset(seed=episode_seeds(seed, 1, episodes, shared=True).reshape(-1))
+        total = np.zeros(episodes)
+        running = np.ones(episodes, dtype=bool)
+        for _ in range(decisions(cfg, frames)):
+            _, reward, terminated, truncated, _ = world.step(world.teacher_actions())
+            total += np.where(running, reward.numpy(), 0.0)
+            running &= ~(terminated.numpy() | truncated.numpy())
+            if not running.any():
+                break
+    finally:
+        world.close()
+    return total
+
+
+def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
+    """``colony eval sensory-carracing``: rows ``{condition, agent, mean, std, episodes,
+    returns, background, of_teacher[, of_original][, note]}`` for the teacher and both
+    students under every condition (CarRacing's return over ``eval_frames`` frames)."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    agents = load_agents(checkpoint)
+    teacher = teacher_returns(cfg, cfg.eval_episodes, cfg.eval_frames, cfg.eval_seed)
+    teacher_mean = float(teacher.mean())
+    rows: list[dict[str, Any]] = []
+    original: dict[str, float] = {}
+    for condition, background in conditions(cfg):
+        note = "" if condition.name == "unshuffled" else "reads the track, not the screen: "
+        note += "the unshuffled episodes" if note else ""
+        row = {
+            "condition": condition.name,
+            "agent": TEACHER,
+            "mean": teacher_mean,
+            "std": float(teacher.std()),
+            "episodes": cfg.eval_episodes,
+            "returns": [round(float(r), 3) for r in teacher],
+            "background": background or "grass",
+            "of_teacher": 1.0,
+        }
+        rows.append({**row, "note": note} if note else row)
+        factory = CarRacingWorld.factory(
+            **world_config(cfg, max_episode_steps=cfg.eval_frames, background=background)
+        )
+        for agent_row in evaluate_conditions(
+            agents,
+            factory,
+            [condition],
+            episodes=cfg.eval_episodes,
+            max_steps=decisions(cfg, cfg.eval_frames),
+            seed=cfg.eval_seed,
+            action_fn=continuous_actions,
+            adapt=_adapt,
+            device=cfg.device,
+        ):
+            agent_row["background"] = background or "grass"
+            agent_row["of_teacher"] = agent_row["mean"] / teacher_mean
+            if condition.name == "unshuffled":
+                original[agent_row["agent"]] = agent_row["mean"]
+            elif background is not None and original.get(agent_row["agent"]):
+                agent_row["of_original"] = agent_row["mean"] / original[agent_row["agent"]]
+            rows.append(agent_row)
+    print_rows(
+        rows,
+        f"{EXPERIMENT}: CarRacing return over {cfg.eval_episodes} tracks of "
+        f"{cfg.eval_frames} frames (teacher {teacher_mean:.1f})",
+        console,
+    )
+    return {"experiment": EXPERIMENT, "world": "carracing", "rows": rows}
+
+
+def picture(cfg: Config, path: str | Path, *, seed: int = 3, frames: int = 240) -> Path:
+    """Write the README's figure: after ``frames`` frames of the teacher on track
+    ``seed``, the real screen, the agent's input (pooled, then its patches shuffled),
+    the same moment on each of ``cfg.backgrounds``, and those as the agent sees them."""
+    from PIL import Image, ImageDraw
+
+    size = 288
+    world = CarRacingWorld(CarRacingConfig(num_envs=1, **world_config(cfg, workers=0)))
+    try:
+        world.reset(seed=seed)
+        for _ in range(decisions(cfg, frames)):
+            world.step(world.teacher_actions())
+        screen = world.screens[0].copy()
+    finally:
+        world.close()
+    from colonylab.agents.sensory import unpatchify
+    from colonylab.envs.classic.carracing import apply_background, background_image
+
+    side = 96 // cfg.downsample
+    order = torch.randperm((side // cfg.patch) ** 2, generator=torch.Generator().manual_seed(0))
+
+    def seen(image: np.ndarray, shuffle: bool) -> np.ndarray:
+        patches = world.observe(image[None])[0]
+        if shuffle:
+            patches = patches[order]
+        return (unpatchify(patches, side, side, cfg.patch).numpy() * 255).astype(np.uint8)
+
+    panels = [
+        (screen, "the real screen (96 x 96)"),
+        (seen(screen, False), f"pooled to {side} x {side}"),
+        (seen(screen, True), f"what the agent sees: {(side // cfg.patch) ** 2} patches, shuffled"),
+    ]
+    swapped = {name: apply_background(screen, background_image(name)) for name in cfg.backgrounds}
+    panels += [(image, f"new background: {name}") for name, image in swapped.items()]
+    panels += [
+        (seen(image, True), f"{name}, as the agent sees it") for name, image in swapped.items()
+    ]
+    cols = 3
+    rows = math.ceil(len(panels) / cols)
+    caption = 26
+    sheet = Image.new("RGB", (cols * (size + 8) + 8, rows * (size + caption + 8) + 8), (24, 24, 30))
+    draw = ImageDraw.Draw(sheet)
+    for i, (image, text) in enumerate(panels):
+        r, c = divmod(i, cols)
+        x, y = 8 + c * (size + 8), 8 + r * (size + caption + 8)
+        sheet.paste(Image.fromarray(image).resize((size, size), Image.NEAREST), (x, y))
+        draw.text((x, y + size + 6), text, fill=(230, 230, 230))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+def watch(cfg: Config, checkpoint: str | None = None) -> Any:
+    """``colony watch sensory-carracing``: cars driven by the AttentionNeuron, patches
+    shuffled at every episode's start; ``x`` re-shuffles now, ``m`` hands the cars to
+    the CNN and back."""
+    from colonylab.envs.render.sensory_watch import SensoryWatch
+
+    agents = load_agents(checkpoint)
+    world = CarRacingWorld(
+        CarRacingConfig(
+            num_envs=cfg.watch_envs,
+            **world_config(cfg, max_episode_steps=cfg.eval_frames, workers=0),
+            autoreset=True,
+        )
+    )
+    side = 96 // cfg.downsample
+    return SensoryWatch(
+        world,
+        agents,
+        shuffle_every=None,
+        action_fn=continuous_actions,
+        image_shape=(side, side, cfg.patch),
+        seed=cfg.seed,
+        name=f"{EXPERIMENT} (x: reshuffle, m: CNN/AttentionNeuron)",
+    )
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(Config))

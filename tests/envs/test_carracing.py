@@ -1,0 +1,108 @@
+"""CarRacing world: config checks, the grass mask and background swap, a few real steps
+in-process and in worker processes (the same numbers), freezing, the scripted teacher."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from colonylab.envs.classic.carracing import (
+    DASHBOARD,
+    CarRacingConfig,
+    CarRacingWorld,
+    apply_background,
+    grass_mask,
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:builtin type .* has no __module__ attribute:DeprecationWarning"  # Box2D's SWIG
+)
+box2d = pytest.mark.skipif(
+    not __import__("importlib").util.find_spec("Box2D"),
+    reason="box2d is not installed (pip install box2d==2.3.10)",
+)
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="num_envs"):
+        CarRacingConfig(num_envs=0)
+    with pytest.raises(ValueError, match="downsample 5"):
+        CarRacingConfig(downsample=5)
+    with pytest.raises(ValueError, match="patch 5"):
+        CarRacingConfig(patch=5)
+    with pytest.raises(ValueError, match="background 'mars'"):
+        CarRacingConfig(background="mars")
+
+
+def test_grass_mask_and_background_swap() -> None:
+    screen = np.zeros((96, 96, 3), dtype=np.uint8)
+    screen[:] = (102, 204, 102)  # CarRacing's grass
+    screen[:, 40:56] = (102, 102, 102)  # road
+    screen[DASHBOARD:, :10] = (0, 255, 0)  # the dashboard's green steering bar
+    mask = grass_mask(screen)
+    assert mask[10, 10] and not mask[10, 45] and not mask[90, 5]
+    image = np.full((96, 96, 3), 7, dtype=np.uint8)
+    out = apply_background(screen, image)
+    assert (
+        (out[10, 10] == 7).all()
+        and (out[10, 45] == 102).all()
+        and (out[90, 5] == (0, 255, 0)).all()
+    )
+    assert apply_background(screen, None) is screen
+
+
+def _run(workers: int, steps: int = 3, **kw) -> tuple[list[torch.Tensor], torch.Tensor]:
+    world = CarRacingWorld(CarRacingConfig(num_envs=2, workers=workers, **kw))
+    try:
+        obs = [world.reset(seed=5)]
+        rewards = []
+        for _ in range(steps):
+            result = world.step(world.teacher_actions())
+            obs.append(result.obs)
+            rewards.append(result.reward)
+    finally:
+        world.close()
+    return obs, torch.stack(rewards) if rewards else torch.zeros(0, 2)
+
+
+@box2d
+def test_world_steps_in_process_and_in_workers_alike() -> None:
+    obs, rewards = _run(0)
+    assert obs[0].shape == (2, 144, 48) and obs[0].dtype == torch.float32
+    assert float(obs[0].min()) >= 0.0 and float(obs[0].max()) <= 1.0
+    assert rewards.shape == (3, 2)
+    again, rewards_again = _run(2)
+    for a, b in zip(obs, again, strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(rewards, rewards_again)
+
+
+@box2d
+def test_episodes_truncate_then_freeze_and_bad_actions_refused() -> None:
+    world = CarRacingWorld(CarRacingConfig(num_envs=2, workers=0, max_episode_steps=4))
+    try:
+        world.reset(seed=0)
+        teacher = world.teacher_actions()
+        assert teacher.shape == (2, 2) and float(teacher.abs().max()) <= 1.0
+        first = world.step(teacher)
+        assert not bool(first.truncated.any())
+        second = world.step(teacher)
+        assert bool(second.truncated.all()) and not bool(second.terminated.any())
+        frozen = world.step(teacher)
+        assert torch.equal(frozen.reward, torch.zeros(2)) and bool(frozen.truncated.all())
+        assert torch.equal(frozen.obs, second.obs)
+        with pytest.raises(ValueError, match=r"actions must be \[N, 2\]"):
+            world.step(torch.zeros(3))
+    finally:
+        world.close()
+
+
+@box2d
+def test_background_world_shows_the_image() -> None:
+    pytest.importorskip("skimage", reason="backgrounds need scikit-image")
+    plain, _ = _run(0, steps=0)
+    swapped, _ = _run(0, steps=0, background="coffee")
+    assert not torch.equal(plain[0], swapped[0])
+    # the dashboard patches (bottom rows) are untouched
+    assert torch.equal(plain[0][:, -12:], swapped[0][:, -12:])

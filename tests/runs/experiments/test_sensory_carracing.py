@@ -1,0 +1,125 @@
+"""sensory-carracing: config checks, the CNN baseline, a tiny run that writes both
+checkpoints and every row, the figure, and the shipped checkpoints re-evaluated."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from colonylab.agents.patch_cnn import PatchCNNPolicy
+from colonylab.runs.common.checkpoint import load_checkpoint
+from colonylab.runs.experiments import sensory_carracing as sc
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:builtin type .* has no __module__ attribute:DeprecationWarning"  # Box2D's SWIG
+)
+box2d = pytest.mark.skipif(
+    importlib.util.find_spec("Box2D") is None,
+    reason="box2d is not installed (pip install box2d==2.3.10)",
+)
+skimage = pytest.mark.skipif(
+    importlib.util.find_spec("skimage") is None,
+    reason="the new backgrounds need scikit-image (pip install scikit-image)",
+)
+
+TINY = dict(
+    bc_iterations=1,
+    cnn_iterations=1,
+    bc_envs=2,
+    bc_epochs=1,
+    train_frames=8,
+    eval_frames=8,
+    eval_episodes=2,
+    backgrounds=("coffee",),
+    num_queries=4,
+    key_dim=4,
+    hidden_dim=4,
+    head_hidden=8,
+    cnn_conv=(4, 4),
+    cnn_hidden=8,
+    workers=0,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="train-frames"):
+        sc.Config(train_frames=0)
+    with pytest.raises(ValueError, match="--backgrounds: 'mars'"):
+        sc.Config(backgrounds=("mars",))
+    with pytest.raises(ValueError, match="--patch 5"):
+        sc.Config(patch=5)
+    with pytest.raises(ValueError, match="bc-lr"):
+        sc.Config(bc_lr=0.0)
+
+
+def test_patch_cnn_shapes_and_scrambling() -> None:
+    cnn = sc.build(sc.agent_spec(sc.Config(cnn_conv=(4, 4), cnn_hidden=8), "cnn"))
+    assert isinstance(cnn, PatchCNNPolicy)
+    obs = torch.rand(3, 144, 48, generator=torch.Generator().manual_seed(0))
+    out = cnn(obs)
+    assert out.shape == (3, 2) and float(out.abs().max()) <= 1.0
+    assert cnn(obs[0]).shape == (2,)
+    # the CNN sees the order of its patches (the AttentionNeuron does not)
+    assert not torch.allclose(cnn(obs[:, torch.randperm(144)]), out)
+    attention = sc.build(sc.agent_spec(sc.Config(), "attention"))
+    perm = torch.randperm(144)
+    assert torch.allclose(attention(obs[:, perm])[0], attention(obs)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="expects"):
+        cnn(torch.zeros(3, 100, 48))
+
+
+@box2d
+@skimage
+def test_tiny_main_writes_checkpoints_and_rows(tmp_path) -> None:
+    cfg = sc.Config(**TINY, out=str(tmp_path))
+    summary = sc.main(cfg)
+    ckpts = list(tmp_path.glob("sensory-carracing/*/checkpoints"))
+    assert len(ckpts) == 1
+    for kind in ("attention", "cnn"):
+        ckpt = load_checkpoint(ckpts[0] / sc.checkpoint_name(kind), sc.EXPERIMENT)
+        assert ckpt["provenance"]["command"].startswith("colony train sensory-carracing")
+    rows = summary["rows"]
+    assert len(rows) == 3 * len(sc.conditions(cfg))  # teacher, AttentionNeuron, CNN
+    for row in rows:
+        assert {"condition", "agent", "mean", "std", "episodes", "background"} <= set(row)
+    agents = {r["agent"] for r in rows}
+    assert agents == {sc.TEACHER, "AttentionNeuron", "CNN"}
+    cnn_bg = next(r for r in rows if r["agent"] == "CNN" and r["background"] == "coffee")
+    assert "unshuffled" in cnn_bg["note"] and "of_original" in cnn_bg
+
+
+@box2d
+@skimage
+def test_picture(tmp_path) -> None:
+    path = sc.picture(sc.Config(workers=0, backgrounds=("coffee",)), tmp_path / "p.png", frames=4)
+    assert path.stat().st_size > 1000
+
+
+@box2d
+def test_shipped_checkpoints_drive_alike_shuffled() -> None:
+    if not (sc.SHIPPED / sc.checkpoint_name("attention")).is_file():
+        pytest.skip("no shipped sensory-carracing checkpoints")
+    agents = sc.load_agents(None)
+    ckpt = load_checkpoint(sc.SHIPPED / sc.checkpoint_name("attention"), sc.EXPERIMENT)
+    assert "colony train sensory-carracing" in ckpt["provenance"]["command"]
+    cfg = sc.Config(eval_frames=60, eval_episodes=2, backgrounds=(), workers=0)
+    rows = sc.evaluate_conditions(
+        {"AttentionNeuron": agents["AttentionNeuron"]},
+        sc.CarRacingWorld.factory(**sc.world_config(cfg, max_episode_steps=cfg.eval_frames)),
+        [c for c, _ in sc.conditions(cfg)],
+        episodes=2,
+        max_steps=sc.decisions(cfg, cfg.eval_frames),
+        seed=cfg.eval_seed,
+    )
+    unshuffled, shuffled = (r["mean"] for r in rows)
+    # a feed-forward AttentionNeuron does not see the order of its patches
+    assert shuffled == pytest.approx(unshuffled, abs=1.0)
