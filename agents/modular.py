@@ -45,6 +45,7 @@ __all__ = [
     "BodyMLP",
     "IndependentLimbs",
     "LimbTransformer",
+    "PaddedQ",
     "SharedModularPolicy",
     "build_modular",
     "depths",
@@ -98,13 +99,48 @@ class SharedModularPolicy(nn.Module):
 
     def forward(self, obs: Tensor, parents: Tensor, mask: Tensor) -> Tensor:
         _check(obs, parents, mask, self.obs_dim)
-        B, L, _ = obs.shape
-        M = self.message
         parents = parents.to(torch.int64)
         depth = depths(parents)
         valid = mask & (parents >= 0)  # limbs that have a parent
         safe = parents.clamp(min=0)
         obs = obs * mask[..., None]
+        try:  # outside vmap: compute each level's limbs only
+            levels = int(depth.max()) + 1
+        except RuntimeError:  # under vmap (a population of weights): the dense form
+            return self._dense(obs, depth, valid, safe, mask)
+        return self._sparse(obs, depth, valid, safe, mask, levels)
+
+    def _sparse(self, obs, depth, valid, safe, mask, levels: int) -> Tensor:
+        """Level by level over the flattened limbs of the batch: each limb's networks run
+        once (the same numbers as :meth:`_dense`, less work)."""
+        B, L, D = obs.shape
+        M = self.message
+        flat = obs.reshape(B * L, D)
+        parent = (safe + torch.arange(B, device=obs.device)[:, None] * L).reshape(-1)
+        has_parent = valid.reshape(-1)
+        at = [torch.nonzero(((depth == d) & mask).reshape(-1))[:, 0] for d in range(levels)]
+        up = flat.new_zeros(B * L, M)
+        children = flat.new_zeros(B * L, M)
+        for d in range(levels - 1, -1, -1):  # leaves first
+            idx = at[d]
+            new = self.up(torch.cat([flat[idx], children[idx]], dim=-1))
+            up = up.index_copy(0, idx, new)
+            keep = has_parent[idx]
+            children = children.index_add(0, parent[idx][keep], new[keep])
+        down = flat.new_zeros(B * L, M)
+        action = flat.new_zeros(B * L)
+        for d in range(levels):  # torso first
+            idx = at[d]
+            from_parent = down[parent[idx]] * has_parent[idx, None]
+            out = self.down(torch.cat([up[idx], from_parent], dim=-1))
+            down = down.index_copy(0, idx, out[:, 1:])
+            action = action.index_copy(0, idx, torch.tanh(out[:, 0]))
+        return action.reshape(B, L)
+
+    def _dense(self, obs, depth, valid, safe, mask) -> Tensor:
+        """Every limb slot at every level, kept where the level matches (vmap-safe)."""
+        B, L, _ = obs.shape
+        M = self.message
         up = obs.new_zeros(B, L, M)
         index = safe[..., None].expand(B, L, M)
         for d in range(L - 1, -1, -1):  # leaves first
@@ -192,6 +228,32 @@ class BodyMLP(nn.Module):
             )
         flat = (obs * mask[..., None]).reshape(obs.shape[0], -1)
         return torch.tanh(self.net(flat)) * mask
+
+
+class PaddedQ(nn.Module):
+    """A critic for modular actors: ``Q(obs, action)`` of a body padded to ``num_limbs``
+    slots, one MLP over the flattened masked observation and the motors' actions
+    (the torso's slot and padding are zeroed; limb types and joint ranges in the
+    observation tell the bodies apart). Used to train modular actors off-policy."""
+
+    def __init__(self, obs_dim: int, num_limbs: int, hidden: tuple[int, ...] = (256, 256)) -> None:
+        super().__init__()
+        self.obs_dim, self.num_limbs = obs_dim, num_limbs
+        layers: list[nn.Module] = []
+        sizes = [(obs_dim + 1) * num_limbs, *hidden, 1]
+        for k in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[k], sizes[k + 1]))
+            if k < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, obs: Tensor, parents: Tensor, mask: Tensor, action: Tensor) -> Tensor:
+        _check(obs, parents, mask, self.obs_dim)
+        if obs.shape[1] != self.num_limbs:
+            raise ValueError(f"PaddedQ takes {self.num_limbs} limb slots, got {obs.shape[1]}")
+        motors = (mask & (parents >= 0)).to(obs.dtype)
+        x = torch.cat([(obs * mask[..., None]).flatten(1), action * motors], dim=1)
+        return self.net(x)[:, 0]
 
 
 _TYPES = {

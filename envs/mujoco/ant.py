@@ -66,7 +66,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,10 +85,9 @@ from colonylab.envs.base import (
     make_factory,
     normalize_fields,
 )
+from colonylab.envs.mujoco._render import make_renderer, tint_done
 
 __all__ = ["AntConfig", "AntWorld", "ant_xml_path"]
-
-_DONE_TINT = np.array([255, 170, 170], dtype=np.float32) / 255.0
 
 
 def _mujoco():
@@ -544,17 +542,10 @@ class AntWorld(SeededVectorWorld):
         """
         mj = self._mj
         if self._renderer is None or self._render_size != (panel_height, panel_width):
-            try:
-                self._renderer = mj.Renderer(self.model, panel_height, panel_width)
-            except Exception as exc:
-                raise RuntimeError(
-                    f"MuJoCo cannot render here (MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}): "
-                    f"{exc}; headless, set MUJOCO_GL=egl or osmesa before importing mujoco"
-                ) from exc
+            if self._renderer is not None:
+                self._renderer.close()
+            self._renderer = make_renderer(mj, self.model, panel_height, panel_width)
             self._render_size = (panel_height, panel_width)
-            flags = self._renderer.scene.flags
-            flags[mj.mjtRndFlag.mjRND_SHADOW] = False
-            flags[mj.mjtRndFlag.mjRND_REFLECTION] = False
             camera = mj.MjvCamera()
             camera.type = mj.mjtCamera.mjCAMERA_TRACKING
             camera.trackbodyid = 1
@@ -570,7 +561,7 @@ class AntWorld(SeededVectorWorld):
             self._renderer.update_scene(self.datas[k], camera=self._camera)
             pixels = self._renderer.render()
             if self.done[k]:
-                pixels = (pixels * _DONE_TINT).astype(np.uint8)
+                pixels = tint_done(pixels)
             r, c = divmod(k, cols)
             image[
                 r * panel_height : (r + 1) * panel_height, c * panel_width : (c + 1) * panel_width

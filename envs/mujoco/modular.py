@@ -27,9 +27,12 @@ Actions                floats in ``[-1, 1]``, ``[N, L]``: one torque per limb sl
 Reward                 ``forward + survive - ctrl`` (float32 ``[N]``): forward = the
                        ``rootx`` displacement / ``dt``, survive = 1, ctrl = 0.001 *
                        ``sum(a^2)`` over the motors; each term in ``info``
-Termination            the torso below ``healthy_z_fraction`` of its starting height or
-                       its pitch outside ``+-healthy_angle`` (per family; cheetahs never
-                       terminate), or a non-finite state (``terminate=False``: never)
+Termination            the torso's height outside its body's health band or its pitch
+                       outside ``+-healthy_angle`` (per family; walkers: modular-rl's
+                       ``0.8 < z < 2.0`` for a 1.25 m torso, as offsets from the start
+                       height, ``|pitch| < 1``; others: below ``healthy_z_fraction`` of
+                       the start height; cheetahs never terminate), or a non-finite
+                       state (``terminate=False``: never)
 Truncation             after ``max_episode_steps`` (1000) steps
 Reset                  ``qpos0 + U(-s, s)``, ``qvel = U(-s, s)`` with ``s`` = 0.005
                        (modular-rl)
@@ -56,7 +59,6 @@ Example::
 from __future__ import annotations
 
 import math
-import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,6 +78,7 @@ from colonylab.envs.base import (
     no_policy,
     normalize_fields,
 )
+from colonylab.envs.mujoco._render import make_renderer, tint_done
 from colonylab.envs.mujoco.morphology import (
     BodySpec,
     body,
@@ -177,6 +180,15 @@ class _Group:
         self.nq, self.nv, self.nu = self.model.nq, self.model.nv, self.model.nu
         self.qpos0 = self.scratch.qpos.copy()
         self.z0 = torso_height(spec)
+        if spec.healthy_z_band is not None:
+            self.z_band: tuple[float, float] | None = (
+                self.z0 + spec.healthy_z_band[0],
+                self.z0 + spec.healthy_z_band[1],
+            )
+        elif spec.healthy_z_fraction is not None:
+            self.z_band = (spec.healthy_z_fraction * self.z0, math.inf)
+        else:
+            self.z_band = None
         self.num_limbs = spec.num_limbs
         order = spec.order()
         limbs = [spec.limbs[i] for i in order]
@@ -458,11 +470,10 @@ class ModularWorld(SeededVectorWorld):
             z[robots] = g.z0 + qpos[:, 1]
             pitch[robots] = qpos[:, 2]
             finite[robots] = np.isfinite(self.states[gi][rows]).all(axis=1)
-            if g.spec.healthy_z_fraction is not None and self.config.terminate:
-                healthy = (z[robots] > g.spec.healthy_z_fraction * g.z0) & (
-                    np.abs(pitch[robots]) < g.spec.healthy_angle
-                )
-                finite[robots] &= healthy
+            if g.z_band is not None and self.config.terminate:
+                zr = z[robots]
+                healthy = (zr > g.z_band[0]) & (zr < g.z_band[1])
+                finite[robots] &= healthy & (np.abs(pitch[robots]) < g.spec.healthy_angle)
         x_velocity = (self.x - x_before) / self.dt
         forward = x_velocity
         survive = np.full(n, self.config.healthy_reward)
@@ -573,7 +584,8 @@ class ModularWorld(SeededVectorWorld):
 
     def render_rgb(self, panel_width: int = 200, panel_height: int = 300) -> np.ndarray:
         """The first :attr:`render_envs` robots side by side in one scene, ``uint8[H, W, 3]``
-        (each robot's torso kept at the centre of its slot; finished ones tinted red).
+        (each robot's torso kept at the centre of its slot; finished ones tinted red; a
+        single robot walks on a scrolling floor).
 
         Headless: set ``MUJOCO_GL=egl`` before MuJoCo is imported.
 
@@ -592,16 +604,7 @@ class ModularWorld(SeededVectorWorld):
             model.vis.global_.fovy = 12.0  # far and narrow: little perspective along the row
             if self._renderer is not None:
                 self._renderer.close()
-            try:
-                self._renderer = mj.Renderer(model, panel_height, width)
-            except Exception as exc:
-                raise RuntimeError(
-                    f"MuJoCo cannot render here (MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}): "
-                    f"{exc}; headless, set MUJOCO_GL=egl or osmesa before importing mujoco"
-                ) from exc
-            flags = self._renderer.scene.flags
-            flags[mj.mjtRndFlag.mjRND_SHADOW] = False
-            flags[mj.mjtRndFlag.mjRND_REFLECTION] = False
+            self._renderer = make_renderer(mj, model, panel_height, width)
             camera = mj.MjvCamera()
             camera.type = mj.mjtCamera.mjCAMERA_FREE
             camera.lookat[:] = [(shown - 1) * spacing / 2, 0.0, 0.75]
@@ -621,13 +624,16 @@ class ModularWorld(SeededVectorWorld):
             qpos[0] = 0.0  # the torso stays in its slot
             data.qpos[adr : adr + g.nq] = qpos
             adr += g.nq
+        if shown == 1:  # one robot: the floor scrolls under it (its torso stays centred)
+            floor = mj.mj_name2id(model, mj.mjtObj.mjOBJ_GEOM, "floor")
+            model.geom_pos[floor, 0] = -(float(self.x[0]) % 1.0)  # the checker's period: 1 m
         mj.mj_forward(model, data)
         self._renderer.update_scene(data, camera=camera)
         image = self._renderer.render().copy()
         for k in range(shown):
             if self.done[k]:
                 cols = slice(k * panel_width, (k + 1) * panel_width)
-                image[:, cols] = (image[:, cols] * np.array([1.0, 0.67, 0.67])).astype(np.uint8)
+                image[:, cols] = tint_done(image[:, cols])
         return image
 
     def close(self) -> None:

@@ -101,6 +101,10 @@ class BodySpec:
     ``healthy_z_fraction`` / ``healthy_angle``: the episode ends when the torso's height
     drops below this fraction of its starting height or its pitch leaves
     ``(-healthy_angle, healthy_angle)`` radians (None: never, as HalfCheetah).
+    ``healthy_z_band`` (``(low, high)`` metres relative to the starting height) replaces
+    the fraction when set: the torso must stay within ``(z0 + low, z0 + high)``.
+    Walkers use modular-rl's band: its full walker starts at 1.25 m and must keep
+    ``0.8 < z < 2.0`` (shorter walkers: both limits shifted down), i.e. ``(-0.45, 0.75)``.
     """
 
     name: str
@@ -109,6 +113,7 @@ class BodySpec:
     healthy_z_fraction: float | None = 0.5
     healthy_angle: float | None = 1.0
     kinds: tuple[str, ...] = field(default=("torso", "limb"))
+    healthy_z_band: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -380,6 +385,9 @@ def to_mjcf(
 
 # -- the four families -------------------------------------------------------------------------
 _WALKER_KINDS = ("torso", "thigh", "leg", "foot")
+WALKER_Z_BAND = (-0.45, 0.75)
+"""modular-rl's walker health band (0.8 < z < 2.0 for a torso starting at 1.25 m), as
+offsets from the starting torso height."""
 
 
 def _walker_full(mirror: bool) -> tuple[Limb, ...]:
@@ -501,7 +509,7 @@ def _build_families() -> dict[str, dict[str, BodySpec]]:
         for n in range(7, 1, -1):
             limbs = _drop(full, order[: 7 - n])
             families["walker"][f"walker_{n}_{variant}"] = BodySpec(
-                f"walker_{n}_{variant}", "walker", limbs, 0.5, 1.0, _WALKER_KINDS
+                f"walker_{n}_{variant}", "walker", limbs, 0.5, 1.0, _WALKER_KINDS, WALKER_Z_BAND
             )
     hk = ("torso", "thigh", "shin", "upper_arm", "lower_arm")
     for suffix, drop in _HUMANOID_DROP.items():

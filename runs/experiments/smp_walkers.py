@@ -36,7 +36,7 @@ population runs on a shared CPU and say so in their provenance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,27 +89,59 @@ class PGPEOptions:
 
 
 @dataclass(frozen=True)
+class TD3Options:
+    """Options of the TD3 trainer (``--td3.batch-size 256``)."""
+
+    steps: int = 1_000_000
+    """Transitions in total (robot steps over every body)."""
+    copies: int = 2
+    """Robots per body in the batched training world."""
+    batch_size: int = 128
+    """Transitions per gradient update."""
+    updates_per_step: float = 0.5
+    """Gradient updates per collected transition."""
+    start_steps: int = 10_000
+    """Transitions of random actions first."""
+    expl_noise: float = 0.1
+    """Exploration noise std."""
+    actor_lr: float = 5e-4
+    """Adam step of the actor."""
+    critic_lr: float = 1e-3
+    """Adam step of the critics."""
+    buffer_size: int = 300_000
+    """Replay capacity (transitions)."""
+    critic_hidden: int = 128
+    """Hidden width of the padded-MLP critics."""
+    validate_every: int = 50_000
+    """Validate (one 1000-step episode per body) every this many transitions."""
+
+
+@dataclass(frozen=True)
 class Config:
-    """Train one modular walker policy on the Walker++ training bodies with PGPE."""
+    """Train one modular walker policy on the Walker++ training bodies (TD3 or PGPE)."""
 
     agent: str = "smp"
     """smp, independent, transformer, or body-mlp (one body, --body)."""
+    trainer: str = "td3"
+    """td3 (off-policy, all bodies in one batched world) or pgpe (population)."""
     body: str = "walker_5_main"
     """The body of --agent body-mlp (trained on it alone)."""
-    message: int = 16
+    message: int = 32
     """SMP message width."""
-    hidden: int = 32
+    hidden: int = 64
     """Hidden width of the limb networks (body-mlp: of its two layers)."""
     pop_size: int = 24
     """Candidates per generation (even: antithetic pairs)."""
     generations: int = 40
     """Generations."""
-    max_steps: int = 200
-    """Steps per training episode at most (the world's truncation)."""
+    max_steps: int = 1000
+    """Steps per training episode at most (the world's truncation; modular-rl: 1000)."""
     validate_every: int = 5
     """Validate the mean every this many generations (and at the end)."""
     pgpe: PGPEOptions = field(default_factory=PGPEOptions)
     """PGPE options."""
+    td3: TD3Options = field(default_factory=TD3Options)
+    """TD3 options."""
     threads: int = 2
     """MuJoCo rollout threads."""
     torch_threads: int | None = 1
@@ -124,6 +156,8 @@ class Config:
     """``colony eval``: steps per episode (modular-rl: 1000)."""
     eval_seed: int = 2024
     """``colony eval``: base seed of the evaluation starts."""
+    switch_every: int = 0
+    """``colony watch``: switch to the next body every this many steps (0: keys only)."""
     seed: int = 0
     """Seed of the core, the initial policy and every start."""
     out: str | None = None
@@ -131,12 +165,13 @@ class Config:
 
     def __post_init__(self) -> None:
         check_choice("--agent", self.agent, AGENTS)
+        check_choice("--trainer", self.trainer, ("td3", "pgpe"))
         body(self.body)
         check_dataclass_ints(
             self,
             {"message": 1, "hidden": 1, "pop_size": 2, "generations": 1, "max_steps": 1,
              "validate_every": 1, "threads": 0, "checkpoint_every": 1, "eval_episodes": 1,
-             "eval_steps": 1, "eval_seed": 0, "seed": 0},
+             "eval_steps": 1, "eval_seed": 0, "seed": 0, "switch_every": 0},
         )  # fmt: skip
         check_optional_int("--torch-threads", self.torch_threads, 1)
         if self.pop_size % 2:
@@ -238,8 +273,151 @@ class Rollouts:
         return torch.as_tensor(self.returns(params, seed).mean(axis=1))
 
 
-def main(cfg: Config, resume: str | None = None) -> EvolveResult:
-    """Train with PGPE; save the checkpoints."""
+class WalkerTask:
+    """The training bodies as one TD3 task (:mod:`~colonylab.collective_ml.trainers.td3`):
+    ``copies`` robots per body in one autoresetting batched world, observations padded
+    to :data:`MAX_LIMBS` slots (``{"obs", "parents", "mask"}``)."""
+
+    def __init__(self, bodies: tuple[str, ...], copies: int, max_steps: int, threads: int,
+                 seed: int) -> None:  # fmt: skip
+        self.world = ModularWorld(
+            ModularConfig(
+                num_envs=len(bodies) * copies, bodies=bodies, autoreset=True,
+                max_episode_steps=max_steps, threads=threads, validate_actions=False,
+                limb_types=True, render_envs=1, seed=seed,
+            )
+        )  # fmt: skip
+        self.n_agents = self.world.num_envs
+        self.limbs = self.world.max_limbs
+        obs = torch.zeros(self.n_agents, self.limbs, OBS_DIM)
+        _, self.parents, self.mask = padded(
+            obs, torch.as_tensor(self.world.parents), torch.as_tensor(self.world.limb_mask)
+        )
+        self.body_index = np.array([bodies.index(b) for b in self.world.body_names])
+        self.bodies = bodies
+        self._returns = np.zeros(self.n_agents)
+        self.recent: dict[str, list[float]] = {b: [] for b in bodies}
+
+    def _obs(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        o = torch.nn.functional.pad(obs, (0, 0, 0, MAX_LIMBS - self.limbs))
+        return {"obs": o, "parents": self.parents, "mask": self.mask}
+
+    def reset(self, seed: int) -> dict[str, torch.Tensor]:
+        return self._obs(self.world.reset(seed=seed))
+
+    def step(self, actions: torch.Tensor) -> tuple:
+        r = self.world.step(actions[:, : self.limbs])
+        self._returns += r.reward.numpy()
+        ended = (r.terminated | r.truncated).numpy()
+        for k in np.flatnonzero(ended):
+            recent = self.recent[self.bodies[self.body_index[k]]]
+            recent.append(float(self._returns[k]))
+            del recent[:-10]
+        self._returns[ended] = 0.0
+        final = self._obs(r.info["final_obs"])
+        return self._obs(r.obs), r.reward, r.terminated, r.truncated, final
+
+
+class Actor(torch.nn.Module):
+    """The modular policy under TD3: ``actor(obs, parents, mask) -> actions``."""
+
+    def __init__(self, policy: torch.nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs, parents, mask):  # noqa: D102
+        return self.policy(obs, parents, mask)
+
+
+def train_td3(cfg: Config, resume: str | None = None) -> dict[str, Any]:
+    """Train with TD3 (one actor, twin padded-MLP critics); save the checkpoints."""
+    from colonylab.agents.modular import PaddedQ
+    from colonylab.collective_ml.trainers.td3 import TD3, TD3Config
+
+    if cfg.torch_threads is not None:
+        torch.set_num_threads(cfg.torch_threads)
+    seed_everything(cfg.seed)
+    o = cfg.td3
+    policy = build_modular(policy_spec(cfg))
+    hidden = (o.critic_hidden, o.critic_hidden)
+    critics = (PaddedQ(OBS_DIM, MAX_LIMBS, hidden), PaddedQ(OBS_DIM, MAX_LIMBS, hidden))
+    bodies = train_bodies(cfg)
+    copies = o.copies * (10 if cfg.agent == "body-mlp" else 1)
+    task = WalkerTask(bodies, copies, cfg.max_steps, cfg.threads, cfg.seed)
+    td3 = TD3(
+        Actor(policy), critics, task,
+        TD3Config(batch_size=o.batch_size, buffer_size=o.buffer_size, start_steps=o.start_steps,
+                  expl_noise=o.expl_noise, actor_lr=o.actor_lr, critic_lr=o.critic_lr,
+                  updates_per_step=o.updates_per_step),
+        seed=cfg.seed,
+    )  # fmt: skip
+    if resume is not None:
+        ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
+        td3.load_state_dict(ckpt["trainer"])
+        set_rng_states(ckpt["rng"])
+    run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
+    command = reproduce_command(f"train {EXPERIMENT}", cfg, default=Config())
+    eval_cfg = replace(cfg, eval_episodes=1)
+    best = {"score": -np.inf, "state": None, "transitions": 0}
+
+    def checkpoint(state_dict: dict, trainer: dict, metrics: dict | None = None) -> dict:
+        return make_checkpoint(
+            EXPERIMENT, spec=policy_spec(cfg), state_dict=state_dict, config=cfg,
+            trainer=trainer, rng=rng_states(),
+            provenance=provenance(command, seed=cfg.seed, metrics=metrics),
+            extra={"bodies": list(bodies), "agent": cfg.agent, "trainer": "td3"},
+        )  # fmt: skip
+
+    def validate(t: TD3) -> None:
+        per_body = evaluate_policy(policy, list(bodies), eval_cfg)
+        score = float(np.mean([r.mean() for r in per_body.values()]))
+        row = {"charts/validation": score, **{f"validation/{b}": float(r.mean())
+                                               for b, r in per_body.items()}}  # fmt: skip
+        run.log(t.transitions, row)
+        if score > best["score"]:
+            best.update(score=score, transitions=t.transitions,
+                        state={k: v.clone() for k, v in policy.state_dict().items()})  # fmt: skip
+        save_checkpoint(run.checkpoints / "latest.pt",
+                        checkpoint(policy.state_dict(), t.state_dict()))  # fmt: skip
+        console.print(
+            f"{t.transitions:,} transitions, {t.updates:,} updates: validation {score:.1f} "
+            f"(best {best['score']:.1f}) "
+            + " ".join(f"{b.replace('walker_', '')}={r.mean():.0f}" for b, r in per_body.items())
+        )
+
+    def log(step: int, row: dict[str, float]) -> None:
+        recent = {f"train/{b}": float(np.mean(v)) for b, v in task.recent.items() if v}
+        run.log(step, {**row, **recent})
+        console.print(
+            f"{step:,}: episode return {row.get('charts/episode_return', float('nan')):.1f} "
+            f"q {row.get('values/q', float('nan')):.1f} {row['charts/seconds']:.0f} s"
+        )
+
+    td3.log = log
+    label = f"{cfg.agent}" + (f" on {cfg.body}" if cfg.agent == "body-mlp" else "")
+    console.print(f"[bold]{EXPERIMENT}[/] TD3 ({label}, {len(bodies)} bodies) -> {run.path}")
+    td3.fit(o.steps, time_budget_s=cfg.time_budget_s, log_every=20_000, callback=validate,
+            callback_every=o.validate_every)  # fmt: skip
+    validate(td3)
+    run.close()
+    metrics = {"validation_best": best["score"], "best_at_transitions": best["transitions"],
+               "transitions": td3.transitions, "updates": td3.updates}  # fmt: skip
+    name = f"smp_walkers_{cfg.agent}" + (f"_{cfg.body}" if cfg.agent == "body-mlp" else "")
+    small = {"transitions": td3.transitions, "updates": td3.updates}
+    path = save_checkpoint(run.checkpoints / f"{name}.pt",
+                           checkpoint(best["state"], small, metrics))  # fmt: skip
+    save_checkpoint(run.checkpoints / "latest.pt",
+                    checkpoint(policy.state_dict(), td3.state_dict(), metrics))  # fmt: skip
+    console.print(
+        f"best validation {best['score']:.1f} at {best['transitions']:,}\ncheckpoint: {path}"
+    )
+    return metrics
+
+
+def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any]:
+    """Train (TD3 or PGPE); save the checkpoints."""
+    if cfg.trainer == "td3":
+        return train_td3(cfg, resume)
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
     seed_everything(cfg.seed)
@@ -321,20 +499,36 @@ class _NoTorque(torch.nn.Module):
         return torch.zeros(obs.shape[:2], dtype=obs.dtype)
 
 
+class _Random(torch.nn.Module):
+    """Uniform random torques in [-1, 1] (seeded)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def forward(self, obs, parents, mask):  # noqa: D102
+        return (2 * torch.rand(obs.shape[:2], generator=self.gen) - 1).to(obs.dtype)
+
+
+SHIPPED = "smp-walkers*.pt"
+"""The shipped checkpoints ``colony eval smp-walkers`` reads by default."""
+
+
 def checkpoints_to_evaluate(checkpoint: str | None) -> list[Path]:
-    """The checkpoint given, or every shipped ``runs/checkpoints/smp_walkers_*.pt``."""
+    """The checkpoint given, or every shipped ``runs/checkpoints/smp-walkers*.pt``."""
     if checkpoint is not None:
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist")
         return [Path(checkpoint)]
-    return sorted(CHECKPOINTS.glob("smp_walkers_*.pt"))
+    return sorted(CHECKPOINTS.glob(SHIPPED))
 
 
-def evaluate_policy(
+def evaluate_episodes(
     policy: torch.nn.Module, bodies: list[str], cfg: Config
-) -> dict[str, np.ndarray]:
-    """``{body: float64[episodes] returns}`` of one policy, all bodies in one world."""
-    out: dict[str, list[float]] = {b: [] for b in bodies}
+) -> dict[str, dict[str, np.ndarray]]:
+    """``{body: {"return", "distance", "length": float64[episodes]}}`` of one policy
+    (``eval_episodes`` episodes of at most ``eval_steps`` steps per body, all bodies in
+    one world, the same starts for every policy); distance: the torso's x travel (m)."""
     with torch.no_grad():
         world = ModularWorld(
             ModularConfig(
@@ -345,6 +539,7 @@ def evaluate_policy(
         )  # fmt: skip
         seeds = episode_seeds(cfg.eval_seed, np.array([0]), world.num_envs)[0]
         obs = world.reset(seed=seeds.astype(np.int64))
+        x0 = world.x.copy()
         parents = torch.as_tensor(world.parents)
         mask = torch.as_tensor(world.limb_mask)
         total = np.zeros(world.num_envs)
@@ -352,24 +547,42 @@ def evaluate_policy(
             if world.done.all():
                 break
             o, pa, m = padded(obs, parents, mask)
-            actions = policy(o, pa, m)[:, : obs.shape[1]]
+            actions = policy(o, pa, m)[:, : obs.shape[1]].clamp(-1.0, 1.0)
             result = world.step(actions)
             total += result.reward.numpy()
             obs = result.obs
+        distance = world.x - x0
+        length = world.elapsed.astype(np.float64)
         world.close()
+    out: dict[str, dict[str, list[float]]] = {
+        b: {"return": [], "distance": [], "length": []} for b in bodies
+    }
     for k, name in enumerate(world.body_names):
-        out[name].append(float(total[k]))
-    return {b: np.array(v) for b, v in out.items()}
+        out[name]["return"].append(float(total[k]))
+        out[name]["distance"].append(float(distance[k]))
+        out[name]["length"].append(float(length[k]))
+    return {b: {key: np.array(v) for key, v in d.items()} for b, d in out.items()}
+
+
+def evaluate_policy(
+    policy: torch.nn.Module, bodies: list[str], cfg: Config
+) -> dict[str, np.ndarray]:
+    """``{body: float64[episodes] returns}`` of one policy, all bodies in one world."""
+    return {b: d["return"] for b, d in evaluate_episodes(policy, bodies, cfg).items()}
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
-    """``colony eval smp-walkers``: rows ``{body, split, agent, mean, std, episodes}`` on
-    every Walker++ body for each checkpoint (and standing still)."""
+    """``colony eval smp-walkers``: rows ``{body, split, agent, mean, std, episodes}``
+    (plus the mean ``distance`` travelled in m and episode ``length``) on every Walker++
+    body for each checkpoint, standing still (``noop``) and random torques."""
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
     held = set(HELD_OUT["walker"])
     all_bodies = body_names("walker")
-    agents: list[tuple[str, torch.nn.Module, list[str]]] = [("noop", _NoTorque(), all_bodies)]
+    agents: list[tuple[str, torch.nn.Module, list[str]]] = [
+        ("noop", _NoTorque(), all_bodies),
+        ("random", _Random(cfg.eval_seed), all_bodies),
+    ]
     for path in checkpoints_to_evaluate(checkpoint):
         model, ckpt = load_model(path, EXPERIMENT, build_modular)
         name = ckpt["extra"].get("agent", ckpt["spec"]["type"])
@@ -382,51 +595,146 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
         agents.append((name, model, bodies))
     rows = []
     for name, model, bodies in agents:
-        returns = evaluate_policy(model, bodies, cfg)
+        episodes = evaluate_episodes(model, bodies, cfg)
         for b in bodies:
-            r = returns[b]
-            rows.append({"body": b, "split": "held-out" if b in held else "train", "agent": name,
-                         "mean": float(r.mean()), "std": float(r.std()), "episodes": int(r.size)})  # fmt: skip
+            r = episodes[b]
+            rows.append({
+                "body": b, "split": "held-out" if b in held else "train", "agent": name,
+                "mean": float(r["return"].mean()), "std": float(r["return"].std()),
+                "episodes": int(r["return"].size), "distance": float(r["distance"].mean()),
+                "length": float(r["length"].mean()),
+            })  # fmt: skip
     table = Table(
         title=f"{EXPERIMENT}: return over {cfg.eval_episodes} episodes of {cfg.eval_steps} steps"
     )
-    for col in ("body", "split", "agent", "mean", "std"):
+    for col in ("body", "split", "agent", "mean", "std", "distance m", "length"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["body"], r["split"], r["agent"], f"{r['mean']:.1f}", f"{r['std']:.1f}")
+        table.add_row(r["body"], r["split"], r["agent"], f"{r['mean']:.1f}", f"{r['std']:.1f}",
+                      f"{r['distance']:.2f}", f"{r['length']:.0f}")  # fmt: skip
     console.print(table)
     return {"experiment": EXPERIMENT, "world": "modular-walkers", "rows": rows}
 
 
-def watch(cfg: Config, checkpoint: str | None = None) -> ModularWorld:
-    """``colony watch smp-walkers --checkpoint PATH``: the 12 Walker++ bodies side by
-    side (the 10 training bodies, then the held-out two), every one driven by the same
-    policy, each restarting when it falls."""
-    paths = checkpoints_to_evaluate(checkpoint)
-    if not paths:
-        raise FileNotFoundError(
-            "no smp-walkers checkpoint shipped yet; train one (colony train smp-walkers) "
-            "and pass --checkpoint RUN/checkpoints/smp_walkers_smp.pt"
-        )
-    policy, ckpt = load_model(paths[0], EXPERIMENT, build_modular)
-    bodies = body_names("walker", "train") + body_names("walker", "held-out")
-    if ckpt["extra"].get("agent") == "body-mlp":
-        bodies = list(ckpt["extra"]["bodies"])
-    world = ModularWorld(
-        ModularConfig(
-            num_envs=len(bodies), bodies=tuple(bodies), render_envs=len(bodies),
-            limb_types=True, max_episode_steps=cfg.eval_steps,
-        )
-    )  # fmt: skip
-    parents = torch.as_tensor(world.parents)
-    mask = torch.as_tensor(world.limb_mask)
+WATCH_BODIES = tuple(body_names("walker", "train") + body_names("walker", "held-out"))
+"""The bodies ``colony watch smp-walkers`` cycles through: training, then held-out."""
+
+
+class WalkerWatch:
+    """What ``colony watch smp-walkers`` shows: ONE policy driving one Walker++ body at a
+    time; keys switch the body while the same weights keep walking.
+
+    Keys (the viewer hands them over through ``handle_key``): ``n`` / ``]`` next body,
+    ``p`` / ``[`` previous, ``1`` .. ``9`` the body of that number (training bodies
+    first, then the held-out ``walker_5_main`` and ``walker_6_flipped``: ``n`` reaches
+    them). ``switch_every`` > 0 also switches by itself every that many steps (for a
+    headless recording, which has no keys). The robot's episode restarts on a fall.
+    Implements the viewer's world interface (``render_rgb``, ``step``, ``metrics``,
+    ``step_count``, ``metadata``, ``handle_key``).
+    """
+
+    def __init__(self, policy: torch.nn.Module, bodies: tuple[str, ...], *, max_steps: int,
+                 seed: int, switch_every: int = 0, name: str = EXPERIMENT) -> None:  # fmt: skip
+        self.policy, self.bodies = policy, bodies
+        self.max_steps, self.seed, self.switch_every = max_steps, seed, switch_every
+        self.metadata = {"name": name, "render_fps": 30, "render_modes": ["rgb_array"]}
+        self.step_count = 0
+        self.current = 0
+        self.returns: list[float] = []
+        self._worlds: dict[str, ModularWorld] = {}
+        self._start(0)
+
+    @property
+    def body(self) -> str:
+        return self.bodies[self.current]
+
+    @property
+    def world(self) -> ModularWorld:
+        return self._worlds[self.body]
+
+    def _start(self, index: int) -> None:
+        self.current = index % len(self.bodies)
+        name = self.body
+        if name not in self._worlds:
+            self._worlds[name] = ModularWorld(
+                ModularConfig(num_envs=1, bodies=(name,), render_envs=1, limb_types=True,
+                              max_episode_steps=self.max_steps, threads=0)
+            )  # fmt: skip
+        world = self.world
+        self.obs = world.reset(seed=self.seed + self.step_count)
+        self.x0 = float(world.x[0])
+        self.episode_return = 0.0
+        p, m = padded(self.obs, torch.as_tensor(world.parents), torch.as_tensor(world.limb_mask))[
+            1:
+        ]
+        self.parents, self.mask = p, m
+
+    def handle_key(self, name: str) -> bool:
+        if name in ("n", "]"):
+            self._start(self.current + 1)
+        elif name in ("p", "["):
+            self._start(self.current - 1)
+        elif name.isdigit() and 1 <= int(name) <= min(9, len(self.bodies)):
+            self._start(int(name) - 1)
+        else:
+            return False
+        return True
 
     @torch.no_grad()
-    def act(obs: torch.Tensor) -> torch.Tensor:
-        o, pa, m = padded(obs.float(), parents, mask)
-        return policy(o, pa, m)[:, : obs.shape[1]]
+    def step(self, actions: Any = None) -> Any:
+        world = self.world
+        o = torch.nn.functional.pad(self.obs.float(), (0, 0, 0, MAX_LIMBS - self.obs.shape[1]))
+        act = self.policy(o, self.parents, self.mask)[:, : self.obs.shape[1]].clamp(-1, 1)
+        result = world.step(act)
+        self.episode_return += float(result.reward[0])
+        self.obs = result.obs
+        if bool(result.terminated[0] | result.truncated[0]):
+            self.returns = (self.returns + [self.episode_return])[-10:]
+            self.episode_return = 0.0
+            self.x0 = float(world.x[0])
+        self.step_count += 1
+        if self.switch_every and self.step_count % self.switch_every == 0:
+            self._start(self.current + 1)
+        return result
 
-    world.default_policy = act
-    world.metadata = {**world.metadata, "name": f"{EXPERIMENT} ({paths[0].name})"}
-    world.reset(seed=cfg.seed)
-    return world
+    def render_rgb(self) -> np.ndarray:
+        return self.world.render_rgb(panel_width=320, panel_height=480)
+
+    def metrics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "body": f"{self.body} ({'held-out' if self.body in HELD_OUT['walker'] else 'train'})",
+            "body #": f"{self.current + 1}/{len(self.bodies)}",
+            "step": self.step_count,
+            "distance (m)": round(float(self.world.x[0]) - self.x0, 2),
+            "return so far": round(self.episode_return, 1),
+        }
+        if self.returns:
+            out["mean return, last episodes"] = round(float(np.mean(self.returns)), 1)
+        out["keys"] = "n/p next/previous body, 1-9 body"
+        return out
+
+    def close(self) -> None:
+        for world in self._worlds.values():
+            world.close()
+
+
+def watch(cfg: Config, checkpoint: str | None = None) -> WalkerWatch:
+    """``colony watch smp-walkers [--checkpoint PATH]``: the shipped SMP (or the checkpoint
+    given) on one Walker++ body at a time; keys ``n`` / ``p`` / ``1``-``9`` switch bodies,
+    held-out ones included, while the same policy keeps walking (``--switch-every K``:
+    also every K steps, e.g. for a headless recording)."""
+    if checkpoint is None:
+        default = CHECKPOINTS / "smp-walkers.pt"
+        if not default.is_file():
+            raise FileNotFoundError(
+                "no smp-walkers checkpoint shipped; train one (colony train smp-walkers) "
+                "and pass --checkpoint RUN/checkpoints/smp_walkers_smp.pt"
+            )
+        checkpoint = str(default)
+    path = checkpoints_to_evaluate(checkpoint)[0]
+    policy, ckpt = load_model(path, EXPERIMENT, build_modular)
+    bodies = WATCH_BODIES
+    if ckpt["extra"].get("agent") == "body-mlp":
+        bodies = tuple(ckpt["extra"]["bodies"])
+    return WalkerWatch(policy, bodies, max_steps=cfg.eval_steps, seed=cfg.seed,
+                       switch_every=cfg.switch_every, name=f"{EXPERIMENT} ({path.name})")  # fmt: skip

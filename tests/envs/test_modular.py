@@ -221,3 +221,22 @@ def test_render_row_is_a_picture():
 
 def test_body_names_default_world_is_the_walker_family():
     assert ModularConfig().bodies == tuple(body_names("walker"))
+
+
+def test_walkers_end_outside_modular_rls_height_band():
+    """modular-rl's walker health: 0.8 < z < 2.0 for a torso starting at 1.25 m, i.e.
+    ``(z0 - 0.45, z0 + 0.75)``, and |pitch| < 1; shorter walkers keep the same offsets."""
+    names = ("walker_7_main", "walker_7_main", "walker_7_main", "walker_2_flipped")
+    world = ModularWorld(ModularConfig(num_envs=4, bodies=names, autoreset=False))
+    world.reset(seed=0)
+    g = world.groups[0]
+    assert g.z_band == pytest.approx((g.z0 - 0.45, g.z0 + 0.75))
+    assert world.groups[1].z_band == pytest.approx(
+        (world.groups[1].z0 - 0.45, world.groups[1].z0 + 0.75)
+    )
+    rootz = 2  # full-physics state: time, then qpos (rootx, rootz, rooty, ...)
+    world.states[0][0, rootz] = -0.6  # torso 0.6 m down: below the band
+    world.states[0][1, rootz] = 0.9  # thrown 0.9 m up: above it
+    world.states[0][2, rootz] = -0.3  # crouched 0.3 m: still healthy
+    result = world.step(torch.zeros(4, world.max_limbs))
+    assert result.terminated.tolist() == [True, True, False, False]

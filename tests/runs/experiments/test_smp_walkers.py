@@ -16,8 +16,11 @@ from colonylab.agents.modular import build_modular  # noqa: E402
 from colonylab.collective_ml.base import flatten_params  # noqa: E402
 from colonylab.runs.cli import main as cli_main  # noqa: E402
 from colonylab.runs.experiments.smp_walkers import (  # noqa: E402
+    WATCH_BODIES,
     Config,
     Rollouts,
+    WalkerTask,
+    WalkerWatch,
     policy_spec,
     train_bodies,
 )
@@ -35,29 +38,66 @@ def test_rollouts_give_equal_candidates_equal_returns():
     assert 0 < rollouts.last_env_steps <= 3 * 3 * 8
 
 
-def test_tiny_train_then_eval(tmp_path, capsys):
+@pytest.mark.parametrize("trainer", ["td3", "pgpe"])
+def test_tiny_train_then_eval(tmp_path, trainer):
     out = tmp_path / "runs"
-    argv = ["train", "smp-walkers", "--pop-size", "2", "--generations", "1", "--max-steps", "5"]
+    argv = ["train", "smp-walkers", "--trainer", trainer, "--max-steps", "5"]
+    if trainer == "pgpe":
+        argv += ["--pop-size", "2", "--generations", "1"]
+    else:
+        argv += ["--td3.steps", "300", "--td3.start-steps", "100", "--td3.batch-size", "16",
+                 "--td3.validate-every", "200", "--eval-steps", "5", "--hidden", "8",
+                 "--message", "4"]  # fmt: skip
     assert cli_main([*argv, "--out", str(out)]) == 0
     ckpt = next(out.glob("smp-walkers/*/checkpoints/smp_walkers_smp.pt"))
     path = tmp_path / "eval.json"
     args = ["eval", "smp-walkers", "--checkpoint", str(ckpt), "--json", str(path)]
     assert cli_main([*args, "--eval-episodes", "1", "--eval-steps", "5"]) == 0
     rows = json.loads(path.read_text())["rows"]
-    assert {r["agent"] for r in rows} == {"noop", "smp"}
+    assert {r["agent"] for r in rows} == {"noop", "random", "smp"}
     smp = [r for r in rows if r["agent"] == "smp"]
     assert len(smp) == 12 and {r["split"] for r in smp} == {"train", "held-out"}
     assert {r["body"] for r in smp if r["split"] == "held-out"} == {
         "walker_5_main",
         "walker_6_flipped",
     }
+    keys = {"body", "split", "agent", "mean", "std", "episodes", "distance", "length"}
     for r in rows:
-        assert (
-            set(r) == {"body", "split", "agent", "mean", "std", "episodes"} and r["episodes"] == 1
-        )
+        assert set(r) == keys and r["episodes"] == 1 and 1 <= r["length"] <= 5
+
+
+def test_td3_task_pads_and_keeps_final_observations():
+    task = WalkerTask(("walker_2_main", "walker_7_main"), copies=1, max_steps=3, threads=0,
+                      seed=0)  # fmt: skip
+    obs = task.reset(seed=1)
+    assert obs["obs"].shape == (2, 7, 19) and obs["mask"].sum(1).tolist() == [2, 7]
+    for _ in range(3):
+        nxt, reward, terminated, truncated, final = task.step(torch.zeros(2, 7))
+    assert truncated.all() and not torch.equal(nxt["obs"], final["obs"])
+    assert all(len(v) == 1 for v in task.recent.values())
+
+
+def test_watch_switches_bodies_with_keys_and_keeps_the_policy():
+    policy = build_modular(policy_spec(Config(hidden=8, message=4)))
+    watch = WalkerWatch(policy, WATCH_BODIES, max_steps=50, seed=0)
+    watch.step()
+    assert watch.handle_key("n") and watch.body == WATCH_BODIES[1]
+    assert watch.handle_key("p") and watch.body == WATCH_BODIES[0]
+    assert watch.handle_key("[") and watch.body == "walker_6_flipped"  # held-out, wraps
+    assert watch.handle_key("3") and watch.body == WATCH_BODIES[2]
+    assert not watch.handle_key("z")
+    watch.step()
+    assert watch.policy is policy and watch.step_count == 2
+    assert watch.metrics()["body"].startswith(WATCH_BODIES[2])
+    auto = WalkerWatch(policy, WATCH_BODIES, max_steps=50, seed=0, switch_every=2)
+    for _ in range(4):
+        auto.step()
+    assert auto.body == WATCH_BODIES[2]
 
 
 def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="--trainer"):
+        Config(trainer="sac")
     with pytest.raises(ValueError, match="--agent"):
         Config(agent="gnn")
     with pytest.raises(ValueError, match="even"):
