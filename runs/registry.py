@@ -187,6 +187,12 @@ EXPERIMENTS: dict[str, RunSpec] = {
             evaluable=True,
         ),
         RunSpec(
+            "sensory-carracing",
+            "experiments.sensory_carracing",
+            "AttentionNeuron vs CNN driving CarRacing-v3 from shuffled patches / new backgrounds",
+            evaluable=True,
+        ),
+        RunSpec(
             "sensory-ant",
             "experiments.sensory_ant",
             "AttentionNeuron vs MLP walking MuJoCo Ant with its 27 inputs shuffled every 200 steps",
@@ -196,6 +202,11 @@ EXPERIMENTS: dict[str, RunSpec] = {
             "ae-suite",
             "experiments.ae_suite",
             "Adaptive Evolution controller vs AdamW: regression, delay, scaling, plateau, bad lr",
+        ),
+        RunSpec(
+            "ae-study",
+            "experiments.ae_study",
+            "AE-Adam/AE-SGDm vs tuned baselines on NCA, MoE and 1991-mixture runs; 4 predictions",
         ),
         RunSpec(
             "density",
@@ -227,9 +238,26 @@ EXPERIMENTS: dict[str, RunSpec] = {
             evaluable=True,
         ),
         RunSpec(
+            "battle-cores",
+            "experiments.battle_cores",
+            "PGPE / PSO vs PPO on the same agent-steps, and AE-Adam vs tuned Adam, on battle_v4",
+        ),
+        RunSpec(
             "pursuit-coop",
             "experiments.pursuit_coop",
             "predators learn by shared PPO to hunt in pairs (a kill needs 2); --messages K ablation",
+            evaluable=True,
+        ),
+        RunSpec(
+            "tiger-deer",
+            "experiments.tiger_deer",
+            "tigers learn by shared PPO to hunt deer on MAgent2's tiger_deer_v4 vs random and greedy",
+            evaluable=True,
+        ),
+        RunSpec(
+            "gather-learn",
+            "experiments.gather_learn",
+            "omnivores learn by shared PPO to gather food on MAgent2's gather_v5 vs random and greedy",
             evaluable=True,
         ),
     ]
