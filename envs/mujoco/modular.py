@@ -61,6 +61,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -142,6 +143,10 @@ class ModularConfig:
     """MuJoCo steps per env step (modular-rl: 4)."""
     threads: int = 1
     """Threads of MuJoCo's ``rollout`` (0: the calling thread only)."""
+    step_threads: Literal["groups", "rollout"] = "groups"
+    """With ``threads`` >= 2: ``groups`` gives each thread its share of the robots (all
+    bodies, one hand-off per step); ``rollout`` splits every body's robots over
+    MuJoCo's thread pool (one hand-off per body and step). Same results."""
     terminate: bool = True
     """End episodes of fallen robots (the family's health check)."""
     limb_types: bool | None = None
@@ -162,6 +167,8 @@ class ModularConfig:
         for name in self.bodies:
             body(name)  # one-line ValueError for an unknown name
         check_int("threads", self.threads, 0, 64)
+        if self.step_threads not in ("groups", "rollout"):
+            raise ValueError(f"step_threads must be groups or rollout, got {self.step_threads!r}")
         for name in ("ctrl_cost_weight", "healthy_reward", "reset_noise_scale"):
             check_float(name, getattr(self, name))
 
@@ -279,6 +286,18 @@ class ModularWorld(SeededVectorWorld):
                 kinds = [self.kinds.index(k) if k in self.kinds else -1 for k in g.kinds]
                 self.limb_kind[g.robots, : g.num_limbs] = kinds
         self._pool = rollout.Rollout(nthread=config.threads)
+        self._workers: ThreadPoolExecutor | None = None
+        self._worker_pools: list[Any] = []
+        self._worker_datas: list[list[list[Any]]] = []
+        if config.threads >= 2 and config.step_threads == "groups":
+            # one Python thread per core, each stepping its share of the groups with
+            # its own single-threaded rollout (MuJoCo releases the GIL): one hand-off
+            # per env step instead of one per body
+            self._workers = ThreadPoolExecutor(config.threads)
+            self._worker_pools = [rollout.Rollout(nthread=0) for _ in range(config.threads)]
+            self._worker_datas = [
+                [[mj.MjData(g.model)] for g in self.groups] for _ in range(config.threads)
+            ]
         self._rng = np.random.default_rng(config.seed)
         self.states = [np.zeros((g.robots.size, g.nstate)) for g in self.groups]
         """Per group ``float64[n_g, nstate]``: MuJoCo's full physics state of its robots."""
@@ -442,38 +461,23 @@ class ModularWorld(SeededVectorWorld):
         z = np.zeros(n)
         pitch = np.zeros(n)
         finite = np.ones(n, dtype=bool)
+        out = (ctrl_sq, z, pitch, finite)
+        units = []
         for gi, g in enumerate(self.groups):
             rows = np.flatnonzero(active[g.robots])
-            if rows.size == 0:
-                continue
-            robots = g.robots[rows]
-            ctrl = action[robots, 1 : g.num_limbs]
-            ctrl_sq[robots] = np.square(ctrl).sum(axis=1)
-            control = np.ascontiguousarray(np.repeat(ctrl[:, None, :], self.frame_skip, axis=1))
-            state = np.empty((rows.size, self.frame_skip, g.nstate))
-            sensordata = np.empty((rows.size, self.frame_skip, g.model.nsensordata))
-            self._pool.rollout(
-                g.models(rows.size),
-                g.datas,
-                np.ascontiguousarray(self.states[gi][rows]),
-                control,
-                nstep=self.frame_skip,
-                state=state,
-                sensordata=sensordata,
-                skip_checks=True,  # shapes are built right here
-                chunk_size=max(1, -(-rows.size // max(1, self.threads))),  # one per thread
-            )
-            self.states[gi][rows] = state[:, -1]
-            self._sensors[gi][rows] = sensordata[:, -1]
-            self._fill_obs(gi, rows)
-            qpos = self.states[gi][rows, 1 : 1 + g.nq]
-            z[robots] = g.z0 + qpos[:, 1]
-            pitch[robots] = qpos[:, 2]
-            finite[robots] = np.isfinite(self.states[gi][rows]).all(axis=1)
-            if g.z_band is not None and self.config.terminate:
-                zr = z[robots]
-                healthy = (zr > g.z_band[0]) & (zr < g.z_band[1])
-                finite[robots] &= healthy & (np.abs(pitch[robots]) < g.spec.healthy_angle)
+            if rows.size:
+                units.append((gi, rows))
+        if self._workers is None:
+            for gi, rows in units:
+                chunk = max(1, -(-rows.size // max(1, self.threads)))  # one per thread
+                self._advance(gi, rows, action, out, self._pool, self.groups[gi].datas, chunk)
+        else:
+            jobs = [
+                self._workers.submit(self._advance_many, part, action, out, w)
+                for w, part in enumerate(self._split(units))
+            ]
+            for job in jobs:
+                job.result()
         x_velocity = (self.x - x_before) / self.dt
         forward = x_velocity
         survive = np.full(n, self.config.healthy_reward)
@@ -514,6 +518,68 @@ class ModularWorld(SeededVectorWorld):
             torch.as_tensor(truncated, device=self.device),
             info,
         )
+
+    def _split(self, units: list[tuple[int, np.ndarray]]) -> list[list[tuple[int, np.ndarray]]]:
+        """Cut the (group, rows) units into one contiguous share per worker thread, of
+        about equal physics work (robots x degrees of freedom)."""
+        cost = [rows.size * self.groups[gi].nv for gi, rows in units]
+        share = sum(cost) / len(self._worker_pools)
+        parts: list[list[tuple[int, np.ndarray]]] = [[] for _ in self._worker_pools]
+        w, filled = 0, 0.0
+        for (gi, rows), c in zip(units, cost, strict=True):
+            per_robot = c / rows.size
+            while rows.size:
+                room = share * (w + 1) - filled
+                take = rows.size if w == len(parts) - 1 else int(round(room / per_robot))
+                take = min(rows.size, max(take, 0))
+                if take:
+                    parts[w].append((gi, rows[:take]))
+                    rows = rows[take:]
+                    filled += take * per_robot
+                if rows.size:
+                    w += 1
+        return parts
+
+    def _advance_many(self, part: list, action: np.ndarray, out: tuple, worker: int) -> None:
+        pool = self._worker_pools[worker]
+        for gi, rows in part:
+            self._advance(gi, rows, action, out, pool, self._worker_datas[worker][gi], rows.size)
+
+    def _advance(self, gi: int, rows: np.ndarray, action: np.ndarray, out: tuple, pool: Any,
+                 datas: list, chunk: int) -> None:  # fmt: skip
+        """Step group ``gi``'s robots ``rows`` by ``frame_skip`` MuJoCo steps; write their
+        state, observation, control cost, height, pitch and health (disjoint rows: safe
+        from several threads)."""
+        ctrl_sq, z, pitch, finite = out
+        g = self.groups[gi]
+        robots = g.robots[rows]
+        ctrl = action[robots, 1 : g.num_limbs]
+        ctrl_sq[robots] = np.square(ctrl).sum(axis=1)
+        control = np.ascontiguousarray(np.repeat(ctrl[:, None, :], self.frame_skip, axis=1))
+        state = np.empty((rows.size, self.frame_skip, g.nstate))
+        sensordata = np.empty((rows.size, self.frame_skip, g.model.nsensordata))
+        pool.rollout(
+            g.models(rows.size),
+            datas,
+            np.ascontiguousarray(self.states[gi][rows]),
+            control,
+            nstep=self.frame_skip,
+            state=state,
+            sensordata=sensordata,
+            skip_checks=True,  # shapes are built right here
+            chunk_size=chunk,
+        )
+        self.states[gi][rows] = state[:, -1]
+        self._sensors[gi][rows] = sensordata[:, -1]
+        self._fill_obs(gi, rows)
+        qpos = state[:, -1, 1 : 1 + g.nq]
+        z[robots] = g.z0 + qpos[:, 1]
+        pitch[robots] = qpos[:, 2]
+        finite[robots] = np.isfinite(state[:, -1]).all(axis=1)
+        if g.z_band is not None and self.config.terminate:
+            zr = z[robots]
+            healthy = (zr > g.z_band[0]) & (zr < g.z_band[1])
+            finite[robots] &= healthy & (np.abs(pitch[robots]) < g.spec.healthy_angle)
 
     def _check_actions(self, actions: Any) -> np.ndarray:
         if isinstance(actions, Tensor):
@@ -642,3 +708,8 @@ class ModularWorld(SeededVectorWorld):
             self._renderer.close()
             self._renderer = None
         self._pool.close()
+        if self._workers is not None:
+            self._workers.shutdown()
+            for pool in self._worker_pools:
+                pool.close()
+            self._workers = None

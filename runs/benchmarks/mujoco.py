@@ -71,6 +71,10 @@ class Config:
     """Env steps of the Gymnasium Walker2d-v5 loop."""
     threads: int = 2
     """Threads of MuJoCo's rollout (ours and the ceiling); Gymnasium runs on one."""
+    step_threads: str = "groups"
+    """How ours uses the threads (the world's ``step_threads``): ``groups`` (each thread
+    steps its share of all bodies) or ``rollout`` (every body split over MuJoCo's pool);
+    the other way is timed too, as the row ``ours (other threading)``."""
     repeats: int = 2
     """Timed repeats; the best counts."""
     seed: int = 0
@@ -88,9 +92,11 @@ class Config:
 
         for name in self.bodies:
             body(name)
+        if self.step_threads not in ("groups", "rollout"):
+            raise ValueError(f"--step-threads must be groups or rollout, got {self.step_threads!r}")
 
 
-def _world(cfg: Config):
+def _world(cfg: Config, step_threads: str | None = None):
     from colonylab.envs.mujoco.modular import ModularConfig, ModularWorld
     from colonylab.envs.mujoco.morphology import body_names
 
@@ -102,17 +108,20 @@ def _world(cfg: Config):
             autoreset=True,
             terminate=False,  # fallen robots go on, as in the open-loop ceiling
             threads=cfg.threads,
+            step_threads=step_threads or cfg.step_threads,
             validate_actions=False,
             render_envs=1,
         )
     )
 
 
-def time_ours(cfg: Config) -> tuple[float, list[np.ndarray], np.ndarray]:
+def time_ours(
+    cfg: Config, step_threads: str | None = None
+) -> tuple[float, list[np.ndarray], np.ndarray]:
     """Seconds for ``steps`` steps of the world with the linear policy in the loop; also
     the states the timed part started from (per body) and the actions it applied
     (``[steps, N, L]``), which the ceiling replays."""
-    world = _world(cfg)
+    world = _world(cfg, step_threads)
     gen = torch.Generator().manual_seed(cfg.seed)
     weight = 0.3 * torch.randn(world.obs_dim, generator=gen)
     obs = world.reset(seed=cfg.seed)
@@ -211,7 +220,8 @@ def main(cfg: Config) -> list[dict[str, float]]:
     import mujoco
 
     console = Console()
-    best = {"ours": np.inf, "ceiling": np.inf, "gymnasium": np.inf}
+    best = {"ours": np.inf, "ours_other": np.inf, "ceiling": np.inf, "gymnasium": np.inf}
+    other = "rollout" if cfg.step_threads == "groups" else "groups"
     modes = {"long": np.inf, "stepped": np.inf}
     with console.status("benchmarking MuJoCo robots..."):
         previous = torch.get_num_threads()
@@ -221,19 +231,21 @@ def main(cfg: Config) -> list[dict[str, float]]:
                 best["gymnasium"] = min(best["gymnasium"], time_gymnasium(cfg))
                 seconds, starts, actions = time_ours(cfg)
                 best["ours"] = min(best["ours"], seconds)
+                best["ours_other"] = min(best["ours_other"], time_ours(cfg, other)[0])
                 ceiling = time_ceiling(cfg, starts, actions)
                 modes = {k: min(modes[k], v) for k, v in ceiling.items()}
                 best["ceiling"] = min(best["ceiling"], *ceiling.values())
         finally:
             torch.set_num_threads(previous)
-    steps = {"ours": cfg.robots * cfg.steps, "ceiling": cfg.robots * cfg.steps}
+    steps = {k: cfg.robots * cfg.steps for k in ("ours", "ours_other", "ceiling")}
     steps["gymnasium"] = cfg.gym_steps
     rate = {k: steps[k] / best[k] for k in best}
     rows = []
-    for impl in ("ours", "ceiling", "gymnasium"):
+    names = {"ours_other": f"ours ({other} threading)"}
+    for impl in ("ours", "ours_other", "ceiling", "gymnasium"):
         rows.append(
             {
-                "impl": impl,
+                "impl": names.get(impl, impl),
                 "robots": 1 if impl == "gymnasium" else cfg.robots,
                 "env_steps": steps[impl],
                 "seconds": best[impl],

@@ -195,16 +195,19 @@ def test_bad_actions_and_config_are_refused(state_guard):
 
 
 def test_same_result_with_two_threads():
+    """One thread, two threads with a share of the bodies each (``groups``), two threads
+    splitting every body (``rollout``): the same numbers."""
     runs = []
-    for threads in (0, 2):
-        world = ModularWorld(ModularConfig(num_envs=6, autoreset=False, threads=threads))
+    for threads, how in ((0, "groups"), (2, "groups"), (3, "rollout")):
+        config = ModularConfig(num_envs=6, autoreset=False, threads=threads, step_threads=how)
+        world = ModularWorld(config)
         obs = world.reset(seed=4)
         pol = world.policy("random", seed=1)
         for _ in range(5):
             obs = world.step(pol(obs)).obs
         runs.append(obs)
         world.close()
-    assert torch.equal(runs[0], runs[1])
+    assert torch.equal(runs[0], runs[1]) and torch.equal(runs[0], runs[2])
 
 
 def test_render_row_is_a_picture():
