@@ -23,7 +23,11 @@ taken; ``done[i]`` says that row's episode ended with it (terminated or truncate
 CleanRL's treatment: no bootstrap across it). A task that auto-resets returns the
 next episode's first observation in those rows. Arrays are read zero-copy
 (``torch.from_numpy``) and copied once into the rollout buffer, so the task may
-reuse its buffers between steps. Opponents (scripted, or past snapshots from
+reuse its buffers between steps. A task whose ``step`` takes ``out=`` may skip even
+that copy: on the CPU PPO passes ``out``, a dict of writable NumPy arrays (the next
+step's slot of the rollout buffer, one per observation key), and an observation
+array returned that *is* its slot (the same memory) is not copied again.
+Opponents (scripted, or past snapshots from
 :mod:`~colonylab.collective_ml.trainers.selfplay`) live inside the task: their rows
 are simply not the learner's.
 
@@ -76,6 +80,7 @@ This module imports no world and no run plumbing.
 
 from __future__ import annotations
 
+import inspect
 import signal
 import threading
 import time
@@ -258,6 +263,11 @@ class PPO:
         self.policy, self.task, self.collector = policy.to(self.device), task, collector
         source = collector if collector is not None else task
         self.n_agents = check_int("task.n_agents", int(source.n_agents), 1)
+        self._task_writes = (
+            collector is None
+            and self.device.type == "cpu"
+            and "out" in inspect.signature(task.step).parameters
+        )
         self.message_dim = int(getattr(policy, "message_dim", 0) or 0)
         self.checkpoint_every = check_int("checkpoint_every", checkpoint_every, 0)
         self.save, self.echo = save, echo
@@ -280,6 +290,8 @@ class PPO:
         self._obs: dict[str, Tensor] | None = None  # the next step's observation
         self._running = torch.zeros(self.n_agents, dtype=torch.float64)  # episode returns
         self._buffer: dict[str, Tensor] = {}
+        self._gather: dict[str, Tensor] = {}
+        self._staging: dict[str, Tensor] = {}
         self.finished: list[float] = []
         """Returns of the episodes that ended in the last collection."""
         self.timings: Scalars = {}
@@ -323,6 +335,14 @@ class PPO:
         buf["alive_next"] = torch.zeros(n, dtype=torch.bool, **on)
         if self.message_dim:
             buf["messages"] = torch.zeros((steps, n, self.message_dim), **on)
+        # rows of the living agents gathered for the forward (no fresh memory per step)
+        self._gather = {
+            k: torch.empty((n, *v.shape[1:]), dtype=v.dtype, **on)
+            for k, v in obs.items()
+            if k != "alive"
+        }
+        if self._task_writes:  # the observation after the last step, until the next collect
+            self._staging = {k: torch.empty_like(v, device="cpu") for k, v in obs.items()}
         if self.device.type != "cpu":  # the actions go back to the worlds every step
             buf["actions_cpu"] = torch.zeros((steps, n), dtype=torch.int64)
             buf["messages_cpu"] = torch.zeros((steps, n, max(self.message_dim, 1)))
@@ -333,7 +353,11 @@ class PPO:
         out = {}
         for key, value in self._buffer.items():
             if key.startswith("obs/") and key != "obs/alive":
-                out[key[4:]] = value[t] if rows is None else value[t].index_select(0, rows)
+                if rows is None:
+                    out[key[4:]] = value[t]
+                else:
+                    into = self._gather[key[4:]][: rows.numel()] if self._gather else None
+                    out[key[4:]] = torch.index_select(value[t], 0, rows, out=into)
         return out
 
     # -- one iteration ---------------------------------------------------------------------
@@ -351,7 +375,9 @@ class PPO:
         finished: list[float] = []
         for t in range(cfg.rollout_steps):
             for key, value in self._obs.items():
-                buf[f"obs/{key}"][t].copy_(value)
+                slot = buf[f"obs/{key}"][t]
+                if value.data_ptr() != slot.data_ptr():  # not written there by the task
+                    slot.copy_(value)
             alive = buf["obs/alive"][t]
             start = time.perf_counter()
             every = bool(alive.all())
@@ -380,10 +406,16 @@ class PPO:
                 sent = (
                     buf["messages_cpu"][t].copy_(buf["messages"][t]) if self.message_dim else None
                 )
+            kwargs = {}
             if sent is not None:
-                result = self.task.step(acts, messages=sent.numpy())
-            else:
-                result = self.task.step(acts)
+                kwargs["messages"] = sent.numpy()
+            if self._task_writes:
+                t_next = t + 1
+                kwargs["out"] = {
+                    k: (buf[f"obs/{k}"][t_next] if t_next < cfg.rollout_steps else v).numpy()
+                    for k, v in self._staging.items()
+                }
+            result = self.task.step(acts, **kwargs)
             obs, reward, done = result
             self._obs = self._take(obs)
             t_world += time.perf_counter() - start

@@ -178,9 +178,16 @@ class MagentBattleTask:
         self.view = np.zeros((self.n_agents, *VIEW_SHAPE), dtype=np.float32)
         self._seed = seed
 
-    def _obs(self, groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        np.concatenate(list(groups.values()), axis=0, out=self.view)
-        return {"view": self.view, "alive": self.world.alive}
+    def _obs(
+        self, groups: dict[str, np.ndarray], out: dict[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        # with the trainer's out=: the group views go straight into its rollout buffer
+        view = out["view"] if out is not None else self.view
+        np.concatenate(list(groups.values()), axis=0, out=view)
+        if out is None:
+            return {"view": view, "alive": self.world.alive}
+        np.copyto(out["alive"], self.world.alive)
+        return {"view": view, "alive": out["alive"]}
 
     def reset(self, seed: int) -> dict[str, np.ndarray]:
         self._seed = seed
@@ -188,14 +195,16 @@ class MagentBattleTask:
         self.n_agents = self.world.n_agents
         return obs
 
-    def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    def step(
+        self, actions: np.ndarray, out: dict[str, np.ndarray] | None = None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         result = self.world.step(actions)
         done = result.terminated | result.truncated
         if result.info.get("done") or result.truncated.any():
             self._seed += 1
             done |= self.world.alive
             return self.reset(self._seed), result.reward, done
-        return self._obs(result.obs), result.reward, done
+        return self._obs(result.obs, out), result.reward, done
 
 
 class SyntheticTask:

@@ -183,6 +183,31 @@ def test_ppo_learns_to_chase_over_several_steps():
     assert np.mean(returns[-3:]) > max(0.85, np.mean(random_returns) + 0.5)  # optimum ~0.93
 
 
+class WritingBandit(Bandit):
+    """The bandit writing its observations into the trainer's ``out`` slot (with a few
+    dead rows, so the living rows are gathered too)."""
+
+    def step(self, actions: np.ndarray, out: dict | None = None):
+        obs, reward, done = super().step(actions)
+        self.slots = getattr(self, "slots", 0)
+        if out is None:
+            return obs, reward, done
+        self.slots += 1
+        for key, value in obs.items():
+            np.copyto(out[key], value)
+        return {k: out[k] for k in obs}, reward, done
+
+
+def test_a_task_writing_into_the_buffer_changes_nothing_but_the_copies():
+    writing = PPO(_policy(4), WritingBandit(live=16, ghosts=4), PPOConfig(**FAST))
+    plain = PPO(_policy(4), Bandit(live=16, ghosts=4), PPOConfig(**FAST))
+    h1, h2 = writing.fit(3), plain.fit(3)
+    assert writing.task.slots == 3 * 4  # every step got a slot
+    for a, b in zip(writing.policy.parameters(), plain.policy.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert [r["charts/reward_mean"] for r in h1] == [r["charts/reward_mean"] for r in h2]
+
+
 def _chase_policy() -> GridPolicy:
     torch.manual_seed(1)
     return GridPolicy((1, 1, 13), 3, hidden=(32,))

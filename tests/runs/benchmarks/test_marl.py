@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from colonylab.runs.benchmarks.marl import BattleTask, Config, MAgent2Task, main
+from colonylab.collective_ml.trainers.ppo import PPO
+from colonylab.runs.benchmarks.marl import (
+    BattleTask,
+    Config,
+    MAgent2Task,
+    MagentBattleTask,
+    _ppo_config,
+    main,
+    network,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 ANCHOR = ROOT / ".venv-magent" / "bin" / "python"
@@ -77,3 +86,21 @@ def test_grid_world_task_trains_in_the_bench():
     (row,) = main(Config(**{**TINY, "world": "grid"}))
     assert row["agents"] == 200 and row["agent_steps_per_s"] > 0
     assert 0 <= row["direct_world_share"] < 1
+
+
+def test_magent_task_writes_straight_into_the_rollout_buffer_with_the_same_result():
+    cfg = Config(**TINY)
+    runs = []
+    for writes in (True, False):
+        task = MagentBattleTask(200, seed=0, max_cycles=6)
+        ppo = PPO(network(cfg), task, _ppo_config(cfg, task.n_agents))
+        assert ppo._task_writes
+        ppo._task_writes = writes  # the plain path: the task's own buffer, then a copy
+        for _ in range(4):
+            ppo.iterate()
+        runs.append((ppo, [r["charts/reward_mean"] for r in ppo.history]))
+    (a, curve_a), (b, curve_b) = runs
+    assert curve_a == curve_b
+    for p, q in zip(a.policy.parameters(), b.policy.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert a.task._seed >= 1  # a battle restarted: some slots came from the task's reset
