@@ -203,6 +203,9 @@ class Config:
     watch_blue: str = "greedy"
     """``colony watch``: the blue army (a :mod:`colonylab.runs.teams` name: greedy,
     random, noop, a shipped checkpoint's name or a checkpoint file)."""
+    init: str | None = None
+    """Start from the weights of this battle-selfplay checkpoint (a file, or a name in
+    runs/checkpoints such as battle-selfplay-prev) instead of fresh ones."""
     seed: int = 0
     """Seed of the network, the trainer, the pool and the battles."""
     threads: int | None = 1
@@ -473,9 +476,11 @@ def play(
         live = list(range(len(worlds)))
         done: dict[int, dict[str, float]] = {}
         while live:
-            actions = red(np.concatenate([obs[k]["red"] for k in live]))
+            actions = _living(red, [obs[k]["red"] for k in live],
+                              [worlds[k].alive[:n_red] for k in live])  # fmt: skip
             if callable(blue):
-                blue_actions = blue(np.concatenate([obs[k]["blue"] for k in live]))
+                blue_actions = _living(blue, [obs[k]["blue"] for k in live],
+                                       [worlds[k].alive[n_red:] for k in live])  # fmt: skip
             still = []
             for j, k in enumerate(live):
                 w = worlds[k]
@@ -492,6 +497,18 @@ def play(
             live = still
         out += [done[k] for k in range(len(worlds))]
     return out
+
+
+def _living(
+    player: Callable[[np.ndarray], np.ndarray], views: list[np.ndarray], alive: list[np.ndarray]
+) -> np.ndarray:
+    """``player``'s actions for the living rows of ``views`` (concatenated), ``STAY``
+    for the dead (late in a large battle most rows are dead: no forward for them)."""
+    living = np.concatenate(alive)
+    actions = np.full(len(living), STAY, np.int64)
+    if living.any():
+        actions[living] = player(np.concatenate(views)[living])
+    return actions
 
 
 def summarise(results: list[dict[str, float]]) -> dict[str, float]:
@@ -539,6 +556,16 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     policy = build_policy(cfg)
+    if cfg.init is not None:
+        from colonylab.runs import teams
+
+        start, _ = load_policy(teams.checkpoint_of(cfg.init) or cfg.init)
+        if start.spec() != policy.spec():
+            raise ValueError(
+                f"--init {cfg.init!r}: its network {start.spec()} is not this run's "
+                f"{policy.spec()} (--hidden)"
+            )
+        policy.load_state_dict(start.state_dict())
     pool = make_pool(cfg)
     task = SelfPlayTask(cfg, policy, pool, cfg.seed)
     best: dict[str, Any] = {"score": None, "iteration": 0}

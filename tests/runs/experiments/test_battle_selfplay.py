@@ -140,3 +140,10 @@ def test_move_cells_and_the_left_right_mirror_match_the_engine():
             world.step(np.array([action, bs.STAY]))
             ends.append(tuple(world.engine.positions(0)[0]))
         assert ends[1] == (20 - ends[0][0], ends[0][1]), a
+
+
+def test_init_refuses_a_checkpoint_of_another_network(tmp_path):
+    cfg = Config(**{**TINY, "hidden": (32,)}, init="battle-selfplay", out=str(tmp_path))
+    with pytest.raises(ValueError, match="--init 'battle-selfplay'") as err:
+        bs.main(cfg)
+    assert "\n" not in str(err.value) and not (tmp_path / "battle-selfplay").exists()
