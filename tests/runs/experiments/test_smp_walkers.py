@@ -15,15 +15,20 @@ pytest.importorskip("mujoco")
 from colonylab.agents.modular import build_modular  # noqa: E402
 from colonylab.collective_ml.base import flatten_params  # noqa: E402
 from colonylab.runs.cli import main as cli_main  # noqa: E402
+from colonylab.runs.common.stages import load_model  # noqa: E402
 from colonylab.runs.experiments.smp_walkers import (  # noqa: E402
+    CHECKPOINTS,
     WATCH_BODIES,
     Config,
     Rollouts,
     WalkerTask,
     WalkerWatch,
+    _NoTorque,
+    evaluate_episodes,
     policy_spec,
     train_bodies,
 )
+from colonylab.runs.experiments.smp_walkers import watch as smp_walkers_watch  # noqa: E402
 
 
 def test_rollouts_give_equal_candidates_equal_returns():
@@ -104,3 +109,23 @@ def test_bad_options_are_refused():
         Config(pop_size=3)
     with pytest.raises(ValueError, match="unknown body"):
         Config(agent="body-mlp", body="walker_9_main")
+
+
+SHIPPED = CHECKPOINTS / "smp-walkers.pt"
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped smp-walkers checkpoint")
+def test_shipped_smp_beats_standing_still_and_is_watched_by_default():
+    """The shipped SMP (TD3) re-scored on 3 training walkers, 2 episodes of 300 steps: its
+    return exceeds standing still's by > 100 on each (it lunges forward; see README)."""
+    policy, ckpt = load_model(SHIPPED, "smp-walkers", build_modular)
+    assert ckpt["provenance"]["command"].startswith("colony train smp-walkers")
+    cfg = Config(eval_episodes=2, eval_steps=300)
+    bodies = ["walker_7_main", "walker_4_flipped", "walker_3_main"]
+    smp = evaluate_episodes(policy, bodies, cfg)
+    still = evaluate_episodes(_NoTorque(), bodies, cfg)
+    for b in bodies:
+        assert smp[b]["return"].mean() > still[b]["return"].mean() + 100, b
+    watch = smp_walkers_watch(Config(), None)
+    assert watch.body == "walker_7_main" and watch.metadata["name"].endswith("(smp-walkers.pt)")
+    watch.close()
