@@ -48,13 +48,18 @@ under way restart), ``checkpoints/battle-selfplay.pt`` (the best validated weigh
 weights against greedy on a fresh battle, from the start to its end, with the
 viewer's overlay; ``--no-video`` skips it).
 
-Shipped: ``runs/checkpoints/battle-selfplay.pt`` is ``checkpoints/latest.pt`` of
-``colony train battle-selfplay --iterations 100`` (seed 0, one thread; rerun and checked
-bit-identical on the CPU), the snapshot that won most of 48 argmax battles against greedy
-among the pool's snapshots of a longer run (every 10 iterations; later ones swing between
-6% and 100%). Against greedy it won 98 of 100 battles at 162 agents (kill ratio 1.16),
-and every one of those played at 2,048 and 20,000 agents (see the README's table);
-against random all of them, losing no soldier at 162.
+Shipped: ``runs/checkpoints/battle-selfplay.pt`` is ``checkpoints/battle-selfplay.pt``
+(the best validated weights, iteration 90) of ``colony train battle-selfplay --init
+battle-selfplay-prev --mirror-blue True --lr 0.0003 --iterations 300 --minutes 28``
+(seed 0, one thread; stopped by its time limit after iteration 230; later validations
+swung between 0% and 100%): the previous shipped army, fine-tuned against the pool with
+blue mirrored (``mirror_blue``: a network playing blue reads mirrored views). The
+previous one, ``runs/checkpoints/battle-selfplay-prev.pt`` (``colony train
+battle-selfplay --iterations 100``, unmirrored self-play), is kept for ``colony eval``'s
+row against it. Head to head at 162 agents (100 battles a side) the new army wins 96 as
+red and 72 as blue (3 draws); note that the red side is favoured: the previous army
+against itself wins 87 of 100 as red. Measured tables: the README and ``colony eval
+battle-selfplay``.
 
     colony train battle-selfplay
     colony train battle-selfplay --iterations 60 --worlds 4
