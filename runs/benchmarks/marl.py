@@ -12,7 +12,9 @@ full iterations: ``rollout_steps`` world steps with the policy's forward on ever
 living agent, GAE, then ``epochs`` passes of minibatches of ``minibatch_size``
 samples (forward, backward, Adam). The row's ``agent_steps_per_s`` is living
 agent-steps collected *and learned from* per second of a whole iteration (the best
-of ``repeats`` after one untimed warm-up).
+of ``repeats`` after one untimed warm-up; ``large_repeats`` above 20,000 agents, where
+one iteration takes tens of seconds and the rollout buffer several GB: about 2.7 GB
+of float32 views at 100k agents, 5.5 GB resident in all).
 
 In the same run, ``network_ceiling_agent_steps_per_s`` is the same forward and the
 same PPO update on a synthetic batch of the same size (``rollout_steps x agents``
@@ -48,7 +50,8 @@ single-threaded. The table title and ``threads`` in the JSON say so.
 JSON: ``{"suite", "machine", "torch", "network", "threads", "config", "results"}``,
 one result per agent count with ``agents``, ``agent_steps_per_s``,
 ``network_ceiling_agent_steps_per_s``, ``world_share``, ``anchor_agent_steps_per_s``
-(null without ``--anchor-python``), ``anchor_agents``, ``anchor_world_share``, and the
+(null without ``--anchor-python``), ``anchor_agents``, ``anchor_world_share``,
+``repeats`` (the timed iterations behind the row), and the
 seconds of the best iteration split into ``world_s``, ``forward_s``, ``update_s``.
 """
 
@@ -76,6 +79,8 @@ from colonylab.runs.common.bench import results_header, threads_info, torch_thre
 
 N_ACTIONS = 21
 VIEW_SHAPE = (13, 13, 5)
+LARGE = 20_000
+"""Rows above this many agents time ``large_repeats`` iterations."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class Config:
     (``magent`` hands out float32)."""
     repeats: int = 2
     """Timed iterations (and ceiling measurements) per row after one warm-up; best counts."""
+    large_repeats: int = 1
+    """``repeats`` of the rows above 20,000 agents."""
     threads: int | None = None
     """torch threads (None: torch's default)."""
     anchor_python: str | None = None
@@ -112,7 +119,7 @@ class Config:
 
     def __post_init__(self) -> None:
         parse_counts("agents", self.agents)
-        for name in ("rollout_steps", "epochs", "minibatch_size", "repeats"):
+        for name in ("rollout_steps", "epochs", "minibatch_size", "repeats", "large_repeats"):
             check_int(f"--{name.replace('_', '-')}", getattr(self, name), 1)
         for h in self.hidden:
             check_int("--hidden widths", h, 1)
@@ -344,12 +351,16 @@ def _ppo_config(cfg: Config, agents: int) -> PPOConfig:
     )
 
 
+def _repeats(cfg: Config, agents: int) -> int:
+    return cfg.large_repeats if agents > LARGE else cfg.repeats
+
+
 def measure_training(task: Any, cfg: Config) -> dict[str, float]:
     """Best of ``repeats`` whole PPO iterations on ``task`` after one warm-up."""
     ppo = PPO(network(cfg), task, _ppo_config(cfg, task.n_agents))
     ppo.iterate()  # warm-up: buffers, kernels' first calls
     best: dict[str, float] | None = None
-    for _ in range(cfg.repeats):
+    for _ in range(_repeats(cfg, task.n_agents)):
         record = ppo.iterate()
         if best is None or record["charts/agent_steps_per_s"] > best["agent_steps_per_s"]:
             best = {
@@ -372,7 +383,7 @@ def measure_ceiling(view: np.ndarray, cfg: Config) -> dict[str, float]:
     ppo.collect()  # fills the buffer (untimed)
     ppo.update()  # warm-up
     best = math.inf
-    for _ in range(cfg.repeats):
+    for _ in range(_repeats(cfg, agents)):
         start = time.perf_counter()
         for t in range(cfg.rollout_steps):
             ppo.policy.act(ppo.policy_inputs(t, None), generator=ppo.generator)
@@ -405,6 +416,7 @@ def measure_row(agents: int, cfg: Config, console: Console | None = None) -> dic
         # between the two measurements): the time outside forward and update
         "direct_world_share": 1.0 - (ours["forward_s"] + ours["update_s"]) / ours["iteration_s"],
         "world_threads": task.kernel_threads,
+        "repeats": _repeats(cfg, task.n_agents),
         **{k: v for k, v in ours.items() if k != "agent_steps_per_s"},
         "ceiling_s": ceiling["ceiling_s"],
     }

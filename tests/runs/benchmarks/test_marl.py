@@ -39,6 +39,7 @@ def test_rows_carry_throughput_ceiling_and_share(tmp_path):
     )
     assert 0 <= row["direct_world_share"] < 1
     assert row["samples"] <= 2 * 200  # living agent-steps of one iteration
+    assert row["repeats"] == 1
     assert data["threads"]["ours"] == 1
     assert data["network"]["spec"]["hidden"] == [128, 128]
     assert data["network"]["parameters"] == 845 * 128 + 128 + 128 * 128 + 128 + 129 * 22
@@ -63,6 +64,8 @@ def test_bad_options_are_refused_in_one_line():
         Config(agents="1000,x")
     with pytest.raises(ValueError, match="--minibatch-size must be an integer >= 1"):
         Config(minibatch_size=0)
+    with pytest.raises(ValueError, match="--large-repeats must be an integer >= 1"):
+        Config(large_repeats=0)
     with pytest.raises(ValueError, match="--anchor-python '/nope' does not exist"):
         Config(anchor_python="/nope")
 
