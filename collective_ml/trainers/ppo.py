@@ -349,7 +349,8 @@ class PPO:
         self._buffer = buf
 
     def policy_inputs(self, t: int, rows: Tensor | None = None) -> dict[str, Tensor]:
-        """The policy's inputs of buffer step ``t`` (only ``rows`` when given)."""
+        """The policy's inputs of buffer step ``t`` (only ``rows`` when given: gathered
+        into a buffer the next call reuses)."""
         out = {}
         for key, value in self._buffer.items():
             if key.startswith("obs/") and key != "obs/alive":
