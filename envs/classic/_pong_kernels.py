@@ -311,13 +311,16 @@ def _span(centre, half, size):
     return max(first, 0), min(end, size)
 
 
-def layout_offsets(height: int, width: int, channels: int, patch: int):
+def layout_offsets(
+    height: int, width: int, channels: int, patch: int, patch_height: int | None = None
+):
     """Flat offsets of rows and columns in one env's observation: pixel ``(r, c)``,
     channel ``k`` sits at ``row_off[r] + col_off[c] + k``.
 
     ``patch == 0`` gives pixels ``[H, W, C]`` row-major; otherwise the layout of
-    :func:`colonylab.agents.sensory.patchify`: ``[P, patch, patch, C]`` with the
-    patches row-major over the grid (both offsets are separable in ``r`` and ``c``).
+    :func:`colonylab.agents.sensory.patchify`: ``[P, patch_height, patch, C]`` with the
+    patches row-major over the grid (both offsets are separable in ``r`` and ``c``);
+    ``patch_height`` None: square patches (``patch`` x ``patch``).
 
     Returns:
         ``(row_off int64[height], col_off int64[width])``.
@@ -326,9 +329,10 @@ def layout_offsets(height: int, width: int, channels: int, patch: int):
     c = np.arange(width, dtype=np.int64)
     if patch == 0:
         return r * width * channels, c * channels
+    ph = patch if patch_height is None else patch_height
     cols = width // patch
-    row_off = ((r // patch) * cols * patch * patch + (r % patch) * patch) * channels
-    col_off = ((c // patch) * patch * patch + c % patch) * channels
+    row_off = ((r // ph) * cols * ph * patch + (r % ph) * patch) * channels
+    col_off = ((c // patch) * ph * patch + c % patch) * channels
     return row_off, col_off
 
 

@@ -20,7 +20,8 @@ Observation            the last ``frame_stack`` (2) frames of a ``screen`` x ``s
                        (32 x 32) grayscale picture, float32 in [0, 1]: background 0,
                        ball and paddles 1, a dashed centre line 0.25 (``net``).
                        ``obs_mode="patches"`` (default): ``[N, P, patch*patch*K]`` with
-                       ``P = (screen / patch)**2`` (64 patches of 4 x 4 x 2 = 32 values),
+                       ``P = (screen / patch)**2`` (64 patches of 4 x 4 x 2 = 32 values;
+                       ``patch_height`` makes them rectangles, e.g. full-height strips),
                        the layout of :func:`colonylab.agents.sensory.patchify` on the
                        channels-last screen; ``"pixels"``: ``[N, H, W, K]``. Channel
                        ``K - 1`` is the newest frame. Torch tensors on ``device``
@@ -143,7 +144,10 @@ class PuzzlePongConfig:
     screen: int = 32
     """Side of the square observation screen in pixels (>= 4)."""
     patch: int = 4
-    """Side of a square patch; must divide ``screen``."""
+    """Side of a square patch (with ``patch_height``: its width); must divide ``screen``."""
+    patch_height: int | None = None
+    """Height of a patch (None: ``patch``, square); must divide ``screen``. ``screen``
+    makes full-height strips: each patch then spans the court from wall to wall."""
     frame_stack: int = 2
     """Frames shown as channels (the newest last), so motion is visible."""
     obs_mode: Literal["patches", "pixels"] = "patches"
@@ -181,11 +185,19 @@ class PuzzlePongConfig:
     def __post_init__(self) -> None:
         check_vector_config(self, screen=4, patch=1, frame_stack=1, points_to_win=1)
         check_choice("obs_mode", self.obs_mode, ("patches", "pixels"))
+        divisors = [d for d in range(1, self.screen + 1) if self.screen % d == 0]
         if self.screen % self.patch:
-            divisors = [d for d in range(1, self.screen + 1) if self.screen % d == 0]
             raise ValueError(
                 f"patch {self.patch} does not divide the screen size {self.screen}; pick one "
                 f"of {divisors} or change screen"
+            )
+        ph = self.patch_height
+        if ph is not None and (
+            isinstance(ph, bool) or not isinstance(ph, int) or ph < 1 or self.screen % ph
+        ):
+            raise ValueError(
+                f"patch_height {ph!r} must be None or one of {divisors} (divisors of the "
+                f"screen size {self.screen})"
             )
         for name in ("ball_speed", "paddle_speed", "opponent_speed"):
             check_float(name, getattr(self, name), 0.0, low_open=True)
@@ -226,6 +238,8 @@ class PuzzlePongWorld(SeededVectorWorld):
         self.render_envs = config.render_envs
         self.obs_mode = config.obs_mode
         self.patch = config.patch
+        self.patch_height = config.patch if config.patch_height is None else config.patch_height
+        """Rows of a patch (``patch`` unless the config sets ``patch_height``)."""
         self.ball_speed = float(config.ball_speed)
         self.paddle_speed = float(config.paddle_speed)
         self.opponent_speed = float(config.opponent_speed)
@@ -287,7 +301,7 @@ class PuzzlePongWorld(SeededVectorWorld):
         self._all = np.arange(n, dtype=np.int64)
         self._pixel_offsets = K.layout_offsets(self.screen, self.screen, k, 0)
         self._offsets = (
-            K.layout_offsets(self.screen, self.screen, k, self.patch)
+            K.layout_offsets(self.screen, self.screen, k, self.patch, self.patch_height)
             if obs_mode == "patches"
             else self._pixel_offsets
         )
@@ -295,14 +309,14 @@ class PuzzlePongWorld(SeededVectorWorld):
     # -- shapes ---------------------------------------------------------------------------------
     @property
     def num_patches(self) -> int:
-        """``P``, patches per observation (``(screen / patch)**2``)."""
-        return (self.screen // self.patch) ** 2
+        """``P``, patches per observation (``(screen / patch_height) * (screen / patch)``)."""
+        return (self.screen // self.patch_height) * (self.screen // self.patch)
 
     @property
     def obs_shape(self) -> tuple[int, ...]:
         """The shape of one env's observation."""
         if self.obs_mode == "patches":
-            return (self.num_patches, self.patch * self.patch * self.frame_stack)
+            return (self.num_patches, self.patch_height * self.patch * self.frame_stack)
         return (self.screen, self.screen, self.frame_stack)
 
     # -- reset ----------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ condition                               wrappers (innermost first)
 ``Condition("unshuffled")``             none
 ``Condition(.., shuffle=0)``            :class:`ShuffleObservations` drawn at reset
 ``Condition(.., shuffle=K)``            re-drawn every ``K`` steps
-``Condition(.., noise=M)``              :class:`NoiseChannels`, ``M`` channels (last)
+``Condition(.., noise=M)``              :class:`NoiseChannels`, ``M`` channels (then
+                                        shuffled in with the real ones)
 ``Condition(.., occlude=s)``            :class:`OccludePatches`, share ``s`` (first)
 =====================================  ============================================
 
@@ -47,9 +48,14 @@ class Condition:
         name: Row label (``unshuffled``, ``shuffled at reset``, ...).
         shuffle: ``None`` no shuffle, ``0`` a permutation per episode drawn at reset,
             ``K >= 1`` re-drawn every ``K`` steps.
-        noise: Pure-noise channels appended (after shuffling: they are inputs like any).
+        noise: Pure-noise channels appended (before shuffling: shuffled in with the real
+            inputs).
         occlude: Share of patches hidden (patch worlds).
         occlude_mode: ``drop`` (fewer inputs) or ``zero`` (the baseline's shape kept).
+        noise_max: None, or draw the number of noise channels at every reset uniformly in
+            ``[noise, noise_max]`` (training).
+        occlude_max: None, or draw the hidden share at every reset uniformly in
+            ``[occlude, occlude_max]`` (training).
     """
 
     name: str
@@ -57,20 +63,31 @@ class Condition:
     noise: int = 0
     occlude: float = 0.0
     occlude_mode: str = "drop"
+    noise_max: int | None = None
+    occlude_max: float | None = None
 
     def wrap(self, world: Any, seed: int) -> Any:
-        """``world`` under this condition's wrappers (seeded from ``seed``)."""
-        if self.occlude > 0:
-            world = OccludePatches(world, self.occlude, seed=seed + 1, mode=self.occlude_mode)
+        """``world`` under this condition's wrappers (seeded from ``seed``): occlusion
+        first, then the noise channels, then the shuffle (noise is shuffled in with the
+        real inputs)."""
+        if self.occlude > 0 or self.occlude_max:
+            world = OccludePatches(
+                world,
+                self.occlude,
+                seed=seed + 1,
+                mode=self.occlude_mode,
+                max_share=self.occlude_max,
+            )
+        if self.noise or self.noise_max:
+            world = NoiseChannels(world, extra=self.noise, seed=seed + 3, max_extra=self.noise_max)
         if self.shuffle is not None:
             world = ShuffleObservations(world, every=self.shuffle or None, seed=seed + 2)
-        if self.noise:
-            world = NoiseChannels(world, extra=self.noise, seed=seed + 3)
         return world
 
     def changes_input_count(self) -> bool:
         """Whether the wrapped world has another number of inputs than the world."""
-        return self.noise > 0 or (self.occlude > 0 and self.occlude_mode == "drop")
+        occluded = (self.occlude > 0 or bool(self.occlude_max)) and self.occlude_mode == "drop"
+        return self.noise > 0 or bool(self.noise_max) or occluded
 
 
 def wrapped_factory(

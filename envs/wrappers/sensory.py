@@ -15,6 +15,7 @@ ShuffleObservations     ``[N, D, ...] -> same``        a random permutation of a
                                                        drawn at reset or every ``K`` steps
 NoiseChannels           ``[N, D, ...] -> [N, D+k, ...]``  appends ``k`` channels of fresh
                                                        ``N(0, std)`` noise each step
+                                                       (``k`` fixed, or drawn per reset)
 OccludePatches          ``[N, P, d] -> [N, P-r, d]``   removes ``r = round(share * P)``
                                                        random patches per env and episode
                                                        (``mode="zero"``: zeroes them instead)
@@ -216,27 +217,50 @@ class NoiseChannels(SensoryWrapper):
     """Append ``extra`` channels of pure noise, fresh ``N(0, std)`` every observation.
 
     ``[N, D, ...] -> [N, D + extra, ...]``; the original channels come first, unchanged.
+    With ``max_extra`` the number of noise channels is drawn at every reset, uniformly
+    in ``[extra, max_extra]`` (one number for the whole batch: its envs share a shape),
+    as Tang & Ha trained their cart-pole agent; ``extra`` may then be 0.
 
     Args:
         world: A vectorized world with float observations ``[N, D, ...]``.
-        extra: ``k >= 1`` noise channels.
+        extra: ``k >= 1`` noise channels (the least, ``>= 0``, with ``max_extra``).
         std: Standard deviation of the noise, > 0.
         seed: Seed of the wrapper's generator (None: fresh entropy).
+        max_extra: None (always ``extra``), or the most noise channels of a reset.
 
     Raises:
-        ValueError: ``extra`` < 1, ``std`` not a finite positive number; (at reset) an
-            observation of rank < 2 or of a non-float dtype.
+        ValueError: ``extra`` < 1 (< 0 with ``max_extra``), ``max_extra`` < ``extra`` or
+            < 1, ``std`` not a finite positive number; (at reset) an observation of rank
+            < 2 or of a non-float dtype.
     """
 
     def __init__(
-        self, world: Any, extra: int = 1, std: float = 1.0, seed: int | None = None
+        self,
+        world: Any,
+        extra: int = 1,
+        std: float = 1.0,
+        seed: int | None = None,
+        max_extra: int | None = None,
     ) -> None:
-        if isinstance(extra, bool) or not isinstance(extra, int) or extra < 1:
-            raise ValueError(f"extra must be an integer >= 1 (noise channels), got {extra!r}")
+        low = 0 if max_extra is not None else 1
+        if isinstance(extra, bool) or not isinstance(extra, int) or extra < low:
+            raise ValueError(f"extra must be an integer >= {low} (noise channels), got {extra!r}")
+        if max_extra is not None and (
+            isinstance(max_extra, bool)
+            or not isinstance(max_extra, int)
+            or max_extra < max(extra, 1)
+        ):
+            raise ValueError(
+                f"max_extra must be None or an integer >= max(extra, 1) = {max(extra, 1)}, "
+                f"got {max_extra!r}"
+            )
         if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
             raise ValueError(f"std must be a finite number > 0, got {std!r}")
         super().__init__(world, seed)
+        self.min_extra = extra
+        self.max_extra = max_extra
         self.extra = extra
+        """Noise channels of the current episode batch."""
         self.std = float(std)
 
     def _on_reset(self, obs: Tensor) -> None:
@@ -246,8 +270,13 @@ class NoiseChannels(SensoryWrapper):
                 f"NoiseChannels needs float observations, got dtype {obs.dtype}; convert "
                 "the world's observations to float first"
             )
+        if self.max_extra is not None:
+            span = self.max_extra - self.min_extra + 1
+            self.extra = self.min_extra + int(torch.randint(span, (1,), generator=self.generator))
 
     def _transform(self, obs: Tensor) -> Tensor:
+        if not self.extra:
+            return obs
         shape = (obs.shape[0], self.extra, *obs.shape[2:])
         noise = torch.randn(shape, generator=self.generator, dtype=torch.float64) * self.std
         return torch.cat((obs, noise.to(device=obs.device, dtype=obs.dtype)), dim=1)
@@ -257,7 +286,9 @@ class OccludePatches(SensoryWrapper):
     """Hide a fixed random share of the patches of patch observations ``[N, P, d]``.
 
     For every env and episode ``round(share * P)`` patches (Python's ``round``) are chosen
-    at random and stay hidden until the episode ends. ``mode="drop"`` (default; what the
+    at random and stay hidden until the episode ends. With ``max_share`` the share itself
+    is drawn at every reset, uniformly in ``[share, max_share]`` (one for the batch), so
+    that training meets every degree of occlusion up to ``max_share``. ``mode="drop"`` (default; what the
     paper does: the agent gets fewer inputs) removes them, giving ``[N, P - r, d]`` with
     the kept patches in their original order; ``mode="zero"`` keeps the shape and zeroes
     them.
@@ -267,21 +298,37 @@ class OccludePatches(SensoryWrapper):
         share: Share of patches hidden, in ``[0, 1)`` (the paper: 0.7).
         seed: Seed of the wrapper's generator (None: fresh entropy).
         mode: ``"drop"`` or ``"zero"``.
+        max_share: None (always ``share``), or the largest share of a reset.
 
     Raises:
-        ValueError: ``share`` outside ``[0, 1)``, an unknown mode; (at reset) an
+        ValueError: ``share`` outside ``[0, 1)``, ``max_share`` outside ``[share, 1)``,
+            an unknown mode; (at reset) an
             observation that is not ``[N, P, d]`` or a share that hides every patch.
     """
 
     def __init__(
-        self, world: Any, share: float = 0.7, seed: int | None = None, mode: str = "drop"
+        self,
+        world: Any,
+        share: float = 0.7,
+        seed: int | None = None,
+        mode: str = "drop",
+        max_share: float | None = None,
     ) -> None:
         if not (isinstance(share, (int, float)) and 0.0 <= share < 1.0):
             raise ValueError(f"share must be in [0, 1), got {share!r}")
+        if max_share is not None and not (
+            isinstance(max_share, (int, float)) and share <= max_share < 1.0
+        ):
+            raise ValueError(
+                f"max_share must be None or in [share, 1) = [{share}, 1), got {max_share!r}"
+            )
         if mode not in ("drop", "zero"):
             raise ValueError(f"mode must be 'drop' or 'zero', got {mode!r}")
         super().__init__(world, seed)
+        self.min_share = float(share)
+        self.max_share = None if max_share is None else float(max_share)
         self.share = float(share)
+        """Share hidden in the current episode batch."""
         self.mode = mode
         self.keep_mask: Tensor | None = None
         """``bool[N, P]``: True for the patches each env's agent sees."""
@@ -301,6 +348,12 @@ class OccludePatches(SensoryWrapper):
     def _on_reset(self, obs: Tensor) -> None:
         self._check_rank(obs, (3,), "patch observations [N, P, patch_dim] (rank 3)")
         patches = obs.shape[1]
+        if self.max_share is not None:
+            # one share for the batch (dropped patches change the shape), hiding fewer
+            # than all patches
+            u = float(torch.rand((), generator=self.generator, dtype=torch.float64))
+            share = self.min_share + u * (self.max_share - self.min_share)
+            self.share = min(share, (patches - 1) / patches)
         if round(self.share * patches) >= patches:
             raise ValueError(
                 f"share {self.share} of {patches} patches hides all of them; use a smaller share"

@@ -15,10 +15,15 @@ FACTORY = SwingUpWorld.factory(dtype="float32", max_episode_steps=50, validate_a
 
 
 def test_wrap_stacks_the_wrappers_in_order():
+    """Noise channels go under the shuffle: they are shuffled in with the real inputs."""
     world = Condition("x", shuffle=5, noise=3).wrap(FACTORY(num_envs=2), seed=0)
-    assert isinstance(world, NoiseChannels) and isinstance(world.world, ShuffleObservations)
-    assert world.world.every == 5
+    assert isinstance(world, ShuffleObservations) and isinstance(world.world, NoiseChannels)
+    assert world.every == 5
     assert world.reset(seed=1).shape == (2, 8)
+    # the five real inputs do not all stay in front
+    world = Condition("x", shuffle=0, noise=3).wrap(FACTORY(num_envs=64), seed=0)
+    world.reset(seed=1)
+    assert bool((world.permutation[:, :5] >= 5).any())
     assert Condition("plain").wrap(FACTORY(num_envs=2), 0).reset(seed=1).shape == (2, 5)
     assert Condition("n", noise=2).changes_input_count()
     assert Condition("z", occlude=0.5, occlude_mode="zero").changes_input_count() is False
@@ -74,3 +79,36 @@ def test_one_env_speaks_gymnasium():
 def test_bad_shuffle_is_refused():
     with pytest.raises(ValueError, match="every"):
         Condition("bad", shuffle=-1).wrap(FACTORY(num_envs=1), 0)
+
+
+def test_random_noise_count_per_reset_is_seeded_and_in_range():
+    cond = Condition("train", shuffle=0, noise=0, noise_max=4)
+    assert cond.changes_input_count()
+    make = wrapped_factory(FACTORY, cond, seed=3, reseed=True)
+    world = make(num_envs=2)
+    counts = {world.reset(seed=np.array([s, s + 1])).shape[1] - 5 for s in range(40)}
+    assert counts == {0, 1, 2, 3, 4}
+    again = make(num_envs=2)
+    for s in (5, 9):
+        torch.testing.assert_close(
+            world.reset(seed=np.array([s, s + 1])), again.reset(seed=np.array([s, s + 1]))
+        )
+
+
+def test_random_occlusion_share_per_reset():
+    class Patches:  # (N, P, d) observations
+        def reset(self, seed=None, options=None):
+            return torch.ones(3, 10, 2)
+
+    world = Condition("o", occlude=0.2, occlude_max=0.8, occlude_mode="zero").wrap(Patches(), 0)
+    hidden = set()
+    for s in range(30):
+        obs = world.reset(seed=s)
+        per_env = (obs.sum(-1) == 0).sum(1)
+        assert len(set(per_env.tolist())) == 1  # one share for the batch
+        hidden.add(int(per_env[0]))
+    assert hidden <= set(range(2, 9)) and len(hidden) >= 4
+    with pytest.raises(ValueError, match="max_share"):
+        OccludePatches(Patches(), 0.5, max_share=0.3)
+    with pytest.raises(ValueError, match="max_extra"):
+        NoiseChannels(FACTORY(num_envs=1), extra=3, max_extra=2)

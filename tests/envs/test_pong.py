@@ -573,3 +573,21 @@ def test_background_ramp_tells_rows_apart_and_is_not_foreground():
     assert world.subset([1]).background == 0.5
     with pytest.raises(ValueError, match="background"):
         PuzzlePongWorld.factory(background=1.5)(1)
+
+
+def test_rectangular_patches_tile_the_screen():
+    """patch_height: full-height strips (or any rectangle) cut the same pixels."""
+    for width, height in ((2, 32), (4, 8)):
+        world = PuzzlePongWorld(
+            PuzzlePongConfig(num_envs=2, patch=width, patch_height=height, seed=0)
+        )
+        obs = world.reset(seed=3)
+        for _ in range(5):
+            obs = world.step(world.teacher_actions()).obs
+        assert obs.shape == (2, (32 // width) * (32 // height), width * height * 2)
+        pixels = world.pixels()  # [N, 32, 32, 2]
+        cut = pixels.reshape(2, 32 // height, height, 32 // width, width, 2)
+        cut = cut.permute(0, 1, 3, 2, 4, 5).reshape(obs.shape)
+        torch.testing.assert_close(obs, cut)
+    with pytest.raises(ValueError, match="patch_height"):
+        PuzzlePongConfig(patch_height=5)

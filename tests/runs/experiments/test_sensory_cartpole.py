@@ -40,7 +40,7 @@ TINY = exp.Config(
     reshuffle_every=10,
     eval_episodes=2,
     shuffle_every=10,
-    noise_channels=3,
+    eval_noise=(3,),
     watch_envs=2,
 )
 
@@ -65,10 +65,10 @@ def test_main_writes_both_checkpoints_and_the_evaluation(tiny_run):
             assert stage["generations"] == 2 and {"before", "after"} <= set(stage)
     rows = json.loads((run / "eval.json").read_text())["rows"]
     assert rows == summary["rows"]
-    assert {r["agent"] for r in rows} == {"AttentionNeuron", "MLP"}
+    assert {r["agent"] for r in rows} == {"AttentionNeuron", "MLP", "teacher (the MLP, unshuffled)"}
     for r in rows:
         assert {"condition", "agent", "mean", "std", "episodes"} <= set(r)
-    noise = [r for r in rows if "noise" in r["condition"]]
+    noise = [r for r in rows if "noise" in r["condition"] and "teacher" not in r["agent"]]
     assert {r["agent"]: r["mean"] is None for r in noise} == {"AttentionNeuron": False, "MLP": True}
 
 
@@ -134,6 +134,32 @@ def test_resume_is_bit_identical(tiny_run, tmp_path, stage, counter):
         return [{k: v for k, v in r.items() if "seconds" not in k and k != "time"} for r in lines]
 
     assert metrics(full) == metrics(stopped)
+
+
+@pytest.mark.parametrize("method", ["distill", "pgpe"])
+def test_noise_stage_continues_from_init(tiny_run, tmp_path, method):
+    """--init starts the AttentionNeuron from a checkpoint and runs only the noise stage
+    (a random number of noise channels per episode batch, shuffled in)."""
+    run, _ = tiny_run
+    ckpts = run / "checkpoints"
+    cfg = dataclasses.replace(
+        TINY,
+        agents="attention",
+        teacher=str(ckpts / exp.checkpoint_name("mlp")),
+        init=str(ckpts / exp.checkpoint_name("attention")),
+        noise_method=method,
+        noise_generations=1,
+        noise_episodes=1,
+        train_noise_max=3,
+        out=str(tmp_path),
+    )
+    exp.main(cfg)
+    (out,) = (tmp_path / "sensory-cartpole").iterdir()
+    ckpt = load_checkpoint(out / "checkpoints" / exp.checkpoint_name("attention"))
+    noise = ckpt["provenance"]["noise"]
+    assert {"before", "after", "before_by_noise", "after_by_noise"} <= set(noise)
+    assert ckpt["provenance"]["init"]["command"].startswith("colony train sensory-cartpole")
+    assert "--init" in ckpt["provenance"]["command"]
 
 
 def test_loop_evaluator_trains_the_mlp(tmp_path):
