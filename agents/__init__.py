@@ -60,6 +60,12 @@ def _attention(**kw: Any) -> nn.Module:
     return AttentionNeuronPolicy(**kw)
 
 
+def _patch_cnn(**kw: Any) -> nn.Module:
+    from colonylab.agents.patch_cnn import PatchCNNPolicy
+
+    return PatchCNNPolicy(**kw)
+
+
 def _grid(**kw: Any) -> nn.Module:
     from colonylab.agents.grid_policy import GridPolicy
 
@@ -98,6 +104,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "linear": _linear,
     "backprop": _backprop,
     "attention": _attention,
+    "patch-cnn": _patch_cnn,
     "nca": _nca,
     "grid": _grid,
     "consensus": _consensus,

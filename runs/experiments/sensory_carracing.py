@@ -246,10 +246,7 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
 
 
 def build(spec: dict[str, Any]) -> torch.nn.Module:
-    """``agents.build`` plus the ``patch-cnn`` baseline."""
-    if spec.get("type") == "patch-cnn":
-        kwargs = {k: v for k, v in spec.items() if k != "type"}
-        return PatchCNNPolicy(**kwargs)
+    """``agents.build`` (``attention`` or the ``patch-cnn`` baseline)."""
     return build_agent(spec)
 
 
