@@ -6,7 +6,7 @@ MAgent2's ``battle_v4`` against the scripted ``greedy`` army.
 world            ``colonylab.envs.magent.battle_v4`` (MAgent2's rules; ``map_size`` 45:
                  81 vs 81); blue is always the scripted ``greedy`` army
 agent            the ``battle-selfplay`` network, :class:`~colonylab.agents.grid_policy.
-                 GridPolicy` ``845 -> 128 -> 128 -> 21 + 1`` (tanh MLP; 127,767
+                 GridPolicy` ``845 -> 128 -> 128 -> 21 + 1`` (tanh MLP; 127,638
                  parameters), attacks masked to cells showing an enemy
 ``ppo``          :class:`~colonylab.collective_ml.trainers.ppo.PPO` on ``worlds`` battles
                  (the ``battle-selfplay`` task with a pool of ``greedy`` only); with
@@ -43,6 +43,17 @@ TensorBoard namespaced by method (``ppo/validation_win_rate``, ...). The final r
 ``final_battles`` battles (``eval_seed`` onward, MAgent2's 1,000-step limit).
 No checkpoints are shipped and runs are not resumable (short studies); each method's
 final weights are saved to ``checkpoints/<method>.pt``.
+
+**Measured** (seed 0, one thread, niced, on 2 cores shared with ~8 other jobs, so the
+wall times are loose). ``--method compare --budget 2000000 --with-pso True`` at map 45,
+final 50 battles against greedy: PPO 2.01M agent-steps in 485 s, win rate 1.00, kill
+difference +0.21 (kill ratio 1.26); PGPE 2.03M in 915 s, win 0.00, -0.18 (0.82), still
+climbing; PSO 2.04M in 1,131 s, win 0.00, -0.66 (0.34). ``--method ae-study
+--ae-budget 200000 --ae-worlds 4 --curve-points 2 --final-battles 30``: Adam tuned to
+lr 1e-3 on seed 0 (of 3e-4, 1e-3, 3e-3), then on seeds 1-3 win rate 0.37 +- 0.79, kill
+difference -0.02 +- 0.12; AE-Adam from 3e-4: 0.02 +- 0.10 and -0.38 +- 0.61 (95%
+t-intervals over 3 seeds). AE raised the learning rate to ~3.6e-3 in its first
+iteration and then cut it to 1e-7 .. 2e-5 by the end, so those runs stopped learning.
 
     colony train battle-cores --method compare --budget 1000000
     colony train battle-cores --method ae-study --ae-budget 200000
