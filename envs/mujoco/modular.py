@@ -143,10 +143,11 @@ class ModularConfig:
     """MuJoCo steps per env step (modular-rl: 4)."""
     threads: int = 1
     """Threads of MuJoCo's ``rollout`` (0: the calling thread only)."""
-    step_threads: Literal["groups", "rollout"] = "groups"
-    """With ``threads`` >= 2: ``groups`` gives each thread its share of the robots (all
-    bodies, one hand-off per step); ``rollout`` splits every body's robots over
-    MuJoCo's thread pool (one hand-off per body and step). Same results."""
+    step_threads: Literal["rollout", "groups"] = "rollout"
+    """With ``threads`` >= 2: ``rollout`` splits every body's robots over MuJoCo's thread
+    pool (one hand-off per body and step); ``groups`` gives each of ``threads`` Python
+    threads its share of the robots (all bodies, one hand-off per step; slower on the
+    shared 2-core machine: 4.5k vs 7.6k env-steps/s at 256 robots). Same results."""
     terminate: bool = True
     """End episodes of fallen robots (the family's health check)."""
     limb_types: bool | None = None

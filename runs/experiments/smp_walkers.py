@@ -1,37 +1,49 @@
-"""Experiment ``smp-walkers``: one modular policy for the Walker++ family, trained with
-PGPE on all training walkers at once, tested zero-shot on the held-out ones.
+"""Experiment ``smp-walkers``: one modular policy for the Walker++ family, trained on
+all training walkers at once (TD3, or PGPE), tested zero-shot on the held-out ones.
 
 ===============  ==========================================================================
-world            :class:`~colonylab.envs.mujoco.modular.ModularWorld`: every candidate
-                 plays every training body (the 10 Walker++ bodies of modular-rl's
-                 training split) in ONE batched world of ``pop_size x 10`` robots;
-                 finished episodes freeze; episodes of at most ``max_steps`` steps
+world            :class:`~colonylab.envs.mujoco.modular.ModularWorld` with modular-rl's
+                 reward (forward velocity + 1 - 0.001 ||a||^2) and walker health band;
+                 the 10 Walker++ bodies of modular-rl's training split in ONE batched
+                 world; episodes of at most ``max_steps`` (1000) steps
 agent            ``--agent smp`` (:class:`~colonylab.agents.modular.SharedModularPolicy`),
                  ``independent`` (the limb network without messages), ``transformer``
                  (Amorpheus-style), or ``body-mlp`` (a monolithic MLP trained on ONE
                  body, ``--body``: the per-body baseline)
-core             :class:`~colonylab.collective_ml.es.PGPE` + ClipUp over the policy's
-                 flat weights; candidates run as one ``vmap``-ed ``functional_call``
-trainer          :func:`~colonylab.collective_ml.trainers.evolve`
-fitness          mean return over the bodies (one episode each, the same starts for
-                 every candidate of a generation, new starts every generation)
-validation       the mean ``mu`` on fresh starts every ``validate_every`` generations
+``--trainer      :class:`~colonylab.collective_ml.trainers.td3.TD3`: ``--td3.copies``
+td3`` (default)  robots per body step together (autoreset), every transition of every
+                 body goes into one replay buffer; the actor is the modular policy (one
+                 set of weights for every limb of every body), the twin critics
+                 :class:`~colonylab.agents.modular.PaddedQ` (an MLP over the body padded
+                 to 7 limbs; training only). ``--td3.updates-per-step`` gradient updates
+                 per transition; validation (one 1000-step episode per training body)
+                 every ``--td3.validate-every`` transitions keeps the best weights.
+                 Body-MLP: ``10 x copies`` robots of its one body, so the same
+                 ``--td3.steps / 10`` is the same budget per body as the shared policy's
+``--trainer      :class:`~colonylab.collective_ml.es.PGPE` + ClipUp over the policy's
+pgpe``           flat weights, candidates as one ``vmap``-ed ``functional_call`` in one
+                 world of ``pop_size x 10`` robots (:func:`~colonylab.collective_ml.
+                 trainers.evolve`); fitness: mean return over the bodies
 ===============  ==========================================================================
 
-Writes ``metrics.jsonl``, ``checkpoints/latest.pt`` (``--resume RUN_DIR`` continues)
-and ``checkpoints/smp_walkers_<agent>.pt`` (one checkpoint format, kind
-``smp-walkers``). ``colony eval smp-walkers --json PATH`` evaluates the checkpoint
-given (or every ``runs/checkpoints/smp_walkers_*.pt`` shipped) on every Walker++ body,
-train and held-out, plus a standing-still reference (``noop``: no torque): rows
-``{body, split, agent, mean, std, episodes}``.
+Writes ``metrics.jsonl``, ``checkpoints/latest.pt`` (``--resume RUN_DIR`` continues;
+TD3 refills its replay buffer) and ``checkpoints/smp_walkers_<agent>.pt`` (one
+checkpoint format, kind ``smp-walkers``). ``colony eval smp-walkers --json PATH``
+evaluates the checkpoint given (or every shipped ``runs/checkpoints/smp-walkers*.pt``)
+on every Walker++ body, train and held-out, plus standing still (``noop``: no torque)
+and random torques: rows ``{body, split, agent, mean, std, episodes}`` (+ the mean
+``distance`` travelled and episode ``length``). ``colony watch smp-walkers``: one body
+at a time, keys ``n`` / ``p`` / ``1``-``9`` switch bodies under the same policy.
 
-Budget note: the SMP paper trains with TD3 for 20M steps; the runs here are short
-population runs on a shared CPU and say so in their provenance.
+Budget note: the SMP paper trains with TD3 for 20M steps; the shipped runs had ~1e5
+transitions on a shared 2-core CPU and say so in their provenance.
 
-    colony train smp-walkers --generations 40
-    colony train smp-walkers --agent independent
-    colony train smp-walkers --agent body-mlp --body walker_5_main
+    colony train smp-walkers --td3.steps 99140
+    colony train smp-walkers --agent independent --td3.steps 99140
+    colony train smp-walkers --agent body-mlp --body walker_5_main --td3.steps 9914
+    colony train smp-walkers --trainer pgpe --generations 40 --max-steps 200
     colony eval smp-walkers --json runs/out/eval-smp-walkers.json
+    colony watch smp-walkers
 """
 
 from __future__ import annotations
@@ -698,7 +710,7 @@ class WalkerWatch:
         return result
 
     def render_rgb(self) -> np.ndarray:
-        return self.world.render_rgb(panel_width=320, panel_height=480)
+        return self.world.render_rgb(panel_width=400, panel_height=600)
 
     def metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {
