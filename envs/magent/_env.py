@@ -461,6 +461,10 @@ class MagentWorld:
         for g in self.handles:
             n = int(e.group_start[g + 1] - e.group_start[g])
             view, ids = self.env._group_obs(g)
+            if ids.size == n:  # every slot listed (ids is the group's whole range, in
+                # order): the pooled view already is the full array -- no zeros + scatter
+                out[self.definition.names[g]] = view
+                continue
             full = np.zeros((n, *view.shape[1:]), np.float32)
             full[ids - e.group_start[g]] = view
             out[self.definition.names[g]] = full
