@@ -58,7 +58,13 @@ from rich.console import Console
 from rich.table import Table
 from torch.func import functional_call, vmap
 
-from colonylab._checks import check_choice, check_dataclass_ints, check_optional_int
+from colonylab._checks import (
+    check_choice,
+    check_dataclass_ints,
+    check_float,
+    check_int,
+    check_optional_int,
+)
 from colonylab.agents.modular import build_modular
 from colonylab.collective_ml.base import batched_params_dict, flatten_params, unflatten_into
 from colonylab.collective_ml.es import PGPE
@@ -126,6 +132,14 @@ class TD3Options:
     """Hidden width of the padded-MLP critics."""
     validate_every: int = 50_000
     """Validate (one 1000-step episode per body) every this many transitions."""
+
+    def __post_init__(self) -> None:
+        for name, low in (("steps", 1), ("copies", 1), ("batch_size", 1), ("start_steps", 0),
+                          ("buffer_size", 1), ("critic_hidden", 1), ("validate_every", 1)):  # fmt: skip
+            check_int(f"--td3.{name.replace('_', '-')}", getattr(self, name), low)
+        for name in ("updates_per_step", "expl_noise", "actor_lr", "critic_lr"):
+            check_float(f"--td3.{name.replace('_', '-')}", getattr(self, name), 0.0,
+                        low_open=name.endswith("lr"))  # fmt: skip
 
 
 @dataclass(frozen=True)

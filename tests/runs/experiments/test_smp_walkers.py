@@ -21,6 +21,7 @@ from colonylab.runs.experiments.smp_walkers import (  # noqa: E402
     WATCH_BODIES,
     Config,
     Rollouts,
+    TD3Options,
     WalkerTask,
     WalkerWatch,
     _NoTorque,
@@ -103,6 +104,10 @@ def test_watch_switches_bodies_with_keys_and_keeps_the_policy():
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="--trainer"):
         Config(trainer="sac")
+    with pytest.raises(ValueError, match="--td3.batch-size"):
+        TD3Options(batch_size=0)
+    with pytest.raises(ValueError, match="--td3.actor-lr"):
+        TD3Options(actor_lr=0.0)
     with pytest.raises(ValueError, match="--agent"):
         Config(agent="gnn")
     with pytest.raises(ValueError, match="even"):
