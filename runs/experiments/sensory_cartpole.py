@@ -95,6 +95,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -200,7 +201,7 @@ class Config:
     """Initial sampling standard deviation of that stage."""
     reshuffle_lr: float = 0.03
     """ClipUp step length of that stage."""
-    noise_method: Literal["distill", "pgpe"] = "distill"
+    noise_method: Literal["distill", "pgpe", "dagger"] = "distill"
     """The last stage, training with pure-noise channels among the inputs (as Tang & Ha
     did): every episode batch gets a random number of them (uniform in ``0 ..
     train_noise_max``), shuffled in with the five real inputs and re-shuffled every
@@ -222,6 +223,24 @@ class Config:
     """Initial sampling standard deviation of the noise stage."""
     noise_lr: float = 0.03
     """ClipUp step length of the noise stage."""
+    noise_teacher: Literal["self", "mlp"] = "self"
+    """``dagger`` noise stage: the teacher, on the clean unshuffled inputs -- the stage's
+    starting agent (``self``, with its own recurrent state) or the MLP (``mlp``)."""
+    noise_steps: int = 500
+    """``dagger``: steps of a training episode batch (validation plays ``max_steps``)."""
+    noise_chunk: int = 50
+    """``dagger``: steps of truncated backpropagation through time."""
+    noise_attention_weight: float = 1.0
+    """``dagger``: weight of the loss on the attention the queries give the noise
+    channels (their mean total share); 0: none."""
+    noise_latent_weight: float = 1.0
+    """``dagger`` with ``noise_teacher self``: weight of the MSE between the student's and
+    the teacher's latents; 0: none."""
+    noise_zero_share: float = 0.25
+    """``dagger``: share of episode batches without noise channels (the others draw
+    ``1 .. train_noise_max`` uniformly)."""
+    noise_minutes: float | None = None
+    """``dagger``: stop after this many minutes of wall time (None: no limit)."""
     init: str | None = None
     """An AttentionNeuron checkpoint to start from: its weights replace the cloning,
     fine-tuning and re-shuffling stages (the noise stage then continues from them)."""
@@ -269,7 +288,7 @@ class Config:
     """Run directory root (default runs/out)."""
 
     def __post_init__(self) -> None:
-        lows = dict.fromkeys(POSITIVE.split(), 1)
+        lows = dict.fromkeys((POSITIVE + "noise_steps noise_chunk").split(), 1)
         check_dataclass_ints(
             self,
             {
@@ -290,6 +309,17 @@ class Config:
             check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
         for name in ("noise_distill_lr",):
             check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
+        for name in ("noise_attention_weight", "noise_latent_weight"):
+            check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0)
+        check_float("--noise-zero-share", self.noise_zero_share, 0.0, 1.0)
+        if self.noise_minutes is not None:
+            check_float("--noise-minutes", self.noise_minutes, 0.0, low_open=True)
+        if self.noise_method not in ("distill", "pgpe", "dagger"):
+            raise ValueError(
+                f"--noise-method must be distill, pgpe or dagger, got {self.noise_method!r}"
+            )
+        if self.noise_teacher not in ("self", "mlp"):
+            raise ValueError(f"--noise-teacher must be self or mlp, got {self.noise_teacher!r}")
         check_float("--bc-beta-decay", self.bc_beta_decay, 0.0, 1.0, low_open=True)
         check_float("--bc-teacher-noise", self.bc_teacher_noise, 0.0)
         if self.evaluator not in ("batched", "loop", "ray"):
@@ -538,7 +568,7 @@ NOISE_VALIDATION = (0, 5, 15)
 """Noise channels of the noise stage's validations (their mean is its score)."""
 
 
-def _noise_stage(cfg, student, info, tracker, resume) -> torch.nn.Module:
+def _noise_stage(cfg, student, info, tracker, resume, mlp=None) -> torch.nn.Module:
     """PGPE from ``student`` with a random number of noise channels (``0 ..
     train_noise_max`` per generation) shuffled in with the real inputs, re-shuffled every
     ``reshuffle_every`` steps; the best validated weights replace ``student`` if they
@@ -570,6 +600,8 @@ def _noise_stage(cfg, student, info, tracker, resume) -> torch.nn.Module:
         }
         return sum(values) / len(values), extra
 
+    if cfg.noise_method == "dagger":
+        return _noise_dagger(cfg, student, info, tracker, resume, mlp)
     train = Condition("train", shuffle=cfg.reshuffle_every, noise=0, noise_max=cfg.train_noise_max)
     if cfg.noise_method == "distill":
         return _noise_distill(cfg, student, info, tracker, resume, train, score)
@@ -675,6 +707,197 @@ def _noise_distill(cfg, student, info, tracker, resume, train, score) -> torch.n
     return trainee
 
 
+DAGGER_VALIDATION = (0, 5)
+"""Noise channels of the ``dagger`` noise stage's validations (shuffled at reset; their
+mean return is its score)."""
+
+
+def _noise_dagger(cfg, student, info, tracker, resume, mlp) -> torch.nn.Module:
+    """The ``dagger`` noise stage: gradient-based DAgger with truncated BPTT.
+
+    Every iteration plays ``bc_envs`` episodes of ``noise_steps`` steps in one vectorized
+    world; the student acts (its own actions are executed: DAgger) on the five real
+    inputs with ``k`` pure-noise channels N(0, 1) appended (``k = 0`` with probability
+    ``noise_zero_share``, else uniform in ``1 .. train_noise_max``; the same
+    distribution as :class:`~colonylab.envs.wrappers.sensory.NoiseChannels`). Appending
+    instead of shuffling in is exact: a permutation fixed for an episode is a symmetry
+    of the AttentionNeuron. The teacher acts on the clean inputs of the same states.
+    Loss per live step: the action MSE to the teacher's, plus ``noise_latent_weight``
+    times the latent MSE to the (self-)teacher's latent, plus ``noise_attention_weight``
+    times the mean share of attention the queries give to the noise channels (known
+    during training: the value path carries raw inputs, so a noise channel must get ~0
+    weight from every query). Adam (``noise_distill_lr``, decaying on a cosine to 1% of
+    it over ``noise_generations``), gradients clipped to norm 1,
+    every ``noise_chunk`` steps (the recurrent states carried, detached). The mean
+    return over :data:`DAGGER_VALIDATION` noise channels (shuffled at reset, seeds not
+    the evaluation's) is validated every ``validate_every`` iterations; the best
+    validated weights replace ``student`` if they beat it."""
+    import time
+
+    device = torch.device(cfg.device)
+    common = dict(max_steps=cfg.max_steps, action_fn=continuous_actions, shared_episodes=True)
+    validators = [
+        BatchedEvaluator(
+            student,
+            wrapped_factory(
+                world_factory(cfg),
+                Condition("validate", shuffle=0, noise=k),
+                cfg.seed + 3,
+                reseed=True,
+            ),
+            episodes=cfg.validate_episodes,
+            seed=cfg.seed + 7919,
+            device=device,
+            **common,
+        )
+        for k in DAGGER_VALIDATION
+    ]
+
+    def score(policy: torch.nn.Module) -> tuple[float, dict[str, float]]:
+        params = flatten_params(policy).detach().float()[None].to(device)
+        values = [float(v(params).mean()) for v in validators]
+        parts = {f"validation_noise{k}": x for k, x in zip(DAGGER_VALIDATION, values, strict=True)}
+        return sum(values) / len(values), parts
+
+    self_teacher = cfg.noise_teacher == "self"
+    if not self_teacher and mlp is None:
+        raise ValueError("--noise-teacher mlp needs the MLP (--teacher CHECKPOINT)")
+    teacher = copy.deepcopy(student if self_teacher else mlp).eval().to(device)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    trainee = copy.deepcopy(student).train().to(device)
+    optimizer = torch.optim.Adam(trainee.parameters(), lr=cfg.noise_distill_lr)
+    world = world_factory(cfg)(num_envs=cfg.bc_envs, device=device)
+    start_iteration, history = 0, []
+    if resume is not None:
+        before, before_parts = resume["before"], resume["before_parts"]
+        best, best_parts = resume["best"], resume["best_parts"]
+        best_weights = resume["best_weights"]
+        trainee.load_state_dict(resume["weights"])
+        optimizer.load_state_dict(resume["optimizer"])
+        start_iteration, history = resume["iteration"], list(resume["history"])
+    else:
+        before, before_parts = score(student)
+        best, best_parts = before, before_parts
+        best_weights = copy.deepcopy(student.state_dict())
+        console.print(f"noise dagger 0: val {before:.1f} {before_parts}")
+    started = time.perf_counter()
+    seconds, env_steps, done = 0.0, 0, start_iteration
+
+    def snapshot(iteration: int) -> dict[str, Any]:
+        return {
+            "iteration": iteration,
+            "weights": copy.deepcopy(trainee.state_dict()),
+            "optimizer": copy.deepcopy(optimizer.state_dict()),
+            "before": before,
+            "before_parts": before_parts,
+            "best": best,
+            "best_parts": best_parts,
+            "best_weights": best_weights,
+            "history": history,
+        }
+
+    for iteration in range(start_iteration, cfg.noise_generations):
+        if cfg.noise_minutes and time.perf_counter() - started > 60 * cfg.noise_minutes:
+            break
+        progress = iteration / max(cfg.noise_generations - 1, 1)
+        for group in optimizer.param_groups:  # cosine from noise_distill_lr to 1% of it
+            group["lr"] = cfg.noise_distill_lr * (0.01 + 0.495 * (1 + math.cos(math.pi * progress)))
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7 * iteration + 1)
+        zero = float(torch.rand((), generator=gen)) < cfg.noise_zero_share
+        k = 0 if zero else 1 + int(torch.randint(cfg.train_noise_max, (), generator=gen))
+        obs = torch.as_tensor(world.reset(seed=cfg.seed * 100_003 + 50_000 + iteration))
+        obs = obs.float().to(device)
+        alive = torch.ones(cfg.bc_envs, dtype=torch.bool, device=device)
+        s_state = t_state = None
+        losses, parts = [], {"action": 0.0, "latent": 0.0, "attention": 0.0}
+        total = obs.new_zeros(())
+        for t in range(cfg.noise_steps):
+            noise = torch.randn(cfg.bc_envs, k, generator=gen).to(device)
+            seen = torch.cat([obs, noise], dim=1)
+            with torch.no_grad():
+                if self_teacher:
+                    t_action, t_state, t_att = teacher.step(obs, t_state)
+                    t_latent = torch.tanh(t_att @ obs.unsqueeze(-1)).squeeze(-1)
+                else:
+                    t_action = teacher(obs)
+                t_action = t_action.clamp(-1, 1)
+            action, s_state, att = trainee.step(seen, s_state)
+            live = alive.float()
+            weight = live / live.sum().clamp(min=1.0)
+            step_loss = ((action - t_action) ** 2).sum(-1)
+            parts["action"] += float((step_loss.detach() * weight).sum())
+            if self_teacher and cfg.noise_latent_weight:
+                latent = torch.tanh(att @ seen.unsqueeze(-1)).squeeze(-1)
+                lat = ((latent - t_latent) ** 2).mean(-1)
+                parts["latent"] += float((lat.detach() * weight).sum())
+                step_loss = step_loss + cfg.noise_latent_weight * lat
+            if k and cfg.noise_attention_weight:
+                mass = att[..., OBS_DIM:].sum(-1).mean(-1)
+                parts["attention"] += float((mass.detach() * weight).sum())
+                step_loss = step_loss + cfg.noise_attention_weight * mass
+            total = total + (step_loss * weight).sum()
+            obs_next, _, terminated, truncated, _ = world.step(
+                action.detach().squeeze(-1).clamp(-1, 1)
+            )
+            env_steps += int(alive.sum())
+            alive = alive & ~(torch.as_tensor(terminated) | torch.as_tensor(truncated)).to(device)
+            obs = torch.as_tensor(obs_next).float().to(device)
+            if (t + 1) % cfg.noise_chunk == 0 or t + 1 == cfg.noise_steps or not alive.any():
+                optimizer.zero_grad()
+                (total / cfg.noise_chunk).backward()
+                torch.nn.utils.clip_grad_norm_(trainee.parameters(), 1.0)
+                optimizer.step()
+                losses.append(float(total.detach()) / cfg.noise_chunk)
+                total = obs.new_zeros(())
+                s_state = type(s_state)(*(x.detach() for x in s_state))
+                if not alive.any():
+                    break
+        done = iteration + 1
+        record = {"loss": sum(losses) / len(losses), "noise_channels": float(k)}
+        record.update({f"loss_{n}": v / max(t + 1, 1) for n, v in parts.items()})
+        if k:  # the noise channels' share of attention over that of uniform attention
+            record["attention_ratio"] = record["loss_attention"] * (k + OBS_DIM) / k
+        if done % cfg.validate_every == 0 or done == cfg.noise_generations:
+            value, value_parts = score(trainee)
+            record.update({"validation": value, **value_parts})
+            if value > best:
+                best, best_parts = value, value_parts
+                best_weights = copy.deepcopy(trainee.state_dict())
+        history.append(record)
+        tracker.log(done, {f"charts/{n}": v for n, v in record.items()})
+        text = " ".join(f"{n} {v:.3g}" for n, v in record.items())
+        console.print(f"noise dagger {done}: {text}")
+        if done % cfg.checkpoint_every == 0:
+            tracker.save(snapshot(done))
+    seconds = time.perf_counter() - started
+    if done % cfg.validate_every and done > start_iteration:
+        value, value_parts = score(trainee)
+        if value > best:
+            best, best_parts = value, value_parts
+            best_weights = copy.deepcopy(trainee.state_dict())
+    info["noise"] = {
+        "method": "dagger",
+        "teacher": cfg.noise_teacher,
+        "iterations": done,
+        "before": before,
+        "after": best,
+        "before_by_noise": before_parts,
+        "after_by_noise": best_parts,
+    }
+    info["seconds"] += seconds
+    info["env_steps"] += env_steps
+    if best <= before:
+        return student
+    trainee.load_state_dict(best_weights)
+    info["trained_by"] += (
+        f", then {done} iterations of gradient DAgger (truncated BPTT, teacher "
+        f"{cfg.noise_teacher} on the clean inputs) with 0-{cfg.train_noise_max} pure-noise "
+        f"channels; best validation (mean over {DAGGER_VALIDATION} noise channels) kept"
+    )
+    return trainee.eval()
+
+
 def _init_info(path: str) -> dict[str, Any]:
     """The notes a run started from ``--init`` carries over from that checkpoint."""
     prov = load_checkpoint(Path(path), EXPERIMENT)["provenance"]
@@ -770,7 +993,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         if stage == "clone":
             info = _clone(cfg, student, mlp, tracker, state)
         elif stage == "noise":
-            student = _noise_stage(cfg, student, info, tracker, state)
+            student = _noise_stage(cfg, student, info, tracker, state, mlp)
         else:
             student = _finetune(cfg, student, info, tracker, state, reshuffle=stage == "reshuffle")
         tracker.finish(stage)

@@ -136,7 +136,7 @@ def test_resume_is_bit_identical(tiny_run, tmp_path, stage, counter):
     assert metrics(full) == metrics(stopped)
 
 
-@pytest.mark.parametrize("method", ["distill", "pgpe"])
+@pytest.mark.parametrize("method", ["distill", "pgpe", "dagger"])
 def test_noise_stage_continues_from_init(tiny_run, tmp_path, method):
     """--init starts the AttentionNeuron from a checkpoint and runs only the noise stage
     (a random number of noise channels per episode batch, shuffled in)."""
@@ -151,6 +151,8 @@ def test_noise_stage_continues_from_init(tiny_run, tmp_path, method):
         noise_generations=1,
         noise_episodes=1,
         train_noise_max=3,
+        noise_steps=20,
+        noise_chunk=8,
         out=str(tmp_path),
     )
     exp.main(cfg)
@@ -257,7 +259,15 @@ def test_mlp_refuses_a_different_number_of_inputs():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("pop_size", 7), ("generations", 0), ("shuffle_every", 0), ("center_lr", 0.0)],
+    [
+        ("pop_size", 7),
+        ("generations", 0),
+        ("shuffle_every", 0),
+        ("center_lr", 0.0),
+        ("noise_teacher", "cnn"),
+        ("noise_zero_share", 1.5),
+        ("noise_chunk", 0),
+    ],
 )
 def test_bad_config_is_refused(field, value):
     with pytest.raises(ValueError, match=field.replace("_", "-")):
@@ -288,3 +298,36 @@ def test_ray_evaluator_on_localhost_gives_the_in_process_result(tmp_path):
     finally:
         ray.shutdown()
     assert all(torch.equal(weights["batched"][k], weights["ray"][k]) for k in weights["batched"])
+
+
+def test_dagger_noise_stage_lowers_the_attention_on_noise_channels():
+    """The dagger noise stage's attention loss trains the keys to say "noise": the share
+    of attention on appended noise channels falls below its start."""
+    torch.manual_seed(0)
+    student = build_agent(exp.agent_spec(exp.Config(), "attention"))
+    cfg = dataclasses.replace(
+        TINY,
+        noise_method="dagger",
+        noise_generations=6,
+        noise_steps=30,
+        noise_chunk=10,
+        noise_zero_share=0.0,
+        noise_distill_lr=1e-2,
+        noise_latent_weight=0.0,
+        train_noise_max=4,
+        validate_every=100,
+    )
+
+    class Tracker:
+        def log(self, step, record):
+            self.records = [*getattr(self, "records", []), dict(record)]
+
+        def save(self, state):
+            pass
+
+    tracker = Tracker()
+    info = {"seconds": 0.0, "env_steps": 0, "trained_by": "x"}
+    exp._noise_dagger(cfg, student, info, tracker, None, None)
+    ratios = [r["charts/attention_ratio"] for r in tracker.records]
+    assert len(ratios) == 6 and ratios[-1] < ratios[0]
+    assert info["noise"]["method"] == "dagger" and info["noise"]["iterations"] == 6
