@@ -93,4 +93,8 @@ def test_shipped_checkpoint_eats_far_more_than_random():
     policy, ckpt = gl.load_policy()
     cfg = gl.world_config(Config(worlds=1), ckpt)
     learned = gl.play(cfg, "learned", 1, 900_000_000, policy)
-    assert learned["food_per_agent"] >= 1.0  # random: 0.0 (10 episodes)
+    # measured on 6 fresh episodes (colony eval gather-learn): learned eat all 2,272 food
+    # (4.59 per omnivore; 90% by step 214), all survive; greedy the same by step 100;
+    # random 0.0003 per omnivore, 54% survive
+    assert learned["food_share"] >= 0.95 and learned["survival"] == 1.0
+    assert learned["steps_to_90"] < 400
