@@ -68,7 +68,19 @@ def test_cost_is_measured_for_both_optimizers():
     out = st.cost(st.Config(cost_steps=3), "vowels")
     for opt in ("adam", "sgdm"):
         assert out[opt]["plain_step_ms"] > 0 and math.isfinite(out[opt]["overhead_pct"])
+        assert math.isfinite(out[opt]["median_overhead_pct"])
         assert out[opt]["controller_alloc_mb"] >= 0
+
+
+def test_cost_only_writes_its_table(run_root):
+    cfg = st.Config(
+        cost_only=True, cost_steps=3, cost_repeats=2, tasks=("moe-digits",), out=str(run_root)
+    )
+    payload = st.main(cfg)
+    run_dir = next((run_root / "ae-study").iterdir())
+    assert "| moe-digits #2 | sgdm |" in (run_dir / "cost.md").read_text()
+    assert [g["ae"] for g in payload["goals"]] == ["ae-adam", "ae-sgdm"]
+    assert len(payload["goals"][0]["overhead_pct_repeats"]) == 2
 
 
 @pytest.mark.parametrize(
@@ -80,6 +92,7 @@ def test_cost_is_measured_for_both_optimizers():
         ({"adam_grid": ()}, "--adam-grid"),
         ({"momenta": (1.5,)}, "--momenta"),
         ({"time_limit_min": -1}, "--time-limit-min"),
+        ({"cost_repeats": 0}, "--cost-repeats"),
     ],
 )
 def test_bad_options_name_the_flag(kw, flag):
