@@ -230,7 +230,7 @@ def test_message_std_is_capped():
         policy.message_log_std.fill_(3.0)  # std e^3 ~ 20 if it were not capped
     obs = {"view": _views(4000)}
     _, _, _, msg = policy.act(obs, generator=torch.Generator().manual_seed(0))
-    mean = policy(obs["view"]).message
+    mean = policy(obs["view"]).message.detach()
     assert abs(float((msg - mean).std()) - 0.3) < 0.02
     rebuilt = build(policy.spec())
     assert rebuilt.message_std_max == 0.3 and rebuilt.message_entropy is False
