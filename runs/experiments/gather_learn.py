@@ -485,6 +485,12 @@ def plot_training(metrics: Path, path: Path, references: dict[str, float] | None
         axes[1].axhline(value, color="0.4", ls=("--", ":", "-.")[j % 3], lw=1, label=name)
     axes[1].set(xlabel="PPO iteration", ylabel="food eaten / omnivore", ylim=(0, None),
                 title="food per omnivore per episode")  # fmt: skip
+    x, y = series(rows, "validation/steps_to_90")
+    if x:
+        twin = axes[1].twinx()
+        twin.plot(x, y, "s--", color="C3", ms=3, label="validation: step 90% eaten")
+        twin.set(ylabel="step by which 90% of the food is eaten", ylim=(0, None))
+        twin.legend(loc="lower right", fontsize=8)
     x, y = series(rows, "charts/survival")
     axes[2].plot(x, y, color="C2", label="survival (end of episode)")
     x, y = series(rows, "emergence/cluster_mean")
