@@ -134,3 +134,21 @@ def test_shipped_smp_beats_standing_still_and_is_watched_by_default():
     watch = smp_walkers_watch(Config(), None)
     assert watch.body == "walker_7_main" and watch.metadata["name"].endswith("(smp-walkers.pt)")
     watch.close()
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped smp-walkers checkpoint")
+def test_every_shipped_checkpoint_records_a_command_that_parses():
+    import shlex
+
+    from colonylab.runs.cli import parse_config
+
+    paths = sorted(CHECKPOINTS.glob("smp-walkers*.pt"))
+    assert len(paths) == 4
+    for path in paths:
+        ckpt = torch.load(path, weights_only=True)
+        words = shlex.split(ckpt["provenance"]["command"])
+        assert words[:3] == ["colony", "train", "smp-walkers"], path.name
+        cfg = parse_config(Config, words[3:], prog="colony train smp-walkers")
+        assert cfg.agent == ckpt["extra"]["agent"] and cfg.trainer == "td3"
+        extra = ckpt["trainer"]["transitions"] - cfg.td3.steps  # 20 robots step together
+        assert 0 <= extra < 20, path.name
