@@ -143,6 +143,9 @@ class Config:
     """View radius r: each predator sees a (2r+1) x (2r+1) window."""
     min_attackers: int = 2
     """Predators that must attack a prey in the same step to kill it (the world's rule)."""
+    encircle_reward: float = 0.0
+    """Shaping toward encirclement: added to the reward of every predator that hits a prey
+    killed from at least 3 of its 4 sides (0: none)."""
     max_cycles: int = 100
     """Steps of a hunt."""
     prey_policy: str = "flee"
@@ -223,6 +226,7 @@ class Config:
         check_float("--entropy-coef", self.entropy_coef, 0.0)
         check_float("--hit-reward", self.hit_reward)
         check_float("--message-std-max", self.message_std_max, 0.05)
+        check_float("--encircle-reward", self.encircle_reward)
         if self.min_attackers > min(8, self.predators):
             raise ValueError(
                 f"--min-attackers must be at most 8 (a prey's neighbours) and at most "
@@ -300,6 +304,19 @@ def captures(
         sec = attack_sectors(d[near, 0], d[near, 1])
         surround[j] = len(set(sec[sec >= 0].tolist()))
     return sectors, attackers.astype(np.int64), surround
+
+
+def encircling(pos_before: np.ndarray, world: PursuitWorld) -> np.ndarray:
+    """``bool[N]``: the agents that hit a prey killed in the step just taken from at least
+    3 of its 4 sides (``--encircle-reward``'s receivers)."""
+    killed = world.killed & (world.team == 1)
+    hit = world.attack_target >= 0
+    target = np.where(hit & killed[np.maximum(world.attack_target, 0)], world.attack_target, -1)
+    victims, sectors = encirclement_coverage(
+        pos_before, target.astype(np.int32), return_targets=True
+    )
+    ringed = victims[sectors >= 3]
+    return (target >= 0) & np.isin(target, ringed)
 
 
 class Hunts:
@@ -389,6 +406,8 @@ class Hunts:
             if killed:
                 self.kills[k] += killed
                 sectors, attackers, surround = captures(pos, world)
+                if self.cfg.encircle_reward and (sectors >= 3).any():
+                    reward[sl] += self.cfg.encircle_reward * encircling(pos, world)[: self.p]
                 self.sectors += sectors.tolist()
                 self.attackers += attackers.tolist()
                 self.surround += surround.tolist()
@@ -693,7 +712,8 @@ def hunt_config(cfg: Config, ckpt: dict[str, Any]) -> Config:
     """``cfg`` with the hunt settings the checkpoint was trained on."""
     trained = ckpt.get("config") or {}
     keep = ("map_size", "predators", "prey", "view_radius", "max_cycles", "prey_policy",
-            "messages", "hidden", "hit_reward", "minimap", "min_attackers")  # fmt: skip
+            "messages", "hidden", "hit_reward", "minimap", "min_attackers",
+            "encircle_reward")  # fmt: skip
     over = {k: tuple(trained[k]) if k == "hidden" else trained[k] for k in keep if k in trained}
     return Config(**{**_fields(cfg), **over})
 

@@ -77,7 +77,8 @@ def test_capture_measures_count_sectors_attackers_and_neighbours():
      ({"messages": -1}, "messages"), ({"map_size": 5, "prey": 30}, "fit"),
      ({"lr": 0.0}, "lr"), ({"min_attackers": 9}, "min-attackers"),
      ({"predators": 2, "min_attackers": 3}, "min-attackers"),
-     ({"message_std_max": 0.0}, "message-std-max")],
+     ({"message_std_max": 0.0}, "message-std-max"),
+     ({"encircle_reward": float("inf")}, "encircle-reward")],
 )  # fmt: skip
 def test_bad_config_is_one_line_value_error(kw, word):
     with pytest.raises(ValueError, match=word) as err:
@@ -160,3 +161,4 @@ def test_min_attackers_three_needs_a_third_attacker():
     assert not world.alive[3]
     sectors, attackers, _ = pc.captures(pos, world)
     assert attackers.tolist() == [3] and sectors.tolist() == [3]
+    assert pc.encircling(pos, world).tolist() == [True, True, True, False]
