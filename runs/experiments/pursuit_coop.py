@@ -47,7 +47,8 @@ hunts, ``charts/kills_per_step``, ``emergence/encirclement``, ``emergence/encirc
 ``emergence/attackers``, ``emergence/surround``, ``emergence/paired``, ``validation/catch_rate``, ``validation/encirclement``, the PPO
 losses), ``checkpoints/latest.pt`` (every ``checkpoint_every`` iterations, at the end, on
 Ctrl-C; ``--resume RUN_DIR`` continues it), ``checkpoints/pursuit-coop.pt`` (best
-validated weights) and ``media/training.png`` (the learning curve with the encirclement).
+validated weights), ``media/training.png`` (the learning curve with the encirclement)
+and ``media/episode.gif`` (one hunt of the final weights).
 
 **Measured** (2 shared cores, 2026-12-02; shipped ``runs/checkpoints/pursuit-coop.pt`` =
 the best validated weights of ``colony train pursuit-coop``, 1,500 iterations, ~12 min):
@@ -208,7 +209,7 @@ class Config:
     out: str | None = None
     """Run directory root (default runs/out)."""
     plots: bool = True
-    """Write media/training.png."""
+    """Write media/training.png and media/episode.gif."""
 
     def __post_init__(self) -> None:
         check_dataclass_ints(
@@ -587,6 +588,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     def finish(run: PPORun) -> None:
         if cfg.plots:
             plot_training(run.path / "metrics.jsonl", run.media / "training.png")
+            record_hunt(cfg, policy, run.media / "episode.gif", VALIDATION_SEED_BASE - 1)
         console.print(
             f"best validated catch rate {best['score']} at iteration {best['iteration']}\n"
             f"checkpoint: {run.dir.checkpoints / SHIPPED.name}"
@@ -699,6 +701,29 @@ def plot_hunt(
     fig.suptitle("learned predators (orange) hunting fleeing prey (green); x: captures so far")
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return path
+
+
+def record_hunt(cfg: Config, policy: GridPolicy, path: Path, seed: int) -> Path:
+    """A GIF of one hunt (seed ``seed``) of ``policy``'s predators (orange; prey green),
+    as in training (sampled actions, ``cfg.argmax`` for the argmax)."""
+    from colonylab.envs.render.recorder import VideoRecorder
+
+    h = Hunts(Config(**{**_fields(cfg), "worlds": 1}), seed)
+    h.reset()
+    world = h.worlds[0]
+    generator = torch.Generator().manual_seed(seed)
+    with VideoRecorder(path, fps=10) as video:
+        video.add(world.render_rgb())
+        for _ in range(cfg.max_cycles):
+            obs = h.obs()
+            inputs = {k: torch.from_numpy(v) for k, v in obs.items() if k != "alive"}
+            acts, _, _, msg = policy.act(inputs, generator, deterministic=cfg.argmax)
+            h.step(acts.numpy(), None if msg is None else msg.numpy())
+            if h.finished:
+                break
+            video.add(world.render_rgb())
+    h.drain()
     return path
 
 

@@ -99,6 +99,7 @@ def test_tiny_run_with_messages_and_minimap_writes_its_files_and_resumes(tmp_pat
     assert [r["step"] for r in rows] == [1, 2]
     assert "validation/catch_rate" in rows[-1] and "losses/entropy" in rows[-1]
     assert (path / "media" / "training.png").stat().st_size > 1000
+    assert (path / "media" / "episode.gif").stat().st_size > 100
     best = load_checkpoint(path / "checkpoints" / "pursuit-coop.pt", "pursuit-coop")
     assert best["spec"]["message_dim"] == 2 and best["spec"]["view_shape"] == [7, 7, 8]
     assert best["spec"]["features"] == 2  # the minimap's own-cell features
