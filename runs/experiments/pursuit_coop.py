@@ -713,8 +713,13 @@ def record_hunt(cfg: Config, policy: GridPolicy, path: Path, seed: int) -> Path:
     h.reset()
     world = h.worlds[0]
     generator = torch.Generator().manual_seed(seed)
+    scale = max(1, 384 // cfg.map_size)
+
+    def frame() -> np.ndarray:
+        return np.repeat(np.repeat(world.render_rgb(), scale, 0), scale, 1)
+
     with VideoRecorder(path, fps=10) as video:
-        video.add(world.render_rgb())
+        video.add(frame())
         for _ in range(cfg.max_cycles):
             obs = h.obs()
             inputs = {k: torch.from_numpy(v) for k, v in obs.items() if k != "alive"}
@@ -722,7 +727,7 @@ def record_hunt(cfg: Config, policy: GridPolicy, path: Path, seed: int) -> Path:
             h.step(acts.numpy(), None if msg is None else msg.numpy())
             if h.finished:
                 break
-            video.add(world.render_rgb())
+            video.add(frame())
     h.drain()
     return path
 
