@@ -205,11 +205,13 @@ class Config:
     """The last stage, training with pure-noise channels among the inputs (as Tang & Ha
     did): every episode batch gets a random number of them (uniform in ``0 ..
     train_noise_max``), shuffled in with the five real inputs and re-shuffled every
-    ``reshuffle_every`` steps. ``distill``: DAgger from the stage's starting agent on the
-    CLEAN inputs (self-distillation: the student, starting from the same weights, learns
-    to act as it did without noise; gradients reach the keys that must ignore the
-    noise); ``pgpe``: PGPE on the return. The best validation (mean over 0, 5 and 15
-    noise channels) is kept if it beats the starting weights'."""
+    ``reshuffle_every`` steps. ``dagger``: gradient DAgger with truncated BPTT, noise
+    channels shuffled in at reset (see :func:`_noise_dagger` and the ``noise_*`` fields
+    below; validated on 0 and 5 noise channels). ``distill``: DAgger from the stage's
+    starting agent on the CLEAN inputs (self-distillation: the student, starting from
+    the same weights, learns to act as it did without noise; gradients reach the keys
+    that must ignore the noise); ``pgpe``: PGPE on the return. The best validation (mean
+    over 0, 5 and 15 noise channels) is kept if it beats the starting weights'."""
     noise_generations: int = 0
     """Noise stage: PGPE generations (``pgpe``) or DAgger iterations (``distill``) of
     ``bc_envs`` episodes; 0: no noise stage."""
@@ -233,12 +235,18 @@ class Config:
     noise_attention_weight: float = 1.0
     """``dagger``: weight of the loss on the attention the queries give the noise
     channels (their mean total share); 0: none."""
+    noise_action_weight: float = 1.0
+    """``dagger``: weight of the MSE between the student's and the teacher's actions."""
     noise_latent_weight: float = 1.0
     """``dagger`` with ``noise_teacher self``: weight of the MSE between the student's and
     the teacher's latents; 0: none."""
     noise_zero_share: float = 0.25
     """``dagger``: share of episode batches without noise channels (the others draw
     ``1 .. train_noise_max`` uniformly)."""
+    noise_train: Literal["all", "sensory"] = "sensory"
+    """``dagger``: which weights learn -- all, or only the sensory layer (the neurons'
+    LSTM and keys; the action head stays the starting agent's, so a student whose latent
+    matches the self-teacher's acts exactly as it does)."""
     noise_minutes: float | None = None
     """``dagger``: stop after this many minutes of wall time (None: no limit)."""
     init: str | None = None
@@ -309,7 +317,7 @@ class Config:
             check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
         for name in ("noise_distill_lr",):
             check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
-        for name in ("noise_attention_weight", "noise_latent_weight"):
+        for name in ("noise_attention_weight", "noise_latent_weight", "noise_action_weight"):
             check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0)
         check_float("--noise-zero-share", self.noise_zero_share, 0.0, 1.0)
         if self.noise_minutes is not None:
@@ -318,6 +326,8 @@ class Config:
             raise ValueError(
                 f"--noise-method must be distill, pgpe or dagger, got {self.noise_method!r}"
             )
+        if self.noise_train not in ("all", "sensory"):
+            raise ValueError(f"--noise-train must be all or sensory, got {self.noise_train!r}")
         if self.noise_teacher not in ("self", "mlp"):
             raise ValueError(f"--noise-teacher must be self or mlp, got {self.noise_teacher!r}")
         check_float("--bc-beta-decay", self.bc_beta_decay, 0.0, 1.0, low_open=True)
@@ -721,12 +731,14 @@ def _noise_dagger(cfg, student, info, tracker, resume, mlp) -> torch.nn.Module:
     ``noise_zero_share``, else uniform in ``1 .. train_noise_max``; the same
     distribution as :class:`~colonylab.envs.wrappers.sensory.NoiseChannels`). Appending
     instead of shuffling in is exact: a permutation fixed for an episode is a symmetry
-    of the AttentionNeuron. The teacher acts on the clean inputs of the same states.
-    Loss per live step: the action MSE to the teacher's, plus ``noise_latent_weight``
+    of the AttentionNeuron. The teacher acts on the clean inputs of the same states (a
+    self-teacher's neurons are fed the student's executed action, so that with no noise
+    channels the student starts as its exact copy). Loss per live step:
+    ``noise_action_weight`` times the action MSE to the teacher's, plus ``noise_latent_weight``
     times the latent MSE to the (self-)teacher's latent, plus ``noise_attention_weight``
     times the mean share of attention the queries give to the noise channels (known
     during training: the value path carries raw inputs, so a noise channel must get ~0
-    weight from every query). Adam (``noise_distill_lr``, decaying on a cosine to 1% of
+    weight from every query). ``noise_train`` says which weights learn. Adam (``noise_distill_lr``, decaying on a cosine to 1% of
     it over ``noise_generations``), gradients clipped to norm 1,
     every ``noise_chunk`` steps (the recurrent states carried, detached). The mean
     return over :data:`DAGGER_VALIDATION` noise channels (shuffled at reset, seeds not
@@ -766,7 +778,12 @@ def _noise_dagger(cfg, student, info, tracker, resume, mlp) -> torch.nn.Module:
     for p in teacher.parameters():
         p.requires_grad_(False)
     trainee = copy.deepcopy(student).train().to(device)
-    optimizer = torch.optim.Adam(trainee.parameters(), lr=cfg.noise_distill_lr)
+    learners = trainee.sensory if cfg.noise_train == "sensory" else trainee
+    for p in trainee.parameters():
+        p.requires_grad_(False)
+    for p in learners.parameters():
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(learners.parameters(), lr=cfg.noise_distill_lr)
     world = world_factory(cfg)(num_envs=cfg.bc_envs, device=device)
     start_iteration, history = 0, []
     if resume is not None:
@@ -823,9 +840,11 @@ def _noise_dagger(cfg, student, info, tracker, resume, mlp) -> torch.nn.Module:
                     t_action = teacher(obs)
                 t_action = t_action.clamp(-1, 1)
             action, s_state, att = trainee.step(seen, s_state)
+            if self_teacher:  # the teacher's neurons are fed the executed (student's) action
+                t_state = t_state._replace(prev_action=action.detach())
             live = alive.float()
             weight = live / live.sum().clamp(min=1.0)
-            step_loss = ((action - t_action) ** 2).sum(-1)
+            step_loss = cfg.noise_action_weight * ((action - t_action) ** 2).sum(-1)
             parts["action"] += float((step_loss.detach() * weight).sum())
             if self_teacher and cfg.noise_latent_weight:
                 latent = torch.tanh(att @ seen.unsqueeze(-1)).squeeze(-1)
@@ -846,7 +865,7 @@ def _noise_dagger(cfg, student, info, tracker, resume, mlp) -> torch.nn.Module:
             if (t + 1) % cfg.noise_chunk == 0 or t + 1 == cfg.noise_steps or not alive.any():
                 optimizer.zero_grad()
                 (total / cfg.noise_chunk).backward()
-                torch.nn.utils.clip_grad_norm_(trainee.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(learners.parameters(), 1.0)
                 optimizer.step()
                 losses.append(float(total.detach()) / cfg.noise_chunk)
                 total = obs.new_zeros(())
@@ -890,6 +909,7 @@ def _noise_dagger(cfg, student, info, tracker, resume, mlp) -> torch.nn.Module:
     if best <= before:
         return student
     trainee.load_state_dict(best_weights)
+    trainee.requires_grad_(True)
     info["trained_by"] += (
         f", then {done} iterations of gradient DAgger (truncated BPTT, teacher "
         f"{cfg.noise_teacher} on the clean inputs) with 0-{cfg.train_noise_max} pure-noise "
