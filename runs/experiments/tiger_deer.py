@@ -50,8 +50,8 @@ episode of the final weights; deer red, tigers blue, walls grey).
 ``runs/checkpoints/tiger-deer.pt`` = the best validated weights (iteration 340, 8
 validation episodes: 0.960) of ``colony train tiger-deer --minutes 22`` (stopped by the
 time limit after 900 iterations, ~22 min; ``colony train tiger-deer --iterations 340``
-writes bit-identical weights: rerun and checked on the CPU). On 20 fresh episodes (``colony eval tiger-deer``, sampled
-actions) the learned tigers kill 0.942 of the deer (95.2 of 101 per episode) and 0.26
+writes bit-identical weights: rerun and checked on the CPU). On 20 fresh episodes
+(``colony eval tiger-deer``, sampled actions) the learned tigers kill 0.942 of the deer (95.2 of 101 per episode) and 0.26
 of them survive the 300 steps; the scripted greedy tigers 0.932 (94.1) with 0.12
 surviving; random tigers 0.0005 (0.05 deer) and all starve by step ~100. So the
 learned tigers match greedy's catch and keep twice as many tigers fed, but do not
