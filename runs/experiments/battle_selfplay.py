@@ -58,8 +58,25 @@ previous one, ``runs/checkpoints/battle-selfplay-prev.pt`` (``colony train
 battle-selfplay --iterations 100``, unmirrored self-play), is kept for ``colony eval``'s
 row against it. Head to head at 162 agents (100 battles a side) the new army wins 96 as
 red and 72 as blue (3 draws); note that the red side is favoured: the previous army
-against itself wins 87 of 100 as red. Measured tables: the README and ``colony eval
-battle-selfplay``.
+against itself wins 87 of 100 as red; at 2,048 agents (10 battles a side) 9 as red and
+9 as blue. Measured on 2026-12-02 (2 shared cores; ``colony eval battle-selfplay``
+rows, argmax, seeds 900,000,000+; fewer battles than the defaults where marked):
+
+==========  ======  =======  ====  ==========  =========  =========  =====
+blue        agents  battles  won   kill ratio  red left   blue left  steps
+==========  ======  =======  ====  ==========  =========  =========  =====
+greedy      162     100      100   1.32        19.8       0          43
+greedy      2,048   100      100   1.34        265        8.0        446
+greedy      20,000  10       10    1.28        5,161      3,828      1000
+random      162     100      100   (no loss)   81         0.17       368
+random      2,048   30 (*)   30    30,645      1,024      2.5        986
+random      20,000  2 (*)    2     (no loss)   10,000     14.5       1000
+prev        162     100      96    1.21        14.5       0.36       140
+prev        2,048   10 (*)   9     1.04        272        242        1000
+==========  ======  =======  ====  ==========  =========  =========  =====
+
+(*) the default is 100 at 2,048 and 10 at 20,000; a 20,000-agent battle took 2-8
+minutes on the loaded machine.
 
     colony train battle-selfplay
     colony train battle-selfplay --iterations 60 --worlds 4
@@ -800,7 +817,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
                "mean_survivors": "red left", "mean_enemy_survivors": "blue left",
                "mean_steps": "steps"}  # fmt: skip
     for col in columns.values():
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", overflow="fold")
     for r in rows:
         table.add_row(*(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in columns))
     console.print(table)
