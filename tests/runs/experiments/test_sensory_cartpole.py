@@ -226,8 +226,9 @@ def test_checkpoint_errors_are_clear(tmp_path):
 
 # the shipped evaluation's first three episodes (colony eval sensory-cartpole, 64 episodes)
 SHIPPED_EPISODES = {
-    ("AttentionNeuron", "unshuffled"): [636.222, 645.956, 614.528],
-    ("AttentionNeuron", "shuffled at reset"): [636.235, 645.957, 614.528],
+    ("AttentionNeuron", "unshuffled"): [647.767, 647.724, 621.179],
+    ("AttentionNeuron", "shuffled at reset"): [647.766, 647.725, 621.18],
+    ("AttentionNeuron", "+5 noise channels, shuffled"): [648.301, 647.82, 620.2],
     ("MLP", "unshuffled"): [721.491, 747.219, 702.067],
     ("MLP", "shuffled at reset"): [59.219, 7.034, 8.665],
 }
@@ -243,7 +244,10 @@ def test_shipped_checkpoints_replay_their_evaluation():
         (
             "attention",
             "colony train sensory-cartpole --agents attention "
-            "--teacher runs/checkpoints/sensory_cartpole_mlp.pt",
+            "--teacher runs/checkpoints/sensory_cartpole_mlp.pt --bc-envs 64 "
+            "--noise-method dagger --noise-generations 1200 --noise-distill-lr 0.002 "
+            "--noise-attention-weight 3.0 --noise-latent-weight 100.0 --noise-minutes 22.0 "
+            "--init runs/checkpoints/sensory_cartpole_attention.pt --validate-episodes 16",
         ),
     ):
         ckpt = load_checkpoint(exp.SHIPPED / exp.checkpoint_name(kind), exp.EXPERIMENT)
