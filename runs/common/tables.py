@@ -5,13 +5,14 @@ Plumbing only (no world, agent or core): it takes rows that an evaluation produc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["metrics_table", "print_rows"]
+__all__ = ["ci95", "metrics_table", "print_rows"]
 
 
 def print_rows(rows: Sequence[dict[str, Any]], title: str, console: Console | None = None) -> None:
@@ -55,3 +56,22 @@ def metrics_table(title: str, metrics: Mapping[str, Any], caption: str | None = 
         is_int = isinstance(value, int) and not isinstance(value, bool)
         table.add_row(key, f"{value:,}" if is_int else f"{value:.4g}")
     return table
+
+
+# Student t, 97.5% quantile, 1..20 degrees of freedom
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179]
+_T975 += [2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086]
+
+
+def ci95(values: list[float]) -> tuple[float, float]:
+    """Mean and 95% half-width (Student t) of the finite ``values`` (nan if none / one)."""
+    xs = [float(v) for v in values if math.isfinite(float(v))]
+    if not xs:
+        return math.nan, math.nan
+    n = len(xs)
+    mean = sum(xs) / n
+    if n == 1:
+        return mean, math.nan
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    t = _T975[n - 2] if n - 2 < len(_T975) else 1.96
+    return mean, t * sd / math.sqrt(n)

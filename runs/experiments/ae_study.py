@@ -113,7 +113,7 @@ from colonylab.collective_ml.moe import TopKMoE
 from colonylab.collective_ml.trainers.gradient import normalise_gradients
 from colonylab.runs.common import RunDir
 from colonylab.runs.common.bench import torch_threads
-from colonylab.runs.experiments.ae_suite import ci95
+from colonylab.runs.common.tables import ci95
 
 EXPERIMENT = "ae-study"
 TASKS = ("nca-grow", "nca-digits", "moe-digits", "vowels")

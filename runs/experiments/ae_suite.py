@@ -90,6 +90,7 @@ from colonylab.runs.benchmarks.ae import (
 from colonylab.runs.common import RunDir
 from colonylab.runs.common.bench import threads_info, torch_threads
 from colonylab.runs.common.progress import progress_bar
+from colonylab.runs.common.tables import ci95
 
 EXPERIMENT = "ae-suite"
 SCENARIOS = ("regression", "delay", "scaling", "plateau", "bad-lr", "knockout")
@@ -166,25 +167,6 @@ class Config:
                 "quick": False,
             }
         )
-
-
-# -- statistics ---------------------------------------------------------------------------------
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179]
-_T975 += [2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086]
-
-
-def ci95(values: list[float]) -> tuple[float, float]:
-    """Mean and 95% half-width (Student t) of the finite ``values`` (nan if none / one)."""
-    xs = [float(v) for v in values if math.isfinite(float(v))]
-    if not xs:
-        return math.nan, math.nan
-    n = len(xs)
-    mean = sum(xs) / n
-    if n == 1:
-        return mean, math.nan
-    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-    t = _T975[n - 2] if n - 2 < len(_T975) else 1.96
-    return mean, t * sd / math.sqrt(n)
 
 
 # -- scenarios ----------------------------------------------------------------------------------

@@ -109,7 +109,6 @@ from colonylab._checks import (
 )
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
 from colonylab.collective_ml.trainers.ppo import PPOConfig
-from colonylab.collective_ml.trainers.ppo_loop import PPORun, train_ppo
 from colonylab.collective_ml.trainers.selfplay import SELF, Opponent, OpponentPool
 from colonylab.emergence.grid import encirclement_index
 from colonylab.envs.magent import battle_v4
@@ -117,6 +116,7 @@ from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.checkpoint import load_checkpoint
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
+from colonylab.runs.ppo_loop import PPORun, train_ppo
 
 NAME = "battle-selfplay"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"

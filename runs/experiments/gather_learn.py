@@ -82,13 +82,13 @@ from colonylab import agents
 from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
 from colonylab.collective_ml.trainers.ppo import PPOConfig
-from colonylab.collective_ml.trainers.ppo_loop import PPORun, train_ppo
 from colonylab.emergence.grid import clusters
 from colonylab.envs.magent import gather_v5
 from colonylab.envs.magent._env import greedy as greedy_actions
+from colonylab.runs.common.curves import read_metrics, series, smooth
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
-from colonylab.runs.experiments.tiger_deer import read_metrics, series, smooth
+from colonylab.runs.ppo_loop import PPORun, train_ppo
 
 NAME = "gather-learn"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"

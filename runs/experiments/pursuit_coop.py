@@ -110,11 +110,11 @@ from colonylab import agents
 from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.grid_policy import GridPolicy, attack_mask, message_planes
 from colonylab.collective_ml.trainers.ppo import PPOConfig
-from colonylab.collective_ml.trainers.ppo_loop import PPORun, train_ppo
 from colonylab.emergence.grid import attack_sectors, encirclement_coverage
 from colonylab.envs.grid.pursuit import PursuitConfig, PursuitWorld
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
+from colonylab.runs.ppo_loop import PPORun, train_ppo
 
 NAME = "pursuit-coop"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"

@@ -68,7 +68,6 @@ eval episodes, greedy 0.15). Learning is fast: validation catch 0.79 at iteratio
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,12 +82,13 @@ from colonylab import agents
 from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
 from colonylab.collective_ml.trainers.ppo import PPOConfig
-from colonylab.collective_ml.trainers.ppo_loop import PPORun, train_ppo
 from colonylab.emergence.grid import attack_sectors, encirclement_coverage
 from colonylab.envs.magent import tiger_deer_v4
 from colonylab.envs.magent._env import greedy as greedy_actions
+from colonylab.runs.common.curves import read_metrics, series, smooth
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
+from colonylab.runs.ppo_loop import PPORun, train_ppo
 
 NAME = "tiger-deer"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -532,23 +532,6 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
 
 
 # -- pictures --------------------------------------------------------------------------------
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
-
-
-def series(rows: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-    return [p[0] for p in pts], [p[1] for p in pts]
-
-
-def smooth(y: list[float], k: int = 10) -> list[float]:
-    out, acc = [], []
-    for v in y:
-        acc = [*acc[-(k - 1) :], v]
-        out.append(float(np.mean(acc)))
-    return out
-
-
 def plot_training(metrics: Path, path: Path, references: dict[str, float] | None = None) -> Path:
     """Learning curves: catch rate (training, validation; ``references``: catch rates as
     horizontal lines), tiger survival and pair bites, encirclement of captures."""

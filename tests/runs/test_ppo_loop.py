@@ -14,8 +14,8 @@ import torch
 
 from colonylab.agents.grid_policy import GridPolicy
 from colonylab.collective_ml.trainers.ppo import PPOConfig
-from colonylab.collective_ml.trainers.ppo_loop import train_ppo
 from colonylab.runs.common.checkpoint import load_checkpoint
+from colonylab.runs.ppo_loop import train_ppo
 
 
 class Bandit:
