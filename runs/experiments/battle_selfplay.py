@@ -59,7 +59,8 @@ battle-selfplay --iterations 100``, unmirrored self-play), is kept for ``colony 
 row against it. Head to head at 162 agents (100 battles a side) the new army wins 96 as
 red and 72 as blue (3 draws); note that the red side is favoured: the previous army
 against itself wins 87 of 100 as red; at 2,048 agents (10 battles a side) 9 as red and
-9 as blue. Measured on 2026-12-02 (2 shared cores; ``colony eval battle-selfplay``
+9 as blue; at 20,000 agents it does NOT beat it (0 of 2 as red: 1,619 vs 1,651 left at
+step 1,000). Measured on 2026-12-02 (2 shared cores; ``colony eval battle-selfplay``
 rows, argmax, seeds 900,000,000+; fewer battles than the defaults where marked):
 
 ==========  ======  =======  ====  ==========  =========  =========  =====
@@ -69,14 +70,16 @@ greedy      162     100      100   1.32        19.8       0          43
 greedy      2,048   100      100   1.34        265        8.0        446
 greedy      20,000  10       10    1.28        5,161      3,828      1000
 random      162     100      100   (no loss)   81         0.17       368
-random      2,048   30 (*)   30    30,645      1,024      2.5        986
-random      20,000  2 (*)    2     (no loss)   10,000     14.5       1000
+random      2,048   100      100   (1 lost)    1,024      2.4        942
+random      20,000  10       10    (3 lost)    10,000     15.4       1000
 prev        162     100      96    1.21        14.5       0.36       140
 prev        2,048   10 (*)   9     1.04        272        242        1000
+prev        20,000  2 (*)    0     1.00        1,619      1,651      1000
 ==========  ======  =======  ====  ==========  =========  =========  =====
 
-(*) the default is 100 at 2,048 and 10 at 20,000; a 20,000-agent battle took 2-8
-minutes on the loaded machine.
+(*) the default is 100 at 2,048 and 10 at 20,000; a 20,000-agent battle took 1-8
+minutes on the loaded machine. Against random at scale a few random soldiers are
+still alive at step 1,000 (it wins on the count).
 
     colony train battle-selfplay
     colony train battle-selfplay --iterations 60 --worlds 4
