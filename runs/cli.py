@@ -664,7 +664,7 @@ def cmd_bench(ns: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_demo(ns: argparse.Namespace, rest: list[str]) -> int:
-    """The main job: a battle of thousands (greedy vs random), watched live or recorded."""
+    """The main job: a battle of thousands (the learned army vs greedy), watched live or recorded."""
     from colonylab.runs import demo
 
     cfg = parse_config(demo.Config, rest, prog="colony demo")
