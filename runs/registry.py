@@ -326,6 +326,7 @@ BENCHMARKS: dict[str, RunSpec] = {
 AGENTS: dict[str, str] = {
     # the agents.build(spec) types, one line each
     "mlp": "MLP policy over vectors or patches, tanh or linear output (agents/mlp.py)",
+    "patch-cnn": "CNN over screen patches put back on their grid: CarRacing baseline (agents/patch_cnn.py)",
     "linear": "normalised linear / one-layer tanh policy: the Ant teacher (agents/mlp.py)",
     "backprop": "one-hidden-layer backprop net of Jacobs et al. 1991 (agents/mlp.py)",
     "attention": "AttentionNeuron: shared sensory neurons + fixed-query attention, permutation-invariant (agents/sensory.py)",
