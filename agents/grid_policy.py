@@ -485,9 +485,11 @@ def attack_mask(
     offsets: Sequence[tuple[int, int]],
     enemy_channel: int,
     out: np.ndarray | None = None,
+    enabled: bool = True,
 ) -> np.ndarray:
     """Legal-action mask that allows an attack only where the view shows an enemy:
-    ``bool[N, n_actions]``, every other action allowed.
+    ``bool[N, n_actions]``, every other action allowed (``enabled=False``: every action
+    allowed, the unmasked ablation).
 
     Attack ``first_attack + k`` strikes the cell ``offsets[k] = (dy, dx)`` from the
     agent (the centre of its ``[N, V, V, C]`` view); it is allowed when that cell's
@@ -498,6 +500,11 @@ def attack_mask(
     (0, -1), (-1, 1), (1, 1), (1, -1), (-1, -1))``, ``enemy_channel=3``.
     """
     v = np.asarray(view)
+    if not enabled:
+        if out is None:
+            return np.ones((len(v), n_actions), dtype=bool)
+        out[...] = True
+        return out
     if v.ndim != 4 or v.shape[1] != v.shape[2] or v.shape[1] % 2 == 0:
         raise ValueError(f"view must be [N, V, V, C] with an odd V, got shape {v.shape}")
     check_int("n_actions", n_actions, 1)

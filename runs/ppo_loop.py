@@ -72,7 +72,18 @@ from colonylab.runs.common.checkpoint import (
 )
 from colonylab.runs.common.rundir import RunDir
 
-__all__ = ["PPORun", "train_ppo"]
+__all__ = ["PPORun", "ppo_config", "train_ppo"]
+
+
+def ppo_config(cfg: Any) -> PPOConfig:
+    """The :class:`PPOConfig` of an experiment config with PPO's usual fields
+    (``rollout_steps``, ``epochs``, ``minibatches``, ``lr``, ``gamma``, ``gae_lambda``,
+    ``entropy_coef``, ``seed``)."""
+    return PPOConfig(
+        rollout_steps=cfg.rollout_steps, epochs=cfg.epochs, minibatches=cfg.minibatches,
+        lr=cfg.lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
+        entropy_coef=cfg.entropy_coef, seed=cfg.seed,
+    )  # fmt: skip
 
 
 @dataclass

@@ -111,7 +111,6 @@ from colonylab._checks import (
     check_probability,
 )
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
-from colonylab.collective_ml.trainers.ppo import PPOConfig
 from colonylab.collective_ml.trainers.selfplay import SELF, Opponent, OpponentPool
 from colonylab.emergence.grid import encirclement_index
 from colonylab.envs.magent import battle_v4
@@ -119,7 +118,7 @@ from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.checkpoint import load_checkpoint
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
-from colonylab.runs.ppo_loop import PPORun, train_ppo
+from colonylab.runs.ppo_loop import PPORun, ppo_config, train_ppo
 
 NAME = "battle-selfplay"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -304,12 +303,9 @@ def build_policy(cfg: Config) -> GridPolicy:
 
 def masks(view: np.ndarray, enabled: bool = True, out: np.ndarray | None = None) -> np.ndarray:
     """Legal actions ``bool[N, 21]``: attacks only on cells where the view shows an enemy."""
-    if not enabled:
-        if out is None:
-            return np.ones((len(view), N_ACTIONS), bool)
-        out[...] = True
-        return out
-    return attack_mask(view, N_ACTIONS, FIRST_ATTACK, ATTACK_OFFSETS, ENEMY_CHANNEL, out=out)
+    return attack_mask(
+        view, N_ACTIONS, FIRST_ATTACK, ATTACK_OFFSETS, ENEMY_CHANNEL, out=out, enabled=enabled
+    )
 
 
 class NetworkPlayer:
@@ -552,14 +548,6 @@ def summarise(results: list[dict[str, float]]) -> dict[str, float]:
 
 
 # -- training ----------------------------------------------------------------------------------
-def ppo_config(cfg: Config) -> PPOConfig:
-    return PPOConfig(
-        rollout_steps=cfg.rollout_steps, epochs=cfg.epochs, minibatches=cfg.minibatches,
-        lr=cfg.lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
-        entropy_coef=cfg.entropy_coef, seed=cfg.seed,
-    )  # fmt: skip
-
-
 def make_pool(cfg: Config) -> OpponentPool:
     pool = OpponentPool(
         weighting=cfg.weighting, self_play=cfg.self_play,

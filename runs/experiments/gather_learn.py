@@ -81,14 +81,13 @@ from rich.table import Table
 from colonylab import agents
 from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
-from colonylab.collective_ml.trainers.ppo import PPOConfig
 from colonylab.emergence.grid import clusters
 from colonylab.envs.magent import gather_v5
 from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.curves import read_metrics, series, smooth
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
-from colonylab.runs.ppo_loop import PPORun, train_ppo
+from colonylab.runs.ppo_loop import PPORun, ppo_config, train_ppo
 
 NAME = "gather-learn"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -196,12 +195,9 @@ def build_policy(cfg: Config) -> GridPolicy:
 
 def masks(view: np.ndarray, enabled: bool = True, out: np.ndarray | None = None) -> np.ndarray:
     """Legal actions ``bool[N, 33]``: a bite only where the view shows food."""
-    if not enabled:
-        if out is None:
-            return np.ones((len(view), N_ACTIONS), bool)
-        out[...] = True
-        return out
-    return attack_mask(view, N_ACTIONS, FIRST_ATTACK, ATTACK_OFFSETS, FOOD_CHANNEL, out=out)
+    return attack_mask(
+        view, N_ACTIONS, FIRST_ATTACK, ATTACK_OFFSETS, FOOD_CHANNEL, out=out, enabled=enabled
+    )
 
 
 class Episodes:
@@ -384,14 +380,6 @@ def play(
 
 
 # -- training --------------------------------------------------------------------------------
-def ppo_config(cfg: Config) -> PPOConfig:
-    return PPOConfig(
-        rollout_steps=cfg.rollout_steps, epochs=cfg.epochs, minibatches=cfg.minibatches,
-        lr=cfg.lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
-        entropy_coef=cfg.entropy_coef, seed=cfg.seed,
-    )  # fmt: skip
-
-
 def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     """Train; save ``latest.pt`` and the best validated ``gather-learn.pt``; plot; gif.
 

@@ -109,12 +109,11 @@ from rich.table import Table
 from colonylab import agents
 from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.grid_policy import GridPolicy, attack_mask, message_planes
-from colonylab.collective_ml.trainers.ppo import PPOConfig
 from colonylab.emergence.grid import attack_sectors, encirclement_coverage
 from colonylab.envs.grid.pursuit import PursuitConfig, PursuitWorld
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
-from colonylab.runs.ppo_loop import PPORun, train_ppo
+from colonylab.runs.ppo_loop import PPORun, ppo_config, train_ppo
 
 NAME = "pursuit-coop"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -528,14 +527,6 @@ def _fields(cfg: Config) -> dict[str, Any]:
 
 
 # -- training --------------------------------------------------------------------------------
-def ppo_config(cfg: Config) -> PPOConfig:
-    return PPOConfig(
-        rollout_steps=cfg.rollout_steps, epochs=cfg.epochs, minibatches=cfg.minibatches,
-        lr=cfg.lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
-        entropy_coef=cfg.entropy_coef, seed=cfg.seed,
-    )  # fmt: skip
-
-
 def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     """Train; save ``latest.pt`` and the best validated ``pursuit-coop.pt``; plot.
 

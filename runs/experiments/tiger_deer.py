@@ -81,14 +81,13 @@ from rich.table import Table
 from colonylab import agents
 from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
-from colonylab.collective_ml.trainers.ppo import PPOConfig
 from colonylab.emergence.grid import attack_sectors, encirclement_coverage
 from colonylab.envs.magent import tiger_deer_v4
 from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.curves import read_metrics, series, smooth
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
-from colonylab.runs.ppo_loop import PPORun, train_ppo
+from colonylab.runs.ppo_loop import PPORun, ppo_config, train_ppo
 
 NAME = "tiger-deer"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -448,14 +447,6 @@ def play(
 
 
 # -- training --------------------------------------------------------------------------------
-def ppo_config(cfg: Config) -> PPOConfig:
-    return PPOConfig(
-        rollout_steps=cfg.rollout_steps, epochs=cfg.epochs, minibatches=cfg.minibatches,
-        lr=cfg.lr, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
-        entropy_coef=cfg.entropy_coef, seed=cfg.seed,
-    )  # fmt: skip
-
-
 TRAINING_KEYS = ("catch_rate", "deer_killed", "tiger_survival", "pair_bites")
 EMERGENCE_KEYS = ("encirclement", "encircled", "attackers", "surround")
 
