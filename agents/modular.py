@@ -45,6 +45,7 @@ __all__ = [
     "BodyMLP",
     "IndependentLimbs",
     "LimbTransformer",
+    "NormalizedModular",
     "PaddedQ",
     "SharedModularPolicy",
     "build_modular",
@@ -256,6 +257,39 @@ class PaddedQ(nn.Module):
         return self.net(x)[:, 0]
 
 
+class NormalizedModular(nn.Module):
+    """Any modular policy behind a fixed observation normalisation (ARS "V2"): limb
+    features ``(obs - obs_mean) / obs_std``, clipped to ``+-clip``, padding kept 0.
+
+    ``obs_mean`` / ``obs_std`` are buffers (saved in the state dict, not parameters:
+    a population trainer perturbs only the inner policy's weights); the trainer sets
+    them from running statistics (:class:`~colonylab.collective_ml.running_norm.
+    RunningNorm`) between generations.
+
+    Args:
+        policy: the inner modular policy (same call).
+        obs_dim: numbers per limb.
+        clip: bound of the normalised features.
+    """
+
+    def __init__(self, policy: nn.Module, obs_dim: int, clip: float = 10.0) -> None:
+        super().__init__()
+        self.policy, self.obs_dim, self.clip = policy, obs_dim, float(clip)
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+
+    def set_stats(self, mean: Tensor, std: Tensor) -> None:
+        """Copy ``(obs_dim,)`` mean and std into the buffers."""
+        with torch.no_grad():
+            self.obs_mean.copy_(torch.as_tensor(mean, dtype=self.obs_mean.dtype))
+            self.obs_std.copy_(torch.as_tensor(std, dtype=self.obs_std.dtype))
+
+    def forward(self, obs: Tensor, parents: Tensor, mask: Tensor) -> Tensor:
+        _check(obs, parents, mask, self.obs_dim)
+        x = ((obs - self.obs_mean) / self.obs_std).clamp(-self.clip, self.clip)
+        return self.policy(x * mask[..., None].to(x.dtype), parents, mask)
+
+
 _TYPES = {
     "smp": SharedModularPolicy,
     "independent": IndependentLimbs,
@@ -265,11 +299,15 @@ _TYPES = {
 
 
 def build_modular(spec: Mapping[str, Any]) -> nn.Module:
-    """``{"type": "smp" | "independent" | "transformer" | "body-mlp", **arguments}``."""
+    """``{"type": "smp" | "independent" | "transformer" | "body-mlp", **arguments}``;
+    ``"obs_norm": true`` wraps the policy in :class:`NormalizedModular`."""
     kind = spec.get("type") if isinstance(spec, Mapping) else None
     if kind not in _TYPES:
         raise ValueError(f"modular agent type must be one of {sorted(_TYPES)}, got {kind!r}")
-    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    if spec.get("obs_norm"):
+        inner = build_modular({k: v for k, v in spec.items() if k != "obs_norm"})
+        return NormalizedModular(inner, int(spec["obs_dim"]))
+    kwargs = {k: v for k, v in spec.items() if k not in ("type", "obs_norm")}
     if "hidden" in kwargs and kind == "body-mlp":
         kwargs["hidden"] = tuple(kwargs["hidden"])
     try:

@@ -11,9 +11,10 @@ World id               ``colonylab/ModularWalkers-v0`` (alias ``modular-walkers`
 Model                  one MJCF per body from the morphology generator (RK4, timestep
                        0.002 s, limb-floor contacts only), with sensors for every limb's
                        frame position, quaternion, linear and angular velocity
-Physics                robots grouped by body; each group is stepped by MuJoCo's own
-                       multi-threaded ``rollout`` (``threads`` threads) for
-                       ``frame_skip`` = 4 MuJoCo steps per env step (``dt`` 0.008 s)
+Physics                robots grouped by body, stepped by MuJoCo's ``rollout`` for
+                       ``frame_skip`` = 4 MuJoCo steps per env step (``dt`` 0.008 s);
+                       with ``threads`` >= 2 each thread steps its share of the robots
+                       (``step_threads``)
 Observation            ``[N, L, D]`` with ``L`` the largest body's limb count and ``D`` =
                        15 (+ the limb-type one-hot on a walker-only world), limbs in
                        depth-first order from the torso; per limb as modular-rl: body
@@ -105,9 +106,10 @@ def _mujoco():
 def quat_to_expmap(quat: np.ndarray) -> np.ndarray:
     """Unit quaternions ``[..., 4]`` (w, x, y, z) -> exp-maps ``[..., 3]`` (axis * angle,
     angle in ``[0, pi]``)."""
-    q = quat / np.linalg.norm(quat, axis=-1, keepdims=True)
+    # norms as sqrt(sum(x * x)): numpy's own norm, without its dispatch (a hot path)
+    q = quat / np.sqrt(np.add.reduce(quat * quat, axis=-1, keepdims=True))
     w, v = q[..., :1], q[..., 1:]
-    sin_half = np.linalg.norm(v, axis=-1, keepdims=True)
+    sin_half = np.sqrt(np.add.reduce(v * v, axis=-1, keepdims=True))
     theta = 2.0 * np.arctan2(sin_half, w)  # in [0, 2 pi]
     flip = theta > np.pi
     theta = np.where(flip, 2.0 * np.pi - theta, theta)
@@ -143,11 +145,12 @@ class ModularConfig:
     """MuJoCo steps per env step (modular-rl: 4)."""
     threads: int = 1
     """Threads of MuJoCo's ``rollout`` (0: the calling thread only)."""
-    step_threads: Literal["rollout", "groups"] = "rollout"
-    """With ``threads`` >= 2: ``rollout`` splits every body's robots over MuJoCo's thread
-    pool (one hand-off per body and step); ``groups`` gives each of ``threads`` Python
-    threads its share of the robots (all bodies, one hand-off per step; slower on the
-    shared 2-core machine: 4.5k vs 7.6k env-steps/s at 256 robots). Same results."""
+    step_threads: Literal["rollout", "groups"] = "groups"
+    """With ``threads`` >= 2: ``groups`` gives each of ``threads`` Python threads its
+    share of the robots (all bodies, one hand-off per step); ``rollout`` splits every
+    body's robots over MuJoCo's thread pool (one hand-off per body and step). Same
+    results; on a quiet 2-core machine ``groups`` was the faster (256 mixed walkers:
+    20.1k vs 16.5k env-steps/s), under heavy load it can be the slower."""
     terminate: bool = True
     """End episodes of fallen robots (the family's health check)."""
     limb_types: bool | None = None
@@ -304,6 +307,7 @@ class ModularWorld(SeededVectorWorld):
         """Per group ``float64[n_g, nstate]``: MuJoCo's full physics state of its robots."""
         self._sensors = [np.zeros((g.robots.size, g.model.nsensordata)) for g in self.groups]
         self._obs_np = np.zeros((n, L, self.obs_dim))
+        self._static_obs = [self._static_block(g) for g in self.groups]
         self.x = np.zeros(n)
         """``float64[N]`` torso x of every robot."""
         self.elapsed = np.zeros(n, dtype=np.int64)
@@ -392,35 +396,30 @@ class ModularWorld(SeededVectorWorld):
         L = g.num_limbs
         sens = self._sensors[gi][rows].reshape(rows.size, L, 13)
         qpos = self.states[gi][rows, 1 : 1 + g.nq]
-        pos = sens[:, :, 0:3].copy()
-        pos[:, :, 0] -= pos[:, :1, 0]
-        quat = sens[:, :, 3:7]
-        linvel = np.clip(sens[:, :, 7:10], -10.0, 10.0)
-        angvel = sens[:, :, 10:13]
-        angle = np.zeros((rows.size, L))
-        deg = np.degrees(qpos[:, 3:])
+        block = np.empty((rows.size, L, self.obs_dim))
+        block[:] = self._static_obs[gi]  # joint ranges, limb types: fixed per body
+        block[:, :, 0:3] = sens[:, :, 0:3]
+        block[:, :, 0] -= sens[:, :1, 0]  # x relative to the torso
+        np.clip(sens[:, :, 7:10], -10.0, 10.0, out=block[:, :, 3:6])
+        block[:, :, 6:9] = sens[:, :, 10:13]
+        block[:, :, 9:12] = quat_to_expmap(sens[:, :, 3:7])
         lo, hi = g.range_low[1:], g.range_high[1:]
-        angle[:, 1:] = (deg - lo) / (hi - lo)
-        rng_lo = np.zeros(L)
-        rng_hi = np.zeros(L)
-        rng_lo[1:] = (180.0 + lo) / 360.0
-        rng_hi[1:] = (180.0 + hi) / 360.0
-        out = self._obs_np[g.robots[rows]]
-        out[:, :L, 0:3] = pos
-        out[:, :L, 3:6] = linvel
-        out[:, :L, 6:9] = angvel
-        out[:, :L, 9:12] = quat_to_expmap(quat)
-        out[:, :L, 12] = angle
-        out[:, :L, 13] = rng_lo
-        out[:, :L, 14] = rng_hi
+        block[:, 1:, 12] = (np.degrees(qpos[:, 3:]) - lo) / (hi - lo)
+        self._obs_np[g.robots[rows], :L] = block
+        self.x[g.robots[rows]] = qpos[:, 0]
+
+    def _static_block(self, g: _Group) -> np.ndarray:
+        """``[L_g, D]``: the observation columns that never change for a body (joint
+        range as ``(180 + deg) / 360``, limb-type one-hot); 0 elsewhere."""
+        L = g.num_limbs
+        out = np.zeros((L, self.obs_dim))
+        out[1:, 13] = (180.0 + g.range_low[1:]) / 360.0
+        out[1:, 14] = (180.0 + g.range_high[1:]) / 360.0
         if self.limb_types:
-            onehot = np.zeros((L, len(self.kinds)))
             for i, kind in enumerate(g.kinds):
                 if kind in self.kinds:
-                    onehot[i, self.kinds.index(kind)] = 1.0
-            out[:, :L, 15:] = onehot
-        self._obs_np[g.robots[rows]] = out
-        self.x[g.robots[rows]] = qpos[:, 0]
+                    out[i, LIMB_FEATURES + self.kinds.index(kind)] = 1.0
+        return out
 
     def _obs(self) -> Tensor:
         return torch.as_tensor(self._obs_np.copy(), dtype=self.dtype, device=self.device)

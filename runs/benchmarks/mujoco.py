@@ -5,7 +5,8 @@ Three ways of stepping MuJoCo robots, timed one after the other:
 
 ``ours``        :class:`~colonylab.envs.mujoco.modular.ModularWorld`: ``robots`` robots of
                 mixed bodies (default: the 12 Walker++ bodies in turn), stepped by
-                MuJoCo's ``rollout`` per body (``threads`` threads), the per-limb
+                MuJoCo's ``rollout``, each of ``threads`` threads stepping its share
+                of the robots (``--step-threads groups``, the default), the per-limb
                 observations, rewards, terminations and autoresets computed every
                 step, and a policy in the loop: one shared linear layer over every
                 limb's observation (torch, one thread), ``tanh``, as actions.
@@ -71,9 +72,9 @@ class Config:
     """Env steps of the Gymnasium Walker2d-v5 loop."""
     threads: int = 2
     """Threads of MuJoCo's rollout (ours and the ceiling); Gymnasium runs on one."""
-    step_threads: str = "rollout"
-    """How ours uses the threads (the world's ``step_threads``): ``rollout`` (every body
-    split over MuJoCo's pool) or ``groups`` (each thread steps its share of all bodies);
+    step_threads: str = "groups"
+    """How ours uses the threads (the world's ``step_threads``): ``groups`` (each thread
+    steps its share of all bodies) or ``rollout`` (every body split over MuJoCo's pool);
     the other way is timed too, as the row ``ours (<other> threading)``."""
     repeats: int = 2
     """Timed repeats; the best counts."""

@@ -65,10 +65,12 @@ from colonylab._checks import (
     check_int,
     check_optional_int,
 )
-from colonylab.agents.modular import build_modular
+from colonylab.agents.modular import NormalizedModular, build_modular
+from colonylab.collective_ml.ars import ARS
 from colonylab.collective_ml.base import batched_params_dict, flatten_params, unflatten_into
 from colonylab.collective_ml.es import PGPE
 from colonylab.collective_ml.population import episode_seeds
+from colonylab.collective_ml.running_norm import RunningNorm
 from colonylab.collective_ml.trainers import EvolveResult, evolve
 from colonylab.envs.mujoco.modular import ModularConfig, ModularWorld
 from colonylab.envs.mujoco.morphology import HELD_OUT, body, body_names
@@ -104,6 +106,30 @@ class PGPEOptions:
     """Initial sampling standard deviation of every weight."""
     stdev_lr: float = 0.1
     """Step size of the standard deviations."""
+
+
+@dataclass(frozen=True)
+class ARSOptions:
+    """Options of the ARS core (``--ars.directions 16``)."""
+
+    directions: int = 16
+    """Antithetic direction pairs per generation (candidates: 2x this)."""
+    top: int = 8
+    """Best directions that move the mean."""
+    step_size: float = 0.02
+    """Step of the mean (in reward-standardised units)."""
+    noise: float = 0.03
+    """Exploration standard deviation of every weight."""
+
+    def __post_init__(self) -> None:
+        check_int("--ars.directions", self.directions, 1)
+        check_int("--ars.top", self.top, 1)
+        if self.top > self.directions:
+            raise ValueError(
+                f"--ars.top must be <= --ars.directions ({self.directions}), got {self.top}"
+            )
+        check_float("--ars.step-size", self.step_size, 0.0, low_open=True)
+        check_float("--ars.noise", self.noise, 0.0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -149,7 +175,8 @@ class Config:
     agent: str = "smp"
     """smp, independent, transformer, or body-mlp (one body, --body)."""
     trainer: str = "td3"
-    """td3 (off-policy, all bodies in one batched world) or pgpe (population)."""
+    """td3 (off-policy, all bodies in one batched world), ars or pgpe (population: every
+    candidate on every training body in one batched world)."""
     body: str = "walker_5_main"
     """The body of --agent body-mlp (trained on it alone)."""
     message: int = 32
@@ -166,6 +193,10 @@ class Config:
     """Validate the mean every this many generations (and at the end)."""
     pgpe: PGPEOptions = field(default_factory=PGPEOptions)
     """PGPE options."""
+    ars: ARSOptions = field(default_factory=ARSOptions)
+    """ARS options."""
+    env_steps: int = 0
+    """ars / pgpe: stop once training has used this many env steps (0: no limit)."""
     td3: TD3Options = field(default_factory=TD3Options)
     """TD3 options."""
     threads: int = 2
@@ -191,13 +222,13 @@ class Config:
 
     def __post_init__(self) -> None:
         check_choice("--agent", self.agent, AGENTS)
-        check_choice("--trainer", self.trainer, ("td3", "pgpe"))
+        check_choice("--trainer", self.trainer, ("td3", "ars", "pgpe"))
         body(self.body)
         check_dataclass_ints(
             self,
             {"message": 1, "hidden": 1, "pop_size": 2, "generations": 1, "max_steps": 1,
              "validate_every": 1, "threads": 0, "checkpoint_every": 1, "eval_episodes": 1,
-             "eval_steps": 1, "eval_seed": 0, "seed": 0, "switch_every": 0},
+             "eval_steps": 1, "eval_seed": 0, "seed": 0, "switch_every": 0, "env_steps": 0},
         )  # fmt: skip
         check_optional_int("--torch-threads", self.torch_threads, 1)
         if self.pop_size % 2:
@@ -212,7 +243,15 @@ def train_bodies(cfg: Config) -> tuple[str, ...]:
 
 
 def policy_spec(cfg: Config) -> dict[str, Any]:
-    """The agent's spec (:func:`~colonylab.agents.modular.build_modular`)."""
+    """The agent's spec (:func:`~colonylab.agents.modular.build_modular`); ARS policies
+    see normalised observations (running statistics saved with the weights)."""
+    spec = _inner_spec(cfg)
+    if cfg.trainer == "ars":
+        spec["obs_norm"] = True
+    return spec
+
+
+def _inner_spec(cfg: Config) -> dict[str, Any]:
     if cfg.agent == "smp":
         return {"type": "smp", "obs_dim": OBS_DIM, "message": cfg.message, "hidden": cfg.hidden}
     if cfg.agent == "independent":
@@ -245,10 +284,15 @@ class Rollouts:
     """
 
     def __init__(self, policy: torch.nn.Module, bodies: tuple[str, ...], max_steps: int,
-                 threads: int) -> None:  # fmt: skip
+                 threads: int, norm: RunningNorm | None = None) -> None:  # fmt: skip
         self.policy, self.bodies = policy, bodies
         self.max_steps, self.threads = max_steps, threads
+        self.norm = norm
+        """With a policy behind :class:`NormalizedModular`: the running statistics every
+        training rollout's limb states update (and the policy's buffers then take)."""
         self.last_env_steps = 0
+        self.last_distance = np.zeros((0, len(bodies)))
+        """``float64[P, B]`` torso x travel of the last :meth:`returns` (m)."""
         self._worlds: dict[int, ModularWorld] = {}
 
     def world(self, robots: int) -> ModularWorld:
@@ -263,12 +307,16 @@ class Rollouts:
         return self._worlds[robots]
 
     @torch.no_grad()
-    def returns(self, params: torch.Tensor, seed: int) -> np.ndarray:
-        """``float64[P, B]`` returns of the ``(P, D)`` candidates."""
+    def returns(self, params: torch.Tensor, seed: int, update_norm: bool = False) -> np.ndarray:
+        """``float64[P, B]`` returns of the ``(P, D)`` candidates (``update_norm``: merge
+        the visited limb states into :attr:`norm` and hand the policy the new stats)."""
         P, B = params.shape[0], len(self.bodies)
         world = self.world(P * B)
         starts = episode_seeds(seed, np.array([0]), B)[0]
         obs = world.reset(seed=np.tile(starts, P).astype(np.int64))
+        x0 = world.x.copy()
+        limb_mask = torch.as_tensor(world.limb_mask)
+        update_norm = update_norm and self.norm is not None
         L = obs.shape[1]
         _, parents, mask = padded(
             obs, torch.as_tensor(world.parents), torch.as_tensor(world.limb_mask)
@@ -286,6 +334,8 @@ class Rollouts:
             running = ~world.done
             if not running.any():
                 break
+            if update_norm:
+                self.norm.update(obs[limb_mask & torch.as_tensor(running)[:, None]])
             o = torch.nn.functional.pad(obs, (0, 0, 0, MAX_LIMBS - L))
             actions = forward(weights, o.view(P, B, *o.shape[1:]), parents, mask)
             result = world.step(actions.reshape(P * B, -1)[:, :L])
@@ -293,10 +343,13 @@ class Rollouts:
             steps += int(running.sum())
             obs = result.obs
         self.last_env_steps = steps
+        self.last_distance = (world.x - x0).reshape(P, B)
+        if update_norm:
+            self.policy.set_stats(self.norm.mean, self.norm.std)
         return total.reshape(P, B)
 
     def __call__(self, params: torch.Tensor, seed: int) -> torch.Tensor:
-        return torch.as_tensor(self.returns(params, seed).mean(axis=1))
+        return torch.as_tensor(self.returns(params, seed, update_norm=True).mean(axis=1))
 
 
 class WalkerTask:
@@ -448,20 +501,37 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
         torch.set_num_threads(cfg.torch_threads)
     seed_everything(cfg.seed)
     policy = build_modular(policy_spec(cfg))
+    norm = None
+    if isinstance(policy, NormalizedModular):
+        norm = RunningNorm(OBS_DIM)
+        _zero_action_head(policy.policy)  # ARS starts from the zero policy: standing still
     initial = flatten_params(policy)
-    o = cfg.pgpe
-    core = PGPE(
-        initial.numel(), cfg.pop_size, center_init=initial, stdev_init=o.stdev_init,
-        center_lr=o.center_lr, stdev_lr=o.stdev_lr, seed=cfg.seed, maximize=True,
-    )  # fmt: skip
+    if cfg.trainer == "ars":
+        a = cfg.ars
+        core: ARS | PGPE = ARS(
+            initial.numel(), a.directions, top=a.top, step_size=a.step_size, noise=a.noise,
+            center_init=initial, seed=cfg.seed, maximize=True,
+        )  # fmt: skip
+    else:
+        o = cfg.pgpe
+        core = PGPE(
+            initial.numel(), cfg.pop_size, center_init=initial, stdev_init=o.stdev_init,
+            center_lr=o.center_lr, stdev_lr=o.stdev_lr, seed=cfg.seed, maximize=True,
+        )  # fmt: skip
     bodies = train_bodies(cfg)
-    rollouts = Rollouts(policy, bodies, cfg.max_steps, cfg.threads)
+    rollouts = Rollouts(policy, bodies, cfg.max_steps, cfg.threads, norm)
     validation_seed = int(episode_seeds(cfg.seed, np.array([2]), 1)[0, 0])
     state = None
+    # the normalisation each validated solution was scored with (the deployed pair)
+    stats_at: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     if resume is not None:
         ckpt = load_checkpoint(latest_checkpoint(resume), EXPERIMENT)
         state = ckpt["trainer"]
         set_rng_states(ckpt["rng"])
+        if norm is not None:
+            norm.load_state_dict(ckpt["extra"]["obs_norm"])
+            policy.set_stats(norm.mean, norm.std)
+            stats_at = {int(g): (m, sd) for g, m, sd in ckpt["extra"]["stats_at"]}
     run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
     if state is not None:
         run.truncate_metrics(int(state["generation"]))
@@ -470,11 +540,17 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
     def checkpoint(trainer: dict[str, Any], metrics: dict[str, Any] | None = None) -> dict:
         best = trainer["best"]["params"] if trainer.get("best") else core.center
         model = unflatten_into(build_modular(policy_spec(cfg)), best.to(torch.float32))
+        extra: dict[str, Any] = {"bodies": list(bodies), "agent": cfg.agent,
+                                 "trainer": cfg.trainer}  # fmt: skip
+        if norm is not None:
+            generation = int(trainer["best"]["generation"]) if trainer.get("best") else -1
+            model.set_stats(*stats_at.get(generation, (norm.mean, norm.std)))
+            extra["obs_norm"] = norm.state_dict()
+            extra["stats_at"] = [[g, m, sd] for g, (m, sd) in stats_at.items()]
         return make_checkpoint(
             EXPERIMENT, spec=policy_spec(cfg), state_dict=model.state_dict(), config=cfg,
             trainer=trainer, rng=rng_states(),
-            provenance=provenance(command, seed=cfg.seed, metrics=metrics),
-            extra={"bodies": list(bodies), "agent": cfg.agent},
+            provenance=provenance(command, seed=cfg.seed, metrics=metrics), extra=extra,
         )  # fmt: skip
 
     def save(trainer: dict[str, Any]) -> Path:
@@ -482,11 +558,28 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
 
     def validate(params: torch.Tensor, generation: int) -> tuple[float, dict[str, float]]:
         per_body = rollouts.returns(params[None], validation_seed)[0]
+        distance = rollouts.last_distance[0]
+        if norm is not None:
+            stats_at[generation] = (policy.obs_mean.clone(), policy.obs_std.clone())
+        console.print(
+            "  validation "
+            + " ".join(
+                f"{b.replace('walker_', '')}={r:.0f}/{d:.1f}m"
+                for b, r, d in zip(bodies, per_body, distance, strict=True)
+            )
+        )
         return float(per_body.mean()), {
-            f"validation/{b}": float(r) for b, r in zip(bodies, per_body, strict=True)
+            **{f"validation/{b}": float(r) for b, r in zip(bodies, per_body, strict=True)},
+            **{f"distance/{b}": float(d) for b, d in zip(bodies, distance, strict=True)},
         }
 
-    console.print(f"[bold]{EXPERIMENT}[/] ({cfg.agent}, {len(bodies)} bodies) -> {run.path}")
+    def stop(generation: int, record: dict[str, float]) -> bool:
+        return bool(cfg.env_steps) and record.get("charts/env_steps", 0.0) >= cfg.env_steps
+
+    label = f"{cfg.agent}" + (f" on {cfg.body}" if cfg.agent == "body-mlp" else "")
+    console.print(
+        f"[bold]{EXPERIMENT}[/] {cfg.trainer} ({label}, {len(bodies)} bodies) -> {run.path}"
+    )
     result = evolve(
         core,
         rollouts,
@@ -494,10 +587,12 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
         seeds=lambda g: int(episode_seeds(cfg.seed, np.array([1]), g + 1)[0, g]),
         validate=validate,
         validate_every=cfg.validate_every,
+        stop=stop,
         log=run,
         progress=lambda g, r: console.print(
             f"gen {g}: fitness mean {r['charts/fitness_mean']:.1f} max "
-            f"{r['charts/fitness_max']:.1f}"
+            f"{r['charts/fitness_max']:.1f} env steps {r.get('charts/env_steps', 0):,.0f} "
+            f"{r['charts/seconds']:.0f} s"
             + (f" validation {r['charts/validation']:.1f}" if "charts/validation" in r else "")
         ),
         save=save,
@@ -507,6 +602,7 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
     )
     run.close()
     metrics = {"validation_mean": result.score, "generations": result.generations,
+               "best_generation": result.best_generation,
                "env_steps": result.env_steps, "seconds": result.seconds}  # fmt: skip
     name = f"smp_walkers_{cfg.agent}" + (f"_{cfg.body}" if cfg.agent == "body-mlp" else "")
     path = save_checkpoint(run.checkpoints / f"{name}.pt", checkpoint(result.state, metrics))
@@ -516,6 +612,20 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
         f"{result.env_steps:,} env steps, {result.seconds:.0f} s\ncheckpoint: {path}"
     )
     return result
+
+
+def _zero_action_head(policy: torch.nn.Module) -> None:
+    """Zero the weights that make the torque (messages untouched): the policy starts
+    by standing still, as ARS's zero-initialised linear policies do."""
+    if isinstance(policy, torch.nn.Module) and hasattr(policy, "down"):
+        head, rows = policy.down[-1], slice(0, 1)  # SMP: output 0 is the torque
+    elif hasattr(policy, "head"):
+        head, rows = policy.head, slice(None)
+    else:
+        head, rows = policy.net[-1], slice(None)
+    with torch.no_grad():
+        head.weight[rows] = 0.0
+        head.bias[rows] = 0.0
 
 
 class _NoTorque(torch.nn.Module):

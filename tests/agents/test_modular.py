@@ -149,3 +149,22 @@ def test_build_and_refusals():
             torch.zeros(2, 3, dtype=torch.int64),
             torch.ones(2, 3, dtype=torch.bool),
         )
+
+
+def test_normalized_wrapper_feeds_the_inner_policy_normalised_limbs():
+    from colonylab.agents.modular import NormalizedModular
+
+    wrapped = build_modular({"type": "independent", "obs_dim": D, "hidden": 8, "obs_norm": True})
+    assert isinstance(wrapped, NormalizedModular)
+    assert {n for n, _ in wrapped.named_buffers()} == {"obs_mean", "obs_std"}
+    gen = torch.Generator().manual_seed(0)
+    obs, parents, mask = _batch([TREES["walker7"], TREES["chain3"]], gen=gen)
+    mean, std = torch.randn(D, generator=gen), torch.rand(D, generator=gen) + 0.5
+    wrapped.set_stats(mean, std)
+    inner_input = ((obs - mean) / std).clamp(-10, 10) * mask[..., None]
+    torch.testing.assert_close(
+        wrapped(obs, parents, mask), wrapped.policy(inner_input, parents, mask)
+    )
+    again = build_modular({"type": "independent", "obs_dim": D, "hidden": 8, "obs_norm": True})
+    again.load_state_dict(wrapped.state_dict())
+    assert torch.equal(again.obs_std, wrapped.obs_std.float())

@@ -5,6 +5,7 @@ rollout plays every candidate on every body with the same starts; bad options.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,13 +13,14 @@ import torch
 
 pytest.importorskip("mujoco")
 
-from colonylab.agents.modular import build_modular  # noqa: E402
+from colonylab.agents.modular import NormalizedModular, build_modular  # noqa: E402
 from colonylab.collective_ml.base import flatten_params  # noqa: E402
 from colonylab.runs.cli import main as cli_main  # noqa: E402
 from colonylab.runs.common.stages import load_model  # noqa: E402
 from colonylab.runs.experiments.smp_walkers import (  # noqa: E402
     CHECKPOINTS,
     WATCH_BODIES,
+    ARSOptions,
     Config,
     Rollouts,
     TD3Options,
@@ -29,6 +31,7 @@ from colonylab.runs.experiments.smp_walkers import (  # noqa: E402
     policy_spec,
     train_bodies,
 )
+from colonylab.runs.experiments.smp_walkers import main as smp_walkers_main  # noqa: E402
 from colonylab.runs.experiments.smp_walkers import watch as smp_walkers_watch  # noqa: E402
 
 
@@ -44,12 +47,15 @@ def test_rollouts_give_equal_candidates_equal_returns():
     assert 0 < rollouts.last_env_steps <= 3 * 3 * 8
 
 
-@pytest.mark.parametrize("trainer", ["td3", "pgpe"])
+@pytest.mark.parametrize("trainer", ["td3", "pgpe", "ars"])
 def test_tiny_train_then_eval(tmp_path, trainer):
     out = tmp_path / "runs"
     argv = ["train", "smp-walkers", "--trainer", trainer, "--max-steps", "5"]
     if trainer == "pgpe":
         argv += ["--pop-size", "2", "--generations", "1"]
+    elif trainer == "ars":
+        argv += ["--ars.directions", "2", "--ars.top", "1", "--generations", "2",
+                 "--hidden", "8", "--message", "4"]  # fmt: skip
     else:
         argv += ["--td3.steps", "300", "--td3.start-steps", "100", "--td3.batch-size", "16",
                  "--td3.validate-every", "200", "--eval-steps", "5", "--hidden", "8",
@@ -70,6 +76,34 @@ def test_tiny_train_then_eval(tmp_path, trainer):
     keys = {"body", "split", "agent", "mean", "std", "episodes", "distance", "length"}
     for r in rows:
         assert set(r) == keys and r["episodes"] == 1 and 1 <= r["length"] <= 5
+    if trainer == "ars":  # the policy sees normalised states; the stats travel with it
+        policy, _ = load_model(ckpt, "smp-walkers", build_modular)
+        assert isinstance(policy, NormalizedModular)
+        assert not torch.equal(policy.obs_std, torch.ones_like(policy.obs_std))
+
+
+def test_ars_resume_continues_bit_identically(tmp_path):
+    """3 generations in one go equal 2 + a resume to 3 (core, weights and the running
+    observation statistics alike)."""
+    base = Config(trainer="ars", max_steps=4, hidden=8, message=4, threads=0,
+                  ars=ARSOptions(directions=2, top=1), validate_every=1, checkpoint_every=1)  # fmt: skip
+    smp_walkers_main(replace(base, generations=3, out=str(tmp_path / "a")))
+    smp_walkers_main(replace(base, generations=2, out=str(tmp_path / "b")))
+    run_b = next((tmp_path / "b").glob("smp-walkers/*"))
+    latest = run_b / "checkpoints" / "latest.pt"
+    ckpt = torch.load(latest, weights_only=True)
+    ckpt["trainer"]["stopped"] = ""  # as if interrupted after generation 2
+    torch.save(ckpt, latest)
+    smp_walkers_main(replace(base, generations=3, out=str(tmp_path / "b")), resume=str(run_b))
+    a = torch.load(next((tmp_path / "a").glob("smp-walkers/*/checkpoints/latest.pt")),
+                   weights_only=True)  # fmt: skip
+    b = torch.load(run_b / "checkpoints" / "latest.pt", weights_only=True)
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    assert torch.equal(a["trainer"]["core"]["state"]["center"],
+                       b["trainer"]["core"]["state"]["center"])  # fmt: skip
+    assert a["extra"]["obs_norm"]["count"] == b["extra"]["obs_norm"]["count"]
 
 
 def test_td3_task_pads_and_keeps_final_observations():
@@ -104,6 +138,10 @@ def test_watch_switches_bodies_with_keys_and_keeps_the_policy():
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="--trainer"):
         Config(trainer="sac")
+    with pytest.raises(ValueError, match="--ars.top"):
+        ARSOptions(directions=4, top=5)
+    with pytest.raises(ValueError, match="--env-steps"):
+        Config(env_steps=-1)
     with pytest.raises(ValueError, match="--td3.batch-size"):
         TD3Options(batch_size=0)
     with pytest.raises(ValueError, match="--td3.actor-lr"):
