@@ -99,26 +99,24 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from colonylab import agents
-from colonylab._checks import (
-    check_choice,
-    check_dataclass_ints,
-    check_float,
-    check_int,
-    check_optional_int,
-    check_probability,
-)
+from colonylab._checks import check_choice, check_dataclass_ints, check_int, check_probability
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
 from colonylab.collective_ml.trainers.selfplay import SELF, Opponent, OpponentPool
 from colonylab.emergence.grid import encirclement_index
 from colonylab.envs.magent import battle_v4
 from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.checkpoint import load_checkpoint
-from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
-from colonylab.runs.ppo_loop import PPORun, ppo_config, train_ppo
+from colonylab.runs.experiments._grid_ppo import (
+    GridPPOConfig,
+    report_rows,
+    run_grid_ppo,
+    set_threads,
+    start_run,
+)
+from colonylab.runs.ppo_loop import PPORun
 
 NAME = "battle-selfplay"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -155,7 +153,7 @@ console = Console()
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(GridPPOConfig):
     """Train a shared army for MAgent2's battle_v4 by PPO against an opponent pool."""
 
     worlds: int = 8
@@ -166,24 +164,9 @@ class Config:
     """Steps until a battle is cut off (MAgent2's default)."""
     iterations: int = 200
     """PPO iterations (each: rollout_steps steps of every battle, then the update)."""
-    minutes: float = 0.0
-    """Also stop after this many minutes of wall time, at a checkpoint (0: no limit)."""
     rollout_steps: int = 32
     """Steps of every battle per iteration."""
-    epochs: int = 4
-    """PPO passes over each batch."""
-    minibatches: int = 4
-    """Minibatches per pass."""
-    lr: float = 1e-3
-    """Adam's learning rate."""
-    gamma: float = 0.99
-    """Discount."""
-    gae_lambda: float = 0.95
-    """GAE's lambda."""
-    entropy_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    hidden: tuple[int, ...] = (128, 128)
-    """Widths of the shared tanh trunk."""
+    gamma: float = 0.99  # help: GridPPOConfig's
     mask_attacks: bool = True
     """Allow an attack only where the view shows an enemy (attack_mask)."""
     mirror_blue: bool = False
@@ -205,8 +188,6 @@ class Config:
     """Play validation battles against greedy every this many iterations."""
     validate_battles: int = 32
     """Validation battles (fresh seeds, at map_size) per validation."""
-    checkpoint_every: int = 10
-    """Write checkpoints/latest.pt every this many iterations (and at the end)."""
     episodes: int = 100
     """``colony eval``: battles per row at 162 and 2,000 agents."""
     large_episodes: int = 10
@@ -232,10 +213,6 @@ class Config:
     runs/checkpoints such as battle-selfplay-prev) instead of fresh ones."""
     seed: int = 0
     """Seed of the network, the trainer, the pool and the battles."""
-    threads: int | None = 1
-    """Torch CPU threads (None: torch's default)."""
-    out: str | None = None
-    """Run directory root (default runs/out)."""
     plots: bool = True
     """Write media/training.png."""
     video: bool = True
@@ -243,24 +220,15 @@ class Config:
     battle at map_size, until it ends."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_dataclass_ints(
             self,
-            {"worlds": 1, "map_size": battle_v4.MIN_MAP_SIZE, "max_cycles": 1,
-             "iterations": 1, "rollout_steps": 1, "epochs": 1, "minibatches": 1,
-             "snapshot_every": 0, "max_snapshots": 1, "validate_every": 1,
-             "validate_battles": 1, "checkpoint_every": 1, "episodes": 1,
-             "large_episodes": 1, "watch_agents": 8, "eval_seed": 0, "seed": 0},
+            {"map_size": battle_v4.MIN_MAP_SIZE, "max_cycles": 1, "snapshot_every": 0,
+             "max_snapshots": 1, "validate_battles": 1, "large_episodes": 1,
+             "watch_agents": 8},
         )  # fmt: skip
-        check_float("--minutes", self.minutes, 0.0)
-        check_float("--lr", self.lr, 0.0, low_open=True)
-        check_float("--gamma", self.gamma, 0.0, 1.0)
-        check_float("--gae-lambda", self.gae_lambda, 0.0, 1.0)
-        check_float("--entropy-coef", self.entropy_coef, 0.0)
         check_probability("--self-play", self.self_play)
         check_choice("--weighting", self.weighting, ("hard", "variance", "uniform"))
-        check_optional_int("--threads", self.threads, 1)
-        for h in self.hidden:
-            check_int("--hidden widths", h, 1)
         for o in self.opponents:
             check_choice("opponent", o, SCRIPTED)
         for o in (*self.eval_opponents, self.watch_blue):
@@ -271,6 +239,10 @@ class Config:
         for n in self.eval_agents:
             if isinstance(n, bool) or not isinstance(n, int) or n < 8:
                 raise ValueError(f"--eval-agents entries must be integers >= 8, got {n!r}")
+
+    def _check_hidden(self) -> None:
+        for h in self.hidden:  # this experiment's own check (kept): each width >= 1
+            check_int("--hidden widths", h, 1)
 
 
 # -- the battle, sizes, players ----------------------------------------------------------------
@@ -565,9 +537,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         cfg: The run's config.
         resume: A run directory to continue from its ``checkpoints/latest.pt``.
     """
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
+    start_run(cfg)
     policy = build_policy(cfg)
     if cfg.init is not None:
         from colonylab.runs import teams
@@ -581,18 +551,9 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         policy.load_state_dict(start.state_dict())
     pool = make_pool(cfg)
     task = SelfPlayTask(cfg, policy, pool, cfg.seed)
-    best: dict[str, Any] = {"score": None, "iteration": 0}
     recent: dict[str, deque] = {}
 
-    def state() -> dict[str, Any]:
-        return {"pool": pool.state_dict(), "next_seed": task.next_seed, "best": dict(best)}
-
-    def load_state(trainer: dict[str, Any]) -> None:
-        pool.load_state_dict(trainer["pool"])
-        task.next_seed = int(trainer["next_seed"])
-        best.update(trainer["best"])
-
-    def log(run: PPORun, iteration: int, record: dict[str, float]) -> None:
+    def scalars(iteration: int, record: dict[str, float]) -> None:
         results, enc = task.drain()
         for name, r in results:
             if name == SELF or name in pool.names():  # a snapshot may have left the pool
@@ -613,35 +574,31 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         record["charts/battles"] = float(len(results))
         if cfg.snapshot_every and iteration % cfg.snapshot_every == 0:
             pool.add_snapshot(f"iter-{iteration}", policy.state_dict())
-        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
-            player = NetworkPlayer(policy, cfg.seed, cfg.mask_attacks, cfg.argmax)
-            v = summarise(
-                play(player, "greedy", cfg.map_size, cfg.validate_battles,
-                     VALIDATION_SEED_BASE + iteration * 1000, cfg.max_cycles)
-            )  # fmt: skip
-            record["validation/win_rate_greedy"] = v["win_rate"]
-            record["validation/kill_ratio_greedy"] = min(v["kill_ratio"], 1e3)
-            record["validation/survivors_greedy"] = v["mean_survivors"]
-            score = (v["win_rate"], min(v["kill_ratio"], 1e3))
-            if best["score"] is None or score >= tuple(best["score"]):
-                best.update(score=list(score), iteration=iteration)
-                metrics = {"validation_win_rate_greedy": v["win_rate"],
-                           "validation_kill_ratio_greedy": v["kill_ratio"],
-                           "validation_battles": cfg.validate_battles, "iteration": iteration}  # fmt: skip
-                run.save(SHIPPED.name, metrics=metrics)
+
+    def validate(iteration: int, record: dict[str, float]) -> tuple[Any, dict[str, Any]]:
+        player = NetworkPlayer(policy, cfg.seed, cfg.mask_attacks, cfg.argmax)
+        v = summarise(
+            play(player, "greedy", cfg.map_size, cfg.validate_battles,
+                 VALIDATION_SEED_BASE + iteration * 1000, cfg.max_cycles)
+        )  # fmt: skip
+        record["validation/win_rate_greedy"] = v["win_rate"]
+        record["validation/kill_ratio_greedy"] = min(v["kill_ratio"], 1e3)
+        record["validation/survivors_greedy"] = v["mean_survivors"]
+        metrics = {"validation_win_rate_greedy": v["win_rate"],
+                   "validation_kill_ratio_greedy": v["kill_ratio"],
+                   "validation_battles": cfg.validate_battles, "iteration": iteration}  # fmt: skip
+        return (v["win_rate"], min(v["kill_ratio"], 1e3)), metrics
+
+    def progress(record: dict[str, float]) -> str:
         wr = record.get("validation/win_rate_greedy")
         rates = "  ".join(
             f"{name} {record[f'charts/win_rate_{name}']:.2f}"
             for name in (*SCRIPTED, "self")
             if f"charts/win_rate_{name}" in record
         )
-        console.print(
-            f"it {iteration:4d}  {record['charts/agent_steps_per_s']:6.0f} steps/s  "
-            f"entropy {record.get('losses/entropy', float('nan')):.2f}  {rates}"
-            + (f"  | validation vs greedy {wr:.2f}" if wr is not None else "")
-        )
+        return rates + (f"  | validation vs greedy {wr:.2f}" if wr is not None else "")
 
-    def finish(run: PPORun) -> None:
+    def media(run: PPORun) -> None:
         if cfg.plots:
             plot_training(run.path / "metrics.jsonl", run.media / "training.png")
         if cfg.video:
@@ -651,18 +608,16 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
                 f"{battle['blue_alive']:.0f} blue left after {battle['steps']:.0f} steps -> "
                 f"{run.media / 'late-training.gif'}"
             )
-        console.print(
-            f"best validation against greedy: win rate "
-            f"{best['score'][0] if best['score'] else 'n/a'} at iteration {best['iteration']}"
-            f"\ncheckpoint: {run.dir.checkpoints / SHIPPED.name}"
-        )
 
-    run = train_ppo(
-        NAME, policy, task, ppo_config(cfg), cfg, iterations=cfg.iterations, seed=cfg.seed,
-        resume=resume, out=cfg.out, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
-        log=log, state=state, load_state=load_state, finish=finish, echo=console.print,
+    return run_grid_ppo(
+        NAME, cfg, policy, task, resume=resume, seeds=task, best_file=SHIPPED.name,
+        scalars=scalars, validate=validate, progress=progress, media=media,
+        describe_best=lambda score: "best validation against greedy: win rate "
+        f"{score[0] if score else 'n/a'}",
+        console=console,
+        state=lambda: {"pool": pool.state_dict()},
+        load_state=lambda trainer: pool.load_state_dict(trainer["pool"]),
     )  # fmt: skip
-    return {"iterations": run.iteration, "best": best["score"], "run": str(run.path)}
 
 
 def record_battle(
@@ -768,8 +723,7 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     missing (the default ``battle-selfplay-prev``) or holds the evaluated weights."""
     from colonylab.runs import teams
 
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg)
     policy, ckpt = load_policy(checkpoint)
     mask = bool((ckpt.get("config") or {}).get("mask_attacks", True))
     opponents: list[tuple[str, Path | None]] = []
@@ -802,23 +756,17 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
                 s["kill_ratio"] = None  # red lost no soldier (JSON has no infinity)
             rows.append({"opponent": blue, "agents": 2 * army_size(map_size),
                          "map_size": map_size, "episodes": episodes, **s})  # fmt: skip
-    table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
     columns = {"opponent": "blue", "agents": "agents", "episodes": "battles",
                "win_rate": "win", "draw_rate": "draw", "kill_ratio": "kills",
                "mean_survivors": "red left", "mean_enemy_survivors": "blue left",
                "mean_steps": "steps"}  # fmt: skip
-    for col in columns.values():
-        table.add_column(col, justify="right", overflow="fold")
-    for r in rows:
-        table.add_row(*(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in columns))
-    console.print(table)
-    return {
-        "rows": rows,
-        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
-        "command": ckpt["provenance"].get("command", ""),
-        "win": "more red than blue soldiers left when a side is wiped out or at max_cycles",
-        "notes": notes,
-    }
+    return report_rows(
+        f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}", rows, columns,
+        checkpoint=checkpoint if checkpoint is not None else SHIPPED, ckpt=ckpt,
+        console=console, fold=True,
+        win="more red than blue soldiers left when a side is wiped out or at max_cycles",
+        notes=notes,
+    )  # fmt: skip
 
 
 def watch(cfg: Config, checkpoint: str | None = None) -> battle_v4.BattleWorld:
