@@ -94,6 +94,7 @@ validated weights (iteration 560) catch 0.270 on 50 fresh hunts, 0.546 of them f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -104,16 +105,24 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from colonylab import agents
-from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab._checks import check_choice, check_dataclass_ints, check_float
 from colonylab.agents.grid_policy import GridPolicy, attack_mask, message_planes
 from colonylab.emergence.grid import attack_sectors, encirclement_coverage
 from colonylab.envs.grid.pursuit import PursuitConfig, PursuitWorld
-from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
-from colonylab.runs.ppo_loop import PPORun, ppo_config, train_ppo
+from colonylab.runs.experiments._grid_ppo import (
+    EpisodesTask,
+    GridPPOConfig,
+    none_for_nan,
+    report_rows,
+    run_grid_ppo,
+    set_threads,
+    start_run,
+    trained_config,
+)
+from colonylab.runs.ppo_loop import PPORun
 
 NAME = "pursuit-coop"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -134,7 +143,7 @@ console = Console()
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(GridPPOConfig):
     """Train cooperative predators for pursuit (a kill needs two attackers) by PPO."""
 
     worlds: int = 16
@@ -172,30 +181,12 @@ class Config:
     """Largest std of the message noise (the means lie in [-1, 1])."""
     iterations: int = 1500
     """PPO iterations (each: rollout_steps steps of every hunt, then the update)."""
-    minutes: float = 0.0
-    """Also stop after this many minutes of wall time, at a checkpoint (0: no limit)."""
     rollout_steps: int = 50
     """Steps of every hunt per iteration."""
-    epochs: int = 4
-    """PPO passes over each batch."""
-    minibatches: int = 4
-    """Minibatches per pass."""
-    lr: float = 1e-3
-    """Adam's learning rate."""
-    gamma: float = 0.97
-    """Discount."""
-    gae_lambda: float = 0.95
-    """GAE's lambda."""
-    entropy_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    hidden: tuple[int, ...] = (128, 128)
-    """Widths of the shared tanh trunk."""
     validate_every: int = 20
     """Play validation hunts every this many iterations."""
     validate_hunts: int = 16
     """Validation hunts (fresh seeds) per validation."""
-    checkpoint_every: int = 10
-    """Write checkpoints/latest.pt every this many iterations (and at the end)."""
     episodes: int = 50
     """``colony eval``: hunts per row."""
     argmax: bool = False
@@ -209,27 +200,17 @@ class Config:
     """``colony eval``: seed of the first hunt (training and validation use others)."""
     seed: int = 0
     """Seed of the network, the trainer and the hunts."""
-    threads: int | None = 1
-    """Torch CPU threads (None: torch's default)."""
-    out: str | None = None
-    """Run directory root (default runs/out)."""
     plots: bool = True
     """Write media/training.png and media/episode.gif."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_dataclass_ints(
             self,
-            {"worlds": 1, "map_size": 5, "predators": 2, "prey": 1, "view_radius": 1,
-             "max_cycles": 1, "min_attackers": 1, "messages": 0, "iterations": 1, "rollout_steps": 1,
-             "epochs": 1, "minibatches": 1, "validate_every": 1, "validate_hunts": 1,
-             "checkpoint_every": 1, "episodes": 1, "eval_seed": 0, "seed": 0},
+            {"map_size": 5, "predators": 2, "prey": 1, "view_radius": 1, "max_cycles": 1,
+             "min_attackers": 1, "messages": 0, "validate_hunts": 1},
         )  # fmt: skip
         check_choice("--prey-policy", self.prey_policy, ("flee", "random"))
-        check_float("--minutes", self.minutes, 0.0)
-        check_float("--lr", self.lr, 0.0, low_open=True)
-        check_float("--gamma", self.gamma, 0.0, 1.0)
-        check_float("--gae-lambda", self.gae_lambda, 0.0, 1.0)
-        check_float("--entropy-coef", self.entropy_coef, 0.0)
         check_float("--hit-reward", self.hit_reward)
         check_float("--message-std-max", self.message_std_max, 0.05)
         check_float("--encircle-reward", self.encircle_reward)
@@ -238,9 +219,6 @@ class Config:
                 f"--min-attackers must be at most 8 (a prey's neighbours) and at most "
                 f"--predators={self.predators}, got {self.min_attackers}"
             )
-        check_optional_int("--threads", self.threads, 1)
-        if not self.hidden or any(isinstance(h, bool) or int(h) < 1 for h in self.hidden):
-            raise ValueError(f"--hidden must be positive widths, got {self.hidden!r}")
         free = (self.map_size - 2) ** 2
         if self.predators + self.prey > free:
             raise ValueError(
@@ -436,22 +414,6 @@ class Hunts:
         return out
 
 
-class Task:
-    """The predators of :class:`Hunts` as the PPO learner's rows (array protocol)."""
-
-    def __init__(self, cfg: Config, seed: int) -> None:
-        self.hunts = Hunts(cfg, TRAIN_SEED_BASE * (seed + 1))
-        self.n_agents = self.hunts.n_agents
-
-    def reset(self, seed: int) -> dict[str, np.ndarray]:
-        self.hunts.reset()
-        return self.hunts.obs()
-
-    def step(self, actions: np.ndarray, messages: np.ndarray | None = None):
-        reward, done = self.hunts.step(actions, messages)
-        return self.hunts.obs(), reward, done
-
-
 def paired(pos: np.ndarray) -> float:
     """Share of the predators at ``pos`` (``int[P, 2]``) with another predator on one of
     their 8 neighbouring cells (hunting in pairs)."""
@@ -489,7 +451,7 @@ def play(
     ``predators``: ``learned`` (``policy``), ``random`` or ``greedy`` (scripted)."""
     check_choice("predators", predators, PREDATORS)
     generator = torch.Generator().manual_seed(seed)
-    sub = Config(**{**_fields(cfg), "worlds": min(cfg.worlds, hunts)})
+    sub = dataclasses.replace(cfg, worlds=min(cfg.worlds, hunts))
     h = Hunts(sub, seed, messages=predators == "learned")
     h.reset()
     h.next_seed = seed + sub.worlds
@@ -522,10 +484,6 @@ def play(
     return summarise(finished[:hunts], sectors, attackers, surround, pairs)
 
 
-def _fields(cfg: Config) -> dict[str, Any]:
-    return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
-
-
 # -- training --------------------------------------------------------------------------------
 def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     """Train; save ``latest.pt`` and the best validated ``pursuit-coop.pt``; plot.
@@ -534,22 +492,12 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         cfg: The run's config.
         resume: A run directory to continue from its ``checkpoints/latest.pt``.
     """
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
+    start_run(cfg)
     policy = build_policy(cfg)
-    task = Task(cfg, cfg.seed)
-    best: dict[str, Any] = {"score": None, "iteration": 0}
+    hunts = Hunts(cfg, TRAIN_SEED_BASE * (cfg.seed + 1))
 
-    def state() -> dict[str, Any]:
-        return {"next_seed": task.hunts.next_seed, "best": dict(best)}
-
-    def load_state(trainer: dict[str, Any]) -> None:
-        task.hunts.next_seed = int(trainer["next_seed"])
-        best.update(trainer["best"])
-
-    def log(run: PPORun, iteration: int, record: dict[str, float]) -> None:
-        s = summarise(*task.hunts.drain())
+    def scalars(iteration: int, record: dict[str, float]) -> None:
+        s = summarise(*hunts.drain())
         for key in ("catch_rate",):
             if not math.isnan(s[key]):
                 record[f"charts/{key}"] = s[key]
@@ -558,22 +506,20 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
                 record[f"emergence/{key}"] = s[key]
         record["charts/captures"] = s["captures"]
         record["charts/kills_per_step"] = s["captures"] / (cfg.rollout_steps * cfg.worlds)
-        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
-            v = play(cfg, "learned", cfg.validate_hunts,
-                     VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
-            keys = ("catch_rate", "encirclement", "encircled", "attackers", "surround", "paired")
-            for key in keys:
-                record[f"validation/{key}"] = v[key]
-            if best["score"] is None or v["catch_rate"] >= best["score"]:
-                best.update(score=v["catch_rate"], iteration=iteration)
-                metrics = {"validation_catch_rate": v["catch_rate"],
-                           "validation_encirclement": v["encirclement"],
-                           "validation_hunts": cfg.validate_hunts, "iteration": iteration}  # fmt: skip
-                run.save(SHIPPED.name, metrics=metrics)
+
+    def validate(iteration: int, record: dict[str, float]) -> tuple[Any, dict[str, Any]]:
+        v = play(cfg, "learned", cfg.validate_hunts,
+                 VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
+        for key in ("catch_rate", "encirclement", "encircled", "attackers", "surround", "paired"):
+            record[f"validation/{key}"] = v[key]
+        metrics = {"validation_catch_rate": v["catch_rate"],
+                   "validation_encirclement": v["encirclement"],
+                   "validation_hunts": cfg.validate_hunts, "iteration": iteration}  # fmt: skip
+        return v["catch_rate"], metrics
+
+    def progress(record: dict[str, float]) -> str:
         vc = record.get("validation/catch_rate")
-        console.print(
-            f"it {iteration:4d}  {record['charts/agent_steps_per_s']:6.0f} steps/s  "
-            f"entropy {record.get('losses/entropy', float('nan')):.2f}  "
+        return (
             f"catch {record.get('charts/catch_rate', float('nan')):.3f}  "
             f"kills/step {record['charts/kills_per_step']:.3f}  "
             f"encirclement {record.get('emergence/encirclement', float('nan')):.3f}  "
@@ -582,21 +528,17 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
             + (f"  | validation catch {vc:.3f}" if vc is not None else "")
         )
 
-    def finish(run: PPORun) -> None:
+    def media(run: PPORun) -> None:
         if cfg.plots:
             plot_training(run.path / "metrics.jsonl", run.media / "training.png")
             record_hunt(cfg, policy, run.media / "episode.gif", VALIDATION_SEED_BASE - 1)
-        console.print(
-            f"best validated catch rate {best['score']} at iteration {best['iteration']}\n"
-            f"checkpoint: {run.dir.checkpoints / SHIPPED.name}"
-        )
 
-    run = train_ppo(
-        NAME, policy, task, ppo_config(cfg), cfg, iterations=cfg.iterations, seed=cfg.seed,
-        resume=resume, out=cfg.out, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
-        log=log, state=state, load_state=load_state, finish=finish, echo=console.print,
+    return run_grid_ppo(
+        NAME, cfg, policy, EpisodesTask(hunts), resume=resume, seeds=hunts,
+        best_file=SHIPPED.name, scalars=scalars, validate=validate, progress=progress,
+        media=media, describe_best=lambda score: f"best validated catch rate {score}",
+        console=console,
     )  # fmt: skip
-    return {"iterations": run.iteration, "best": best["score"], "run": str(run.path)}
 
 
 def plot_training(
@@ -669,7 +611,7 @@ def plot_hunt(
     import matplotlib.pyplot as plt
 
     policy, ckpt = load_policy(checkpoint)
-    hc = Config(**{**_fields(hunt_config(cfg, ckpt)), "worlds": 1})
+    hc = dataclasses.replace(hunt_config(cfg, ckpt), worlds=1)
     h = Hunts(hc, cfg.eval_seed)
     h.reset()
     generator = torch.Generator().manual_seed(cfg.eval_seed)
@@ -706,7 +648,7 @@ def record_hunt(cfg: Config, policy: GridPolicy, path: Path, seed: int) -> Path:
     as in training (sampled actions, ``cfg.argmax`` for the argmax)."""
     from colonylab.envs.render.recorder import VideoRecorder
 
-    h = Hunts(Config(**{**_fields(cfg), "worlds": 1}), seed)
+    h = Hunts(dataclasses.replace(cfg, worlds=1), seed)
     h.reset()
     world = h.worlds[0]
     generator = torch.Generator().manual_seed(seed)
@@ -737,44 +679,34 @@ def load_policy(checkpoint: str | Path | None = None) -> tuple[GridPolicy, dict[
 
 def hunt_config(cfg: Config, ckpt: dict[str, Any]) -> Config:
     """``cfg`` with the hunt settings the checkpoint was trained on."""
-    trained = ckpt.get("config") or {}
     keep = ("map_size", "predators", "prey", "view_radius", "max_cycles", "prey_policy",
             "messages", "hidden", "hit_reward", "minimap", "min_attackers",
             "encircle_reward")  # fmt: skip
-    over = {k: tuple(trained[k]) if k == "hidden" else trained[k] for k in keep if k in trained}
-    return Config(**{**_fields(cfg), **over})
+    return trained_config(cfg, ckpt, keep)
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval pursuit-coop``: rows ``{predators, prey, episodes, catch_rate,
     encirclement}`` (plus ``encircled``, ``attackers``, ``captures``) for the learned,
     random and greedy predators on the checkpoint's hunt, fresh seeds (module doc)."""
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg)
     policy, ckpt = load_policy(checkpoint)
     hc = hunt_config(cfg, ckpt)
     rows = []
     for who in PREDATORS:
-        s = play(Config(**{**_fields(hc), "argmax": cfg.eval_argmax}), who, cfg.episodes,
+        s = play(dataclasses.replace(hc, argmax=cfg.eval_argmax), who, cfg.episodes,
                  cfg.eval_seed, policy)  # fmt: skip
-        s = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in s.items()}
         rows.append({"predators": who, "prey": hc.prey_policy, "episodes": cfg.episodes,
-                     "n_predators": hc.predators, "n_prey": hc.prey, **s})  # fmt: skip
-    table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
+                     "n_predators": hc.predators, "n_prey": hc.prey, **none_for_nan(s)})  # fmt: skip
     columns = ("predators", "prey", "episodes", "catch_rate", "encirclement", "encircled",
                "attackers", "surround", "paired")  # fmt: skip
-    for col in columns:
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(*(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in columns))
-    console.print(table)
-    return {
-        "rows": rows,
-        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
-        "command": ckpt["provenance"].get("command", ""),
-        "catch_rate": "prey killed in a hunt of max_cycles steps / prey at its start",
-        "encirclement": "mean share of the 4 sectors around a dying prey covered by its attackers",
-    }
+    return report_rows(
+        f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}", rows, columns,
+        checkpoint=checkpoint if checkpoint is not None else SHIPPED, ckpt=ckpt,
+        console=console,
+        catch_rate="prey killed in a hunt of max_cycles steps / prey at its start",
+        encirclement="mean share of the 4 sectors around a dying prey covered by its attackers",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
