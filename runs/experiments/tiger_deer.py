@@ -68,6 +68,7 @@ eval episodes, greedy 0.15). Learning is fast: validation catch 0.79 at iteratio
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,18 +77,27 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from colonylab import agents
-from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab._checks import check_choice, check_dataclass_ints, check_float
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
 from colonylab.emergence.grid import attack_sectors, encirclement_coverage
 from colonylab.envs.magent import tiger_deer_v4
 from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.curves import read_metrics, series, smooth
-from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
-from colonylab.runs.ppo_loop import PPORun, ppo_config, train_ppo
+from colonylab.runs.experiments._grid_ppo import (
+    EpisodesTask,
+    GridPPOConfig,
+    learned_actions,
+    none_for_nan,
+    report_rows,
+    run_grid_ppo,
+    set_threads,
+    start_run,
+    trained_config,
+)
+from colonylab.runs.ppo_loop import PPORun
 
 NAME = "tiger-deer"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -111,7 +121,7 @@ console = Console()
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(GridPPOConfig):
     """Train tigers to hunt deer together (MAgent2's tiger_deer_v4) by shared PPO."""
 
     worlds: int = 8
@@ -127,30 +137,12 @@ class Config:
     pays only bites shared with another tiger; a kill takes ~7 bites)."""
     iterations: int = 3000
     """PPO iterations (each: rollout_steps steps of every episode, then the update)."""
-    minutes: float = 0.0
-    """Also stop after this many minutes of wall time, at a checkpoint (0: no limit)."""
     rollout_steps: int = 50
     """Steps of every episode per iteration."""
-    epochs: int = 4
-    """PPO passes over each batch."""
-    minibatches: int = 4
-    """Minibatches per pass."""
-    lr: float = 1e-3
-    """Adam's learning rate."""
-    gamma: float = 0.97
-    """Discount."""
-    gae_lambda: float = 0.95
-    """GAE's lambda."""
-    entropy_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    hidden: tuple[int, ...] = (128, 128)
-    """Widths of the shared tanh trunk."""
     validate_every: int = 20
     """Play validation episodes every this many iterations."""
     validate_episodes: int = 8
     """Validation episodes (fresh seeds) per validation."""
-    checkpoint_every: int = 10
-    """Write checkpoints/latest.pt every this many iterations (and at the end)."""
     episodes: int = 20
     """``colony eval``: episodes per row."""
     argmax: bool = False
@@ -161,31 +153,17 @@ class Config:
     others)."""
     seed: int = 0
     """Seed of the network, the trainer and the episodes."""
-    threads: int | None = 1
-    """Torch CPU threads (None: torch's default)."""
-    out: str | None = None
-    """Run directory root (default runs/out)."""
     plots: bool = True
     """Write media/training.png and media/episode.gif."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_dataclass_ints(
             self,
-            {"worlds": 1, "map_size": tiger_deer_v4.MIN_MAP_SIZE, "max_cycles": 1,
-             "iterations": 1, "rollout_steps": 1, "epochs": 1, "minibatches": 1,
-             "validate_every": 1, "validate_episodes": 1, "checkpoint_every": 1,
-             "episodes": 1, "eval_seed": 0, "seed": 0},
-        )  # fmt: skip
+            {"map_size": tiger_deer_v4.MIN_MAP_SIZE, "max_cycles": 1, "validate_episodes": 1},
+        )
         check_choice("--deer-policy", self.deer_policy, ("random", "noop"))
         check_float("--bite-reward", self.bite_reward)
-        check_float("--minutes", self.minutes, 0.0)
-        check_float("--lr", self.lr, 0.0, low_open=True)
-        check_float("--gamma", self.gamma, 0.0, 1.0)
-        check_float("--gae-lambda", self.gae_lambda, 0.0, 1.0)
-        check_float("--entropy-coef", self.entropy_coef, 0.0)
-        check_optional_int("--threads", self.threads, 1)
-        if not self.hidden or any(isinstance(h, bool) or int(h) < 1 for h in self.hidden):
-            raise ValueError(f"--hidden must be positive widths, got {self.hidden!r}")
 
 
 # -- the world, the network ------------------------------------------------------------------
@@ -388,35 +366,6 @@ def summarise(
     }
 
 
-class Task:
-    """The tigers of :class:`Episodes` as the PPO learner's rows (array protocol)."""
-
-    def __init__(self, cfg: Config, seed: int) -> None:
-        self.episodes = Episodes(cfg, TRAIN_SEED_BASE * (seed + 1))
-        self.n_agents = self.episodes.n_agents
-
-    def reset(self, seed: int) -> dict[str, np.ndarray]:
-        self.episodes.reset()
-        return self.episodes.obs()
-
-    def step(self, actions: np.ndarray):
-        reward, done = self.episodes.step(actions)
-        return self.episodes.obs(), reward, done
-
-
-def _fields(cfg: Config) -> dict[str, Any]:
-    return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
-
-
-def learned_actions(
-    policy: GridPolicy, obs: dict[str, np.ndarray], generator: torch.Generator, argmax: bool
-) -> np.ndarray:
-    """The shared network's actions for every row (the dead's rows are computed too and
-    ignored by the world)."""
-    inputs = {"view": torch.from_numpy(obs["view"]), "mask": torch.from_numpy(obs["mask"])}
-    return policy.act(inputs, generator, deterministic=argmax)[0].numpy()
-
-
 def play(
     cfg: Config, tigers: str, episodes: int, seed: int, policy: GridPolicy | None = None
 ) -> dict[str, float]:
@@ -424,7 +373,7 @@ def play(
     with ``tigers``: ``learned`` (``policy``), ``random`` or ``greedy``."""
     check_choice("tigers", tigers, TIGERS)
     generator = torch.Generator().manual_seed(seed)
-    sub = Config(**{**_fields(cfg), "worlds": min(cfg.worlds, episodes)})
+    sub = dataclasses.replace(cfg, worlds=min(cfg.worlds, episodes))
     ep = Episodes(sub, seed)
     ep.reset()
     finished: list[dict[str, float]] = []
@@ -458,22 +407,12 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         cfg: The run's config.
         resume: A run directory to continue from its ``checkpoints/latest.pt``.
     """
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
+    start_run(cfg)
     policy = build_policy(cfg)
-    task = Task(cfg, cfg.seed)
-    best: dict[str, Any] = {"score": None, "iteration": 0}
+    episodes = Episodes(cfg, TRAIN_SEED_BASE * (cfg.seed + 1))
 
-    def state() -> dict[str, Any]:
-        return {"next_seed": task.episodes.next_seed, "best": dict(best)}
-
-    def load_state(trainer: dict[str, Any]) -> None:
-        task.episodes.next_seed = int(trainer["next_seed"])
-        best.update(trainer["best"])
-
-    def log(run: PPORun, iteration: int, record: dict[str, float]) -> None:
-        s = task.episodes.drain()
+    def scalars(iteration: int, record: dict[str, float]) -> None:
+        s = episodes.drain()
         for key in TRAINING_KEYS:
             if not math.isnan(s[key]):
                 record[f"charts/{key}"] = s[key]
@@ -481,22 +420,21 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
             if not math.isnan(s[key]):
                 record[f"emergence/{key}"] = s[key]
         record["charts/captures_per_step"] = s["captures"] / (cfg.rollout_steps * cfg.worlds)
-        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
-            v = play(cfg, "learned", cfg.validate_episodes,
-                     VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
-            for key in (*TRAINING_KEYS, *EMERGENCE_KEYS):
-                record[f"validation/{key}"] = v[key]
-            if best["score"] is None or v["catch_rate"] >= best["score"]:
-                best.update(score=v["catch_rate"], iteration=iteration)
-                metrics = {"validation_catch_rate": v["catch_rate"],
-                           "validation_tiger_survival": v["tiger_survival"],
-                           "validation_episodes": cfg.validate_episodes,
-                           "iteration": iteration}  # fmt: skip
-                run.save(SHIPPED.name, metrics=metrics)
+
+    def validate(iteration: int, record: dict[str, float]) -> tuple[Any, dict[str, Any]]:
+        v = play(cfg, "learned", cfg.validate_episodes,
+                 VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
+        for key in (*TRAINING_KEYS, *EMERGENCE_KEYS):
+            record[f"validation/{key}"] = v[key]
+        metrics = {"validation_catch_rate": v["catch_rate"],
+                   "validation_tiger_survival": v["tiger_survival"],
+                   "validation_episodes": cfg.validate_episodes,
+                   "iteration": iteration}  # fmt: skip
+        return v["catch_rate"], metrics
+
+    def progress(record: dict[str, float]) -> str:
         vc = record.get("validation/catch_rate")
-        console.print(
-            f"it {iteration:4d}  {record['charts/agent_steps_per_s']:6.0f} steps/s  "
-            f"entropy {record.get('losses/entropy', float('nan')):.2f}  "
+        return (
             f"catch {record.get('charts/catch_rate', float('nan')):.3f}  "
             f"survival {record.get('charts/tiger_survival', float('nan')):.2f}  "
             f"pair bites {record.get('charts/pair_bites', float('nan')):.2f}  "
@@ -505,21 +443,17 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
             + (f"  | validation catch {vc:.3f}" if vc is not None else "")
         )
 
-    def finish(run: PPORun) -> None:
+    def media(run: PPORun) -> None:
         if cfg.plots:
             plot_training(run.path / "metrics.jsonl", run.media / "training.png")
             record_episode(cfg, policy, run.media / "episode.gif", VALIDATION_SEED_BASE - 1)
-        console.print(
-            f"best validated catch rate {best['score']} at iteration {best['iteration']}\n"
-            f"checkpoint: {run.dir.checkpoints / SHIPPED.name}"
-        )
 
-    run = train_ppo(
-        NAME, policy, task, ppo_config(cfg), cfg, iterations=cfg.iterations, seed=cfg.seed,
-        resume=resume, out=cfg.out, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
-        log=log, state=state, load_state=load_state, finish=finish, echo=console.print,
+    return run_grid_ppo(
+        NAME, cfg, policy, EpisodesTask(episodes), resume=resume, seeds=episodes,
+        best_file=SHIPPED.name, scalars=scalars, validate=validate, progress=progress,
+        media=media, describe_best=lambda score: f"best validated catch rate {score}",
+        console=console,
     )  # fmt: skip
-    return {"iterations": run.iteration, "best": best["score"], "run": str(run.path)}
 
 
 # -- pictures --------------------------------------------------------------------------------
@@ -568,7 +502,7 @@ def record_episode(
     (deer red, tigers blue, walls grey)."""
     from colonylab.envs.render.recorder import VideoRecorder
 
-    sub = Config(**{**_fields(cfg), "worlds": 1})
+    sub = dataclasses.replace(cfg, worlds=1)
     ep = Episodes(sub, seed)
     ep.reset()
     world = ep.worlds[0]
@@ -593,49 +527,38 @@ def load_policy(checkpoint: str | Path | None = None) -> tuple[GridPolicy, dict[
 
 def world_config(cfg: Config, ckpt: dict[str, Any]) -> Config:
     """``cfg`` with the world settings the checkpoint was trained on."""
-    trained = ckpt.get("config") or {}
-    keep = ("map_size", "max_cycles", "deer_policy", "hidden")
-    over = {k: tuple(trained[k]) if k == "hidden" else trained[k] for k in keep if k in trained}
-    return Config(**{**_fields(cfg), **over})
+    return trained_config(cfg, ckpt, ("map_size", "max_cycles", "deer_policy", "hidden"))
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval tiger-deer``: rows ``{tigers, deer, episodes, catch_rate, deer_killed,
     tiger_survival, pair_bites, encirclement, ...}`` for the learned, random and greedy
     tigers on the checkpoint's world, fresh seeds (module doc)."""
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg)
     policy, ckpt = load_policy(checkpoint)
     wc = world_config(cfg, ckpt)
     rows = []
     for who in TIGERS:
-        s = play(wc, who, cfg.episodes, cfg.eval_seed, policy)
-        s = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in s.items()}
+        s = none_for_nan(play(wc, who, cfg.episodes, cfg.eval_seed, policy))
         s.pop("episodes")
         rows.append({"tigers": who, "deer": wc.deer_policy, "episodes": cfg.episodes,
                      "map_size": wc.map_size, **s})  # fmt: skip
-    table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
     columns = ("tigers", "deer", "episodes", "catch_rate", "deer_killed", "tiger_survival",
                "pair_bites", "encirclement", "surround", "attackers")  # fmt: skip
-    for col in columns:
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(*(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in columns))
-    console.print(table)
-    return {
-        "rows": rows,
-        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
-        "command": ckpt["provenance"].get("command", ""),
-        "catch_rate": "deer killed in an episode of max_cycles steps / deer at its start",
-        "tiger_survival": "share of the tigers alive at the end of the episode",
-    }
+    return report_rows(
+        f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}", rows, columns,
+        checkpoint=checkpoint if checkpoint is not None else SHIPPED, ckpt=ckpt,
+        console=console,
+        catch_rate="deer killed in an episode of max_cycles steps / deer at its start",
+        tiger_survival="share of the tigers alive at the end of the episode",
+    )  # fmt: skip
 
 
 def watch(cfg: Config, checkpoint: str | None = None) -> tiger_deer_v4.TigerDeerWorld:
     """``colony watch tiger-deer``: the learned tigers against the scripted deer;
     ``world.step()`` plays both (deer red, tigers blue)."""
     policy, ckpt = load_policy(checkpoint)
-    wc = Config(**{**_fields(world_config(cfg, ckpt)), "worlds": 1})
+    wc = dataclasses.replace(world_config(cfg, ckpt), worlds=1)
     ep = Episodes(wc, cfg.eval_seed)
     world = ep.worlds[0]
     generator = torch.Generator().manual_seed(cfg.eval_seed)
