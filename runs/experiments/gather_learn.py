@@ -68,6 +68,7 @@ from 75 on).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,18 +77,27 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from colonylab import agents
-from colonylab._checks import check_choice, check_dataclass_ints, check_float, check_optional_int
+from colonylab._checks import check_choice, check_dataclass_ints
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
 from colonylab.emergence.grid import clusters
 from colonylab.envs.magent import gather_v5
 from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.curves import read_metrics, series, smooth
-from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.common.stages import load_model
-from colonylab.runs.ppo_loop import PPORun, ppo_config, train_ppo
+from colonylab.runs.experiments._grid_ppo import (
+    EpisodesTask,
+    GridPPOConfig,
+    learned_actions,
+    none_for_nan,
+    report_rows,
+    run_grid_ppo,
+    set_threads,
+    start_run,
+    trained_config,
+)
+from colonylab.runs.ppo_loop import PPORun
 
 NAME = "gather-learn"
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -110,7 +120,7 @@ console = Console()
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(GridPPOConfig):
     """Train omnivores to gather food (MAgent2's gather_v5) by shared PPO."""
 
     worlds: int = 2
@@ -123,30 +133,12 @@ class Config:
     """Allow a bite only where the view shows food (off: every action legal)."""
     iterations: int = 1500
     """PPO iterations (each: rollout_steps steps of every episode, then the update)."""
-    minutes: float = 0.0
-    """Also stop after this many minutes of wall time, at a checkpoint (0: no limit)."""
     rollout_steps: int = 32
     """Steps of every episode per iteration."""
-    epochs: int = 4
-    """PPO passes over each batch."""
-    minibatches: int = 4
-    """Minibatches per pass."""
-    lr: float = 1e-3
-    """Adam's learning rate."""
-    gamma: float = 0.97
-    """Discount."""
-    gae_lambda: float = 0.95
-    """GAE's lambda."""
-    entropy_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    hidden: tuple[int, ...] = (128, 128)
-    """Widths of the shared tanh trunk."""
     validate_every: int = 25
     """Play validation episodes every this many iterations."""
     validate_episodes: int = 2
     """Validation episodes (fresh seeds) per validation."""
-    checkpoint_every: int = 10
-    """Write checkpoints/latest.pt every this many iterations (and at the end)."""
     episodes: int = 10
     """``colony eval``: episodes per row."""
     argmax: bool = False
@@ -156,29 +148,14 @@ class Config:
     """``colony eval`` / ``watch``: seed of the first episode."""
     seed: int = 0
     """Seed of the network, the trainer and the episodes."""
-    threads: int | None = 1
-    """Torch CPU threads (None: torch's default)."""
-    out: str | None = None
-    """Run directory root (default runs/out)."""
     plots: bool = True
     """Write media/training.png and media/episode.gif."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_dataclass_ints(
-            self,
-            {"worlds": 1, "map_size": gather_v5.MIN_MAP_SIZE, "max_cycles": 1,
-             "iterations": 1, "rollout_steps": 1, "epochs": 1, "minibatches": 1,
-             "validate_every": 1, "validate_episodes": 1, "checkpoint_every": 1,
-             "episodes": 1, "eval_seed": 0, "seed": 0},
-        )  # fmt: skip
-        check_float("--minutes", self.minutes, 0.0)
-        check_float("--lr", self.lr, 0.0, low_open=True)
-        check_float("--gamma", self.gamma, 0.0, 1.0)
-        check_float("--gae-lambda", self.gae_lambda, 0.0, 1.0)
-        check_float("--entropy-coef", self.entropy_coef, 0.0)
-        check_optional_int("--threads", self.threads, 1)
-        if not self.hidden or any(isinstance(h, bool) or int(h) < 1 for h in self.hidden):
-            raise ValueError(f"--hidden must be positive widths, got {self.hidden!r}")
+            self, {"map_size": gather_v5.MIN_MAP_SIZE, "max_cycles": 1, "validate_episodes": 1}
+        )
 
 
 def make_world(cfg: Config) -> gather_v5.GatherWorld:
@@ -327,33 +304,6 @@ def summarise(
     return out
 
 
-class Task:
-    """The omnivores of :class:`Episodes` as the PPO learner's rows (array protocol)."""
-
-    def __init__(self, cfg: Config, seed: int) -> None:
-        self.episodes = Episodes(cfg, TRAIN_SEED_BASE * (seed + 1))
-        self.n_agents = self.episodes.n_agents
-
-    def reset(self, seed: int) -> dict[str, np.ndarray]:
-        self.episodes.reset()
-        return self.episodes.obs()
-
-    def step(self, actions: np.ndarray):
-        reward, done = self.episodes.step(actions)
-        return self.episodes.obs(), reward, done
-
-
-def _fields(cfg: Config) -> dict[str, Any]:
-    return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
-
-
-def learned_actions(
-    policy: GridPolicy, obs: dict[str, np.ndarray], generator: torch.Generator, argmax: bool
-) -> np.ndarray:
-    inputs = {"view": torch.from_numpy(obs["view"]), "mask": torch.from_numpy(obs["mask"])}
-    return policy.act(inputs, generator, deterministic=argmax)[0].numpy()
-
-
 def play(
     cfg: Config, who: str, episodes: int, seed: int, policy: GridPolicy | None = None
 ) -> dict[str, float]:
@@ -361,7 +311,7 @@ def play(
     with ``who``: ``learned`` (``policy``), ``random`` or ``greedy``."""
     check_choice("gatherers", who, GATHERERS)
     generator = torch.Generator().manual_seed(seed)
-    sub = Config(**{**_fields(cfg), "worlds": min(cfg.worlds, episodes)})
+    sub = dataclasses.replace(cfg, worlds=min(cfg.worlds, episodes))
     ep = Episodes(sub, seed)
     ep.reset()
     finished: list[dict[str, float]] = []
@@ -387,45 +337,33 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
         cfg: The run's config.
         resume: A run directory to continue from its ``checkpoints/latest.pt``.
     """
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
+    start_run(cfg)
     policy = build_policy(cfg)
-    task = Task(cfg, cfg.seed)
-    best: dict[str, Any] = {"score": None, "iteration": 0}
+    episodes = Episodes(cfg, TRAIN_SEED_BASE * (cfg.seed + 1))
 
-    def state() -> dict[str, Any]:
-        return {"next_seed": task.episodes.next_seed, "best": dict(best)}
-
-    def load_state(trainer: dict[str, Any]) -> None:
-        task.episodes.next_seed = int(trainer["next_seed"])
-        best.update(trainer["best"])
-
-    def log(run: PPORun, iteration: int, record: dict[str, float]) -> None:
-        s = task.episodes.drain()
+    def scalars(iteration: int, record: dict[str, float]) -> None:
+        s = episodes.drain()
         for key in (*EPISODE_KEYS, "food_per_step"):
             if not math.isnan(s[key]):
                 record[f"charts/{key}"] = s[key]
         if not math.isnan(s["cluster_mean"]):
             record["emergence/cluster_mean"] = s["cluster_mean"]
-        if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
-            v = play(cfg, "learned", cfg.validate_episodes,
-                     VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
-            for key in (*EPISODE_KEYS, "food_per_step", "cluster_mean"):
-                record[f"validation/{key}"] = v[key]
-            score = (v["food_per_agent"], v["food_per_100_steps"])
-            if best["score"] is None or score >= tuple(best["score"]):
-                best.update(score=list(score), iteration=iteration)
-                metrics = {"validation_food_per_agent": v["food_per_agent"],
-                           "validation_food_per_100_steps": v["food_per_100_steps"],
-                           "validation_survival": v["survival"],
-                           "validation_episodes": cfg.validate_episodes,
-                           "iteration": iteration}  # fmt: skip
-                run.save(SHIPPED.name, metrics=metrics)
+
+    def validate(iteration: int, record: dict[str, float]) -> tuple[Any, dict[str, Any]]:
+        v = play(cfg, "learned", cfg.validate_episodes,
+                 VALIDATION_SEED_BASE + iteration * 1000, policy)  # fmt: skip
+        for key in (*EPISODE_KEYS, "food_per_step", "cluster_mean"):
+            record[f"validation/{key}"] = v[key]
+        metrics = {"validation_food_per_agent": v["food_per_agent"],
+                   "validation_food_per_100_steps": v["food_per_100_steps"],
+                   "validation_survival": v["survival"],
+                   "validation_episodes": cfg.validate_episodes,
+                   "iteration": iteration}  # fmt: skip
+        return (v["food_per_agent"], v["food_per_100_steps"]), metrics
+
+    def progress(record: dict[str, float]) -> str:
         vf = record.get("validation/food_per_agent")
-        console.print(
-            f"it {iteration:4d}  {record['charts/agent_steps_per_s']:6.0f} steps/s  "
-            f"entropy {record.get('losses/entropy', float('nan')):.2f}  "
+        return (
             f"food/agent-step {record.get('charts/food_per_step', float('nan')):.4f}  "
             f"food/agent {record.get('charts/food_per_agent', float('nan')):.2f}  "
             f"survival {record.get('charts/survival', float('nan')):.2f}  "
@@ -433,21 +371,17 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
             + (f"  | validation food/agent {vf:.2f}" if vf is not None else "")
         )
 
-    def finish(run: PPORun) -> None:
+    def media(run: PPORun) -> None:
         if cfg.plots:
             plot_training(run.path / "metrics.jsonl", run.media / "training.png")
             record_episode(cfg, policy, run.media / "episode.gif", VALIDATION_SEED_BASE - 1)
-        console.print(
-            f"best validated food per omnivore {best['score']} at iteration {best['iteration']}\n"
-            f"checkpoint: {run.dir.checkpoints / SHIPPED.name}"
-        )
 
-    run = train_ppo(
-        NAME, policy, task, ppo_config(cfg), cfg, iterations=cfg.iterations, seed=cfg.seed,
-        resume=resume, out=cfg.out, minutes=cfg.minutes, checkpoint_every=cfg.checkpoint_every,
-        log=log, state=state, load_state=load_state, finish=finish, echo=console.print,
+    return run_grid_ppo(
+        NAME, cfg, policy, EpisodesTask(episodes), resume=resume, seeds=episodes,
+        best_file=SHIPPED.name, scalars=scalars, validate=validate, progress=progress,
+        media=media, describe_best=lambda score: f"best validated food per omnivore {score}",
+        console=console,
     )  # fmt: skip
-    return {"iterations": run.iteration, "best": best["score"], "run": str(run.path)}
 
 
 # -- pictures --------------------------------------------------------------------------------
@@ -500,7 +434,7 @@ def record_episode(
     step (food red, omnivores blue)."""
     from colonylab.envs.render.recorder import VideoRecorder
 
-    sub = Config(**{**_fields(cfg), "worlds": 1})
+    sub = dataclasses.replace(cfg, worlds=1)
     ep = Episodes(sub, seed)
     ep.reset()
     world = ep.worlds[0]
@@ -524,43 +458,32 @@ def load_policy(checkpoint: str | Path | None = None) -> tuple[GridPolicy, dict[
 
 def world_config(cfg: Config, ckpt: dict[str, Any]) -> Config:
     """``cfg`` with the world settings the checkpoint was trained on."""
-    trained = ckpt.get("config") or {}
-    keep = ("map_size", "max_cycles", "mask_attacks", "hidden")
-    over = {k: tuple(trained[k]) if k == "hidden" else trained[k] for k in keep if k in trained}
-    return Config(**{**_fields(cfg), **over})
+    return trained_config(cfg, ckpt, ("map_size", "max_cycles", "mask_attacks", "hidden"))
 
 
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval gather-learn``: rows ``{gatherers, agents, episodes, food_per_agent,
     food_share, survival, steps, food_per_100_steps, ...}`` for the learned, random and
     greedy omnivores on the checkpoint's map, fresh seeds (module doc)."""
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg)
     policy, ckpt = load_policy(checkpoint)
     wc = world_config(cfg, ckpt)
     rows = []
-    n = Episodes(Config(**{**_fields(wc), "worlds": 1}), 0).a
+    n = Episodes(dataclasses.replace(wc, worlds=1), 0).a
     for who in GATHERERS:
-        s = play(wc, who, cfg.episodes, cfg.eval_seed, policy)
-        s = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in s.items()}
+        s = none_for_nan(play(wc, who, cfg.episodes, cfg.eval_seed, policy))
         s.pop("episodes")
         rows.append({"gatherers": who, "agents": n, "episodes": cfg.episodes,
                      "map_size": wc.map_size, **s})  # fmt: skip
-    table = Table(title=f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}")
     columns = ("gatherers", "agents", "episodes", "food_per_agent", "food_share", "survival",
                "steps", "steps_to_90", "cluster_mean")  # fmt: skip
-    for col in columns:
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(*(f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in columns))
-    console.print(table)
-    return {
-        "rows": rows,
-        "checkpoint": str(checkpoint if checkpoint is not None else SHIPPED),
-        "command": ckpt["provenance"].get("command", ""),
-        "food_per_agent": "food agents eaten in an episode / omnivores at its start",
-        "survival": "share of the omnivores alive at the end of the episode",
-    }
+    return report_rows(
+        f"{NAME}: {Path(str(checkpoint or SHIPPED)).name}", rows, columns,
+        checkpoint=checkpoint if checkpoint is not None else SHIPPED, ckpt=ckpt,
+        console=console,
+        food_per_agent="food agents eaten in an episode / omnivores at its start",
+        survival="share of the omnivores alive at the end of the episode",
+    )  # fmt: skip
 
 
 def watch(cfg: Config, checkpoint: str | None = None) -> gather_v5.GatherWorld:
