@@ -4,7 +4,7 @@ parameter-shared PPO on ``worlds`` grid worlds side by side, validate it every
 ``validate_every`` iterations on fresh seeds and keep the best validated weights.
 
 Not an experiment (no ``colony train`` entry): the experiments import it, it imports no
-world and no experiment.
+experiment (of the worlds, only the MAgent2 engine's scripted ``greedy``).
 
 - :class:`GridPPOConfig`: the PPO and run fields whose default and help are the same in
   all four (``--minutes``, ``--epochs``, ``--minibatches``, ``--lr``, ``--gamma``,
@@ -16,6 +16,10 @@ world and no experiment.
 - :func:`run_grid_ppo`: ``main``'s wiring around :func:`~colonylab.runs.ppo_loop.train_ppo`:
   the resumable state (``next_seed`` of the training worlds, the best validation), the
   validation schedule, the best checkpoint, the progress line and the closing summary.
+- :class:`MAgentEpisodes`: the episode runner of a two-group MAgent2 world whose group 1
+  learns (tiger-deer's tigers, gather-learn's omnivores): worlds side by side, the
+  learners' rows, restarts with the next seed, the scripted ``random`` / ``greedy``
+  learners; the experiment adds its step and measures.
 - :class:`EpisodesTask`: an episode runner (``reset()``, ``obs()``, ``step(actions)``)
   as PPO's task; :func:`learned_actions`, :func:`trained_config`, :func:`report_rows`
   for validation, ``colony eval`` and ``colony watch``.
@@ -36,12 +40,14 @@ from rich.console import Console
 from rich.table import Table
 
 from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
+from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.seeding import seed_everything
 from colonylab.runs.ppo_loop import PPORun, ppo_config, train_ppo
 
 __all__ = [
     "EpisodesTask",
     "GridPPOConfig",
+    "MAgentEpisodes",
     "learned_actions",
     "none_for_nan",
     "report_rows",
@@ -206,6 +212,96 @@ def start_run(cfg: Any) -> None:
 def _ordered(score: Any) -> Any:
     """A score as compared: tuples (saved as lists) element by element."""
     return tuple(score) if isinstance(score, (tuple, list)) else score
+
+
+class MAgentEpisodes:
+    """``cfg.worlds`` episodes of a MAgent2-rules world with two groups -- 0 scripted or
+    inert (deer, food), 1 the learners (tigers, omnivores) -- side by side; the learners'
+    actions come from outside (the subclass's ``step``). ``view`` / ``mask`` / ``alive``
+    hold the learners' rows (``worlds * per_world``); an episode restarts (:meth:`_start`)
+    with the next seed and a generator of that seed (``rngs[k]``).
+
+    A subclass sets ``OBS_KEY`` (the learners' observation), ``VIEW_SHAPE``,
+    ``N_ACTIONS``, ``STAY`` and defines ``make_world(cfg)``, ``_masks(view, out)``,
+    ``reset_measures()``, ``step`` and ``drain``.
+    """
+
+    LEARNERS, OTHERS = 1, 0
+    """MAgent2's group handles."""
+    OBS_KEY: str
+    VIEW_SHAPE: tuple[int, int, int]
+    N_ACTIONS: int
+    STAY: int
+
+    def __init__(self, cfg: Any, seed: int) -> None:
+        self.cfg = cfg
+        self.worlds = [self.make_world(cfg) for _ in range(cfg.worlds)]
+        first = self.worlds[0]
+        first.reset(seed=0)
+        e = first.engine
+        self.n_others = int(e.group_start[1] - e.group_start[0])
+        self.per_world = int(e.group_start[2] - e.group_start[1])
+        self.n_agents = cfg.worlds * self.per_world
+        self.view = np.zeros((self.n_agents, *self.VIEW_SHAPE), np.float32)
+        self.mask = np.ones((self.n_agents, self.N_ACTIONS), bool)
+        self.alive = np.ones(self.n_agents, bool)
+        self.next_seed = seed
+        self.rngs = [np.random.default_rng(0) for _ in range(cfg.worlds)]
+        self.reset_measures()
+
+    def make_world(self, cfg: Any) -> Any:
+        raise NotImplementedError
+
+    def _masks(self, view: np.ndarray, out: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def reset_measures(self) -> None:
+        raise NotImplementedError
+
+    def _rows(self, k: int) -> slice:
+        """World ``k``'s learner rows."""
+        return slice(k * self.per_world, (k + 1) * self.per_world)
+
+    def _start(self, k: int) -> None:
+        seed = self.next_seed
+        self.next_seed += 1
+        obs = self.worlds[k].reset(seed=seed)
+        self.rngs[k] = np.random.default_rng(seed)
+        self._take(k, obs)
+
+    def _take(self, k: int, obs: dict[str, np.ndarray]) -> None:
+        sl = self._rows(k)
+        self.view[sl] = obs[self.OBS_KEY]
+        self.alive[sl] = self.worlds[k].alive[-self.per_world :]
+
+    def reset(self) -> None:
+        for k in range(len(self.worlds)):
+            self._start(k)
+
+    def obs(self) -> dict[str, np.ndarray]:
+        self._masks(self.view, self.mask)
+        return {"view": self.view, "mask": self.mask, "alive": self.alive}
+
+    def scripted(self, kind: str) -> np.ndarray:
+        """Actions ``int64[n_agents]`` of scripted learners: ``random`` (uniform, from each
+        episode's generator) or ``greedy`` (the MAgent2 worlds' scripted policy toward
+        group 0)."""
+        out = np.full(self.n_agents, self.STAY, np.int64)
+        for k, world in enumerate(self.worlds):
+            sl = self._rows(k)
+            if kind == "random":
+                out[sl] = self.rngs[k].integers(0, self.N_ACTIONS, self.per_world)
+                continue
+            e = world.engine
+            ids = e.group_ids(self.LEARNERS)
+            ids = ids[~e.dead[ids]]
+            if ids.size:
+                acts = np.full(self.per_world, self.STAY, np.int64)
+                acts[ids - e.group_start[self.LEARNERS]] = greedy_actions(
+                    e, self.LEARNERS, ids, (self.OTHERS,), self.rngs[k]
+                )
+                out[sl] = acts
+        return out
 
 
 class EpisodesTask:

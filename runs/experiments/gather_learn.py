@@ -83,12 +83,12 @@ from colonylab._checks import check_choice, check_dataclass_ints
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
 from colonylab.emergence.grid import clusters
 from colonylab.envs.magent import gather_v5
-from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.curves import read_metrics, series, smooth
 from colonylab.runs.common.stages import load_model
 from colonylab.runs.experiments._grid_ppo import (
     EpisodesTask,
     GridPPOConfig,
+    MAgentEpisodes,
     learned_actions,
     none_for_nan,
     report_rows,
@@ -177,27 +177,21 @@ def masks(view: np.ndarray, enabled: bool = True, out: np.ndarray | None = None)
     )
 
 
-class Episodes:
+class Episodes(MAgentEpisodes):
     """``worlds`` gather_v5 episodes; the omnivores' actions come from outside (``step``).
     ``view`` / ``mask`` / ``alive`` hold the omnivores' rows; finished episodes restart
     with the next seed; measures accumulate until :meth:`drain`."""
 
+    OBS_KEY, VIEW_SHAPE, N_ACTIONS, STAY = "omnivore", VIEW_SHAPE, N_ACTIONS, STAY
+    make_world = staticmethod(make_world)
+
     def __init__(self, cfg: Config, seed: int) -> None:
-        self.cfg = cfg
-        self.worlds = [make_world(cfg) for _ in range(cfg.worlds)]
-        first = self.worlds[0]
-        first.reset(seed=0)
-        e = first.engine
-        self.n_food = int(e.group_start[1] - e.group_start[0])
-        self.a = int(e.group_start[2] - e.group_start[1])
-        self.n_agents = cfg.worlds * self.a
-        self.view = np.zeros((self.n_agents, *VIEW_SHAPE), np.float32)
-        self.mask = np.ones((self.n_agents, N_ACTIONS), bool)
-        self.alive = np.ones(self.n_agents, bool)
-        self.next_seed = seed
-        self.rngs = [np.random.default_rng(0) for _ in range(cfg.worlds)]
+        super().__init__(cfg, seed)
+        self.n_food, self.a = self.n_others, self.per_world
         self.t90 = np.zeros(cfg.worlds, np.int64)
-        self.reset_measures()
+
+    def _masks(self, view: np.ndarray, out: np.ndarray) -> None:
+        masks(view, self.cfg.mask_attacks, out=out)
 
     def reset_measures(self) -> None:
         self.finished: list[dict[str, float]] = []
@@ -206,44 +200,8 @@ class Episodes:
         self.cluster_means: list[float] = []
 
     def _start(self, k: int) -> None:
-        seed = self.next_seed
-        self.next_seed += 1
-        obs = self.worlds[k].reset(seed=seed)
-        self.rngs[k] = np.random.default_rng(seed)
         self.t90[k] = 0
-        self._take(k, obs)
-
-    def _take(self, k: int, obs: dict[str, np.ndarray]) -> None:
-        sl = slice(k * self.a, (k + 1) * self.a)
-        self.view[sl] = obs["omnivore"]
-        self.alive[sl] = self.worlds[k].alive
-
-    def reset(self) -> None:
-        for k in range(len(self.worlds)):
-            self._start(k)
-
-    def obs(self) -> dict[str, np.ndarray]:
-        masks(self.view, self.cfg.mask_attacks, out=self.mask)
-        return {"view": self.view, "mask": self.mask, "alive": self.alive}
-
-    def scripted(self, kind: str) -> np.ndarray:
-        """Actions ``int64[worlds * omnivores]`` of scripted omnivores: random or greedy."""
-        out = np.full(self.n_agents, STAY, np.int64)
-        for k, world in enumerate(self.worlds):
-            sl = slice(k * self.a, (k + 1) * self.a)
-            if kind == "random":
-                out[sl] = self.rngs[k].integers(0, N_ACTIONS, self.a)
-                continue
-            e = world.engine
-            ids = e.group_ids(OMNIVORE)
-            ids = ids[~e.dead[ids]]
-            if ids.size:
-                acts = np.full(self.a, STAY, np.int64)
-                acts[ids - e.group_start[OMNIVORE]] = greedy_actions(
-                    e, OMNIVORE, ids, (FOOD,), self.rngs[k]
-                )
-                out[sl] = acts
-        return out
+        super()._start(k)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Step every episode; returns the omnivores' rewards and dones."""

@@ -83,12 +83,12 @@ from colonylab._checks import check_choice, check_dataclass_ints, check_float
 from colonylab.agents.grid_policy import GridPolicy, attack_mask
 from colonylab.emergence.grid import attack_sectors, encirclement_coverage
 from colonylab.envs.magent import tiger_deer_v4
-from colonylab.envs.magent._env import greedy as greedy_actions
 from colonylab.runs.common.curves import read_metrics, series, smooth
 from colonylab.runs.common.stages import load_model
 from colonylab.runs.experiments._grid_ppo import (
     EpisodesTask,
     GridPPOConfig,
+    MAgentEpisodes,
     learned_actions,
     none_for_nan,
     report_rows,
@@ -204,28 +204,22 @@ def captures(
     return sectors, attackers.astype(np.int64), surround
 
 
-class Episodes:
+class Episodes(MAgentEpisodes):
     """``worlds`` tiger_deer_v4 episodes with scripted deer; the tigers' actions come from
     outside (``step``). ``view`` / ``mask`` / ``alive`` hold the tigers' rows
     (``worlds * tigers``); finished episodes restart with the next seed. Measures
     accumulate until :meth:`drain`."""
 
+    OBS_KEY, VIEW_SHAPE, N_ACTIONS, STAY = "tiger", VIEW_SHAPE, N_ACTIONS, STAY
+    make_world = staticmethod(make_world)
+
     def __init__(self, cfg: Config, seed: int) -> None:
-        self.cfg = cfg
-        self.worlds = [make_world(cfg) for _ in range(cfg.worlds)]
-        first = self.worlds[0]
-        first.reset(seed=0)
-        e = first.engine
-        self.n_deer = int(e.group_start[1] - e.group_start[0])
-        self.t = int(e.group_start[2] - e.group_start[1])
-        self.n_agents = cfg.worlds * self.t
-        self.view = np.zeros((self.n_agents, *VIEW_SHAPE), np.float32)
-        self.mask = np.ones((self.n_agents, N_ACTIONS), bool)
-        self.alive = np.ones(self.n_agents, bool)
-        self.next_seed = seed
-        self.rngs = [np.random.default_rng(0) for _ in range(cfg.worlds)]
+        super().__init__(cfg, seed)
+        self.n_deer, self.t = self.n_others, self.per_world
         self.kills = np.zeros(cfg.worlds, np.int64)
-        self.reset_measures()
+
+    def _masks(self, view: np.ndarray, out: np.ndarray) -> None:
+        masks(view, out=out)
 
     def reset_measures(self) -> None:
         self.finished: list[dict[str, float]] = []
@@ -236,49 +230,13 @@ class Episodes:
         self.pair_bites = 0
 
     def _start(self, k: int) -> None:
-        seed = self.next_seed
-        self.next_seed += 1
-        obs = self.worlds[k].reset(seed=seed)
-        self.rngs[k] = np.random.default_rng(seed)
         self.kills[k] = 0
-        self._take(k, obs)
-
-    def _take(self, k: int, obs: dict[str, np.ndarray]) -> None:
-        sl = slice(k * self.t, (k + 1) * self.t)
-        self.view[sl] = obs["tiger"]
-        self.alive[sl] = self.worlds[k].alive[self.n_deer :]
-
-    def reset(self) -> None:
-        for k in range(len(self.worlds)):
-            self._start(k)
-
-    def obs(self) -> dict[str, np.ndarray]:
-        masks(self.view, out=self.mask)
-        return {"view": self.view, "mask": self.mask, "alive": self.alive}
+        super()._start(k)
 
     def deer_actions(self, k: int) -> np.ndarray:
         if self.cfg.deer_policy == "noop":
             return np.full(self.n_deer, STAY, np.int64)
         return self.rngs[k].integers(0, N_DEER_ACTIONS, self.n_deer)
-
-    def scripted(self, kind: str) -> np.ndarray:
-        """Actions ``int64[worlds * tigers]`` of scripted tigers: ``random`` or ``greedy``."""
-        out = np.full(self.n_agents, STAY, np.int64)
-        for k, world in enumerate(self.worlds):
-            sl = slice(k * self.t, (k + 1) * self.t)
-            if kind == "random":
-                out[sl] = self.rngs[k].integers(0, N_ACTIONS, self.t)
-                continue
-            e = world.engine
-            ids = e.group_ids(TIGER)
-            ids = ids[~e.dead[ids]]
-            if ids.size:
-                acts = np.full(self.t, STAY, np.int64)
-                acts[ids - e.group_start[TIGER]] = greedy_actions(
-                    e, TIGER, ids, (DEER,), self.rngs[k]
-                )
-                out[sl] = acts
-        return out
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Step every episode with the tigers' ``actions``; returns the tigers' rewards
