@@ -223,7 +223,8 @@ class MAgentEpisodes:
 
     A subclass sets ``OBS_KEY`` (the learners' observation), ``VIEW_SHAPE``,
     ``N_ACTIONS``, ``STAY`` and defines ``make_world(cfg)``, ``_masks(view, out)``,
-    ``reset_measures()``, ``step`` and ``drain``.
+    ``reset_measures()``, ``step`` and ``drain`` (its measures since the last call,
+    summarised over ``finished``: :meth:`play` uses it).
     """
 
     LEARNERS, OTHERS = 1, 0
@@ -302,6 +303,45 @@ class MAgentEpisodes:
                 )
                 out[sl] = acts
         return out
+
+    def play(
+        self, who: str, episodes: int, seed: int, policy: Any = None, argmax: bool = False
+    ) -> dict[str, Any]:
+        """:meth:`drain`'s summary of the first ``episodes`` episodes to finish (the
+        measures of every step played count), the learners played by ``who``:
+        ``learned`` (``policy``, sampling from a generator of ``seed``; ``argmax``: its
+        most likely legal action), ``random`` or ``greedy``. Resets the episodes first."""
+        generator = torch.Generator().manual_seed(seed)
+        self.reset()
+        while len(self.finished) < episodes:
+            if who == "learned":
+                actions = learned_actions(policy, self.obs(), generator, argmax)
+            else:
+                actions = self.scripted(who)
+            self.step(actions)
+        del self.finished[episodes:]
+        return self.drain()
+
+    def record(
+        self, policy: Any, path: Path, seed: int, argmax: bool, every: int, steps: int, **video: Any
+    ) -> Path:
+        """A video (GIF, MP4) of the first world's episode (reset here) with ``policy``'s
+        learners (a generator of ``seed``), every ``every``-th of at most ``steps`` steps;
+        ``video``: :class:`~colonylab.envs.render.recorder.VideoRecorder`'s options."""
+        from colonylab.envs.render.recorder import VideoRecorder
+
+        self.reset()
+        world = self.worlds[0]
+        generator = torch.Generator().manual_seed(seed)
+        with VideoRecorder(path, **video) as recorder:
+            recorder.add(world.render_rgb())
+            for t in range(steps):
+                self.step(learned_actions(policy, self.obs(), generator, argmax))
+                if self.finished:
+                    break
+                if (t + 1) % every == 0:
+                    recorder.add(world.render_rgb())
+        return path
 
 
 class EpisodesTask:

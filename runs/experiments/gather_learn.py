@@ -89,7 +89,6 @@ from colonylab.runs.experiments._grid_ppo import (
     EpisodesTask,
     GridPPOConfig,
     MAgentEpisodes,
-    learned_actions,
     none_for_nan,
     report_rows,
     run_grid_ppo,
@@ -268,23 +267,8 @@ def play(
     """Play ``episodes`` episodes (seeds ``seed, seed + 1, ...``, ``cfg.worlds`` at a time)
     with ``who``: ``learned`` (``policy``), ``random`` or ``greedy``."""
     check_choice("gatherers", who, GATHERERS)
-    generator = torch.Generator().manual_seed(seed)
-    sub = dataclasses.replace(cfg, worlds=min(cfg.worlds, episodes))
-    ep = Episodes(sub, seed)
-    ep.reset()
-    finished: list[dict[str, float]] = []
-    eaten = steps = 0
-    cl: list[float] = []
-    while len(finished) < episodes:
-        if who == "learned":
-            actions = learned_actions(policy, ep.obs(), generator, cfg.argmax)
-        else:
-            actions = ep.scripted(who)
-        ep.step(actions)
-        finished += ep.finished
-        eaten, steps, cl = eaten + ep.eaten, steps + ep.agent_steps, cl + ep.cluster_means
-        ep.reset_measures()
-    return summarise(finished[:episodes], eaten, steps, cl)
+    ep = Episodes(dataclasses.replace(cfg, worlds=min(cfg.worlds, episodes)), seed)
+    return ep.play(who, episodes, seed, policy, cfg.argmax)
 
 
 # -- training --------------------------------------------------------------------------------
@@ -390,22 +374,9 @@ def record_episode(
 ) -> Path:
     """A GIF of one episode (seed ``seed``) of the learned omnivores, every ``every``-th
     step (food red, omnivores blue)."""
-    from colonylab.envs.render.recorder import VideoRecorder
-
-    sub = dataclasses.replace(cfg, worlds=1)
-    ep = Episodes(sub, seed)
-    ep.reset()
-    world = ep.worlds[0]
-    generator = torch.Generator().manual_seed(seed)
-    with VideoRecorder(path, fps=15, max_size=400) as video:
-        video.add(world.render_rgb())
-        for t in range(steps or cfg.max_cycles):
-            ep.step(learned_actions(policy, ep.obs(), generator, cfg.argmax))
-            if ep.finished:
-                break
-            if (t + 1) % every == 0:
-                video.add(world.render_rgb())
-    return path
+    ep = Episodes(dataclasses.replace(cfg, worlds=1), seed)
+    steps = steps or cfg.max_cycles
+    return ep.record(policy, path, seed, cfg.argmax, every, steps, fps=15, max_size=400)
 
 
 # -- checkpoint, evaluation, watching --------------------------------------------------------

@@ -89,7 +89,6 @@ from colonylab.runs.experiments._grid_ppo import (
     EpisodesTask,
     GridPPOConfig,
     MAgentEpisodes,
-    learned_actions,
     none_for_nan,
     report_rows,
     run_grid_ppo,
@@ -330,27 +329,8 @@ def play(
     """Play ``episodes`` episodes (seeds ``seed, seed + 1, ...``, ``cfg.worlds`` at a time)
     with ``tigers``: ``learned`` (``policy``), ``random`` or ``greedy``."""
     check_choice("tigers", tigers, TIGERS)
-    generator = torch.Generator().manual_seed(seed)
-    sub = dataclasses.replace(cfg, worlds=min(cfg.worlds, episodes))
-    ep = Episodes(sub, seed)
-    ep.reset()
-    finished: list[dict[str, float]] = []
-    acc: dict[str, Any] = {"sectors": [], "attackers": [], "surround": [], "bites": 0, "pairs": 0}
-    while len(finished) < episodes:
-        if tigers == "learned":
-            actions = learned_actions(policy, ep.obs(), generator, cfg.argmax)
-        else:
-            actions = ep.scripted(tigers)
-        ep.step(actions)
-        finished += ep.finished
-        acc["sectors"] += ep.sectors
-        acc["attackers"] += ep.attackers
-        acc["surround"] += ep.surround
-        acc["bites"] += ep.bites
-        acc["pairs"] += ep.pair_bites
-        ep.reset_measures()
-    return summarise(finished[:episodes], acc["sectors"], acc["attackers"], acc["surround"],
-                     acc["bites"], acc["pairs"])  # fmt: skip
+    ep = Episodes(dataclasses.replace(cfg, worlds=min(cfg.worlds, episodes)), seed)
+    return ep.play(tigers, episodes, seed, policy, cfg.argmax)
 
 
 # -- training --------------------------------------------------------------------------------
@@ -458,23 +438,8 @@ def record_episode(
 ) -> Path:
     """A GIF of one episode (seed ``seed``) of the learned tigers: every ``every``-th step
     (deer red, tigers blue, walls grey)."""
-    from colonylab.envs.render.recorder import VideoRecorder
-
-    sub = dataclasses.replace(cfg, worlds=1)
-    ep = Episodes(sub, seed)
-    ep.reset()
-    world = ep.worlds[0]
-    generator = torch.Generator().manual_seed(seed)
-    steps = steps or cfg.max_cycles
-    with VideoRecorder(path, fps=15) as video:
-        video.add(world.render_rgb())
-        for t in range(steps):
-            ep.step(learned_actions(policy, ep.obs(), generator, cfg.argmax))
-            if ep.finished:
-                break
-            if (t + 1) % every == 0:
-                video.add(world.render_rgb())
-    return path
+    ep = Episodes(dataclasses.replace(cfg, worlds=1), seed)
+    return ep.record(policy, path, seed, cfg.argmax, every, steps or cfg.max_cycles, fps=15)
 
 
 # -- checkpoint, evaluation, watching --------------------------------------------------------
