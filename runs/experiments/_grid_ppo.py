@@ -50,6 +50,7 @@ __all__ = [
     "MAgentEpisodes",
     "learned_actions",
     "none_for_nan",
+    "record_finite",
     "report_rows",
     "run_grid_ppo",
     "set_threads",
@@ -377,6 +378,16 @@ def trained_config(cfg: Any, ckpt: dict[str, Any], keep: Sequence[str]) -> Any:
     trained = ckpt.get("config") or {}
     over = {k: tuple(trained[k]) if k == "hidden" else trained[k] for k in keep if k in trained}
     return dataclasses.replace(cfg, **over)
+
+
+def record_finite(
+    record: dict[str, float], prefix: str, summary: dict[str, float], keys: Sequence[str]
+) -> None:
+    """``record[prefix/key] = summary[key]`` for each of ``keys`` that is not NaN (no
+    episode finished, no capture: nothing to log)."""
+    for key in keys:
+        if not math.isnan(summary[key]):
+            record[f"{prefix}/{key}"] = summary[key]
 
 
 def none_for_nan(summary: dict[str, Any]) -> dict[str, Any]:

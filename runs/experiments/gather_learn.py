@@ -69,7 +69,6 @@ from 75 on).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +89,7 @@ from colonylab.runs.experiments._grid_ppo import (
     GridPPOConfig,
     MAgentEpisodes,
     none_for_nan,
+    record_finite,
     report_rows,
     run_grid_ppo,
     set_threads,
@@ -285,11 +285,8 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
 
     def scalars(iteration: int, record: dict[str, float]) -> None:
         s = episodes.drain()
-        for key in (*EPISODE_KEYS, "food_per_step"):
-            if not math.isnan(s[key]):
-                record[f"charts/{key}"] = s[key]
-        if not math.isnan(s["cluster_mean"]):
-            record["emergence/cluster_mean"] = s["cluster_mean"]
+        record_finite(record, "charts", s, (*EPISODE_KEYS, "food_per_step"))
+        record_finite(record, "emergence", s, ("cluster_mean",))
 
     def validate(iteration: int, record: dict[str, float]) -> tuple[Any, dict[str, Any]]:
         v = play(cfg, "learned", cfg.validate_episodes,

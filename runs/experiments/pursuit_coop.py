@@ -96,7 +96,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +115,7 @@ from colonylab.runs.experiments._grid_ppo import (
     EpisodesTask,
     GridPPOConfig,
     none_for_nan,
+    record_finite,
     report_rows,
     run_grid_ppo,
     set_threads,
@@ -498,12 +498,9 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
 
     def scalars(iteration: int, record: dict[str, float]) -> None:
         s = summarise(*hunts.drain())
-        for key in ("catch_rate",):
-            if not math.isnan(s[key]):
-                record[f"charts/{key}"] = s[key]
-        for key in ("encirclement", "encircled", "attackers", "surround", "paired"):
-            if not math.isnan(s[key]):
-                record[f"emergence/{key}"] = s[key]
+        record_finite(record, "charts", s, ("catch_rate",))
+        keys = ("encirclement", "encircled", "attackers", "surround", "paired")
+        record_finite(record, "emergence", s, keys)
         record["charts/captures"] = s["captures"]
         record["charts/kills_per_step"] = s["captures"] / (cfg.rollout_steps * cfg.worlds)
 

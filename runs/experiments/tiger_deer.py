@@ -69,7 +69,6 @@ eval episodes, greedy 0.15). Learning is fast: validation catch 0.79 at iteratio
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +89,7 @@ from colonylab.runs.experiments._grid_ppo import (
     GridPPOConfig,
     MAgentEpisodes,
     none_for_nan,
+    record_finite,
     report_rows,
     run_grid_ppo,
     set_threads,
@@ -351,12 +351,8 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
 
     def scalars(iteration: int, record: dict[str, float]) -> None:
         s = episodes.drain()
-        for key in TRAINING_KEYS:
-            if not math.isnan(s[key]):
-                record[f"charts/{key}"] = s[key]
-        for key in EMERGENCE_KEYS:
-            if not math.isnan(s[key]):
-                record[f"emergence/{key}"] = s[key]
+        record_finite(record, "charts", s, TRAINING_KEYS)
+        record_finite(record, "emergence", s, EMERGENCE_KEYS)
         record["charts/captures_per_step"] = s["captures"] / (cfg.rollout_steps * cfg.worlds)
 
     def validate(iteration: int, record: dict[str, float]) -> tuple[Any, dict[str, Any]]:
