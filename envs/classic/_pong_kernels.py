@@ -451,3 +451,53 @@ def pong_teacher(ball_xy, ball_v, paddle_y, params, candidates, actions):
             actions[n] = DOWN
         else:
             actions[n] = STAY
+
+
+@njit(cache=True)
+def pong_aim_teacher(ball_xy, paddle_y, params, candidates, actions):
+    """A teacher that acts on what a full-height strip of the screen shows: the ball's
+    ``y`` and both paddles' ``y`` (no ball ``x``, no velocity), int64[N] into ``actions``.
+
+    It keeps its paddle at the ball's height, offset by the candidate hit offset (shares
+    of the hitting half-height) whose return -- were the ball hit now, at its present
+    height -- reaches the opponent's side farthest beyond what the opponent, at full
+    speed from where it is, can cover. The paddle (0.04 per step) outruns the ball's
+    vertical speed (at most 0.026), so the offset holds when the ball arrives. Moves
+    when the target is more than half a move away.
+    """
+    hb = params[BALL_HALF]
+    speed = params[BALL_SPEED]
+    ph = params[PADDLE_HALF]
+    reach = ph + hb
+    lo_y, hi_y = hb, 1.0 - hb
+    lo_p, hi_p = ph, 1.0 - ph
+    left_face = params[LEFT_X] + params[PADDLE_HALF_W] + hb
+    right_face = params[RIGHT_X] - params[PADDLE_HALF_W] - hb
+    agent_speed = params[AGENT_SPEED]
+    opp_speed = params[OPPONENT_SPEED]
+    for n in range(actions.shape[0]):
+        py = np.float64(paddle_y[n, 1])
+        oy = np.float64(paddle_y[n, 0])
+        y = np.float64(ball_xy[n, 1])
+        target = min(max(y, lo_p), hi_p)
+        best = -1e9
+        for j in range(candidates.shape[0]):
+            want = min(max(y - candidates[j] * reach, lo_p), hi_p)
+            offset = (y - want) / reach
+            if abs(offset) > 0.95:
+                continue
+            angle = offset * params[MAX_BOUNCE]
+            back_vx = speed * math.cos(angle)
+            back_vy = speed * math.sin(angle)
+            t_back = (right_face - left_face) / back_vx
+            y_far, _ = fold(y + back_vy * t_back, lo_y, hi_y)
+            margin = abs(y_far - oy) - opp_speed * t_back
+            if margin > best:
+                best = margin
+                target = want
+        if target < py - 0.5 * agent_speed:
+            actions[n] = UP
+        elif target > py + 0.5 * agent_speed:
+            actions[n] = DOWN
+        else:
+            actions[n] = STAY

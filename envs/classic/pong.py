@@ -223,7 +223,7 @@ class PuzzlePongWorld(SeededVectorWorld):
         "render_fps": 30,
         "render_modes": ["rgb_array"],
     }
-    policies: tuple[str, ...] = ("track", "follow", "random", "noop")
+    policies: tuple[str, ...] = ("track", "aim", "follow", "random", "noop")
     """Scripted policies of :meth:`policy` (``noop``: the paddle stays)."""
     num_actions = K.NUM_ACTIONS
 
@@ -637,6 +637,18 @@ class PuzzlePongWorld(SeededVectorWorld):
         K.pong_teacher(self.ball_xy, self.ball_v, self.paddle_y, self.params, _TEACHER_OFFSETS, out)
         return self._to_device(out)
 
+    def aim_actions(self) -> Tensor:
+        """A teacher ``int64[N]`` that reads only what a full-height strip of the screen
+        shows -- the ball's height and both paddles' heights, not the ball's ``x`` nor
+        its velocity -- so a feed-forward agent on shuffled strips can act as it does:
+        it keeps its paddle at the ball's height, offset so that a return hit now would
+        land farthest from the opponent (:func:`~colonylab.envs.classic._pong_kernels.
+        pong_aim_teacher`). Nearly as strong as :meth:`teacher_actions` (see the module
+        docstring)."""
+        out = np.empty(self.num_envs, dtype=K.ACTION_DTYPE)
+        K.pong_aim_teacher(self.ball_xy, self.paddle_y, self.params, _TEACHER_OFFSETS, out)
+        return self._to_device(out)
+
     def follow_actions(self) -> Tensor:
         """A naive tracker ``int64[N]``: keep the paddle's centre at the ball's height
         (returns at angle 0 mostly; the opponent returns them easily)."""
@@ -649,7 +661,8 @@ class PuzzlePongWorld(SeededVectorWorld):
         """A scripted policy ``obs -> actions int64[N]``.
 
         ``track``: :meth:`teacher_actions` (reads the world's true state, ignores
-        ``obs``); ``follow``: :meth:`follow_actions`; ``random``: uniform actions from a
+        ``obs``); ``aim``: :meth:`aim_actions` (the ball's and paddles' heights only);
+        ``follow``: :meth:`follow_actions`; ``random``: uniform actions from a
         generator seeded with ``seed`` (loses clearly); ``noop``: the paddle stays.
         """
         if name == "noop":
@@ -658,6 +671,8 @@ class PuzzlePongWorld(SeededVectorWorld):
             )
         if name == "track":
             return lambda obs: self.teacher_actions()
+        if name == "aim":
+            return lambda obs: self.aim_actions()
         if name == "follow":
             return lambda obs: self.follow_actions()
         if name == "random":

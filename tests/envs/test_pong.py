@@ -240,11 +240,12 @@ def test_kernels_without_jit_match_jitted(script):
             rewards.append(reward.numpy())
         np.savez("out.npz", obs=obs.numpy(), ball=world.ball_xy, paddle=world.paddle_y,
                  score=world.score, reward=np.stack(rewards), image=world.render_rgb(),
-                 teacher=world.teacher_actions().numpy(), jit=not numba.config.DISABLE_JIT)
+                 teacher=world.teacher_actions().numpy(), aim=world.aim_actions().numpy(),
+                 jit=not numba.config.DISABLE_JIT)
         """
     got, want = script.elsewhere(code, NUMBA_DISABLE_JIT="1"), script.here(code)
     assert not got["jit"] and want["jit"]
-    for key in ("obs", "ball", "paddle", "score", "reward", "image", "teacher"):
+    for key in ("obs", "ball", "paddle", "score", "reward", "image", "teacher", "aim"):
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
     assert np.abs(got["reward"]).sum() > 0  # points were played
 
@@ -386,6 +387,51 @@ def play(policy: str, games: int = 32, points: int = 5) -> np.ndarray:
 def test_teacher_beats_the_opponent():
     returns = play("track")
     assert returns.mean() > 3.0, returns
+
+
+def ref_aim(ball_xy: np.ndarray, paddle_y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The aim teacher, vectorized over envs and candidate offsets."""
+    hb, ph, speed = p[K.BALL_HALF], p[K.PADDLE_HALF], p[K.BALL_SPEED]
+    reach = ph + hb
+    span = (p[K.RIGHT_X] - p[K.PADDLE_HALF_W] - hb) - (p[K.LEFT_X] + p[K.PADDLE_HALF_W] + hb)
+    y = ball_xy[:, 1].astype(np.float64)[:, None]  # (N, 1)
+    py, oy = paddle_y[:, 1].astype(np.float64), paddle_y[:, 0].astype(np.float64)
+    cand = np.array([-0.8, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6, 0.8])[None, :]
+    want = np.clip(y - cand * reach, ph, 1 - ph)  # (N, C)
+    offset = (y - want) / reach
+    angle = offset * p[K.MAX_BOUNCE]
+    t_back = span / (speed * np.cos(angle))
+    y_far, _ = ref_fold(y + speed * np.sin(angle) * t_back, hb, 1 - hb)
+    margin = np.abs(y_far - oy[:, None]) - p[K.OPPONENT_SPEED] * t_back
+    margin = np.where(np.abs(offset) > 0.95, -np.inf, margin)
+    best = np.argmax(margin, axis=1)  # the first best, as the kernel's strict ">"
+    target = np.where(
+        np.isfinite(margin.max(1)), want[np.arange(len(y)), best], np.clip(y[:, 0], ph, 1 - ph)
+    )
+    half = 0.5 * p[K.AGENT_SPEED]
+    return np.where(target < py - half, K.UP, np.where(target > py + half, K.DOWN, K.STAY))
+
+
+def test_aim_teacher_matches_numpy_reference_and_ignores_ball_x_and_velocity():
+    world = PuzzlePongWorld.factory()(256)
+    world.reset(seed=5)
+    rng = np.random.default_rng(0)
+    ball = rng.uniform(0.02, 0.98, size=(256, 2))
+    paddles = rng.uniform(0.1, 0.9, size=(256, 2))
+    world.set_state(ball, rng.uniform(-0.03, 0.03, size=(256, 2)), paddles)
+    got = world.aim_actions().numpy()
+    np.testing.assert_array_equal(got, ref_aim(world.ball_xy, world.paddle_y, world.params))
+    assert set(np.unique(got)) == {K.STAY, K.UP, K.DOWN}
+    # what a full-height strip hides (the ball's x, its velocity) does not change it
+    moved = ball.copy()
+    moved[:, 0] = rng.uniform(0.02, 0.98, size=256)
+    world.set_state(moved, rng.uniform(-0.03, 0.03, size=(256, 2)), paddles)
+    np.testing.assert_array_equal(world.aim_actions().numpy(), got)
+
+
+def test_aim_teacher_beats_the_opponent():
+    returns = play("aim", games=16)
+    assert returns.mean() > 4.0, returns
 
 
 def test_random_play_loses():

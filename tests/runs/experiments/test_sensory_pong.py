@@ -63,6 +63,12 @@ def test_config_rejects_bad_values() -> None:
         sp.Config(occlude=1.0)
     with pytest.raises(ValueError, match="train-shuffle-every"):
         sp.Config(train_shuffle_every=0)
+    with pytest.raises(ValueError, match="--memory needs the feed-forward sensory layer"):
+        sp.Config(memory=8, recurrent=True)
+    with pytest.raises(ValueError, match="--init 'nowhere.pt' is not a file"):
+        sp.Config(init="nowhere.pt")
+    with pytest.raises(ValueError, match="memory"):
+        sp.Config(memory=-1)
 
 
 def test_tiny_main_writes_checkpoints_and_rows(tmp_path) -> None:
@@ -73,7 +79,7 @@ def test_tiny_main_writes_checkpoints_and_rows(tmp_path) -> None:
     for kind in ("attention", "mlp"):
         assert (ckpts[0] / sp.checkpoint_name(kind)).is_file()
     rows = summary["rows"]
-    assert len(rows) == 2 * len(sp.conditions(cfg)) + 1  # and the teacher's
+    assert len(rows) == 2 * len(sp.conditions(cfg)) + 2  # and the two teachers'
     for row in rows:
         assert {"condition", "agent", "mean", "std", "episodes"} <= set(row)
     noise = [r for r in rows if "noise" in r["condition"]]
@@ -199,7 +205,9 @@ def test_logit_adjustment_shifts_training_logits_only() -> None:
     torch.testing.assert_close(wrapped(obs), raw)
     wrapped.train()
     torch.testing.assert_close(wrapped(obs), raw + prior.log())
-    assert sp.teacher_prior(sp.Config(bc_envs=4, max_steps=100))[0] > 0.5  # stay dominates
+    track = sp.teacher_prior(sp.Config(bc_envs=4, max_steps=100, teacher="track"))
+    aim = sp.teacher_prior(sp.Config(bc_envs=4, max_steps=100, teacher="aim"))
+    assert track[0] > 0.7 and aim[0] < 0.65  # track mostly stays, aim follows the ball
 
 
 def test_screen_picture(tmp_path) -> None:
@@ -259,16 +267,17 @@ def test_each_agent_plays_on_its_training_background(tmp_path) -> None:
         ("AttentionNeuron", 0.3),
         ("MLP", 0.0),
         ("teacher (scripted)", 0.3),
+        ("aim teacher (scripted, heights only)", 0.3),
     }
     names = [c.name for c in sp.conditions(cfg)]
     conditions = [r["condition"] for r in summary["rows"]]
-    assert conditions == [n for n in names for _ in range(2)] + ["true state (any condition)"]
+    assert conditions == [n for n in names for _ in range(2)] + ["true state (any condition)"] * 2
 
 
 def test_shipped_checkpoints_record_their_command() -> None:
     # the MLP was trained (and re-run bit for bit) validating every 2 iterations
     commands = {
-        "attention": "colony train sensory-pong --agents attention",
+        "attention": "colony train sensory-pong --agents attention --bc-iterations 18",
         "mlp": "colony train sensory-pong --agents mlp --validate-every 2",
     }
     for kind in ("attention", "mlp"):
@@ -281,8 +290,9 @@ def test_shipped_checkpoints_record_their_command() -> None:
 
 # the shipped evaluation's first three games (colony eval sensory-pong, 32 games)
 SHIPPED_GAMES = {
-    ("AttentionNeuron", "unshuffled"): [-2.0, 4.0, -5.0],
-    ("AttentionNeuron", "shuffled at reset"): [-2.0, 4.0, -5.0],
+    ("AttentionNeuron", "unshuffled"): [5.0, 5.0, 4.0],
+    ("AttentionNeuron", "shuffled at reset"): [5.0, 5.0, 4.0],
+    ("AttentionNeuron", "shuffled every 100 steps"): [5.0, 5.0, 4.0],
     ("MLP", "unshuffled"): [4.0, 4.0, 2.0],
     ("MLP", "shuffled at reset"): [-5.0, -4.0, 2.0],
 }
@@ -290,8 +300,10 @@ SHIPPED_GAMES = {
 
 def test_shipped_checkpoints_replay_their_evaluation() -> None:
     """Three games per agent and condition give the shipped evaluation's scores (a
-    permutation fixed at reset is an exact symmetry of the feed-forward AttentionNeuron)."""
-    cfg = sp.Config(eval_episodes=3, shuffle_every=10_000)
+    permutation fixed at reset is an exact symmetry of the feed-forward AttentionNeuron),
+    and the headline: the AttentionNeuron wins them shuffled by >= 3 points a game (issue
+    20's goal), the MLP does not."""
+    cfg = sp.Config(eval_episodes=3, shuffle_every=100)
     rows = sp.evaluate(cfg)["rows"]
     for (agent, condition), games in SHIPPED_GAMES.items():
         (row,) = [r for r in rows if r["agent"] == agent and r["condition"] == condition]
@@ -299,6 +311,8 @@ def test_shipped_checkpoints_replay_their_evaluation() -> None:
         assert row["mean"] == pytest.approx(np.mean(games), abs=0.34)
     (teacher,) = [r for r in rows if r["agent"].startswith("teacher")]
     assert teacher["returns"] == [5.0, 5.0, 5.0]
+    shuffled = {r["agent"]: r["mean"] for r in rows if r["condition"] == "shuffled at reset"}
+    assert shuffled["AttentionNeuron"] >= 3.0 > shuffled["MLP"]
 
 
 def test_the_ramp_variant_replays_its_evaluation() -> None:
@@ -344,3 +358,19 @@ def test_resume_of_the_frame_wise_clone_is_bit_identical(tmp_path) -> None:
         a = load_checkpoint(full / "checkpoints" / sp.checkpoint_name(kind))["state_dict"]
         b = load_checkpoint(stopped / "checkpoints" / sp.checkpoint_name(kind))["state_dict"]
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_memory_agent_clones_from_a_feed_forward_start_and_evaluates(tmp_path) -> None:
+    """--memory with --init: the clone starts from a feed-forward agent's weights, is
+    trained on sequences, and its checkpoint loads and plays in every condition."""
+    base = {**TINY, "agents": "attention"}
+    sp.main(sp.Config(**base, out=str(tmp_path / "ff")))
+    (start,) = tmp_path.glob("ff/sensory-pong/*/checkpoints/sensory_pong_attention.pt")
+    cfg = sp.Config(**base, memory=4, init=str(start), out=str(tmp_path / "mem"))
+    sp.main(cfg)
+    (path,) = tmp_path.glob("mem/sensory-pong/*/checkpoints/sensory_pong_attention.pt")
+    ckpt = load_checkpoint(path, sp.EXPERIMENT)
+    assert ckpt["spec"]["type"] == "attention-memory" and ckpt["spec"]["memory_dim"] == 4
+    assert f"--memory 4 --init {start}" in ckpt["provenance"]["command"]
+    rows = sp.evaluate(sp.Config(**TINY), str(path))["rows"]
+    assert all(r["mean"] is not None for r in rows if r["agent"] == "AttentionNeuron")

@@ -1,0 +1,160 @@
+"""A feed-forward AttentionNeuron with a memory after the attention.
+
+The sensory layer is :class:`colonylab.agents.sensory.AttentionNeuron` with
+``recurrent=False`` (each key depends on its own patch only, as the paper's vision
+agents): its latent does not depend on the order of the patches nor on their number.
+After it sits a small GRU over the latent's features and the agent's own previous
+action, so the agent can carry what it saw and what it did across steps in which the
+screen hides it (a ball behind occluded patches, its own paddle in a hidden strip:
+the paddle moves only by the agent's actions, so their sum says where it is). The
+memory reads the pooled latent, never a patch, so re-shuffling the patches
+mid-episode leaves it intact (unlike the per-neuron LSTM states of a recurrent
+AttentionNeuron), and the whole policy stays invariant to the patches' order.
+
+One step (``B`` batch, ``N`` patches, ``D`` values per patch, ``M`` queries, ``A``
+actions, ``F`` = ``head_hidden``, ``H`` = ``memory_dim``)::
+
+    latent  (B, M, D) = AttentionNeuron(patches)          # order-free pooling
+    feat    (B, F)    = tanh(W1 latent)                    # the head's hidden layer
+    base    (B, A)    = W2 feat                            # the feed-forward logits
+    memory  (B, H)    = GRU([feat, onehot(previous action)], memory)
+    logits  (B, A)    = base + readout([feat, memory])     # readout's last layer starts at 0
+
+``sensory.*`` and ``head.*`` have the names and shapes of
+:class:`~colonylab.agents.sensory.AttentionNeuronPolicy` (``output="linear"``), so a
+cloned feed-forward agent loads into it (``load_state_dict(strict=False)``) and, with
+the readout starting at zero, the new policy begins as exactly that agent.
+
+The state is explicit (:class:`MemoryState`), so population evaluators run it under
+``torch.vmap``; the previous action is the argmax of the agent's own logits (what
+``argmax`` action functions execute).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from colonylab.agents.sensory import AttentionNeuron
+
+__all__ = ["AttentionMemoryPolicy", "MemoryState"]
+
+
+class MemoryState(NamedTuple):
+    """State of an :class:`AttentionMemoryPolicy` (a pytree: vmap-able)."""
+
+    memory: Tensor
+    """``(B, H)`` the GRU's state."""
+    prev_action: Tensor
+    """``(B, A)`` one-hot of the previous step's argmax action (zeros at the start)."""
+
+
+class AttentionMemoryPolicy(nn.Module):
+    """Feed-forward AttentionNeuron, its head's features, a GRU memory, logits.
+
+    Args:
+        act_dim: ``A``, number of discrete actions (the outputs are logits).
+        input_dim: ``D``, values per patch (``patch_w * patch_h * frames``).
+        num_queries, key_dim, hidden_dim: the sensory layer's (:class:`AttentionNeuron`).
+        head_hidden: ``F``, width of the head's hidden layer (the memory's input).
+        memory_dim: ``H``, width of the GRU state.
+        readout_hidden: hidden width of the readout from ``[feat, memory]``.
+    """
+
+    def __init__(
+        self,
+        act_dim: int,
+        input_dim: int,
+        num_queries: int = 16,
+        key_dim: int = 16,
+        hidden_dim: int = 16,
+        head_hidden: int = 32,
+        memory_dim: int = 32,
+        readout_hidden: int = 32,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("head_hidden", head_hidden),
+            ("memory_dim", memory_dim),
+            ("readout_hidden", readout_hidden),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.sensory = AttentionNeuron(
+            act_dim, input_dim, num_queries, key_dim, hidden_dim, latent_tanh=True, recurrent=False
+        )
+        latent_size = math.prod(self.sensory.latent_shape)
+        self.head = nn.Sequential(
+            nn.Linear(latent_size, head_hidden), nn.Tanh(), nn.Linear(head_hidden, act_dim)
+        )
+        # a GRU cell written out (input and hidden parts of the gates r, z, n), vmap-able
+        self.gru_input = nn.Linear(head_hidden + act_dim, 3 * memory_dim)
+        self.gru_hidden = nn.Linear(memory_dim, 3 * memory_dim)
+        self.readout = nn.Sequential(
+            nn.Linear(head_hidden + memory_dim, readout_hidden),
+            nn.Tanh(),
+            nn.Linear(readout_hidden, act_dim),
+        )
+        nn.init.zeros_(self.readout[-1].weight)
+        nn.init.zeros_(self.readout[-1].bias)
+        self.act_dim = act_dim
+        self.memory_dim = memory_dim
+        self.recurrent = True
+        """An output depends on earlier steps (cloning trains it on sequences)."""
+        self.last_attention: Tensor | None = None
+
+    def initial_state(self, obs: Tensor) -> MemoryState:
+        """Zero state for ``obs`` ``(B, N, D)`` (or unbatched ``(N, D)``)."""
+        neurons, unbatched = self.sensory.as_neurons(obs)
+        batch = neurons.shape[0]
+        memory = neurons.new_zeros(batch, self.memory_dim)
+        prev = neurons.new_zeros(batch, self.act_dim)
+        return MemoryState(memory[0], prev[0]) if unbatched else MemoryState(memory, prev)
+
+    def step(
+        self, obs: Tensor, state: MemoryState | None = None
+    ) -> tuple[Tensor, MemoryState, Tensor]:
+        """One step: ``(logits (B, A), new_state, attention (B, M, N))``."""
+        neurons, unbatched = self.sensory.as_neurons(obs)  # (B, N, D)
+        batch = neurons.shape[0]
+        if state is None:
+            memory = neurons.new_zeros(batch, self.memory_dim)
+            prev = neurons.new_zeros(batch, self.act_dim)
+        else:
+            memory, prev = state
+            if unbatched:
+                memory, prev = memory.unsqueeze(0), prev.unsqueeze(0)
+        if tuple(memory.shape) != (batch, self.memory_dim) or tuple(prev.shape) != (
+            batch,
+            self.act_dim,
+        ):
+            raise ValueError(
+                f"state (memory {tuple(memory.shape)}, prev_action {tuple(prev.shape)}) does not "
+                f"fit a batch of {batch} (expected ({batch}, {self.memory_dim}) and "
+                f"({batch}, {self.act_dim})); pass state=None at an episode's start"
+            )
+        h, c = self.sensory.initial_state(neurons)
+        latent, attention, _, _ = self.sensory(neurons, prev.new_zeros(batch, self.act_dim), h, c)
+        feat = torch.tanh(self.head[0](latent.flatten(1)))  # (B, F)
+        base = self.head[2](feat)  # (B, A)
+        gx = self.gru_input(torch.cat([feat, prev], dim=-1))  # (B, 3H)
+        gh = self.gru_hidden(memory)  # (B, 3H)
+        hid = self.memory_dim
+        reset = torch.sigmoid(gx[:, :hid] + gh[:, :hid])
+        update = torch.sigmoid(gx[:, hid : 2 * hid] + gh[:, hid : 2 * hid])
+        candidate = torch.tanh(gx[:, 2 * hid :] + reset * gh[:, 2 * hid :])
+        memory = (1.0 - update) * candidate + update * memory  # (B, H)
+        logits = base + self.readout(torch.cat([feat, memory], dim=-1))  # (B, A)
+        choice = logits.argmax(-1, keepdim=True)  # (B, 1)
+        onehot = (choice == torch.arange(self.act_dim, device=logits.device)).to(logits.dtype)
+        if unbatched:
+            return logits[0], MemoryState(memory[0], onehot[0]), attention[0]
+        return logits, MemoryState(memory, onehot), attention
+
+    def forward(self, obs: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
+        """``(logits, new_state)``; ``state=None`` at an episode's start."""
+        logits, state, _ = self.step(obs, state)
+        return logits, state
