@@ -609,12 +609,13 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
                 f"{run.media / 'late-training.gif'}"
             )
 
+    def describe_best(score: list[float] | None) -> str:
+        return f"best validation against greedy: win rate {score[0] if score else 'n/a'}"
+
     return run_grid_ppo(
         NAME, cfg, policy, task, resume=resume, seeds=task, best_file=SHIPPED.name,
         scalars=scalars, validate=validate, progress=progress, media=media,
-        describe_best=lambda score: "best validation against greedy: win rate "
-        f"{score[0] if score else 'n/a'}",
-        console=console,
+        describe_best=describe_best, console=console,
         state=lambda: {"pool": pool.state_dict()},
         load_state=lambda trainer: pool.load_state_dict(trainer["pool"]),
     )  # fmt: skip

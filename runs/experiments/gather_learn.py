@@ -207,7 +207,7 @@ class Episodes(MAgentEpisodes):
         reward = np.zeros(self.n_agents, np.float32)
         done = np.zeros(self.n_agents, bool)
         for k, world in enumerate(self.worlds):
-            sl = slice(k * self.a, (k + 1) * self.a)
+            sl = self._rows(k)
             eaten = int(world.deaths[FOOD])
             self.agent_steps += int(self.alive[sl].sum())
             result = world.step(actions[sl])

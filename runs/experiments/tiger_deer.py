@@ -244,7 +244,7 @@ class Episodes(MAgentEpisodes):
         done = np.zeros(self.n_agents, bool)
         nd = self.n_deer
         for k, world in enumerate(self.worlds):
-            sl = slice(k * self.t, (k + 1) * self.t)
+            sl = self._rows(k)
             pos = world.pos
             before = world.alive
             result = world.step(np.concatenate([self.deer_actions(k), actions[sl]]))
