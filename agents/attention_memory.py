@@ -17,8 +17,14 @@ actions, ``F`` = ``head_hidden``, ``H`` = ``memory_dim``)::
     latent  (B, M, D) = AttentionNeuron(patches)          # order-free pooling
     feat    (B, F)    = tanh(W1 latent)                    # the head's hidden layer
     base    (B, A)    = W2 feat                            # the feed-forward logits
-    memory  (B, H)    = GRU([feat, onehot(previous action)], memory)
-    logits  (B, A)    = base + readout([feat, memory])     # readout's last layer starts at 0
+    acc     (B, K)    = clamp(acc + onehot(previous action) @ W_acc, -1, 1)
+    memory  (B, H)    = GRU([feat, onehot(previous action), acc], memory)
+    logits  (B, A)    = base + readout([feat, memory, acc])  # readout's last layer starts at 0
+
+The optional accumulator (``integrator_dim`` > 0) is a learned, clamped sum of the
+agent's own actions -- an efference copy: a paddle that moves only by the agent's
+actions and stops at the walls is such a sum, which a GRU would have to learn to
+integrate over hundreds of steps (truncated backpropagation sees 50).
 
 ``sensory.*`` and ``head.*`` have the names and shapes of
 :class:`~colonylab.agents.sensory.AttentionNeuronPolicy` (``output="linear"``), so a
@@ -50,6 +56,9 @@ class MemoryState(NamedTuple):
     """``(B, H)`` the GRU's state."""
     prev_action: Tensor
     """``(B, A)`` one-hot of the previous step's argmax action (zeros at the start)."""
+    accumulator: Tensor
+    """``(B, K)`` the clamped running sums of the agent's own actions (``K`` =
+    ``integrator_dim``; ``(B, 0)`` without)."""
 
 
 class AttentionMemoryPolicy(nn.Module):
@@ -61,7 +70,8 @@ class AttentionMemoryPolicy(nn.Module):
         num_queries, key_dim, hidden_dim: the sensory layer's (:class:`AttentionNeuron`).
         head_hidden: ``F``, width of the head's hidden layer (the memory's input).
         memory_dim: ``H``, width of the GRU state.
-        readout_hidden: hidden width of the readout from ``[feat, memory]``.
+        readout_hidden: hidden width of the readout from ``[feat, memory, acc]``.
+        integrator_dim: ``K``, clamped accumulators of the agent's own actions (0: none).
     """
 
     def __init__(
@@ -74,6 +84,7 @@ class AttentionMemoryPolicy(nn.Module):
         head_hidden: int = 32,
         memory_dim: int = 32,
         readout_hidden: int = 32,
+        integrator_dim: int = 0,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -83,6 +94,12 @@ class AttentionMemoryPolicy(nn.Module):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if (
+            not isinstance(integrator_dim, int)
+            or isinstance(integrator_dim, bool)
+            or (integrator_dim < 0)
+        ):
+            raise ValueError(f"integrator_dim must be an integer >= 0, got {integrator_dim!r}")
         self.sensory = AttentionNeuron(
             act_dim, input_dim, num_queries, key_dim, hidden_dim, latent_tanh=True, recurrent=False
         )
@@ -91,10 +108,13 @@ class AttentionMemoryPolicy(nn.Module):
             nn.Linear(latent_size, head_hidden), nn.Tanh(), nn.Linear(head_hidden, act_dim)
         )
         # a GRU cell written out (input and hidden parts of the gates r, z, n), vmap-able
-        self.gru_input = nn.Linear(head_hidden + act_dim, 3 * memory_dim)
+        self.integrator_dim = integrator_dim
+        # each action's step of each accumulator (learned; small at the start)
+        self.integrator = nn.Parameter(0.05 * torch.randn(act_dim, integrator_dim))
+        self.gru_input = nn.Linear(head_hidden + act_dim + integrator_dim, 3 * memory_dim)
         self.gru_hidden = nn.Linear(memory_dim, 3 * memory_dim)
         self.readout = nn.Sequential(
-            nn.Linear(head_hidden + memory_dim, readout_hidden),
+            nn.Linear(head_hidden + memory_dim + integrator_dim, readout_hidden),
             nn.Tanh(),
             nn.Linear(readout_hidden, act_dim),
         )
@@ -110,9 +130,15 @@ class AttentionMemoryPolicy(nn.Module):
         """Zero state for ``obs`` ``(B, N, D)`` (or unbatched ``(N, D)``)."""
         neurons, unbatched = self.sensory.as_neurons(obs)
         batch = neurons.shape[0]
-        memory = neurons.new_zeros(batch, self.memory_dim)
-        prev = neurons.new_zeros(batch, self.act_dim)
-        return MemoryState(memory[0], prev[0]) if unbatched else MemoryState(memory, prev)
+        state = self._zeros(neurons, batch)
+        return MemoryState(*(t[0] for t in state)) if unbatched else state
+
+    def _zeros(self, like: Tensor, batch: int) -> MemoryState:
+        return MemoryState(
+            like.new_zeros(batch, self.memory_dim),
+            like.new_zeros(batch, self.act_dim),
+            like.new_zeros(batch, self.integrator_dim),
+        )
 
     def step(
         self, obs: Tensor, state: MemoryState | None = None
@@ -121,38 +147,35 @@ class AttentionMemoryPolicy(nn.Module):
         neurons, unbatched = self.sensory.as_neurons(obs)  # (B, N, D)
         batch = neurons.shape[0]
         if state is None:
-            memory = neurons.new_zeros(batch, self.memory_dim)
-            prev = neurons.new_zeros(batch, self.act_dim)
-        else:
-            memory, prev = state
-            if unbatched:
-                memory, prev = memory.unsqueeze(0), prev.unsqueeze(0)
-        if tuple(memory.shape) != (batch, self.memory_dim) or tuple(prev.shape) != (
-            batch,
-            self.act_dim,
-        ):
+            state = self._zeros(neurons, batch)
+        elif unbatched:
+            state = MemoryState(*(t.unsqueeze(0) for t in state))
+        memory, prev, acc = state
+        expected = self._zeros(neurons, batch)
+        if any(tuple(t.shape) != tuple(e.shape) for t, e in zip(state, expected, strict=True)):
             raise ValueError(
-                f"state (memory {tuple(memory.shape)}, prev_action {tuple(prev.shape)}) does not "
-                f"fit a batch of {batch} (expected ({batch}, {self.memory_dim}) and "
-                f"({batch}, {self.act_dim})); pass state=None at an episode's start"
+                f"state shapes {[tuple(t.shape) for t in state]} do not fit a batch of "
+                f"{batch} (expected {[tuple(e.shape) for e in expected]}); pass state=None "
+                "at an episode's start"
             )
         h, c = self.sensory.initial_state(neurons)
         latent, attention, _, _ = self.sensory(neurons, prev.new_zeros(batch, self.act_dim), h, c)
         feat = torch.tanh(self.head[0](latent.flatten(1)))  # (B, F)
         base = self.head[2](feat)  # (B, A)
-        gx = self.gru_input(torch.cat([feat, prev], dim=-1))  # (B, 3H)
+        acc = (acc + prev @ self.integrator).clamp(-1.0, 1.0)  # (B, K)
+        gx = self.gru_input(torch.cat([feat, prev, acc], dim=-1))  # (B, 3H)
         gh = self.gru_hidden(memory)  # (B, 3H)
         hid = self.memory_dim
         reset = torch.sigmoid(gx[:, :hid] + gh[:, :hid])
         update = torch.sigmoid(gx[:, hid : 2 * hid] + gh[:, hid : 2 * hid])
         candidate = torch.tanh(gx[:, 2 * hid :] + reset * gh[:, 2 * hid :])
         memory = (1.0 - update) * candidate + update * memory  # (B, H)
-        logits = base + self.readout(torch.cat([feat, memory], dim=-1))  # (B, A)
+        logits = base + self.readout(torch.cat([feat, memory, acc], dim=-1))  # (B, A)
         choice = logits.argmax(-1, keepdim=True)  # (B, 1)
         onehot = (choice == torch.arange(self.act_dim, device=logits.device)).to(logits.dtype)
         if unbatched:
-            return logits[0], MemoryState(memory[0], onehot[0]), attention[0]
-        return logits, MemoryState(memory, onehot), attention
+            return logits[0], MemoryState(memory[0], onehot[0], acc[0]), attention[0]
+        return logits, MemoryState(memory, onehot, acc), attention
 
     def forward(self, obs: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
         """``(logits, new_state)``; ``state=None`` at an episode's start."""

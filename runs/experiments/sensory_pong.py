@@ -246,6 +246,10 @@ class Config:
     the latent's features and the agent's previous action
     (:class:`~colonylab.agents.attention_memory.AttentionMemoryPolicy`; cloned on
     sequences by truncated BPTT of ``bc_chunk`` steps); 0: none."""
+    integrator: int = 0
+    """With ``--memory``: clamped accumulators of the agent's own actions (learned steps;
+    an efference copy that can say where its paddle is when its strip is hidden); 0:
+    none."""
     init: str | None = None
     """AttentionNeuron: start from this checkpoint's sensory layer and head (a
     feed-forward sensory-pong AttentionNeuron of the same sizes); with ``--memory`` the
@@ -304,7 +308,11 @@ class Config:
 
     def __post_init__(self) -> None:
         lows = dict.fromkeys(POSITIVE.split(), 1)
-        check_dataclass_ints(self, {**lows, **{"train_occlude_every": 0, "seed": 0, "memory": 0}})
+        check_dataclass_ints(
+            self, {**lows, **{"train_occlude_every": 0, "seed": 0, "memory": 0, "integrator": 0}}
+        )
+        if self.integrator and not self.memory:
+            raise ValueError("--integrator needs --memory (the accumulators feed the memory)")
         if self.memory and (self.recurrent or self.feed_action):
             raise ValueError(
                 "--memory needs the feed-forward sensory layer: pass --recurrent False "
@@ -359,6 +367,7 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
             "hidden_dim": cfg.hidden_dim,
             "head_hidden": cfg.head_hidden,
             "memory_dim": cfg.memory,
+            "integrator_dim": cfg.integrator,
         }
     if kind == "attention":
         return {

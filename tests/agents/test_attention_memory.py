@@ -15,7 +15,7 @@ SIZES = dict(num_queries=4, key_dim=4, hidden_dim=4, head_hidden=8)
 
 def _policy(seed: int = 0) -> AttentionMemoryPolicy:
     torch.manual_seed(seed)
-    policy = AttentionMemoryPolicy(3, 6, memory_dim=5, readout_hidden=7, **SIZES)
+    policy = AttentionMemoryPolicy(3, 6, memory_dim=5, readout_hidden=7, integrator_dim=2, **SIZES)
     torch.nn.init.normal_(policy.readout[-1].weight, std=0.5)  # a memory that matters
     return policy
 
@@ -43,6 +43,21 @@ def test_reshuffling_every_step_changes_nothing():
     # the memory matters: the same frame after another history gives other logits
     first, _ = policy(frames[-1])
     assert not torch.allclose(first, plain[-1])
+
+
+def test_the_accumulator_sums_the_actions_taken_and_stops_at_its_bounds():
+    policy = _policy()
+    with torch.no_grad():
+        policy.integrator.copy_(torch.tensor([[0.0, 0.0], [-0.4, 0.1], [0.4, 0.1]]))
+    obs = torch.rand(1, 9, 6)
+    state, sums = None, torch.zeros(1, 2)
+    for _ in range(8):
+        before = state
+        _, state = policy(obs, state)
+        if before is not None:
+            sums = (sums + before.prev_action @ policy.integrator).clamp(-1, 1)
+        torch.testing.assert_close(state.accumulator, sums)
+    assert state.accumulator.abs().max() <= 1.0
 
 
 def test_any_number_of_patches_and_unbatched_input():
@@ -74,7 +89,7 @@ def test_runs_under_vmap_with_batched_parameters():
     def call(p, o, s):
         return torch.func.functional_call(policy, p, (o, s))
 
-    state = MemoryState(torch.zeros(2, 3, 5), torch.zeros(2, 3, 3))
+    state = MemoryState(torch.zeros(2, 3, 5), torch.zeros(2, 3, 3), torch.zeros(2, 3, 2))
     out, new = torch.vmap(call)(params, obs, state)
     assert out.shape == (2, 3, 3) and new.memory.shape == (2, 3, 5)
     torch.testing.assert_close(out[0], policy(obs[0])[0])
@@ -86,5 +101,10 @@ def test_bad_input_is_refused():
     policy = _policy()
     with pytest.raises(ValueError, match="patch observations must be"):
         policy(torch.rand(2, 9, 5))
+    with pytest.raises(ValueError, match="integrator_dim must be an integer >= 0"):
+        AttentionMemoryPolicy(3, 6, integrator_dim=-1)
     with pytest.raises(ValueError, match="pass state=None"):
-        policy(torch.rand(2, 9, 6), MemoryState(torch.zeros(3, 5), torch.zeros(3, 3)))
+        policy(
+            torch.rand(2, 9, 6),
+            MemoryState(torch.zeros(3, 5), torch.zeros(3, 3), torch.zeros(3, 2)),
+        )

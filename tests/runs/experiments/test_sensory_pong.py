@@ -69,6 +69,8 @@ def test_config_rejects_bad_values() -> None:
         sp.Config(init="nowhere.pt")
     with pytest.raises(ValueError, match="memory"):
         sp.Config(memory=-1)
+    with pytest.raises(ValueError, match="--integrator needs --memory"):
+        sp.Config(integrator=2)
 
 
 def test_tiny_main_writes_checkpoints_and_rows(tmp_path) -> None:
@@ -366,11 +368,12 @@ def test_memory_agent_clones_from_a_feed_forward_start_and_evaluates(tmp_path) -
     base = {**TINY, "agents": "attention"}
     sp.main(sp.Config(**base, out=str(tmp_path / "ff")))
     (start,) = tmp_path.glob("ff/sensory-pong/*/checkpoints/sensory_pong_attention.pt")
-    cfg = sp.Config(**base, memory=4, init=str(start), out=str(tmp_path / "mem"))
+    cfg = sp.Config(**base, memory=4, integrator=2, init=str(start), out=str(tmp_path / "mem"))
     sp.main(cfg)
     (path,) = tmp_path.glob("mem/sensory-pong/*/checkpoints/sensory_pong_attention.pt")
     ckpt = load_checkpoint(path, sp.EXPERIMENT)
     assert ckpt["spec"]["type"] == "attention-memory" and ckpt["spec"]["memory_dim"] == 4
-    assert f"--memory 4 --init {start}" in ckpt["provenance"]["command"]
+    assert f"--memory 4 --integrator 2 --init {start}" in ckpt["provenance"]["command"]
+    assert ckpt["spec"]["integrator_dim"] == 2
     rows = sp.evaluate(sp.Config(**TINY), str(path))["rows"]
     assert all(r["mean"] is not None for r in rows if r["agent"] == "AttentionNeuron")
