@@ -54,18 +54,23 @@ observation before the reset), exactly as in :class:`~colonylab.envs.classic.Car
 
 :meth:`PuzzlePongWorld.teacher_actions` is a scripted expert that reads the true state (where
 the ball will cross the agent's paddle, walls folded in, and which hit offset sends the
-return farthest from the opponent) and wins clearly; it is the behaviour-cloning
-teacher and the ``track`` policy. Returns of the scripted policies over 64 games with
+return farthest from the opponent) and wins clearly; it is the ``track`` policy (the
+MLP's cloning teacher in ``sensory-pong``; the AttentionNeuron clones ``aim``). Returns of the scripted policies over 64 games with
 the default constants (``reset(seed=123)``; +-: standard deviation over games):
 
 ==========  =======================  ==========================================
 policy      to 5 points              to 21 points (``max_episode_steps`` 5000)
 ==========  =======================  ==========================================
 ``track``   +5.0 +- 0 (456 steps)    +21.0 +- 0 (1979 steps)
+``aim``     +4.9 +- 0.4 (492 steps)  +20.7 +- 0.6 (2115 steps)
 ``follow``  +3.7 +- 1.4 (60% trunc.) +4.4 +- 2.4 (all truncated at 5000)
 ``random``  -3.8 +- 1.1 (284 steps)  -15.9 +- 2.2 (1172 steps)
 ==========  =======================  ==========================================
 
+``aim`` (:meth:`PuzzlePongWorld.aim_actions`) reads only the ball's height and both
+paddles' heights -- what a full-height strip of the screen shows -- and keeps its
+paddle at the ball's height, offset so that a return hit now would land farthest from
+the opponent: nearly ``track``'s score without the ball's ``x`` or velocity.
 ``follow`` keeps the paddle's centre at the ball's height: it returns most balls
 nearly flat, which the opponent returns too, so its points come slowly.
 
