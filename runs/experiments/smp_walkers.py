@@ -1,5 +1,5 @@
 """Experiment ``smp-walkers``: one modular policy for the Walker++ family, trained on
-all training walkers at once (TD3, or PGPE), tested zero-shot on the held-out ones.
+all training walkers at once (TD3, ARS or PGPE), tested zero-shot on the held-out ones.
 
 ===============  ==========================================================================
 world            :class:`~colonylab.envs.mujoco.modular.ModularWorld` with modular-rl's
@@ -20,6 +20,15 @@ td3`` (default)  robots per body step together (autoreset), every transition of 
                  every ``--td3.validate-every`` transitions keeps the best weights.
                  Body-MLP: ``10 x copies`` robots of its one body, so the same
                  ``--td3.steps / 10`` is the same budget per body as the shared policy's
+``--trainer      :class:`~colonylab.collective_ml.ars.ARS` (augmented random search, top-b
+ars``            directions) over the policy's flat weights, the policy behind
+                 :class:`~colonylab.agents.modular.NormalizedModular` (limb states
+                 normalised by running mean / std of every training state, ARS "V2",
+                 saved with the weights) and starting from zero torque; candidates x
+                 bodies in ONE world (as pgpe below); fitness: mean return over the
+                 bodies (the world's reward, nothing added); ``--env-steps`` caps the
+                 budget (the baselines get the same: the total for no-message, a tenth
+                 per body-MLP)
 ``--trainer      :class:`~colonylab.collective_ml.es.PGPE` + ClipUp over the policy's
 pgpe``           flat weights, candidates as one ``vmap``-ed ``functional_call`` in one
                  world of ``pop_size x 10`` robots (:func:`~colonylab.collective_ml.
@@ -35,12 +44,19 @@ and random torques: rows ``{body, split, agent, mean, std, episodes}`` (+ the me
 ``distance`` travelled and episode ``length``). ``colony watch smp-walkers``: one body
 at a time, keys ``n`` / ``p`` / ``1``-``9`` switch bodies under the same policy.
 
-Budget note: the SMP paper trains with TD3 for 20M steps; the shipped runs had ~1e5
-transitions on a shared 2-core CPU and say so in their provenance.
+Budget note: the SMP paper trains with TD3 for 20M steps. The shipped checkpoints are ARS
+runs of 4.7M env steps in all (three stages, each ``--init`` from the last; the exact
+commands are in the checkpoint's provenance note), the no-message policy the same budget
+and each per-body MLP a tenth of it, on a shared 2-core CPU. The shipped SMP stands (all
+1000 steps) on 4 of the 10 training bodies and on the held-out walker_6_flipped; it does
+not walk.
 
+    colony train smp-walkers --trainer ars --message 8 --hidden 32 --ars.directions 12 \
+        --ars.top 6 --body-ranks True --env-steps 4691425
+    colony train smp-walkers --trainer ars --agent independent --hidden 32 ... --env-steps 4691425
+    colony train smp-walkers --trainer ars --agent body-mlp --body walker_5_main --hidden 32 \
+        ... --env-steps 469142
     colony train smp-walkers --td3.steps 99140
-    colony train smp-walkers --agent independent --td3.steps 99140
-    colony train smp-walkers --agent body-mlp --body walker_5_main --td3.steps 9914
     colony train smp-walkers --trainer pgpe --generations 40 --max-steps 200
     colony eval smp-walkers --json runs/out/eval-smp-walkers.json
     colony watch smp-walkers
@@ -68,7 +84,7 @@ from colonylab._checks import (
 from colonylab.agents.modular import NormalizedModular, build_modular
 from colonylab.collective_ml.ars import ARS
 from colonylab.collective_ml.base import batched_params_dict, flatten_params, unflatten_into
-from colonylab.collective_ml.es import PGPE
+from colonylab.collective_ml.es import PGPE, centred_ranks
 from colonylab.collective_ml.population import episode_seeds
 from colonylab.collective_ml.running_norm import RunningNorm
 from colonylab.collective_ml.trainers import EvolveResult, evolve
@@ -197,6 +213,13 @@ class Config:
     """ARS options."""
     env_steps: int = 0
     """ars / pgpe: stop once training has used this many env steps (0: no limit)."""
+    body_ranks: bool = False
+    """ars / pgpe: a candidate's fitness is its mean over the bodies of its centred rank
+    among the candidates on that body (every body weighs the same) instead of its mean
+    return."""
+    init: str | None = None
+    """ars / pgpe: start from this smp-walkers checkpoint's weights (and, with ARS, its
+    running observation statistics); the agent options must match it."""
     td3: TD3Options = field(default_factory=TD3Options)
     """TD3 options."""
     threads: int = 2
@@ -284,8 +307,10 @@ class Rollouts:
     """
 
     def __init__(self, policy: torch.nn.Module, bodies: tuple[str, ...], max_steps: int,
-                 threads: int, norm: RunningNorm | None = None) -> None:  # fmt: skip
+                 threads: int, norm: RunningNorm | None = None,
+                 body_ranks: bool = False) -> None:  # fmt: skip
         self.policy, self.bodies = policy, bodies
+        self.body_ranks = body_ranks
         self.max_steps, self.threads = max_steps, threads
         self.norm = norm
         """With a policy behind :class:`NormalizedModular`: the running statistics every
@@ -349,7 +374,13 @@ class Rollouts:
         return total.reshape(P, B)
 
     def __call__(self, params: torch.Tensor, seed: int) -> torch.Tensor:
-        return torch.as_tensor(self.returns(params, seed, update_norm=True).mean(axis=1))
+        """``(P,)`` fitness: mean return over the bodies, or (``body_ranks``) the mean of
+        each body's centred ranks."""
+        returns = torch.as_tensor(self.returns(params, seed, update_norm=True))  # (P, B)
+        if self.body_ranks:
+            ranks = [centred_ranks(returns[:, b]) for b in range(returns.shape[1])]
+            return torch.stack(ranks, dim=1).mean(dim=1)
+        return returns.mean(dim=1)
 
 
 class WalkerTask:
@@ -505,6 +536,9 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
     if isinstance(policy, NormalizedModular):
         norm = RunningNorm(OBS_DIM)
         _zero_action_head(policy.policy)  # ARS starts from the zero policy: standing still
+    init_info: dict[str, Any] = {}
+    if cfg.init is not None:
+        init_info = _start_from(cfg, policy, norm)
     initial = flatten_params(policy)
     if cfg.trainer == "ars":
         a = cfg.ars
@@ -519,7 +553,7 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
             center_lr=o.center_lr, stdev_lr=o.stdev_lr, seed=cfg.seed, maximize=True,
         )  # fmt: skip
     bodies = train_bodies(cfg)
-    rollouts = Rollouts(policy, bodies, cfg.max_steps, cfg.threads, norm)
+    rollouts = Rollouts(policy, bodies, cfg.max_steps, cfg.threads, norm, cfg.body_ranks)
     validation_seed = int(episode_seeds(cfg.seed, np.array([2]), 1)[0, 0])
     state = None
     # the normalisation each validated solution was scored with (the deployed pair)
@@ -541,7 +575,7 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
         best = trainer["best"]["params"] if trainer.get("best") else core.center
         model = unflatten_into(build_modular(policy_spec(cfg)), best.to(torch.float32))
         extra: dict[str, Any] = {"bodies": list(bodies), "agent": cfg.agent,
-                                 "trainer": cfg.trainer}  # fmt: skip
+                                 "trainer": cfg.trainer, **init_info}  # fmt: skip
         if norm is not None:
             generation = int(trainer["best"]["generation"]) if trainer.get("best") else -1
             model.set_stats(*stats_at.get(generation, (norm.mean, norm.std)))
@@ -612,6 +646,25 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
         f"{result.env_steps:,} env steps, {result.seconds:.0f} s\ncheckpoint: {path}"
     )
     return result
+
+
+def _start_from(cfg: Config, policy: torch.nn.Module, norm: RunningNorm | None) -> dict:
+    """Copy ``--init``'s weights (and observation statistics) into ``policy``; the notes
+    the new checkpoint keeps about where it started."""
+    path = checkpoints_to_evaluate(cfg.init)[0]
+    model, ckpt = load_model(path, EXPERIMENT, build_modular)
+    if ckpt["spec"] != policy_spec(cfg):
+        raise ValueError(
+            f"--init {cfg.init!r} holds a {ckpt['spec']} policy; this run builds "
+            f"{policy_spec(cfg)} (match --agent, --hidden, --message, --trainer)"
+        )
+    policy.load_state_dict(model.state_dict())
+    if norm is not None and "obs_norm" in ckpt["extra"]:
+        norm.load_state_dict(ckpt["extra"]["obs_norm"])
+    prov = ckpt.get("provenance", {})
+    done = ckpt.get("trainer", {}).get("env_steps", 0)
+    return {"init": {"path": str(path), "command": prov.get("command"),
+                     "env_steps": int(done) if isinstance(done, (int, float)) else 0}}  # fmt: skip
 
 
 def _zero_action_head(policy: torch.nn.Module) -> None:
