@@ -3,13 +3,16 @@
 It takes the same input as a patch :class:`~colonylab.agents.sensory.AttentionNeuronPolicy`,
 ``(B, N, patch*patch*C)`` patches in row-major order, puts them back on their grid
 (:func:`~colonylab.agents.sensory.unpatchify`; shuffled patches give a scrambled picture)
-and runs two strided convolutions and an MLP head::
+and runs two strided convolutions and an MLP head (patches of another square size that
+tile the same screen are put back on their own grid: the picture is the same)::
 
     (B, N, p*p*C) -> (B, C, H, W) -> conv k5 s2 -> ReLU -> conv k3 s2 -> ReLU
                   -> flatten -> Linear(hidden) -> ReLU -> Linear(A) [-> tanh]
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
@@ -71,13 +74,28 @@ class PatchCNNPolicy(nn.Module):
         unbatched = obs.dim() == 2
         if unbatched:
             obs = obs.unsqueeze(0)
-        expected = (self.height // self.patch) * (self.width // self.patch)
-        if obs.dim() != 3 or obs.shape[1] != expected:
+        # patches of another side that tile the same screen are accepted too (the side
+        # follows from their size): the screen is the same picture, re-cut
+        patch = self.patch
+        if obs.dim() == 3 and obs.shape[-1] != patch * patch * self.channels:
+            side = math.isqrt(obs.shape[-1] // self.channels)
+            if side * side * self.channels == obs.shape[-1] and side >= 1:
+                patch = side
+        expected = (self.height // patch) * (self.width // patch)
+        if (
+            obs.dim() != 3
+            or self.height % patch
+            or self.width % patch
+            or obs.shape[1] != expected
+            or obs.shape[2] != patch * patch * self.channels
+        ):
+            cells = (self.height // self.patch) * (self.width // self.patch)
             raise ValueError(
-                f"PatchCNNPolicy expects (B, {expected}, {self.patch**2 * self.channels}) "
-                f"patches, got {tuple(obs.shape)}"
+                f"PatchCNNPolicy expects (B, {cells}, {self.patch**2 * self.channels}) "
+                f"patches (or square patches of another side tiling the {self.height} x "
+                f"{self.width} screen), got {tuple(obs.shape)}"
             )
-        image = unpatchify(obs, self.height, self.width, self.patch).permute(0, 3, 1, 2)
+        image = unpatchify(obs, self.height, self.width, patch).permute(0, 3, 1, 2)
         out = self.head(self.features(image))
         if self.output == "tanh":
             out = torch.tanh(out)

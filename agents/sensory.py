@@ -46,6 +46,12 @@ For interactive use (the viewer) :meth:`AttentionNeuronPolicy.act` keeps the
 state on the module and :meth:`AttentionNeuronPolicy.reset_state` drops it; a
 new episode may then have a different ``N``.
 
+**The vision variant.** :class:`AttentionGridPolicy` is the paper's design for screens:
+feed-forward patch neurons (a key from each patch's content alone, a value of its
+features), ``grid x grid`` FIXED 2-D positional queries (:func:`grid_queries`), so that
+the attention writes a small latent *image* which convolutions read. Nothing depends on
+a patch's index, so its action is exactly invariant to the order of the patches.
+
 Shapes (``B`` batch, ``N`` neurons, ``D`` input per neuron (1 for vectors),
 ``A`` action dim, ``H`` LSTM width, ``M`` queries, ``d_k`` key dim): all
 tensors float, on the module's device. Unbatched inputs (no leading ``B``)
@@ -61,9 +67,11 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "AttentionGridPolicy",
     "AttentionNeuron",
     "AttentionNeuronPolicy",
     "SensoryState",
+    "grid_queries",
     "patchify",
     "sinusoidal_queries",
     "unpatchify",
@@ -102,6 +110,20 @@ def sinusoidal_queries(num_queries: int, dim: int) -> Tensor:
     table[:, 0::2] = torch.sin(angle)
     table[:, 1::2] = torch.cos(angle[:, : dim // 2])
     return table.float()
+
+
+def grid_queries(rows: int, cols: int, dim: int) -> Tensor:
+    """Fixed 2-D positional encodings of a ``rows x cols`` grid, ``(rows * cols, dim)``
+    float32, row-major: the first ``dim // 2`` values encode the row
+    (:func:`sinusoidal_queries`), the rest the column. ``dim`` must be even."""
+    if rows < 1 or cols < 1 or dim < 2 or dim % 2:
+        raise ValueError(
+            f"grid_queries needs rows, cols >= 1 and an even dim >= 2, got {rows}, {cols}, {dim}"
+        )
+    half = dim // 2
+    row = sinusoidal_queries(rows, half)[:, None, :].expand(rows, cols, half)
+    col = sinusoidal_queries(cols, half)[None, :, :].expand(rows, cols, half)
+    return torch.cat([row, col], dim=-1).reshape(rows * cols, dim)
 
 
 def patchify(image: Tensor, patch: int) -> Tensor:
@@ -420,3 +442,130 @@ class AttentionNeuronPolicy(nn.Module):
                 f"({batch}, {self.act_dim}) (act_dim={self.act_dim})"
             )
         return h, c, prev_action
+
+
+class AttentionGridPolicy(nn.Module):
+    """Tang & Ha's vision AttentionNeuron: patches attended into a latent *image*.
+
+    Every patch is a sensory neuron with no memory: a small MLP of its content alone
+    gives its key; its value is the raw patch (``value_dim=0``, as in the paper) or a
+    learned ``tanh`` projection of it. The ``grid x grid`` queries are FIXED 2-D
+    positional encodings (:func:`grid_queries`), so query ``m`` is a cell of a latent
+    grid; each cell gathers, by a softmax over the patches, the patches whose keys
+    match its position. The latent ``(B, V, grid, grid)`` is read by two 3 x 3
+    convolutions and an MLP head. Nothing depends on a patch's index: the action is
+    exactly invariant to the order of the patches (and their number may change).
+
+    ``(B, N, D)`` patches (or unbatched ``(N, D)``) -> ``(B, A)`` (or ``(A,)``); a
+    feed-forward module (``recurrent = False``): behaviour cloning trains it on single
+    frames. :meth:`attend` returns the latent and the ``(B, M, N)`` attention (viewers).
+
+    Args:
+        act_dim: ``A``, outputs.
+        input_dim: ``D``, values of a flattened patch.
+        grid: side of the latent grid (``M = grid * grid`` queries).
+        key_dim: width of queries and keys (even).
+        key_hidden: hidden units of the key MLP (0: a linear key).
+        value_dim: 0: values are the raw patches (``V = D``); else learned features of
+            each patch, ``tanh``-squashed, ``V = value_dim`` of them.
+        value_hidden: hidden units (ReLU) of the value MLP (0: a linear projection).
+        conv: channels of the two convolutions on the latent grid (the second strides 2).
+        head_hidden: hidden units of the MLP head.
+        output: ``"tanh"`` (actions in [-1, 1]) or ``"linear"``.
+    """
+
+    recurrent = False
+
+    def __init__(
+        self,
+        act_dim: int,
+        input_dim: int,
+        grid: int = 8,
+        key_dim: int = 16,
+        key_hidden: int = 32,
+        value_dim: int = 0,
+        value_hidden: int = 0,
+        conv: tuple[int, int] | list[int] = (16, 32),
+        head_hidden: int = 64,
+        output: str = "tanh",
+    ) -> None:
+        super().__init__()
+        for name, value, low in (
+            ("act_dim", act_dim, 1),
+            ("input_dim", input_dim, 1),
+            ("grid", grid, 1),
+            ("key_dim", key_dim, 2),
+            ("key_hidden", key_hidden, 0),
+            ("value_dim", value_dim, 0),
+            ("value_hidden", value_hidden, 0),
+            ("head_hidden", head_hidden, 1),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if key_dim % 2:
+            raise ValueError(f"key_dim must be even (half rows, half columns), got {key_dim}")
+        if len(conv) != 2 or min(conv) < 1:
+            raise ValueError(f"conv must be two channel counts >= 1, got {conv!r}")
+        if output not in ("tanh", "linear"):
+            raise ValueError(f"output must be 'tanh' or 'linear', got {output!r}")
+        self.act_dim, self.input_dim, self.grid = act_dim, input_dim, grid
+        self.key_dim, self.output = key_dim, output
+        if key_hidden:
+            self.key = nn.Sequential(
+                nn.Linear(input_dim, key_hidden), nn.Tanh(), nn.Linear(key_hidden, key_dim)
+            )
+        else:
+            self.key = nn.Linear(input_dim, key_dim)
+        self.value: nn.Module | None = None
+        if value_dim and value_hidden:
+            self.value = nn.Sequential(
+                nn.Linear(input_dim, value_hidden),
+                nn.ReLU(),
+                nn.Linear(value_hidden, value_dim),
+                nn.Tanh(),
+            )
+        elif value_dim:
+            self.value = nn.Sequential(nn.Linear(input_dim, value_dim), nn.Tanh())
+        channels = value_dim or input_dim
+        self.register_buffer(
+            "queries", grid_queries(grid, grid, key_dim), persistent=False
+        )  # (M, d_k), fixed
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, conv[0], 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(conv[0], conv[1], 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        side = (grid + 1) // 2
+        self.head = nn.Sequential(
+            nn.Linear(conv[1] * side * side, head_hidden),
+            nn.ReLU(),
+            nn.Linear(head_hidden, act_dim),
+        )
+
+    def attend(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``(B, N, D)`` patches -> ``(latent (B, V, grid, grid), attention (B, M, N))``."""
+        if obs.dim() != 3 or obs.shape[-1] != self.input_dim or obs.shape[1] < 1:
+            raise ValueError(
+                f"AttentionGridPolicy expects (B, N, {self.input_dim}) patches (N >= 1), "
+                f"got shape {tuple(obs.shape)}; cut images with patchify(image, patch)"
+            )
+        keys = self.key(obs)  # (B, N, d_k)
+        scores = keys @ (self.queries.t() / math.sqrt(self.key_dim))  # (B, N, M)
+        attention = torch.softmax(scores, dim=1).transpose(1, 2)  # (B, M, N), over patches
+        values = obs if self.value is None else self.value(obs)  # (B, N, V)
+        latent = attention @ values  # (B, M, V)
+        batch = obs.shape[0]
+        latent = latent.transpose(1, 2).reshape(batch, -1, self.grid, self.grid)
+        return latent, attention
+
+    def forward(self, obs: Tensor) -> Tensor:
+        unbatched = obs.dim() == 2
+        if unbatched:
+            obs = obs.unsqueeze(0)
+        latent, _ = self.attend(obs)
+        out = self.head(self.features(latent))
+        if self.output == "tanh":
+            out = torch.tanh(out)
+        return out[0] if unbatched else out

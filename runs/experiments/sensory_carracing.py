@@ -80,7 +80,8 @@ from rich.console import Console
 from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents import build as build_agent
 from colonylab.agents.patch_cnn import PatchCNNPolicy
-from colonylab.collective_ml.evaluate import continuous_actions, evaluate_conditions
+from colonylab.agents.sensory import AttentionGridPolicy
+from colonylab.collective_ml.evaluate import continuous_actions, evaluate_conditions, mean_return
 from colonylab.collective_ml.population import episode_seeds
 from colonylab.collective_ml.trainers.clone import behaviour_clone
 from colonylab.envs.classic.carracing import BACKGROUNDS, CarRacingConfig, CarRacingWorld
@@ -101,13 +102,18 @@ ACT_DIM = 2  # steer, accel
 LABELS = {"attention": "AttentionNeuron", "cnn": "CNN"}
 TEACHER = "teacher (scripted, reads the track)"
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+VALIDATION_SEED = 777_000
+"""Base seed of the validation tracks (the evaluation's are ``eval_seed``'s)."""
 console = Console()
 
 POSITIVE = (
     "train_frames bc_iterations bc_envs bc_epochs cnn_epochs bc_replay bc_minibatch cnn_iterations "
-    "eval_frames eval_episodes action_repeat downsample patch watch_envs"
+    "eval_frames eval_episodes action_repeat downsample patch watch_envs attention_envs "
+    "attention_frames attention_replay grid key_dim grid_head_hidden"
 )
 """Config fields that must be integers >= 1."""
+NON_NEGATIVE = "workers seed validate_episodes value_dim value_hidden key_hidden"
+"""Config fields that must be integers >= 0."""
 
 
 @dataclass(frozen=True)
@@ -119,15 +125,14 @@ class Config:
     """Which students to train."""
     train_frames: int = 400
     """Frames per training episode (CarRacing's standard is 1000; shortened for budget)."""
-    bc_iterations: int = 4
+    bc_iterations: int = 8
     """DAgger iterations of the AttentionNeuron."""
     cnn_iterations: int = 6
     """DAgger iterations of the CNN."""
     bc_envs: int = 8
     """Episodes (cars, each its own track) per DAgger iteration."""
-    bc_epochs: int = 30
-    """AttentionNeuron: passes over the kept frames per iteration (it learns slowly:
-    with 8 it still predicted the mean steering)."""
+    bc_epochs: int = 6
+    """AttentionNeuron: passes over the kept frames per iteration."""
     cnn_epochs: int = 8
     """CNN: passes over the kept frames per iteration."""
     bc_replay: int = 8
@@ -140,6 +145,39 @@ class Config:
     """CNN: Adam learning rate."""
     bc_beta_decay: float = 0.5
     """DAgger: the teacher drives a car with probability ``beta_decay ** iteration``."""
+    attention: Literal["grid", "neuron"] = "grid"
+    """AttentionNeuron design: ``grid`` (Tang & Ha's vision layer,
+    :class:`~colonylab.agents.sensory.AttentionGridPolicy`: fixed 2-D positional queries,
+    keys from each patch's content, a latent grid read by a small CNN) or ``neuron``
+    (the first try: 1-D queries, :class:`~colonylab.agents.sensory.AttentionNeuronPolicy`
+    with ``recurrent=False``)."""
+    attention_envs: int = 24
+    """AttentionNeuron: episodes (cars) per DAgger iteration."""
+    attention_frames: int = 600
+    """AttentionNeuron: frames per training episode."""
+    attention_replay: int = 8
+    """AttentionNeuron: rollouts kept for training."""
+    teacher_noise: float = 0.3
+    """AttentionNeuron: DART noise, ``N(0, sd)`` added to the executed (never the
+    labelled) teacher action, so that the kept frames include recoveries."""
+    validate_episodes: int = 4
+    """AttentionNeuron: tracks of ``eval_frames`` frames (not the evaluation's) that score
+    each iteration; the student keeps its best iteration (0: no validation, the last)."""
+    grid: int = 8
+    """``grid``: side of the latent grid (``grid * grid`` fixed 2-D queries)."""
+    key_hidden: int = 32
+    """``grid``: hidden units of the key MLP (patch -> key)."""
+    value_dim: int = 16
+    """``grid``: learned features per patch (0: the raw patch, as in the paper)."""
+    value_hidden: int = 32
+    """``grid``: hidden units of the value MLP."""
+    grid_conv: tuple[int, int] = (16, 32)
+    """``grid``: channels of the two convolutions that read the latent grid."""
+    grid_head_hidden: int = 64
+    """``grid``: hidden units of the action head."""
+    init: str | None = None
+    """AttentionNeuron: start from the weights of this ``sensory-carracing`` AttentionNeuron
+    checkpoint (its spec must be the one these flags make) instead of fresh ones."""
     num_queries: int = 16
     """AttentionNeuron: fixed queries (rows of the latent, each a 48-value patch mix)."""
     key_dim: int = 16
@@ -156,8 +194,10 @@ class Config:
     """Frames per action (the world draws only the last)."""
     downsample: int = 2
     """Average-pool the 96 x 96 screen by this factor."""
-    patch: int = 4
-    """Patch side in downsampled pixels."""
+    patch: int = 8
+    """Patch side in downsampled pixels (8: 36 patches of 16 x 16 screen pixels; the
+    shipped CNN was cloned on 4 x 4 patches of the same screen, which it puts back on
+    its grid either way)."""
     workers: int = 2
     """Worker processes stepping the cars (0: in this process)."""
     eval_frames: int = 500
@@ -184,7 +224,20 @@ class Config:
     """Run directory root (default runs/out)."""
 
     def __post_init__(self) -> None:
-        check_dataclass_ints(self, {**dict.fromkeys(POSITIVE.split(), 1), "workers": 0, "seed": 0})
+        check_dataclass_ints(
+            self,
+            {
+                **dict.fromkeys(POSITIVE.split(), 1),
+                **dict.fromkeys(NON_NEGATIVE.split(), 0),
+            },
+        )
+        if self.attention not in ("grid", "neuron"):
+            raise ValueError(f"--attention must be grid or neuron, got {self.attention!r}")
+        if self.attention == "grid" and self.key_dim % 2:
+            raise ValueError(f"--key-dim {self.key_dim} must be even for --attention grid")
+        if len(self.grid_conv) != 2 or min(self.grid_conv) < 1:
+            raise ValueError(f"--grid-conv must be two channel counts >= 1, got {self.grid_conv}")
+        check_float("--teacher-noise", self.teacher_noise, 0.0)
         check_optional_int("--checkpoint-every", self.checkpoint_every, 1)
         for name in ("bc_lr", "cnn_lr"):
             check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
@@ -220,6 +273,20 @@ def decisions(cfg: Config, frames: int) -> int:
 def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
     """The spec of a student (saved in its checkpoint; :func:`build` rebuilds it)."""
     world = CarRacingConfig(**world_config(cfg, workers=0))
+    if kind == "attention" and cfg.attention == "grid":
+        return {
+            "type": "attention-grid",
+            "act_dim": ACT_DIM,
+            "input_dim": world.patch_dim,
+            "grid": cfg.grid,
+            "key_dim": cfg.key_dim,
+            "key_hidden": cfg.key_hidden,
+            "value_dim": cfg.value_dim,
+            "value_hidden": cfg.value_hidden,
+            "conv": list(cfg.grid_conv),
+            "head_hidden": cfg.grid_head_hidden,
+            "output": "tanh",
+        }
     if kind == "attention":
         return {
             "type": "attention",
@@ -246,7 +313,10 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
 
 
 def build(spec: dict[str, Any]) -> torch.nn.Module:
-    """``agents.build`` (``attention`` or the ``patch-cnn`` baseline)."""
+    """``agents.build`` (``attention`` or the ``patch-cnn`` baseline); ``attention-grid``
+    (:class:`~colonylab.agents.sensory.AttentionGridPolicy`) is built here."""
+    if spec.get("type") == "attention-grid":
+        return AttentionGridPolicy(**{k: v for k, v in spec.items() if k != "type"})
     return build_agent(spec)
 
 
@@ -269,22 +339,50 @@ def _product(cfg: Config, kind: str, policy: torch.nn.Module, **meta: Any) -> di
 def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
     """DAgger from the scripted driver on the normal screen (unshuffled, green grass)."""
     spec = agent_spec(cfg, kind)
+    attention = kind == "attention"
     seed_everything(cfg.seed)
     student = build(spec)
+    if attention and cfg.init:
+        start, ckpt = load_model(cfg.init, EXPERIMENT, build)
+        if ckpt["spec"] != spec:
+            raise ValueError(
+                f"--init {cfg.init}: its AttentionNeuron {ckpt['spec']} is not the one these "
+                f"flags build, {spec}"
+            )
+        student.load_state_dict(start.state_dict())
     resume = stages.resuming(kind)
-    iterations = cfg.bc_iterations if kind == "attention" else cfg.cnn_iterations
-    lr = cfg.bc_lr if kind == "attention" else cfg.cnn_lr
-    epochs = cfg.bc_epochs if kind == "attention" else cfg.cnn_epochs
-    factory = CarRacingWorld.factory(**world_config(cfg, max_episode_steps=cfg.train_frames))
+    iterations = cfg.bc_iterations if attention else cfg.cnn_iterations
+    lr = cfg.bc_lr if attention else cfg.cnn_lr
+    epochs = cfg.bc_epochs if attention else cfg.cnn_epochs
+    # the CNN keeps the settings it was shipped with (bc_envs, train_frames, bc_replay)
+    envs = cfg.attention_envs if attention else cfg.bc_envs
+    frames = cfg.attention_frames if attention else cfg.train_frames
+    replay = cfg.attention_replay if attention else cfg.bc_replay
+    noise = cfg.teacher_noise if attention else 0.0
+    factory = CarRacingWorld.factory(**world_config(cfg, max_episode_steps=frames))
+    validate = None
+    if attention and cfg.validate_episodes:
+        check = CarRacingWorld.factory(**world_config(cfg, max_episode_steps=cfg.eval_frames))
+
+        def validate(policy: torch.nn.Module) -> float:
+            return mean_return(
+                policy,
+                check,
+                episodes=cfg.validate_episodes,
+                max_steps=decisions(cfg, cfg.eval_frames),
+                seed=VALIDATION_SEED + cfg.seed,
+            )
 
     def make_world(num_envs: int, iteration: int) -> CarRacingWorld:
         return factory(num_envs=num_envs)
 
     def log(iteration: int, record: dict[str, float]) -> None:
         stages.log(iteration, record)
+        score = record.get("charts/validation_mean")
         console.print(
             f"{kind} (DAgger) {iteration}/{iterations}: loss {record['losses/bc']:.4f} "
-            f"({record['charts/seconds']:.0f} s, {record['charts/env_steps']:.0f} steps)"
+            + ("" if score is None else f"validation {score:.1f} ")
+            + f"({record['charts/seconds']:.0f} s, {record['charts/env_steps']:.0f} steps)"
         )
 
     stages.begin(kind, spec, student, {})
@@ -293,23 +391,26 @@ def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dic
         make_world,
         lambda world: world.teacher_actions(),
         iterations=iterations,
-        envs=cfg.bc_envs,
-        steps=decisions(cfg, cfg.train_frames),
+        envs=envs,
+        steps=decisions(cfg, frames),
         seed=cfg.seed,
         lr=lr,
         epochs=epochs,
-        replay=cfg.bc_replay,
+        replay=replay,
         beta_decay=cfg.bc_beta_decay,
+        teacher_noise=noise,
         minibatch=cfg.bc_minibatch,
+        validate=validate,
         log=log,
         save=stages.save if cfg.checkpoint_every else None,
         checkpoint_every=cfg.checkpoint_every or 1,
         resume=resume,
     )
     info = {
-        "trained_by": f"behaviour cloning (DAgger, {iterations} iterations of {cfg.bc_envs} "
-        f"episodes of {cfg.train_frames} frames, unshuffled green screen) from the scripted "
-        "driver",
+        "trained_by": f"behaviour cloning (DAgger, {iterations} iterations of {envs} "
+        f"episodes of {frames} frames, teacher noise {noise}, unshuffled green screen) from "
+        "the scripted driver" + (f", starting from {cfg.init}" if attention and cfg.init else ""),
+        "validation": result.validation,
         "seconds": result.seconds,
         "env_steps": result.env_steps,
         "history": result.history,

@@ -1,4 +1,5 @@
-"""AttentionNeuron: permutation invariance, variable N, patches, bad input, vmap."""
+"""AttentionNeuron: permutation invariance, variable N, patches, bad input, vmap; the
+vision variant AttentionGridPolicy (fixed 2-D queries, a latent grid)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import torch
 from torch.func import functional_call
 
 from colonylab.agents.sensory import (
+    AttentionGridPolicy,
     AttentionNeuron,
     AttentionNeuronPolicy,
     SensoryState,
+    grid_queries,
     patchify,
     sinusoidal_queries,
     unpatchify,
@@ -239,3 +242,63 @@ def test_module_moves_with_dtype():
     policy = make_policy().double()
     action, state = policy(torch.randn(2, 5, dtype=torch.float64))
     assert action.dtype == state.h.dtype == torch.float64
+
+
+def test_grid_queries_encode_row_and_column():
+    q = grid_queries(3, 4, 8)
+    assert q.shape == (12, 8)
+    rows, cols = sinusoidal_queries(3, 4), sinusoidal_queries(4, 4)
+    torch.testing.assert_close(q[1 * 4 + 2], torch.cat([rows[1], cols[2]]))
+    assert len({tuple(r.tolist()) for r in q}) == 12  # every cell its own query
+    with pytest.raises(ValueError, match="even dim"):
+        grid_queries(3, 3, 5)
+
+
+def make_grid(seed: int = 0, **kwargs) -> AttentionGridPolicy:
+    torch.manual_seed(seed)
+    return AttentionGridPolicy(**{"act_dim": 2, "input_dim": 12, "grid": 4, **kwargs})
+
+
+@pytest.mark.parametrize("value_dim, value_hidden", [(0, 0), (6, 0), (6, 10)])
+def test_grid_policy_is_permutation_invariant(value_dim, value_hidden):
+    policy = make_grid(value_dim=value_dim, value_hidden=value_hidden)
+    obs = torch.rand(3, 20, 12, generator=torch.Generator().manual_seed(1))
+    perm = torch.randperm(20, generator=torch.Generator().manual_seed(2))
+    out = policy(obs)
+    assert out.shape == (3, 2) and float(out.abs().max()) <= 1.0
+    torch.testing.assert_close(policy(obs[:, perm]), out, atol=ATOL, rtol=0)
+    torch.testing.assert_close(policy(obs[0]), out[0], atol=ATOL, rtol=0)
+    latent, attention = policy.attend(obs)
+    assert latent.shape == (3, value_dim or 12, 4, 4) and attention.shape == (3, 16, 20)
+    torch.testing.assert_close(attention.sum(-1), torch.ones(3, 16))
+    assert policy(obs[:, :7]).shape == (3, 2)  # another number of patches
+
+
+def test_grid_policy_refuses_bad_input():
+    policy = make_grid()
+    with pytest.raises(ValueError, match=r"\(B, N, 12\) patches"):
+        policy(torch.zeros(3, 20, 11))
+    with pytest.raises(ValueError, match="key_dim must be even"):
+        make_grid(key_dim=5)
+    with pytest.raises(ValueError, match="grid"):
+        make_grid(grid=0)
+    with pytest.raises(ValueError, match="output"):
+        make_grid(output="softmax")
+
+
+def test_grid_policy_population_under_vmap():
+    policy = make_grid(value_dim=6, value_hidden=10)
+    population = 0.3 * torch.randn(
+        3, num_params(policy), generator=torch.Generator().manual_seed(4)
+    )
+    params = batched_params_dict(policy, population)
+    obs = torch.rand(5, 20, 12, generator=torch.Generator().manual_seed(3))
+    out = torch.vmap(lambda p: functional_call(policy, p, (obs,)))(params)
+    assert out.shape == (3, 5, 2)
+    single = make_grid(value_dim=6, value_hidden=10)
+    with torch.no_grad():
+        offset = 0
+        for p in single.parameters():
+            p.copy_(population[1][offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+    torch.testing.assert_close(out[1], single(obs), atol=ATOL, rtol=0)
