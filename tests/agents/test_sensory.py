@@ -264,10 +264,10 @@ def test_grid_policy_is_permutation_invariant(value_dim, value_hidden):
     policy = make_grid(value_dim=value_dim, value_hidden=value_hidden)
     obs = torch.rand(3, 20, 12, generator=torch.Generator().manual_seed(1))
     perm = torch.randperm(20, generator=torch.Generator().manual_seed(2))
-    out = policy(obs)
+    out = policy(obs).detach()
     assert out.shape == (3, 2) and float(out.abs().max()) <= 1.0
-    torch.testing.assert_close(policy(obs[:, perm]), out, atol=ATOL, rtol=0)
-    torch.testing.assert_close(policy(obs[0]), out[0], atol=ATOL, rtol=0)
+    torch.testing.assert_close(policy(obs[:, perm]).detach(), out, atol=ATOL, rtol=0)
+    torch.testing.assert_close(policy(obs[0]).detach(), out[0], atol=ATOL, rtol=0)
     latent, attention = policy.attend(obs)
     assert latent.shape == (3, value_dim or 12, 4, 4) and attention.shape == (3, 16, 20)
     torch.testing.assert_close(attention.sum(-1), torch.ones(3, 16))

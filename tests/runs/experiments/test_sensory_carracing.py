@@ -27,9 +27,9 @@ skimage = pytest.mark.skipif(
 
 FRAMES = 200
 """Frames of the shipped checkpoint's re-evaluation."""
-SHARE = 0.6
-"""Its shuffled score must reach this share of the teacher's on the same tracks
-(measured: see the test)."""
+SHARE = 0.9
+"""Its scores must reach this share of the teacher's on the same tracks (measured:
+180.0 unshuffled, 181.7 shuffled, the teacher 167.7: 1.08)."""
 
 TINY = dict(
     bc_iterations=1,
@@ -156,6 +156,7 @@ def test_shipped_attention_drives_shuffled() -> None:
     )
     unshuffled, shuffled = (r["mean"] for r in rows)
     # no patch index enters the AttentionNeuron: the order changes only float roundings
-    assert shuffled == pytest.approx(unshuffled, abs=2.0)
+    # (which a car on the road's edge can turn into a slightly different path)
+    assert shuffled == pytest.approx(unshuffled, abs=10.0)
     teacher = sc.teacher_returns(cfg, 2, FRAMES, cfg.eval_seed).mean()
-    assert shuffled >= SHARE * teacher, (shuffled, teacher)
+    assert min(unshuffled, shuffled) >= SHARE * teacher, (unshuffled, shuffled, teacher)
