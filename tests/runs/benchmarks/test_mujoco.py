@@ -32,11 +32,11 @@ def test_tiny_bench_writes_json(tmp_path, capsys):
     assert data["suite"] == "mujoco" and data["goal"] == 0.75
     assert data["threads"]["ours"] == data["threads"]["ceiling"] == 2
     rows = {r["impl"]: r for r in data["rows"]}
-    assert set(rows) == {"ours", "ours (groups threading)", "ceiling", "gymnasium"}
+    assert set(rows) == {"ours", "ours (rollout threading)", "ceiling", "gymnasium"}
     for row in rows.values():
         assert set(row) >= ROW_FIELDS and row["env_steps"] > 0 and row["seconds"] > 0
     assert rows["ours"]["env_steps"] == rows["ceiling"]["env_steps"] == 18
-    assert rows["ours (groups threading)"]["env_steps"] == 18
+    assert rows["ours (rollout threading)"]["env_steps"] == 18
     assert rows["ceiling"]["share_of_ceiling"] == 1.0
     assert rows["gymnasium"]["ratio_vs_gymnasium"] == 1.0
     assert isinstance(data["goal_met"], bool)
