@@ -92,8 +92,11 @@ games 70% occluded -3.06, shuffled +4.84. With 4 clamped accumulators of its own
 actions (``--integrator 4``, an efference copy for the hidden paddle), ``--bc-lr
 2e-3 --bc-chunk 100 --train-occlude-every 1``, 17 iterations (29 min): best
 validation +0.80; -3.38 occluded at iteration 8. The accumulators' steps did not
-become an up/down counter in that time (stay's step stayed as large as up's). Neither
-is shipped; auxiliary targets for the memory (the paddle's height) or a longer run
+become an up/down counter in that time (stay's step stayed as large as up's). Started
+with one accumulator set to the paddle's counter (up -0.0985, down +0.0985, stay 0:
+exact dead reckoning; same recipe, 14 iterations, 19 min): best validation +0.92
+(iteration 4; -3.31 occluded, +4.81 shuffled), and by then the cloning had moved
+stay's step to -0.07, undoing the counter. None is shipped; auxiliary targets for the memory (the paddle's height) or a longer run
 are the next steps.
 (The paper's Puzzle Pong agent played Atari Pong on 84 x 84 frames with a
 feed-forward AttentionNeuron and a CNN head; this world is a different, smaller game.)
