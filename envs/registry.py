@@ -406,7 +406,7 @@ def _register_builtin() -> None:
             entry_point=f"{classic}.pong:PuzzlePongWorld",
             config_entry=f"{classic}.pong:PuzzlePongConfig",
             description="Pong vs a scripted opponent, seen as patches of a 32x32 screen (Numba)",
-            policies=("track", "follow", "random", "noop"),
+            policies=("track", "aim", "follow", "random", "noop"),
             default_policy="track",
             gym_entry_point=f"{gym}:PuzzlePongEnv",
             gym_vector_entry_point=f"{gym}:PuzzlePongVecEnv",

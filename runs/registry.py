@@ -228,7 +228,7 @@ EXPERIMENTS: dict[str, RunSpec] = {
         RunSpec(
             "smp-walkers",
             "experiments.smp_walkers",
-            "one modular policy (SMP, no messages, transformer) for 10 walkers, TD3 or PGPE; held-out zero-shot",
+            "one modular policy (SMP, no messages, transformer) for 10 walkers, ARS, TD3 or PGPE; held-out zero-shot",
             evaluable=True,
         ),
         RunSpec(
