@@ -136,7 +136,7 @@ def test_resume_is_bit_identical(tiny_run, tmp_path, stage, counter):
     assert metrics(full) == metrics(stopped)
 
 
-@pytest.mark.parametrize("method", ["distill", "pgpe", "dagger"])
+@pytest.mark.parametrize("method", ["distill", "pgpe", "dagger", "dagger-reshuffled"])
 def test_noise_stage_continues_from_init(tiny_run, tmp_path, method):
     """--init starts the AttentionNeuron from a checkpoint and runs only the noise stage
     (a random number of noise channels per episode batch, shuffled in)."""
@@ -147,7 +147,10 @@ def test_noise_stage_continues_from_init(tiny_run, tmp_path, method):
         agents="attention",
         teacher=str(ckpts / exp.checkpoint_name("mlp")),
         init=str(ckpts / exp.checkpoint_name("attention")),
-        noise_method=method,
+        noise_method=method.removesuffix("-reshuffled"),
+        noise_reshuffle_min=5 if method.endswith("reshuffled") else 0,
+        noise_reshuffle_max=9,
+        noise_reshuffle_grace=2,
         noise_generations=1,
         noise_episodes=1,
         train_noise_max=3,
@@ -162,6 +165,10 @@ def test_noise_stage_continues_from_init(tiny_run, tmp_path, method):
     assert {"before", "after", "before_by_noise", "after_by_noise"} <= set(noise)
     assert ckpt["provenance"]["init"]["command"].startswith("colony train sensory-cartpole")
     assert "--init" in ckpt["provenance"]["command"]
+    if method == "dagger-reshuffled":
+        assert noise["reshuffle_steps"] == [5, 9] and noise["reshuffle_grace"] == 2
+        assert "validation_reshuffled10" in noise["before_by_noise"]
+        assert "--noise-reshuffle-min 5" in ckpt["provenance"]["command"]
 
 
 def test_loop_evaluator_trains_the_mlp(tmp_path):
@@ -224,18 +231,23 @@ def test_checkpoint_errors_are_clear(tmp_path):
         exp.load_agents(str(text))
 
 
-# the shipped evaluation's first three episodes (colony eval sensory-cartpole, 64 episodes)
+# the shipped checkpoints' first three episodes of ``colony eval sensory-cartpole
+# --eval-episodes 3 --eval-noise 5`` (the default --eval-noise-reshuffled 5): a fixed
+# shuffle, re-shuffles mid-episode, noise channels shuffled in, and both at once
 SHIPPED_EPISODES = {
-    ("AttentionNeuron", "unshuffled"): [647.767, 647.724, 621.179],
-    ("AttentionNeuron", "shuffled at reset"): [647.766, 647.725, 621.18],
+    ("AttentionNeuron", "unshuffled"): [647.767, 647.724, 621.177],
+    ("AttentionNeuron", "shuffled at reset"): [647.766, 647.725, 621.179],
+    ("AttentionNeuron", "shuffled every 200 steps"): [390.654, 142.606, 150.553],
     ("AttentionNeuron", "+5 noise channels, shuffled"): [648.301, 647.82, 620.2],
+    ("AttentionNeuron", "+5 noise channels, shuffled every 200 steps"): [154.91, 232.084, 106.895],
     ("MLP", "unshuffled"): [721.491, 747.219, 702.067],
     ("MLP", "shuffled at reset"): [59.219, 7.034, 8.665],
 }
 
 
 def test_shipped_checkpoints_replay_their_evaluation():
-    rows = exp.evaluate(dataclasses.replace(exp.Config(), eval_episodes=3))["rows"]
+    cfg = dataclasses.replace(exp.Config(), eval_episodes=3, eval_noise=(5,))
+    rows = exp.evaluate(cfg)["rows"]
     for (agent, condition), returns in SHIPPED_EPISODES.items():
         (row,) = [r for r in rows if r["agent"] == agent and r["condition"] == condition]
         assert row["returns"] == pytest.approx(returns, rel=0.01)
@@ -271,11 +283,48 @@ def test_mlp_refuses_a_different_number_of_inputs():
         ("noise_teacher", "cnn"),
         ("noise_zero_share", 1.5),
         ("noise_chunk", 0),
+        ("noise_reshuffle_min", -1),
+        ("eval_noise_reshuffled", (0,)),
     ],
 )
 def test_bad_config_is_refused(field, value):
     with pytest.raises(ValueError, match=field.replace("_", "-")):
         dataclasses.replace(TINY, **{field: value})
+
+
+def test_reshuffle_range_must_be_ordered():
+    with pytest.raises(ValueError, match="--noise-reshuffle-max must be >= --noise-reshuffle-min"):
+        dataclasses.replace(TINY, noise_reshuffle_min=50, noise_reshuffle_max=20)
+
+
+def test_dagger_reshuffles_move_each_episode_on_its_own_clock():
+    """The noise stage's mid-episode re-shuffles: every episode's permutation changes only
+    at its own drawn steps (gaps within the range), the values shown are those of the
+    real and noise channels moved, and the noise mask follows them."""
+    cfg = dataclasses.replace(TINY, noise_reshuffle_min=3, noise_reshuffle_max=6)
+    moves = exp._Reshuffles(cfg, 8, exp.OBS_DIM + 4, iteration=0)
+    raw = torch.arange(9.0).expand(8, 9)
+    changes, last = torch.zeros(8, dtype=torch.long), moves.permutation.clone()
+    stamps: list[list[int]] = [[] for _ in range(8)]
+    for t in range(40):
+        seen = moves.apply(raw, t)
+        torch.testing.assert_close(seen.sort(dim=1).values, raw)
+        torch.testing.assert_close(seen, raw.gather(1, moves.permutation))
+        moved = (moves.permutation != last).any(dim=1)
+        for env in moved.nonzero().flatten().tolist():
+            stamps[env].append(t)
+        changes += moved
+        last = moves.permutation.clone()
+        noise = moves.is_noise(torch.device("cpu"))
+        assert torch.equal(noise.bool(), seen >= exp.OBS_DIM)
+        settled = moves.settled(t, 2, torch.device("cpu")).bool()
+        assert torch.equal(settled, (t - moves.last) >= 2)
+        assert not settled[moved].any() and bool(((moves.last < 0) <= settled).all())
+    assert bool((changes >= 40 // 6 - 1).all()) and bool((changes <= 40 // 3).all())
+    for times in stamps:  # a fresh permutation may equal the old one: gaps are >= 3
+        assert all(b - a >= 3 for a, b in zip(times, times[1:], strict=False))
+    again = exp._Reshuffles(cfg, 8, exp.OBS_DIM + 4, iteration=0)
+    assert torch.equal(again.next, exp._Reshuffles(cfg, 8, exp.OBS_DIM + 4, 0).next)
 
 
 def test_ray_evaluator_on_localhost_gives_the_in_process_result(tmp_path):
