@@ -11,6 +11,10 @@ type                  model                                          module
 ``linear``            normalised linear / one-layer tanh policy      ``agents/mlp.py``
 ``backprop``          Jacobs (1991) backprop net                     ``agents/mlp.py``
 ``attention``         AttentionNeuron policy (permutation-invariant) ``agents/sensory.py``
+``attention-grid``    AttentionNeuron onto a fixed 2-D latent grid   ``agents/sensory.py``
+                      (Tang & Ha's vision layer), a small CNN on it
+``attention-memory``  feed-forward AttentionNeuron + GRU memory      ``agents/attention_memory.py``
+``patch-cnn``         CNN on the patches put back on their grid      ``agents/patch_cnn.py``
 ``nca``               neural cellular automaton                      ``agents/nca.py``
 ``grid``              shared grid actor-critic (views, ids, mean     ``agents/grid_policy.py``
                       field, messages)
@@ -60,6 +64,18 @@ def _attention(**kw: Any) -> nn.Module:
     return AttentionNeuronPolicy(**kw)
 
 
+def _attention_grid(**kw: Any) -> nn.Module:
+    from colonylab.agents.sensory import AttentionGridPolicy
+
+    return AttentionGridPolicy(**kw)
+
+
+def _attention_memory(**kw: Any) -> nn.Module:
+    from colonylab.agents.attention_memory import AttentionMemoryPolicy
+
+    return AttentionMemoryPolicy(**kw)
+
+
 def _patch_cnn(**kw: Any) -> nn.Module:
     from colonylab.agents.patch_cnn import PatchCNNPolicy
 
@@ -104,6 +120,8 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "linear": _linear,
     "backprop": _backprop,
     "attention": _attention,
+    "attention-grid": _attention_grid,
+    "attention-memory": _attention_memory,
     "patch-cnn": _patch_cnn,
     "nca": _nca,
     "grid": _grid,

@@ -100,7 +100,6 @@ from rich.console import Console
 from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
 from colonylab.agents import build as build_agent
 from colonylab.agents.patch_cnn import PatchCNNPolicy
-from colonylab.agents.sensory import AttentionGridPolicy
 from colonylab.collective_ml.evaluate import continuous_actions, evaluate_conditions, mean_return
 from colonylab.collective_ml.population import episode_seeds
 from colonylab.collective_ml.trainers.clone import behaviour_clone
@@ -333,10 +332,7 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
 
 
 def build(spec: dict[str, Any]) -> torch.nn.Module:
-    """``agents.build`` (``attention`` or the ``patch-cnn`` baseline); ``attention-grid``
-    (:class:`~colonylab.agents.sensory.AttentionGridPolicy`) is built here."""
-    if spec.get("type") == "attention-grid":
-        return AttentionGridPolicy(**{k: v for k, v in spec.items() if k != "type"})
+    """``agents.build``: ``attention-grid``, ``attention`` or the ``patch-cnn`` baseline."""
     return build_agent(spec)
 
 
