@@ -256,6 +256,10 @@ class Config:
         check_optional_int("--torch-threads", self.torch_threads, 1)
         if self.pop_size % 2:
             raise ValueError(f"--pop-size must be even (antithetic pairs), got {self.pop_size}")
+        if self.init is not None and self.trainer == "td3":
+            raise ValueError(
+                f"--init {self.init!r} starts --trainer ars or pgpe runs; got --trainer td3"
+            )
 
 
 def train_bodies(cfg: Config) -> tuple[str, ...]:

@@ -152,6 +152,8 @@ def test_bad_options_are_refused():
         Config(pop_size=3)
     with pytest.raises(ValueError, match="unknown body"):
         Config(agent="body-mlp", body="walker_9_main")
+    with pytest.raises(ValueError, match="--init"):
+        Config(trainer="td3", init="runs/checkpoints/smp-walkers.pt")
 
 
 SHIPPED = CHECKPOINTS / "smp-walkers.pt"
