@@ -395,6 +395,21 @@ def pong_render(envs, hist_ball, hist_paddle, params, row_off, col_off, net, out
 
 # ---- the scripted teacher ------------------------------------------------------------------
 @njit(cache=True)
+def _return_path(y_hit, offset, params):
+    """Where a return hit at height ``y_hit`` with hit ``offset`` (a share of the hitting
+    half-height) reaches the opponent's face, and how many steps it takes to get there."""
+    hb = params[BALL_HALF]
+    angle = offset * params[MAX_BOUNCE]
+    back_vx = params[BALL_SPEED] * math.cos(angle)
+    back_vy = params[BALL_SPEED] * math.sin(angle)
+    left_face = params[LEFT_X] + params[PADDLE_HALF_W] + hb
+    right_face = params[RIGHT_X] - params[PADDLE_HALF_W] - hb
+    t_back = (right_face - left_face) / back_vx
+    y_far, _ = fold(y_hit + back_vy * t_back, hb, 1.0 - hb)
+    return y_far, t_back
+
+
+@njit(cache=True)
 def pong_teacher(ball_xy, ball_v, paddle_y, params, candidates, actions):
     """The expert's actions from the true state, int64[N] into ``actions``.
 
@@ -406,12 +421,10 @@ def pong_teacher(ball_xy, ball_v, paddle_y, params, candidates, actions):
     away, return to the centre. Moves when the target is more than half a move away.
     """
     hb = params[BALL_HALF]
-    speed = params[BALL_SPEED]
     ph = params[PADDLE_HALF]
     reach = ph + hb
     lo_y, hi_y = hb, 1.0 - hb
     lo_p, hi_p = ph, 1.0 - ph
-    left_face = params[LEFT_X] + params[PADDLE_HALF_W] + hb
     right_face = params[RIGHT_X] - params[PADDLE_HALF_W] - hb
     agent_speed = params[AGENT_SPEED]
     opp_speed = params[OPPONENT_SPEED]
@@ -436,11 +449,7 @@ def pong_teacher(ball_xy, ball_v, paddle_y, params, candidates, actions):
                     continue
                 if abs(want - py) > agent_speed * steps - 0.5 * agent_speed:
                     continue
-                angle = offset * params[MAX_BOUNCE]
-                back_vx = speed * math.cos(angle)
-                back_vy = speed * math.sin(angle)
-                t_back = (right_face - left_face) / back_vx
-                y_far, _ = fold(y_hit + back_vy * t_back, lo_y, hi_y)
+                y_far, t_back = _return_path(y_hit, offset, params)
                 margin = abs(y_far - oy) - opp_speed * (steps + t_back) - reach
                 if margin > best:
                     best = margin
@@ -466,13 +475,9 @@ def pong_aim_teacher(ball_xy, paddle_y, params, candidates, actions):
     when the target is more than half a move away.
     """
     hb = params[BALL_HALF]
-    speed = params[BALL_SPEED]
     ph = params[PADDLE_HALF]
     reach = ph + hb
-    lo_y, hi_y = hb, 1.0 - hb
     lo_p, hi_p = ph, 1.0 - ph
-    left_face = params[LEFT_X] + params[PADDLE_HALF_W] + hb
-    right_face = params[RIGHT_X] - params[PADDLE_HALF_W] - hb
     agent_speed = params[AGENT_SPEED]
     opp_speed = params[OPPONENT_SPEED]
     for n in range(actions.shape[0]):
@@ -486,11 +491,7 @@ def pong_aim_teacher(ball_xy, paddle_y, params, candidates, actions):
             offset = (y - want) / reach
             if abs(offset) > 0.95:
                 continue
-            angle = offset * params[MAX_BOUNCE]
-            back_vx = speed * math.cos(angle)
-            back_vy = speed * math.sin(angle)
-            t_back = (right_face - left_face) / back_vx
-            y_far, _ = fold(y + back_vy * t_back, lo_y, hi_y)
+            y_far, t_back = _return_path(y, offset, params)
             margin = abs(y_far - oy) - opp_speed * t_back
             if margin > best:
                 best = margin
