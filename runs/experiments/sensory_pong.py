@@ -374,31 +374,20 @@ def layout(cfg: Config, kind: str) -> tuple[int, int]:
 def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
     """The ``agents.build`` spec of an agent (saved in its checkpoint)."""
     width, height = layout(cfg, kind)
-    if kind == "attention" and cfg.memory:
-        return {
-            "type": "attention-memory",
-            "act_dim": NUM_ACTIONS,
-            "input_dim": width * height * FRAMES,
-            "num_queries": cfg.num_queries,
-            "key_dim": cfg.key_dim,
-            "hidden_dim": cfg.hidden_dim,
-            "head_hidden": cfg.head_hidden,
-            "memory_dim": cfg.memory,
-            "integrator_dim": cfg.integrator,
-        }
     if kind == "attention":
-        return {
-            "type": "attention",
+        shared = {
             "act_dim": NUM_ACTIONS,
             "input_dim": width * height * FRAMES,
             "num_queries": cfg.num_queries,
             "key_dim": cfg.key_dim,
             "hidden_dim": cfg.hidden_dim,
             "head_hidden": cfg.head_hidden,
-            "output": "linear",
-            "feed_action": cfg.feed_action,
-            "recurrent": cfg.recurrent,
         }
+        if cfg.memory:
+            return {"type": "attention-memory", **shared, "memory_dim": cfg.memory,
+                    "integrator_dim": cfg.integrator}  # fmt: skip
+        return {"type": "attention", **shared, "output": "linear",
+                "feed_action": cfg.feed_action, "recurrent": cfg.recurrent}  # fmt: skip
     return {
         "type": "mlp",
         "input_shape": [(SCREEN // width) * (SCREEN // height), width * height * FRAMES],
@@ -406,16 +395,6 @@ def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
         "hidden": list(cfg.mlp_hidden),
         "output": "linear",
     }
-
-
-def build_agent(spec: dict[str, Any]) -> torch.nn.Module:
-    """:func:`colonylab.agents.build`, plus ``attention-memory``
-    (:class:`~colonylab.agents.attention_memory.AttentionMemoryPolicy`)."""
-    if spec.get("type") == "attention-memory":
-        from colonylab.agents.attention_memory import AttentionMemoryPolicy
-
-        return AttentionMemoryPolicy(**{k: v for k, v in spec.items() if k != "type"})
-    return build(spec)
 
 
 def world_factory(cfg: Config, kind: str = "attention"):
@@ -610,7 +589,7 @@ def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dic
     cfg = kind_config(cfg, kind)
     spec = agent_spec(cfg, kind)
     seed_everything(cfg.seed)
-    student = build_agent(spec)
+    student = build(spec)
     if kind == "attention" and cfg.init:
         start = load_checkpoint(cfg.init, EXPERIMENT)["state_dict"]
         missing = student.load_state_dict(start, strict=not cfg.memory).missing_keys
@@ -765,7 +744,7 @@ def _agent_files(checkpoint: str | None) -> dict[str, Path]:
 def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
     """Both agents: from the directory ``checkpoint`` (or the shipped ones), or one file."""
     files = _agent_files(checkpoint)
-    return {LABELS[k]: load_model(path, EXPERIMENT, build_agent)[0] for k, path in files.items()}
+    return {LABELS[k]: load_model(path, EXPERIMENT, build)[0] for k, path in files.items()}
 
 
 def agent_courts(checkpoint: str | None) -> dict[str, dict[str, Any]]:
