@@ -52,6 +52,7 @@ __all__ = [
     "CarRacingWorld",
     "apply_background",
     "background_image",
+    "procedural_background",
     "grass_mask",
     "scripted_action",
 ]
@@ -79,6 +80,10 @@ class CarRacingConfig:
     """Side of a square patch in (downsampled) pixels; divides ``96 // downsample``."""
     background: str | None = None
     """``None``: the grass as CarRacing draws it; or one of :data:`BACKGROUNDS`."""
+    procedural: float = 0.0
+    """Probability that an episode's grass is replaced by a random procedural texture
+    (:func:`procedural_background`, drawn from the track's seed; never a photograph) --
+    domain randomisation for training (0: never; ``background`` must then be ``None``)."""
     workers: int = 2
     """Worker processes stepping the cars (0: all in this process)."""
     autoreset: bool = False
@@ -106,6 +111,10 @@ class CarRacingConfig:
                 f"patch {self.patch} must divide the downsampled screen side {side} "
                 f"(96 // downsample {self.downsample})"
             )
+        if not 0.0 <= float(self.procedural) <= 1.0:
+            raise ValueError(f"procedural must be a probability in [0, 1], got {self.procedural!r}")
+        if self.procedural and self.background is not None:
+            raise ValueError("procedural backgrounds replace the grass: give background=None")
         if self.background is not None and self.background not in BACKGROUNDS:
             raise ValueError(
                 f"background {self.background!r} is not one of {', '.join(BACKGROUNDS)} (or None)"
@@ -163,6 +172,50 @@ def background_image(name: str) -> np.ndarray:
         resized = resize(square, (SCREEN, SCREEN), anti_aliasing=True, preserve_range=True)
         _IMAGES[name] = np.clip(np.rint(resized), 0, 255).astype(np.uint8)
     return _IMAGES[name]
+
+
+PROCEDURAL_SALT = 0x0BAC6
+"""Mixed into a track's seed to draw its procedural background (the track is unchanged)."""
+
+
+def _smooth_noise(rng: np.random.Generator, cells: int) -> np.ndarray:
+    """``float[96, 96]`` in [0, 1]: a ``cells x cells`` random grid, bilinearly upsampled."""
+    grid = rng.random((cells + 1, cells + 1))
+    pos = np.linspace(0.0, cells, SCREEN, endpoint=False)
+    i = np.minimum(pos.astype(int), cells - 1)
+    f = pos - i
+    rows = grid[i] * (1 - f)[:, None] + grid[i + 1] * f[:, None]
+    return rows[:, i] * (1 - f)[None, :] + rows[:, i + 1] * f[None, :]
+
+
+def procedural_background(rng: np.random.Generator) -> np.ndarray:
+    """``uint8[96, 96, 3]``: a random texture made by NumPy (no photograph): a solid
+    colour, smoothed colour noise at a random scale (blobs), stripes at a random angle
+    and period, or a checkerboard; random colours, plus a little pixel noise."""
+    kind = rng.integers(4)
+    colours = rng.integers(0, 256, size=(4, 3)).astype(np.float64)
+    if kind == 0:  # solid
+        image = np.broadcast_to(colours[0], (SCREEN, SCREEN, 3)).copy()
+    elif kind == 1:  # blobs: low-frequency noise mixing 2-4 colours
+        count = int(rng.integers(2, 5))
+        weights = np.stack(
+            [_smooth_noise(rng, int(rng.integers(2, 17))) for _ in range(count)], axis=-1
+        )
+        weights = np.exp(weights * float(rng.uniform(2.0, 12.0)))
+        weights /= weights.sum(axis=-1, keepdims=True)
+        image = weights @ colours[:count]
+    else:
+        y, x = np.mgrid[0:SCREEN, 0:SCREEN].astype(np.float64)
+        period = float(rng.uniform(4.0, 48.0))
+        if kind == 2:  # stripes
+            angle = float(rng.uniform(0.0, np.pi))
+            phase = (x * np.cos(angle) + y * np.sin(angle)) / period
+        else:  # checkerboard
+            phase = np.floor(x / period) + np.floor(y / period)
+        pick = (np.floor(phase) % 2).astype(int)
+        image = colours[:2][pick]
+    image += rng.normal(0.0, float(rng.uniform(0.0, 20.0)), size=image.shape)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
 def apply_background(screen: np.ndarray, image: np.ndarray | None) -> np.ndarray:
@@ -272,11 +325,19 @@ def _car_racing_class() -> type:
 class _Shard:
     """``count`` cars stepped in a loop (inside a worker process, or in this one)."""
 
-    def __init__(self, count: int, action_repeat: int, background: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        count: int,
+        action_repeat: int,
+        background: np.ndarray | None,
+        procedural: float = 0.0,
+    ) -> None:
         car_class = _car_racing_class()
         self.envs = [car_class(verbose=False) for _ in range(count)]
         self.action_repeat = action_repeat
         self.background = background
+        self.procedural = float(procedural)
+        self.backgrounds: list[np.ndarray | None] = [background] * count
         self.screens = np.zeros((count, SCREEN, SCREEN, 3), dtype=np.uint8)
 
     def _teacher(self) -> np.ndarray:
@@ -287,7 +348,11 @@ class _Shard:
         env.draw = True
         screen, _ = env.reset(seed=int(seed))
         env._teacher_track = np.asarray(env.track, dtype=np.float64)
-        self.screens[k] = apply_background(screen, self.background)
+        if self.procedural:
+            rng = np.random.default_rng([int(seed), PROCEDURAL_SALT])
+            use = rng.random() < self.procedural
+            self.backgrounds[k] = procedural_background(rng) if use else None
+        self.screens[k] = apply_background(screen, self.backgrounds[k])
 
     def reset(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for k, seed in enumerate(seeds):
@@ -318,7 +383,7 @@ class _Shard:
             if screen is None:
                 env.draw = True
                 screen = env._render("state_pixels")
-            self.screens[k] = apply_background(screen, self.background)
+            self.screens[k] = apply_background(screen, self.backgrounds[k])
         final = self.screens.copy()
         for k in np.flatnonzero((restart >= 0) & active & (terminated | truncating)):
             self._reset_one(k, int(restart[k]))
@@ -329,10 +394,12 @@ class _Shard:
             env.close()
 
 
-def _serve(conn: Any, count: int, action_repeat: int, background: np.ndarray | None) -> None:
+def _serve(
+    conn: Any, count: int, action_repeat: int, background: np.ndarray | None, procedural: float
+) -> None:
     """A worker process: a :class:`_Shard` answering ``(method, args)`` on ``conn``."""
     try:
-        shard = _Shard(count, action_repeat, background)
+        shard = _Shard(count, action_repeat, background, procedural)
         conn.send(("ok", None))
     except Exception as exc:  # reported to the parent as one line
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -386,14 +453,16 @@ class CarRacingWorld:
         self._conns: list[Any] = []
         procs: list[Any] = []
         if workers == 0:
-            self._local = _Shard(config.num_envs, config.action_repeat, image)
+            self._local = _Shard(config.num_envs, config.action_repeat, image, config.procedural)
         else:
             context = mp.get_context("fork")
             for w in range(workers):
                 parent, child = context.Pipe()
                 count = int(self._bounds[w + 1] - self._bounds[w])
                 proc = context.Process(
-                    target=_serve, args=(child, count, config.action_repeat, image), daemon=True
+                    target=_serve,
+                    args=(child, count, config.action_repeat, image, config.procedural),
+                    daemon=True,
                 )
                 proc.start()
                 child.close()

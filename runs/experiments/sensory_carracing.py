@@ -194,6 +194,15 @@ class Config:
     """``grid``: channels of the two convolutions that read the latent grid."""
     grid_head_hidden: int = 64
     """``grid``: hidden units of the action head."""
+    train_backgrounds: Literal["grass", "procedural"] = "grass"
+    """AttentionNeuron: ``grass`` (CarRacing's green, as in the paper) or ``procedural``
+    (domain randomisation, NOT in the paper: on ``--procedural-share`` of the training
+    episodes the grass is replaced by a random NumPy texture --
+    :func:`~colonylab.envs.classic.carracing.procedural_background`: solid colours,
+    colour blobs, stripes, checkerboards; never a photograph -- and the validation
+    scores the mean of its grass tracks and the same tracks on procedural textures)."""
+    procedural_share: float = 0.75
+    """``--train-backgrounds procedural``: share of training episodes off the grass."""
     init: str | None = None
     """AttentionNeuron: start from the weights of this ``sensory-carracing`` AttentionNeuron
     checkpoint (its spec must be the one these flags make) instead of fresh ones."""
@@ -257,6 +266,11 @@ class Config:
         if len(self.grid_conv) != 2 or min(self.grid_conv) < 1:
             raise ValueError(f"--grid-conv must be two channel counts >= 1, got {self.grid_conv}")
         check_float("--teacher-noise", self.teacher_noise, 0.0)
+        if self.train_backgrounds not in ("grass", "procedural"):
+            raise ValueError(
+                f"--train-backgrounds must be grass or procedural, got {self.train_backgrounds!r}"
+            )
+        check_float("--procedural-share", self.procedural_share, 0.0, 1.0)
         check_optional_int("--checkpoint-every", self.checkpoint_every, 1)
         for name in ("bc_lr", "cnn_lr"):
             check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
@@ -375,18 +389,35 @@ def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dic
     frames = cfg.attention_frames if attention else cfg.train_frames
     replay = cfg.attention_replay if attention else cfg.bc_replay
     noise = cfg.teacher_noise if attention else 0.0
-    factory = CarRacingWorld.factory(**world_config(cfg, max_episode_steps=frames))
+    procedural = attention and cfg.train_backgrounds == "procedural"
+    share = cfg.procedural_share if procedural else 0.0
+    factory = CarRacingWorld.factory(
+        **world_config(cfg, max_episode_steps=frames, procedural=share)
+    )
     validate = None
     if attention and cfg.validate_episodes:
-        check = CarRacingWorld.factory(**world_config(cfg, max_episode_steps=cfg.eval_frames))
+        # grass; with --train-backgrounds procedural also the same tracks off the grass
+        checks = [
+            CarRacingWorld.factory(
+                **world_config(cfg, max_episode_steps=cfg.eval_frames, procedural=p)
+            )
+            for p in ((0.0, 1.0) if procedural else (0.0,))
+        ]
 
         def validate(policy: torch.nn.Module) -> float:
-            return mean_return(
-                policy,
-                check,
-                episodes=cfg.validate_episodes,
-                max_steps=decisions(cfg, cfg.eval_frames),
-                seed=VALIDATION_SEED + cfg.seed,
+            return float(
+                np.mean(
+                    [
+                        mean_return(
+                            policy,
+                            check,
+                            episodes=cfg.validate_episodes,
+                            max_steps=decisions(cfg, cfg.eval_frames),
+                            seed=VALIDATION_SEED + cfg.seed,
+                        )
+                        for check in checks
+                    ]
+                )
             )
 
     def make_world(num_envs: int, iteration: int) -> CarRacingWorld:
@@ -424,8 +455,14 @@ def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dic
     )
     info = {
         "trained_by": f"behaviour cloning (DAgger, {iterations} iterations of {envs} "
-        f"episodes of {frames} frames, teacher noise {noise}, unshuffled green screen) from "
-        "the scripted driver" + (f", starting from {cfg.init}" if attention and cfg.init else ""),
+        f"episodes of {frames} frames, teacher noise {noise}, unshuffled "
+        + (
+            f"screen, grass replaced by procedural textures on {share:.0%} of the episodes) from "
+            if procedural
+            else "green screen) from "
+        )
+        + "the scripted driver"
+        + (f", starting from {cfg.init}" if attention and cfg.init else ""),
         "validation": result.validation,
         "seconds": result.seconds,
         "env_steps": result.env_steps,
@@ -463,8 +500,14 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
 
 
 def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
-    """Both students: from the directory ``checkpoint`` (or the shipped ones), or one file."""
-    files = model_files(checkpoint, SHIPPED, {k: checkpoint_name(k) for k in LABELS})
+    """Both students: from the directory ``checkpoint`` (or the shipped ones), or one file
+    (``sensory_carracing_<attention|cnn>*.pt``, e.g. ``sensory_carracing_attention_plain.pt``)."""
+    path = Path(checkpoint) if checkpoint else None
+    kinds = [k for k in LABELS if path and path.name.startswith(f"sensory_carracing_{k}")]
+    if path is not None and path.is_file() and path.suffix == ".pt" and kinds:
+        files = {kinds[0]: path}
+    else:
+        files = model_files(checkpoint, SHIPPED, {k: checkpoint_name(k) for k in LABELS})
     return {LABELS[k]: load_model(path, EXPERIMENT, build)[0] for k, path in files.items()}
 
 

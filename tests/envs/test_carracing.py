@@ -13,6 +13,7 @@ from colonylab.envs.classic.carracing import (
     CarRacingWorld,
     apply_background,
     grass_mask,
+    procedural_background,
 )
 
 pytestmark = pytest.mark.filterwarnings(
@@ -33,6 +34,20 @@ def test_config_rejects_bad_values() -> None:
         CarRacingConfig(patch=5)
     with pytest.raises(ValueError, match="background 'mars'"):
         CarRacingConfig(background="mars")
+    with pytest.raises(ValueError, match="procedural must be a probability"):
+        CarRacingConfig(procedural=1.5)
+    with pytest.raises(ValueError, match="background=None"):
+        CarRacingConfig(procedural=0.5, background="coffee")
+
+
+def test_procedural_backgrounds_are_seeded_and_varied() -> None:
+    images = [procedural_background(np.random.default_rng(s)) for s in range(12)]
+    for image in images:
+        assert image.shape == (96, 96, 3) and image.dtype == np.uint8
+    again = procedural_background(np.random.default_rng(3))
+    assert np.array_equal(images[3], again)
+    means = np.array([image.reshape(-1, 3).mean(axis=0) for image in images])
+    assert means.std(axis=0).min() > 10  # random colours, not one texture
 
 
 def test_grass_mask_and_background_swap() -> None:
@@ -132,3 +147,16 @@ def test_fast_road_drawing_matches_gymnasiums_carracing() -> None:
         assert diff.max() <= 5 and (diff > 0).mean() < 0.01
     ours.close()
     theirs.close()
+
+
+@box2d
+def test_procedural_world_replaces_grass_per_track() -> None:
+    plain, _ = _run(0, steps=1)
+    swapped, _ = _run(0, steps=1, procedural=1.0)
+    assert not torch.equal(plain[0], swapped[0])
+    assert torch.equal(plain[0][:, -12:], swapped[0][:, -12:])  # the dashboard
+    again, _ = _run(2, steps=1, procedural=1.0)  # workers: the same textures
+    for a, b in zip(swapped, again, strict=True):
+        assert torch.equal(a, b)
+    never, _ = _run(0, steps=1, procedural=0.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain, never, strict=True))

@@ -78,6 +78,10 @@ def test_config_rejects_bad_values() -> None:
         sc.Config(teacher_noise=-1.0)
     with pytest.raises(ValueError, match="--attention must be"):
         sc.Config(attention="mlp")
+    with pytest.raises(ValueError, match="--train-backgrounds must be"):
+        sc.Config(train_backgrounds="photos")
+    with pytest.raises(ValueError, match="procedural-share"):
+        sc.Config(procedural_share=1.5)
 
 
 @torch.no_grad()
