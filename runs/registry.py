@@ -228,7 +228,7 @@ EXPERIMENTS: dict[str, RunSpec] = {
         RunSpec(
             "smp-walkers",
             "experiments.smp_walkers",
-            "one modular policy (SMP, no messages, transformer) for 10 walkers, ARS, TD3 or PGPE; held-out zero-shot",
+            "one modular policy (SMP, no-message, transformer), 10 walkers, ARS/TD3/PGPE; held-out zero-shot",
             evaluable=True,
         ),
         RunSpec(
@@ -330,6 +330,8 @@ AGENTS: dict[str, str] = {
     "linear": "normalised linear / one-layer tanh policy: the Ant teacher (agents/mlp.py)",
     "backprop": "one-hidden-layer backprop net of Jacobs et al. 1991 (agents/mlp.py)",
     "attention": "AttentionNeuron: shared sensory neurons + fixed-query attention, permutation-invariant (agents/sensory.py)",
+    "attention-grid": "AttentionNeuron onto a fixed 2-D latent grid + small CNN: Tang & Ha's vision layer (agents/sensory.py)",
+    "attention-memory": "feed-forward AttentionNeuron + GRU memory, permutation-invariant (agents/attention_memory.py)",
     "nca": "neural cellular automaton: Sobel/learned perception, 1x1 update (agents/nca.py)",
     "grid": "shared grid actor-critic over [N, V, V, C] views: ids, mean field, messages (agents/grid_policy.py)",
     "smp": "Shared Modular Policy: one limb net, bottom-up + top-down messages on any tree (agents/modular.py)",
