@@ -53,6 +53,7 @@ __all__ = [
     "apply_background",
     "background_image",
     "procedural_background",
+    "PROCEDURAL_STYLES",
     "grass_mask",
     "scripted_action",
 ]
@@ -84,6 +85,8 @@ class CarRacingConfig:
     """Probability that an episode's grass is replaced by a random procedural texture
     (:func:`procedural_background`, drawn from the track's seed; never a photograph) --
     domain randomisation for training (0: never; ``background`` must then be ``None``)."""
+    procedural_style: str = "basic"
+    """Textures of ``procedural``: one of :data:`PROCEDURAL_STYLES`."""
     workers: int = 2
     """Worker processes stepping the cars (0: all in this process)."""
     autoreset: bool = False
@@ -113,6 +116,10 @@ class CarRacingConfig:
             )
         if not 0.0 <= float(self.procedural) <= 1.0:
             raise ValueError(f"procedural must be a probability in [0, 1], got {self.procedural!r}")
+        if self.procedural_style not in PROCEDURAL_STYLES:
+            raise ValueError(
+                f"procedural_style {self.procedural_style!r} is not one of {PROCEDURAL_STYLES}"
+            )
         if self.procedural and self.background is not None:
             raise ValueError("procedural backgrounds replace the grass: give background=None")
         if self.background is not None and self.background not in BACKGROUNDS:
@@ -188,10 +195,52 @@ def _smooth_noise(rng: np.random.Generator, cells: int) -> np.ndarray:
     return rows[:, i] * (1 - f)[None, :] + rows[:, i + 1] * f[None, :]
 
 
-def procedural_background(rng: np.random.Generator) -> np.ndarray:
+def _collage(rng: np.random.Generator) -> np.ndarray:
+    """``float[96, 96, 3]``: a blob texture under 3-30 random rectangles and discs of
+    random sizes, colours often greyish (like the road), with sharp edges."""
+    image = procedural_background(rng).astype(np.float64)
+    y, x = np.mgrid[0:SCREEN, 0:SCREEN].astype(np.float64)
+    for _ in range(int(rng.integers(3, 31))):
+        grey = rng.random() < 0.4
+        colour = np.full(3, rng.uniform(0, 255)) if grey else rng.uniform(0, 255, size=3)
+        cy, cx = rng.uniform(0, SCREEN, size=2)
+        size = float(rng.uniform(3.0, 40.0))
+        if rng.random() < 0.5:
+            shape = (np.abs(y - cy) < size / 2) & (np.abs(x - cx) < size * rng.uniform(0.2, 2.0))
+        else:
+            shape = (y - cy) ** 2 + (x - cx) ** 2 < (size / 2) ** 2
+        image[shape] = colour
+    return image
+
+
+PROCEDURAL_STYLES = ("basic", "rich")
+"""``basic``: solid, blobs, stripes, checkerboard; ``rich`` adds greyish colours,
+multi-scale noise and collages of shapes (:func:`procedural_background`)."""
+
+
+def procedural_background(rng: np.random.Generator, style: str = "basic") -> np.ndarray:
     """``uint8[96, 96, 3]``: a random texture made by NumPy (no photograph): a solid
     colour, smoothed colour noise at a random scale (blobs), stripes at a random angle
-    and period, or a checkerboard; random colours, plus a little pixel noise."""
+    and period, or a checkerboard; random colours, plus a little pixel noise. ``rich``
+    also draws half of its textures as multi-scale (fractal) noise in a random 2-colour
+    ramp, or collages of rectangles and discs (often grey) over a ``basic`` texture."""
+    if style not in PROCEDURAL_STYLES:
+        raise ValueError(f"procedural style {style!r} is not one of {PROCEDURAL_STYLES}")
+    if style == "rich" and rng.random() < 0.5:
+        if rng.random() < 0.5:
+            image = _collage(rng)
+        else:
+            level = sum(
+                _smooth_noise(rng, cells) * 0.6**octave
+                for octave, cells in enumerate((2, 4, 8, 16, 32))
+            )
+            level = (level - level.min()) / max(float(np.ptp(level)), 1e-9)
+            ends = rng.uniform(0, 255, size=(2, 3))
+            if rng.random() < 0.4:
+                ends = np.repeat(ends[:, :1], 3, axis=1) + rng.normal(0, 15, size=(2, 3))
+            image = ends[0] + level[..., None] * (ends[1] - ends[0])
+        image += rng.normal(0.0, float(rng.uniform(0.0, 12.0)), size=image.shape)
+        return np.clip(np.rint(image), 0, 255).astype(np.uint8)
     kind = rng.integers(4)
     colours = rng.integers(0, 256, size=(4, 3)).astype(np.float64)
     if kind == 0:  # solid
@@ -331,12 +380,14 @@ class _Shard:
         action_repeat: int,
         background: np.ndarray | None,
         procedural: float = 0.0,
+        style: str = "basic",
     ) -> None:
         car_class = _car_racing_class()
         self.envs = [car_class(verbose=False) for _ in range(count)]
         self.action_repeat = action_repeat
         self.background = background
         self.procedural = float(procedural)
+        self.style = style
         self.backgrounds: list[np.ndarray | None] = [background] * count
         self.screens = np.zeros((count, SCREEN, SCREEN, 3), dtype=np.uint8)
 
@@ -351,7 +402,7 @@ class _Shard:
         if self.procedural:
             rng = np.random.default_rng([int(seed), PROCEDURAL_SALT])
             use = rng.random() < self.procedural
-            self.backgrounds[k] = procedural_background(rng) if use else None
+            self.backgrounds[k] = procedural_background(rng, self.style) if use else None
         self.screens[k] = apply_background(screen, self.backgrounds[k])
 
     def reset(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -395,11 +446,16 @@ class _Shard:
 
 
 def _serve(
-    conn: Any, count: int, action_repeat: int, background: np.ndarray | None, procedural: float
+    conn: Any,
+    count: int,
+    action_repeat: int,
+    background: np.ndarray | None,
+    procedural: float,
+    style: str,
 ) -> None:
     """A worker process: a :class:`_Shard` answering ``(method, args)`` on ``conn``."""
     try:
-        shard = _Shard(count, action_repeat, background, procedural)
+        shard = _Shard(count, action_repeat, background, procedural, style)
         conn.send(("ok", None))
     except Exception as exc:  # reported to the parent as one line
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -453,7 +509,13 @@ class CarRacingWorld:
         self._conns: list[Any] = []
         procs: list[Any] = []
         if workers == 0:
-            self._local = _Shard(config.num_envs, config.action_repeat, image, config.procedural)
+            self._local = _Shard(
+                config.num_envs,
+                config.action_repeat,
+                image,
+                config.procedural,
+                config.procedural_style,
+            )
         else:
             context = mp.get_context("fork")
             for w in range(workers):
@@ -461,7 +523,14 @@ class CarRacingWorld:
                 count = int(self._bounds[w + 1] - self._bounds[w])
                 proc = context.Process(
                     target=_serve,
-                    args=(child, count, config.action_repeat, image, config.procedural),
+                    args=(
+                        child,
+                        count,
+                        config.action_repeat,
+                        image,
+                        config.procedural,
+                        config.procedural_style,
+                    ),
                     daemon=True,
                 )
                 proc.start()

@@ -203,6 +203,10 @@ class Config:
     scores the mean of its grass tracks and the same tracks on procedural textures)."""
     procedural_share: float = 0.75
     """``--train-backgrounds procedural``: share of training episodes off the grass."""
+    procedural_style: Literal["basic", "rich"] = "basic"
+    """``--train-backgrounds procedural``: its textures (``basic``: solid, blobs, stripes,
+    checkerboards; ``rich`` adds greyish colours, multi-scale noise and collages of
+    shapes: :func:`~colonylab.envs.classic.carracing.procedural_background`)."""
     init: str | None = None
     """AttentionNeuron: start from the weights of this ``sensory-carracing`` AttentionNeuron
     checkpoint (its spec must be the one these flags make) instead of fresh ones."""
@@ -392,14 +396,21 @@ def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dic
     procedural = attention and cfg.train_backgrounds == "procedural"
     share = cfg.procedural_share if procedural else 0.0
     factory = CarRacingWorld.factory(
-        **world_config(cfg, max_episode_steps=frames, procedural=share)
+        **world_config(
+            cfg, max_episode_steps=frames, procedural=share, procedural_style=cfg.procedural_style
+        )
     )
     validate = None
     if attention and cfg.validate_episodes:
         # grass; with --train-backgrounds procedural also the same tracks off the grass
         checks = [
             CarRacingWorld.factory(
-                **world_config(cfg, max_episode_steps=cfg.eval_frames, procedural=p)
+                **world_config(
+                    cfg,
+                    max_episode_steps=cfg.eval_frames,
+                    procedural=p,
+                    procedural_style=cfg.procedural_style,
+                )
             )
             for p in ((0.0, 1.0) if procedural else (0.0,))
         ]

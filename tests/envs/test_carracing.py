@@ -48,6 +48,13 @@ def test_procedural_backgrounds_are_seeded_and_varied() -> None:
     assert np.array_equal(images[3], again)
     means = np.array([image.reshape(-1, 3).mean(axis=0) for image in images])
     assert means.std(axis=0).min() > 10  # random colours, not one texture
+    rich = [procedural_background(np.random.default_rng(s), "rich") for s in range(8)]
+    assert np.array_equal(rich[5], procedural_background(np.random.default_rng(5), "rich"))
+    assert all(image.shape == (96, 96, 3) and image.dtype == np.uint8 for image in rich)
+    with pytest.raises(ValueError, match="procedural style 'photo'"):
+        procedural_background(np.random.default_rng(0), "photo")
+    with pytest.raises(ValueError, match="procedural_style 'photo'"):
+        CarRacingConfig(procedural=1.0, procedural_style="photo")
 
 
 def test_grass_mask_and_background_swap() -> None:
@@ -156,6 +163,8 @@ def test_procedural_world_replaces_grass_per_track() -> None:
     assert not torch.equal(plain[0], swapped[0])
     assert torch.equal(plain[0][:, -12:], swapped[0][:, -12:])  # the dashboard
     again, _ = _run(2, steps=1, procedural=1.0)  # workers: the same textures
+    rich, _ = _run(2, steps=1, procedural=1.0, procedural_style="rich")
+    assert not torch.equal(rich[0], swapped[0])
     for a, b in zip(swapped, again, strict=True):
         assert torch.equal(a, b)
     never, _ = _run(0, steps=1, procedural=0.0)
