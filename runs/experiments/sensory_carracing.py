@@ -77,7 +77,19 @@ ignore what is not green. Tried and not shipped: the paper's raw-patch values wi
 linear keys (``--value-dim 0 --key-hidden 0``; 8 iterations, 12 min): 346.6
 unshuffled, 353.2 shuffled (85% of the teacher), but -34.4 / -34.4 / -31.3 on the
 new backgrounds, although offline its actions moved far less on them (mean square
-0.02-0.18 per output).
+0.02-0.18 per output). Tried and not shipped (session 25): domain randomisation, which
+the paper does not do -- ``--train-backgrounds procedural`` replaces the grass on most
+cloning episodes by random NumPy textures (never a photograph, never the test images)
+and keeps the iteration best on the mean of grass and procedural validation tracks.
+Fine-tuned from the shipped agent in stages (``--init``; 6 iterations of 16 cars x 500
+frames, ``basic`` textures, seed 2; 10 of 24 x 600, seed 3; 8 with ``--procedural-style
+rich --procedural-share 0.8``, seed 4): after stage 2 432.5 unshuffled, 427.5 shuffled,
+backgrounds -28.2 / -44.3 / -23.9; after stage 3 401.4 / 392.8 (95% of the teacher),
+backgrounds -12.0 / 4.2 / -27.7 (goal: 70% of its unshuffled score, 281, on each: far
+from met); a stage 4 (8 more, ``--procedural-share 0.9``, seed 5) fell back: 385.0 /
+374.5, backgrounds -15.4 / -34.4 / -33.8. The cloning loss stays at 0.14-0.17 (0.014 on
+grass alone): in 30 minutes the small layer did not learn to drive on the textures it
+was trained on either (procedural validation 89.0 after stage 2, grass 417.8).
 
     colony train sensory-carracing           # both students, 2 worker processes
     colony eval sensory-carracing --json eval.json
