@@ -28,11 +28,13 @@ from colonylab.envs.grid.presets import CYCLE_PRESET
 class UnknownNameError(KeyError):
     """An unknown world, experiment or benchmark name; the message lists the known ones."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]):
-        known = sorted(known)
+    def __init__(self, kind: str, name: str, known: Iterable[str], plural: str | None = None):
+        known = sorted(set(known))
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        self.message = f"unknown {kind} {name!r}; known {kind}s: {', '.join(known)}.{hint}"
+        self.message = (
+            f"unknown {kind} {name!r}; known {plural or kind + 's'}: {', '.join(known)}.{hint}"
+        )
         super().__init__(self.message)
 
     def __str__(self) -> str:

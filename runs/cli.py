@@ -487,7 +487,7 @@ def cmd_watch(ns: argparse.Namespace, rest: list[str]) -> int:
         world = module.watch(cfg, ns.checkpoint)
     else:
         known = list(world_registry.WORLDS) + list(registry.EXPERIMENTS)
-        raise UnknownNameError("world or experiment", ns.target, known)
+        raise UnknownNameError("world or experiment", ns.target, known, "worlds and experiments")
     if not display_available():
         path = Path(ns.record or f"runs/out/watch/{ns.target}-{time.strftime('%Y%m%d-%H%M%S')}.gif")
         console.print(

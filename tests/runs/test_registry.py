@@ -76,3 +76,15 @@ def test_colony_list_names_every_buildable_agent():
     from colonylab.agents import BUILDERS
 
     assert set(registry.AGENTS) == set(BUILDERS)
+
+
+def test_unknown_name_lists_each_known_name_once():
+    from colonylab.envs.registry import UnknownNameError
+
+    err = UnknownNameError("world or experiment", "flok", ["flock", "life", "flock"],
+                           "worlds and experiments")  # fmt: skip
+    assert str(err) == (
+        "unknown world or experiment 'flok'; known worlds and experiments: flock, life. "
+        "Did you mean 'flock'?"
+    )
+    assert "known verbs: " in str(UnknownNameError("verb", "x", ["eval"]))
