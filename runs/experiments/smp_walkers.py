@@ -220,6 +220,16 @@ class Config:
     init: str | None = None
     """ars / pgpe: start from this smp-walkers checkpoint's weights (and, with ARS, its
     running observation statistics); the agent options must match it."""
+    alive_bonus: float = 1.0
+    """TRAINING reward per step alive, in place of the world's healthy reward of 1
+    (shaping, as the ARS paper's Walker / Hopper / Humanoid runs subtract the survival
+    bonus; 0: forward velocity - control cost only). Validation, the kept best and
+    ``colony eval`` always score the world's real reward (1 per step alive)."""
+    select: str = "return"
+    """ars / pgpe: which validated solution is kept: ``return`` (the highest mean real
+    return over the bodies) or ``walk`` (the most bodies walking -- real return >=
+    standing still's + 100 and >= 1 m forward in the episode -- ties to the higher mean
+    return)."""
     td3: TD3Options = field(default_factory=TD3Options)
     """TD3 options."""
     threads: int = 2
@@ -254,8 +264,15 @@ class Config:
              "eval_steps": 1, "eval_seed": 0, "seed": 0, "switch_every": 0, "env_steps": 0},
         )  # fmt: skip
         check_optional_int("--torch-threads", self.torch_threads, 1)
+        check_float("--alive-bonus", self.alive_bonus, 0.0)
+        check_choice("--select", self.select, ("return", "walk"))
         if self.pop_size % 2:
             raise ValueError(f"--pop-size must be even (antithetic pairs), got {self.pop_size}")
+        if self.select != "return" and self.trainer == "td3":
+            raise ValueError(
+                f"--select {self.select!r} picks among ars / pgpe validations; TD3 keeps the "
+                "best mean return (use --select return)"
+            )
         if self.init is not None and self.trainer == "td3":
             raise ValueError(
                 f"--init {self.init!r} starts --trainer ars or pgpe runs; got --trainer td3"
@@ -307,14 +324,17 @@ class Rollouts:
     """Play ``P`` policies (flat weights) on ``bodies``, one episode each, in one world.
 
     Robot ``p * B + b`` is candidate ``p`` on body ``b``; every candidate gets the same
-    starts (seeds ``episode_seeds(seed, ...)`` per body).
+    starts (seeds ``episode_seeds(seed, ...)`` per body). Training fitness
+    (:meth:`__call__`) pays ``alive_bonus`` per step alive; :meth:`returns` is the
+    world's real reward unless asked for the training one.
     """
 
     def __init__(self, policy: torch.nn.Module, bodies: tuple[str, ...], max_steps: int,
                  threads: int, norm: RunningNorm | None = None,
-                 body_ranks: bool = False) -> None:  # fmt: skip
+                 body_ranks: bool = False, alive_bonus: float = 1.0) -> None:  # fmt: skip
         self.policy, self.bodies = policy, bodies
         self.body_ranks = body_ranks
+        self.alive_bonus = check_float("alive_bonus", alive_bonus, 0.0)
         self.max_steps, self.threads = max_steps, threads
         self.norm = norm
         """With a policy behind :class:`NormalizedModular`: the running statistics every
@@ -322,25 +342,32 @@ class Rollouts:
         self.last_env_steps = 0
         self.last_distance = np.zeros((0, len(bodies)))
         """``float64[P, B]`` torso x travel of the last :meth:`returns` (m)."""
-        self._worlds: dict[int, ModularWorld] = {}
+        self.last_length = np.zeros((0, len(bodies)))
+        """``float64[P, B]`` steps each robot lasted in the last :meth:`returns`."""
+        self._worlds: dict[tuple[int, float], ModularWorld] = {}
 
-    def world(self, robots: int) -> ModularWorld:
-        if robots not in self._worlds:
-            self._worlds[robots] = ModularWorld(
+    def world(self, robots: int, healthy_reward: float = 1.0) -> ModularWorld:
+        key = (robots, float(healthy_reward))
+        if key not in self._worlds:
+            self._worlds[key] = ModularWorld(
                 ModularConfig(
                     num_envs=robots, bodies=self.bodies, autoreset=False,
                     max_episode_steps=self.max_steps, threads=self.threads,
                     validate_actions=False, limb_types=True, render_envs=1,
+                    healthy_reward=healthy_reward,
                 )
             )  # fmt: skip
-        return self._worlds[robots]
+        return self._worlds[key]
 
     @torch.no_grad()
-    def returns(self, params: torch.Tensor, seed: int, update_norm: bool = False) -> np.ndarray:
-        """``float64[P, B]`` returns of the ``(P, D)`` candidates (``update_norm``: merge
-        the visited limb states into :attr:`norm` and hand the policy the new stats)."""
+    def returns(self, params: torch.Tensor, seed: int, update_norm: bool = False,
+                training: bool = False) -> np.ndarray:  # fmt: skip
+        """``float64[P, B]`` returns of the ``(P, D)`` candidates: the world's real reward,
+        or (``training``) the training reward with ``alive_bonus`` per step alive
+        (``update_norm``: merge the visited limb states into :attr:`norm` and hand the
+        policy the new stats)."""
         P, B = params.shape[0], len(self.bodies)
-        world = self.world(P * B)
+        world = self.world(P * B, self.alive_bonus if training else 1.0)
         starts = episode_seeds(seed, np.array([0]), B)[0]
         obs = world.reset(seed=np.tile(starts, P).astype(np.int64))
         x0 = world.x.copy()
@@ -373,14 +400,30 @@ class Rollouts:
             obs = result.obs
         self.last_env_steps = steps
         self.last_distance = (world.x - x0).reshape(P, B)
+        self.last_length = world.elapsed.astype(np.float64).reshape(P, B)
         if update_norm:
             self.policy.set_stats(self.norm.mean, self.norm.std)
         return total.reshape(P, B)
 
+    @torch.no_grad()
+    def standing(self, seed: int) -> np.ndarray:
+        """``float64[B]`` real returns of standing still (no torque) from :meth:`returns`'s
+        starts for ``seed``: the reference a walking body must beat."""
+        B = len(self.bodies)
+        world = self.world(B)
+        world.reset(seed=episode_seeds(seed, np.array([0]), B)[0].astype(np.int64))
+        total = np.zeros(B)
+        for _ in range(self.max_steps):
+            if world.done.all():
+                break
+            total += world.step(torch.zeros(B, world.max_limbs)).reward.numpy()
+        return total
+
     def __call__(self, params: torch.Tensor, seed: int) -> torch.Tensor:
         """``(P,)`` fitness: mean return over the bodies, or (``body_ranks``) the mean of
         each body's centred ranks."""
-        returns = torch.as_tensor(self.returns(params, seed, update_norm=True))  # (P, B)
+        returns = self.returns(params, seed, update_norm=True, training=True)
+        returns = torch.as_tensor(returns)  # (P, B)
         if self.body_ranks:
             ranks = [centred_ranks(returns[:, b]) for b in range(returns.shape[1])]
             return torch.stack(ranks, dim=1).mean(dim=1)
@@ -390,15 +433,16 @@ class Rollouts:
 class WalkerTask:
     """The training bodies as one TD3 task (:mod:`~colonylab.collective_ml.trainers.td3`):
     ``copies`` robots per body in one autoresetting batched world, observations padded
-    to :data:`MAX_LIMBS` slots (``{"obs", "parents", "mask"}``)."""
+    to :data:`MAX_LIMBS` slots (``{"obs", "parents", "mask"}``); the training reward
+    pays ``alive_bonus`` per step alive."""
 
     def __init__(self, bodies: tuple[str, ...], copies: int, max_steps: int, threads: int,
-                 seed: int) -> None:  # fmt: skip
+                 seed: int, alive_bonus: float = 1.0) -> None:  # fmt: skip
         self.world = ModularWorld(
             ModularConfig(
                 num_envs=len(bodies) * copies, bodies=bodies, autoreset=True,
                 max_episode_steps=max_steps, threads=threads, validate_actions=False,
-                limb_types=True, render_envs=1, seed=seed,
+                limb_types=True, render_envs=1, seed=seed, healthy_reward=alive_bonus,
             )
         )  # fmt: skip
         self.n_agents = self.world.num_envs
@@ -457,7 +501,7 @@ def train_td3(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     critics = (PaddedQ(OBS_DIM, MAX_LIMBS, hidden), PaddedQ(OBS_DIM, MAX_LIMBS, hidden))
     bodies = train_bodies(cfg)
     copies = o.copies * (10 if cfg.agent == "body-mlp" else 1)
-    task = WalkerTask(bodies, copies, cfg.max_steps, cfg.threads, cfg.seed)
+    task = WalkerTask(bodies, copies, cfg.max_steps, cfg.threads, cfg.seed, cfg.alive_bonus)
     td3 = TD3(
         Actor(policy), critics, task,
         TD3Config(batch_size=o.batch_size, buffer_size=o.buffer_size, start_steps=o.start_steps,
@@ -557,8 +601,10 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
             center_lr=o.center_lr, stdev_lr=o.stdev_lr, seed=cfg.seed, maximize=True,
         )  # fmt: skip
     bodies = train_bodies(cfg)
-    rollouts = Rollouts(policy, bodies, cfg.max_steps, cfg.threads, norm, cfg.body_ranks)
+    rollouts = Rollouts(policy, bodies, cfg.max_steps, cfg.threads, norm, cfg.body_ranks,
+                        cfg.alive_bonus)  # fmt: skip
     validation_seed = int(episode_seeds(cfg.seed, np.array([2]), 1)[0, 0])
+    standing = rollouts.standing(validation_seed)  # (B,) real return of no torque
     state = None
     # the normalisation each validated solution was scored with (the deployed pair)
     stats_at: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -595,20 +641,29 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
         return save_checkpoint(run.checkpoints / "latest.pt", checkpoint(trainer))
 
     def validate(params: torch.Tensor, generation: int) -> tuple[float, dict[str, float]]:
-        per_body = rollouts.returns(params[None], validation_seed)[0]
+        per_body = rollouts.returns(params[None], validation_seed)[0]  # the real reward
         distance = rollouts.last_distance[0]
+        length = rollouts.last_length[0]
         if norm is not None:
             stats_at[generation] = (policy.obs_mean.clone(), policy.obs_std.clone())
+        walking = walks(per_body, distance, standing)
         console.print(
-            "  validation "
+            f"  validation {per_body.mean():.1f}, walking {int(walking.sum())}/{len(bodies)}: "
             + " ".join(
-                f"{b.replace('walker_', '')}={r:.0f}/{d:.1f}m"
-                for b, r, d in zip(bodies, per_body, distance, strict=True)
+                f"{b.replace('walker_', '')}={r:.0f}/{d:.1f}m/{n:.0f}"
+                for b, r, d, n in zip(bodies, per_body, distance, length, strict=True)
             )
         )
-        return float(per_body.mean()), {
+        score = float(per_body.mean())
+        if cfg.select == "walk":  # whole bodies first; |mean return| / 1e4 < 1 breaks ties
+            score = float(walking.sum()) + score / 1e4
+        return score, {
+            "charts/validation_return": float(per_body.mean()),
+            "charts/validation_distance": float(distance.mean()),
+            "charts/walking_bodies": float(walking.sum()),
             **{f"validation/{b}": float(r) for b, r in zip(bodies, per_body, strict=True)},
             **{f"distance/{b}": float(d) for b, d in zip(bodies, distance, strict=True)},
+            **{f"length/{b}": float(n) for b, n in zip(bodies, length, strict=True)},
         }
 
     def stop(generation: int, record: dict[str, float]) -> bool:
@@ -650,6 +705,18 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
         f"{result.env_steps:,} env steps, {result.seconds:.0f} s\ncheckpoint: {path}"
     )
     return result
+
+
+WALK_MARGIN = 100.0
+"""A walking body's real return beats standing still's by at least this much ..."""
+WALK_DISTANCE = 1.0
+"""... and its torso travels at least this far forward (m) in the episode."""
+
+
+def walks(returns: np.ndarray, distance: np.ndarray, standing: np.ndarray) -> np.ndarray:
+    """``bool[...]``: return >= standing + :data:`WALK_MARGIN` and distance >=
+    :data:`WALK_DISTANCE` (issue 17's "walks forward" margin)."""
+    return (returns >= standing + WALK_MARGIN) & (distance >= WALK_DISTANCE)
 
 
 def _start_from(cfg: Config, policy: torch.nn.Module, norm: RunningNorm | None) -> dict:
@@ -931,3 +998,60 @@ def watch(cfg: Config, checkpoint: str | None = None) -> WalkerWatch:
         bodies = tuple(ckpt["extra"]["bodies"])
     return WalkerWatch(policy, bodies, max_steps=cfg.eval_steps, seed=cfg.seed,
                        switch_every=cfg.switch_every, name=f"{EXPERIMENT} ({path.name})")  # fmt: skip
+
+
+def picture(
+    cfg: Config,
+    path: str | Path = "docs/walkers-smp.png",
+    checkpoint: str | None = None,
+    *,
+    steps: tuple[int, ...] = (60, 240, 900),
+    seed: int = 0,
+) -> Path:
+    """Write the README's figure: the 12 Walker++ bodies (training, then held-out) side by
+    side under ONE policy (the shipped SMP, or ``checkpoint``), one row per step in
+    ``steps``; each panel is captioned with the metres its torso has travelled (the
+    renderer keeps every torso in its slot), fallen robots tinted red.
+
+    Headless: set ``MUJOCO_GL=egl`` (or ``osmesa``) before MuJoCo is imported."""
+    from PIL import Image, ImageDraw
+
+    path_ckpt = checkpoint or str(CHECKPOINTS / "smp-walkers.pt")
+    policy, _ = load_model(checkpoints_to_evaluate(path_ckpt)[0], EXPERIMENT, build_modular)
+    bodies = WATCH_BODIES
+    world = ModularWorld(
+        ModularConfig(num_envs=len(bodies), bodies=bodies, render_envs=len(bodies),
+                      limb_types=True, autoreset=False, max_episode_steps=max(steps) + 1,
+                      threads=0, validate_actions=False)
+    )  # fmt: skip
+    rows: list[tuple[np.ndarray, np.ndarray, int]] = []
+    try:
+        obs = world.reset(seed=seed)
+        x0 = world.x.copy()
+        parents, mask = torch.as_tensor(world.parents), torch.as_tensor(world.limb_mask)
+        with torch.no_grad():
+            for t in range(1, max(steps) + 1):
+                o, pa, m = padded(obs.float(), parents, mask)
+                obs = world.step(policy(o, pa, m)[:, : obs.shape[1]].clamp(-1, 1)).obs
+                if t in steps:
+                    rows.append((world.render_rgb(panel_width=160, panel_height=240),
+                                 world.x - x0, t))  # fmt: skip
+    finally:
+        world.close()
+    height, width = rows[0][0].shape[:2]
+    sheet = Image.new("RGB", (width, height * len(rows)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    held = set(HELD_OUT["walker"])
+    for r, (image, travelled, t) in enumerate(rows):
+        sheet.paste(Image.fromarray(image), (0, r * height))
+        draw.text((4, r * height + height - 14), f"step {t}", fill=(0, 0, 0))
+        for k, name in enumerate(bodies):
+            label = name.replace("walker_", "") + (" (held-out)" if name in held else "")
+            x = k * (width // len(bodies)) + 4
+            if r == 0:
+                draw.text((x, 2), label, fill=(0, 0, 0))
+            draw.text((x, r * height + 14), f"{travelled[k]:+.1f} m", fill=(0, 0, 0))
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out

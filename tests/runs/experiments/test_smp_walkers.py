@@ -5,12 +5,14 @@ rollout plays every candidate on every body with the same starts; bad options.""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+os.environ.setdefault("MUJOCO_GL", "egl")
 pytest.importorskip("mujoco")
 
 from colonylab.agents.modular import NormalizedModular, build_modular  # noqa: E402
@@ -28,8 +30,10 @@ from colonylab.runs.experiments.smp_walkers import (  # noqa: E402
     WalkerWatch,
     _NoTorque,
     evaluate_episodes,
+    picture,
     policy_spec,
     train_bodies,
+    walks,
 )
 from colonylab.runs.experiments.smp_walkers import main as smp_walkers_main  # noqa: E402
 from colonylab.runs.experiments.smp_walkers import watch as smp_walkers_watch  # noqa: E402
@@ -45,6 +49,49 @@ def test_rollouts_give_equal_candidates_equal_returns():
     np.testing.assert_array_equal(returns[0], returns[1])
     assert not np.array_equal(returns[0], returns[2])
     assert 0 < rollouts.last_env_steps <= 3 * 3 * 8
+
+
+def test_alive_bonus_changes_the_training_reward_only():
+    """--alive-bonus b: a training return is the real one less (1 - b) per step alive;
+    validation (``returns`` without ``training``) and ``colony eval`` see the real reward."""
+    cfg = Config(trainer="ars", hidden=8, message=4)
+    policy = build_modular(policy_spec(cfg))
+    flat = flatten_params(policy)
+    params = torch.stack([flat, flat + 0.3])
+    bodies = train_bodies(cfg)[:3]
+    real = Rollouts(policy, bodies, max_steps=30, threads=0)
+    shaped = Rollouts(policy, bodies, max_steps=30, threads=0, alive_bonus=0.25)
+    r_real = real.returns(params, seed=5)
+    np.testing.assert_array_equal(shaped.returns(params, seed=5), r_real)
+    np.testing.assert_array_equal(real.returns(params, seed=5, training=True), r_real)
+    r_train = shaped.returns(params, seed=5, training=True)
+    assert (shaped.last_length > 0).all()
+    np.testing.assert_allclose(r_real - r_train, 0.75 * shaped.last_length, rtol=1e-5)
+    # the fitness ARS sees is the shaped one
+    np.testing.assert_allclose(shaped(params, seed=5).numpy(), r_train.mean(1), rtol=1e-6)
+    # TD3's task pays the bonus too; colony eval does not read it
+    task = WalkerTask(bodies[:1], copies=1, max_steps=3, threads=0, seed=0, alive_bonus=0.0)
+    task.reset(seed=1)
+    _, reward, *_ = task.step(torch.zeros(1, 7))
+    assert abs(float(reward[0])) < 0.5  # forward velocity of a still robot, no +1
+    evals = [evaluate_episodes(_NoTorque(), list(bodies), Config(alive_bonus=a, eval_episodes=1,
+                                                                 eval_steps=20, threads=0))
+             for a in (0.0, 1.0)]  # fmt: skip
+    for b in bodies:
+        np.testing.assert_array_equal(evals[0][b]["return"], evals[1][b]["return"])
+        assert evals[0][b]["return"][0] > 0.5 * evals[0][b]["length"][0]  # +1 per step
+
+
+def test_standing_reference_and_the_walk_margin():
+    cfg = Config(trainer="ars", hidden=8, message=4)
+    policy = build_modular(policy_spec(cfg))
+    rollouts = Rollouts(policy, train_bodies(cfg)[:2], max_steps=20, threads=0, alive_bonus=0)
+    still = rollouts.standing(seed=4)
+    assert still.shape == (2,) and (still > 10).all()  # real reward: +1 per step up
+    standing = np.array([100.0, 100.0, 100.0, 100.0])
+    returns = np.array([250.0, 199.0, 250.0, 300.0])
+    distance = np.array([1.5, 3.0, 0.9, 1.0])
+    assert walks(returns, distance, standing).tolist() == [True, False, False, True]
 
 
 @pytest.mark.parametrize("trainer", ["td3", "pgpe", "ars"])
@@ -154,6 +201,21 @@ def test_bad_options_are_refused():
         Config(agent="body-mlp", body="walker_9_main")
     with pytest.raises(ValueError, match="--init"):
         Config(trainer="td3", init="runs/checkpoints/smp-walkers.pt")
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="--alive-bonus"):
+            Config(trainer="ars", alive_bonus=bad)
+    with pytest.raises(ValueError, match="--select"):
+        Config(trainer="ars", select="distance")
+    with pytest.raises(ValueError, match="--select"):
+        Config(trainer="td3", select="walk")
+
+
+def test_bad_alive_bonus_is_one_error_line(capsys):
+    argv = ["train", "smp-walkers", "--trainer", "ars", "--alive-bonus", "-1"]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("error:"), err
+    assert "--alive-bonus" in err and "-1" in err
 
 
 SHIPPED = CHECKPOINTS / "smp-walkers.pt"
@@ -205,3 +267,16 @@ def test_every_shipped_checkpoint_records_a_command_that_parses():
             assert cfg.env_steps == share, path.name
             one_generation = 2 * cfg.ars.directions * cfg.max_steps * len(train_bodies(cfg))
             assert 0 <= ckpt["trainer"]["env_steps"] - share <= one_generation, path.name
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped smp-walkers checkpoint")
+def test_picture_rows_of_the_twelve_bodies(tmp_path):
+    try:
+        path = picture(Config(), tmp_path / "walkers.png", steps=(2, 4))
+    except RuntimeError as exc:  # no rendering context here
+        pytest.skip(str(exc))
+    from PIL import Image
+
+    image = np.asarray(Image.open(path))
+    assert image.shape == (2 * 240, 12 * 160, 3)
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10
