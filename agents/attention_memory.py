@@ -20,6 +20,14 @@ actions, ``F`` = ``head_hidden``, ``H`` = ``memory_dim``)::
     acc     (B, K)    = clamp(acc + onehot(previous action) @ W_acc, -1, 1)
     memory  (B, H)    = GRU([feat, onehot(previous action), acc], memory)
     logits  (B, A)    = base + readout([feat, memory, acc])  # readout's last layer starts at 0
+    aux     (B, X)    = aux_head([memory, acc])              # aux_dim > 0 only
+
+``memory_input="latent"`` feeds the GRU the whole flattened latent (``M * D`` values)
+instead of the head's ``F`` features (which a head trained without memory may have
+reduced to what a memoryless policy needs). ``aux_dim`` > 0 adds a linear head on the
+memory and the accumulators that training fits to privileged quantities of the true
+state (auxiliary targets: what the memory should carry, e.g. where the agent's paddle
+and the ball are); it never feeds the logits, so a deployed agent ignores it.
 
 The optional accumulator (``integrator_dim`` > 0) is a learned, clamped sum of the
 agent's own actions -- an efference copy: a paddle that moves only by the agent's
@@ -72,6 +80,9 @@ class AttentionMemoryPolicy(nn.Module):
         memory_dim: ``H``, width of the GRU state.
         readout_hidden: hidden width of the readout from ``[feat, memory, acc]``.
         integrator_dim: ``K``, clamped accumulators of the agent's own actions (0: none).
+        aux_dim: ``X``, outputs of the auxiliary head on ``[memory, acc]`` (0: none).
+        memory_input: what the GRU reads besides the action and the accumulators:
+            ``"feat"`` (the head's hidden layer) or ``"latent"`` (the whole latent).
     """
 
     def __init__(
@@ -85,6 +96,8 @@ class AttentionMemoryPolicy(nn.Module):
         memory_dim: int = 32,
         readout_hidden: int = 32,
         integrator_dim: int = 0,
+        aux_dim: int = 0,
+        memory_input: str = "feat",
     ) -> None:
         super().__init__()
         for name, value in (
@@ -94,12 +107,11 @@ class AttentionMemoryPolicy(nn.Module):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if (
-            not isinstance(integrator_dim, int)
-            or isinstance(integrator_dim, bool)
-            or (integrator_dim < 0)
-        ):
-            raise ValueError(f"integrator_dim must be an integer >= 0, got {integrator_dim!r}")
+        for name, value in (("integrator_dim", integrator_dim), ("aux_dim", aux_dim)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if memory_input not in ("feat", "latent"):
+            raise ValueError(f"memory_input must be 'feat' or 'latent', got {memory_input!r}")
         self.sensory = AttentionNeuron(
             act_dim, input_dim, num_queries, key_dim, hidden_dim, latent_tanh=True, recurrent=False
         )
@@ -111,7 +123,9 @@ class AttentionMemoryPolicy(nn.Module):
         self.integrator_dim = integrator_dim
         # each action's step of each accumulator (learned; small at the start)
         self.integrator = nn.Parameter(0.05 * torch.randn(act_dim, integrator_dim))
-        self.gru_input = nn.Linear(head_hidden + act_dim + integrator_dim, 3 * memory_dim)
+        self.memory_input = memory_input
+        seen = head_hidden if memory_input == "feat" else latent_size
+        self.gru_input = nn.Linear(seen + act_dim + integrator_dim, 3 * memory_dim)
         self.gru_hidden = nn.Linear(memory_dim, 3 * memory_dim)
         self.readout = nn.Sequential(
             nn.Linear(head_hidden + memory_dim + integrator_dim, readout_hidden),
@@ -120,6 +134,9 @@ class AttentionMemoryPolicy(nn.Module):
         )
         nn.init.zeros_(self.readout[-1].weight)
         nn.init.zeros_(self.readout[-1].bias)
+        self.aux_dim = aux_dim
+        # auxiliary targets (training only): a linear read of what the memory carries
+        self.aux_head = nn.Linear(memory_dim + integrator_dim, aux_dim) if aux_dim else None
         self.act_dim = act_dim
         self.memory_dim = memory_dim
         self.recurrent = True
@@ -140,30 +157,27 @@ class AttentionMemoryPolicy(nn.Module):
             like.new_zeros(batch, self.integrator_dim),
         )
 
-    def step(
-        self, obs: Tensor, state: MemoryState | None = None
-    ) -> tuple[Tensor, MemoryState, Tensor]:
-        """One step: ``(logits (B, A), new_state, attention (B, M, N))``."""
+    def encode(self, obs: Tensor) -> tuple[Tensor, Tensor, bool]:
+        """The feed-forward part: ``(latent (B, M*D), attention (B, M, N), unbatched)``
+        for ``obs`` ``(B, N, D)`` or ``(N, D)`` (frames of many steps may share a batch)."""
         neurons, unbatched = self.sensory.as_neurons(obs)  # (B, N, D)
         batch = neurons.shape[0]
-        if state is None:
-            state = self._zeros(neurons, batch)
-        elif unbatched:
-            state = MemoryState(*(t.unsqueeze(0) for t in state))
-        memory, prev, acc = state
-        expected = self._zeros(neurons, batch)
-        if any(tuple(t.shape) != tuple(e.shape) for t, e in zip(state, expected, strict=True)):
-            raise ValueError(
-                f"state shapes {[tuple(t.shape) for t in state]} do not fit a batch of "
-                f"{batch} (expected {[tuple(e.shape) for e in expected]}); pass state=None "
-                "at an episode's start"
-            )
         h, c = self.sensory.initial_state(neurons)
-        latent, attention, _, _ = self.sensory(neurons, prev.new_zeros(batch, self.act_dim), h, c)
-        feat = torch.tanh(self.head[0](latent.flatten(1)))  # (B, F)
+        latent, attention, _, _ = self.sensory(
+            neurons, neurons.new_zeros(batch, self.act_dim), h, c
+        )
+        return latent.flatten(1), attention, unbatched
+
+    def recur(self, latent: Tensor, state: MemoryState) -> tuple[Tensor, MemoryState, Tensor]:
+        """One memory step on an encoded frame ``latent`` ``(B, M*D)``: ``(logits (B, A),
+        new_state, aux (B, X))``; the new state's ``prev_action`` is the argmax of the
+        logits (training may overwrite it with the action the world executed)."""
+        memory, prev, acc = state
+        feat = torch.tanh(self.head[0](latent))  # (B, F)
         base = self.head[2](feat)  # (B, A)
         acc = (acc + prev @ self.integrator).clamp(-1.0, 1.0)  # (B, K)
-        gx = self.gru_input(torch.cat([feat, prev, acc], dim=-1))  # (B, 3H)
+        seen = feat if self.memory_input == "feat" else latent
+        gx = self.gru_input(torch.cat([seen, prev, acc], dim=-1))  # (B, 3H)
         gh = self.gru_hidden(memory)  # (B, 3H)
         hid = self.memory_dim
         reset = torch.sigmoid(gx[:, :hid] + gh[:, :hid])
@@ -173,9 +187,33 @@ class AttentionMemoryPolicy(nn.Module):
         logits = base + self.readout(torch.cat([feat, memory, acc], dim=-1))  # (B, A)
         choice = logits.argmax(-1, keepdim=True)  # (B, 1)
         onehot = (choice == torch.arange(self.act_dim, device=logits.device)).to(logits.dtype)
+        if self.aux_head is None:
+            aux = logits.new_zeros(logits.shape[0], 0)
+        else:
+            aux = self.aux_head(torch.cat([memory, acc], dim=-1))  # (B, X)
+        return logits, MemoryState(memory, onehot, acc), aux
+
+    def step(
+        self, obs: Tensor, state: MemoryState | None = None
+    ) -> tuple[Tensor, MemoryState, Tensor]:
+        """One step: ``(logits (B, A), new_state, attention (B, M, N))``."""
+        latent, attention, unbatched = self.encode(obs)
+        batch = latent.shape[0]
+        if state is None:
+            state = self._zeros(latent, batch)
+        elif unbatched:
+            state = MemoryState(*(t.unsqueeze(0) for t in state))
+        expected = self._zeros(latent, batch)
+        if any(tuple(t.shape) != tuple(e.shape) for t, e in zip(state, expected, strict=True)):
+            raise ValueError(
+                f"state shapes {[tuple(t.shape) for t in state]} do not fit a batch of "
+                f"{batch} (expected {[tuple(e.shape) for e in expected]}); pass state=None "
+                "at an episode's start"
+            )
+        logits, state, _ = self.recur(latent, state)
         if unbatched:
-            return logits[0], MemoryState(memory[0], onehot[0], acc[0]), attention[0]
-        return logits, MemoryState(memory, onehot, acc), attention
+            return logits[0], MemoryState(*(t[0] for t in state)), attention[0]
+        return logits, state, attention
 
     def forward(self, obs: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
         """``(logits, new_state)``; ``state=None`` at an episode's start."""

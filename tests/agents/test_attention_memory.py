@@ -108,3 +108,48 @@ def test_bad_input_is_refused():
             torch.rand(2, 9, 6),
             MemoryState(torch.zeros(3, 5), torch.zeros(3, 3), torch.zeros(3, 2)),
         )
+
+
+def _aux_policy(seed: int = 0, **kw) -> AttentionMemoryPolicy:
+    torch.manual_seed(seed)
+    return AttentionMemoryPolicy(
+        3, 6, memory_dim=5, readout_hidden=7, integrator_dim=2, aux_dim=4, **SIZES, **kw
+    )
+
+
+@pytest.mark.parametrize("memory_input", ["feat", "latent"])
+def test_encode_then_recur_is_a_step_and_the_aux_head_has_its_shape(memory_input):
+    policy = _aux_policy(memory_input=memory_input)
+    obs = torch.rand(3, 9, 6)
+    logits, state, attention = policy.step(obs)
+    latent, attention2, unbatched = policy.encode(obs)
+    assert latent.shape == (3, 4 * 6) and not unbatched
+    out, state2, aux = policy.recur(latent, policy.initial_state(obs))
+    torch.testing.assert_close(out, logits)
+    torch.testing.assert_close(attention2, attention)
+    torch.testing.assert_close(state2.memory, state.memory)
+    assert aux.shape == (3, 4)
+    plain = AttentionMemoryPolicy(3, 6, memory_dim=5, **SIZES)
+    assert plain.aux_head is None
+    assert plain.recur(plain.encode(obs)[0], plain.initial_state(obs))[2].shape == (3, 0)
+
+
+def test_the_aux_loss_trains_the_memory_and_never_the_action_readout():
+    policy = _aux_policy(memory_input="latent")
+    obs = [torch.rand(2, 9, 6) for _ in range(3)]
+    state, preds = policy.initial_state(obs[0]), []
+    for frame in obs:
+        _, state, aux = policy.recur(policy.encode(frame)[0], state)
+        preds.append(aux)
+    torch.stack(preds).square().mean().backward()
+    grads = {k: p.grad for k, p in policy.named_parameters()}
+    for name in ("aux_head.weight", "gru_input.weight", "gru_hidden.weight", "sensory.cell.weight"):
+        assert grads[name] is not None and grads[name].abs().sum() > 0, name
+    assert all(grads[k] is None for k in grads if k.startswith("readout."))
+
+
+def test_memory_aux_options_are_refused_when_bad():
+    with pytest.raises(ValueError, match="aux_dim must be an integer >= 0"):
+        AttentionMemoryPolicy(3, 6, aux_dim=-1)
+    with pytest.raises(ValueError, match="memory_input must be 'feat' or 'latent', got 'pixels'"):
+        AttentionMemoryPolicy(3, 6, memory_input="pixels")
