@@ -26,7 +26,8 @@ ars``            directions) over the policy's flat weights, the policy behind
                  normalised by running mean / std of every training state, ARS "V2",
                  saved with the weights) and starting from zero torque; candidates x
                  bodies in ONE world (as pgpe below); fitness: mean return over the
-                 bodies (the world's reward, nothing added); ``--env-steps`` caps the
+                 bodies (the world's reward; ``--alive-bonus`` replaces its +1 per step
+                 alive in training only, every trainer); ``--env-steps`` caps the
                  budget (the baselines get the same: the total for no-message, a tenth
                  per body-MLP)
 ``--trainer      :class:`~colonylab.collective_ml.es.PGPE` + ClipUp over the policy's
@@ -50,6 +51,55 @@ commands are in the checkpoint's provenance note), the no-message policy the sam
 and each per-body MLP a tenth of it, on a shared 2-core CPU. The shipped SMP stands (all
 1000 steps) on 4 of the 10 training bodies and on the held-out walker_6_flipped; it does
 not walk.
+
+Survival-bonus shaping (session 26, NOT shipped: no try beat the shipped SMP on the
+goals). ``--alive-bonus B`` pays B instead of 1 per step alive in TRAINING only
+(validation, the kept best and ``colony eval`` score the real reward); ``--select walk``
+keeps the validation with the most bodies meeting the walk margin (real return >=
+standing still's + 100 and >= 1 m forward); validation logs ``distance/``, ``length/``
+and ``charts/walking_bodies``. Every try started ``--init`` from the shipped SMP with
+``--message 8 --hidden 32 --ars.directions 12 --ars.top 6 --body-ranks True --select walk
+--validate-every 2 --threads 1 --torch-threads 1``, niced, ~2.1-2.2k env-steps/s on the
+shared 2-core CPU (another helper training beside it). ``colony eval`` numbers (4 x 1000
+steps per body, seed 2024), "walks" = the margin above:
+
+==============================  =========  ======  ==========================  =================
+run (env steps, wall)           candidate  walks   training bodies that walk   held-out 5_main /
+                                           (of 10)  (return, m, steps up)      6_flipped
+==============================  =========  ======  ==========================  =================
+shipped (4.69M, 3 stages)       --         0       --                          310.0 / 993.4
+B=0.25 (4,063,523; 1854 s)      best g40   4       7_main 448.0 1.41 m 272;    285.6 / 259.3
+                                                   6_main 512.6 1.95 m 269;
+                                                   7_flipped 254.8 1.05 m 124;
+                                                   5_flipped 264.9 1.03 m 136
+B=0.25 (same run)               final      3       6_main 459.7 1.69 m 248;    336.5 / 333.6
+                                                   7_flipped 378.3 1.06 m 247;
+                                                   5_flipped 347.8 1.04 m 218
+B=0.5 (2,072,368; 1086 s,       best g20   2       7_flipped 364.6 1.03 m 236; 153.4 / 345.4
+stopped by hand)                                   5_flipped 356.7 1.02 m 230
+B=0.5 (same run)                final      0       -- (stands: 7_main 1019.1,  333.5 / 992.7
+                                                   6_main 1021.4, 7_flipped
+                                                   994.8, 5_flipped 993.8)
+B=0.25 stage 2, --init the      best g40   2       7_main 685.1 1.24 m 531;    156.2 / 982.4
+B=0.25 final (4,361,300;                           6_main 387.7 1.27 m 230
+1981 s)
+B=0.25 stage 2 (same run)       final      2       7_main 659.9 1.82 m 433;    125.5 / 980.5
+                                                   6_main 520.1 1.63 m 317
+==============================  =========  ======  ==========================  =================
+
+No candidate walks AND stays up: every body that met the margin fell (124-531 steps).
+The tall flipped bodies meet it by toppling forward (their torso lands 1.02-1.06 m
+ahead), so the margin as stated can be met by a fall; a stricter one (>= 1 m with the
+episode's 1000 steps up) is met by none of these candidates (walker_7_main did walk
+1.2-1.4 m and stay up in single validation episodes: 1179 / 1.44 m at B=0.25 generation
+18, 1161 / 1.3 m and 1149 / 1.2 m in stage 2, but no kept or final weights do it over
+the 4 eval starts). Shaping trades the held-out standing away (walker_6_flipped 993 ->
+259-345 when the flipped bodies learn to lunge), so goal 2's ratios would fall too; the
+no-message and per-body baselines were therefore not retrained on this recipe. The
+single validation episode per body is noisy (the walking count jumps 0 <-> 4 between
+consecutive validations), which makes ``--select walk`` a weak filter.
+B=0 (pure forward velocity): after 3 generations (220k steps) every standing body
+lunged and fell (validation 319.6, lengths 132-267).
 
     colony train smp-walkers --trainer ars --message 8 --hidden 32 --ars.directions 12 \
         --ars.top 6 --body-ranks True --env-steps 4691425
