@@ -155,14 +155,22 @@ shuffled and 32 with 70% dropped, other seeds than the evaluation's):
   shift 0.25. On the evaluation's games **70% occluded +3.16 +- 1.77 (29 wins)**,
   shuffled +4.84 +- 0.36, noise -3.12 +- 1.49; its (untrained) aux head: paddle MSE 0.18.
   Not shipped (equal to the shipped agent within the games' noise, sd ~2 over 32 games).
+* ablation, the GRU reading the head's 32 features (``--memory-input feat``, 80k
+  parameters) with the auxiliary targets, a shorter run (24 iterations, 10 min, 1.02 M
+  env steps; stopped by the session's deadline): validation occluded -3.50, -0.56,
+  -0.06, +0.84, +0.56, +1.59, +2.12, +2.34 (24, kept; shuffled +4.69; the latent-input
+  run had +2.41 at iteration 24); on the evaluation's games 70% occluded +1.94 +- 2.85
+  (23 wins), shuffled +4.66 +- 0.64, noise -3.38 +- 1.47. Not shipped.
 
 So what turned occlusion around was not the auxiliary targets: with and without them
 the same recipe reaches +3.0 to +3.2 occluded (+3.03 / +3.16, equal within noise; early
 on the run without them was even ahead, +0.50 vs -1.25 validation at iteration 9). What the failed runs lacked and these have: the
 paddle's counter fixed (a trainable counter drifted in every run that trained it),
-occluded rollouts dropped like the evaluation's and in every iteration, the memory told
-the executed action, and the GRU reading the whole latent. Which of these four matters
-most is not separated (next step: ablate them one at a time, 25 min each). The
+occluded rollouts dropped like the evaluation's and in every iteration, and the memory
+told the executed action; the GRU reading the whole latent helps little if at all (the
+feature-input run matched it at iteration 24 of validation, +2.34 vs +2.41). Which of
+the three matters most is not separated (next step: ablate them one at a time, 25 min
+each). The
 auxiliary head stays useful as a probe: it reads the memory's belief of the hidden
 ball (MSE 0.023 of ball y with the own strip hidden).
 (The paper's Puzzle Pong agent played Atari Pong on 84 x 84 frames with a
