@@ -52,8 +52,8 @@ and each per-body MLP a tenth of it, on a shared 2-core CPU. The shipped SMP sta
 1000 steps) on 4 of the 10 training bodies and on the held-out walker_6_flipped; it does
 not walk.
 
-Survival-bonus shaping (session 26, NOT shipped: no try beat the shipped SMP on the
-goals). ``--alive-bonus B`` pays B instead of 1 per step alive in TRAINING only
+Survival-bonus shaping (session 26, NOT shipped: no try beat the shipped SMP on every
+goal; B=0 at the end made one body walk, below). ``--alive-bonus B`` pays B instead of 1 per step alive in TRAINING only
 (validation, the kept best and ``colony eval`` score the real reward); ``--select walk``
 keeps the validation with the most bodies meeting the walk margin (real return >=
 standing still's + 100 and >= 1 m forward); validation logs ``distance/``, ``length/``
@@ -87,7 +87,8 @@ B=0.25 stage 2 (same run)       final      2       7_main 659.9 1.82 m 433;    1
                                                    6_main 520.1 1.63 m 317
 ==============================  =========  ======  ==========================  =================
 
-No candidate walks AND stays up: every body that met the margin fell (124-531 steps).
+With B > 0 no candidate walks AND stays up: every body that met the margin fell (124-531
+steps).
 The tall flipped bodies meet it by toppling forward (their torso lands 1.02-1.06 m
 ahead), so the margin as stated can be met by a fall; a stricter one (>= 1 m with the
 episode's 1000 steps up) is met by none of these candidates (walker_7_main did walk
@@ -98,8 +99,22 @@ the 4 eval starts). Shaping trades the held-out standing away (walker_6_flipped 
 no-message and per-body baselines were therefore not retrained on this recipe. The
 single validation episode per body is noisy (the walking count jumps 0 <-> 4 between
 consecutive validations), which makes ``--select walk`` a weak filter.
-B=0 (pure forward velocity): after 3 generations (220k steps) every standing body
-lunged and fell (validation 319.6, lengths 132-267).
+B=0 (pure forward velocity, 2,385,392 env steps, 46 generations, 1227 s, the last run
+of the session): the standing bodies lunged and fell within 3 generations (validation
+319.6), the kept ``--select walk`` best (generation 36) meets the margin on 4/10 by
+lunging (7_main 437.4 1.32 m 273 steps, 6_main 562.5 2.59 m 239, 7_flipped 301.5 1.36 m
+131, 5_flipped 263.0 1.18 m 116; held-out 248.8 / 271.0), but the FINAL weights
+(generation 46, validation 629.9, the highest real validation return of any run) WALK:
+``colony eval`` walker_5_flipped 1945.8, 7.58 m, all 4 episodes up 1000 steps;
+walker_7_flipped 1306.3, 5.21 m, 656 steps; 6_main 634.3, 2.47 m, 326 (3/10 meet the
+margin, 1 while staying up); held-out walker_5_main 312.8 (0.95 m), walker_6_flipped
+432.0 (1.64 m, falls at 228). Not shipped: it would drop the held-out walker_6_flipped
+from 993.4 to 432.0 (0.39x the per-body MLP, below goal 2's 0.5x) and has no
+same-recipe baselines; kept outside the repo (``/work/runs-s26/walkers/smp_a0_final.pt``:
+the run's ``latest.pt`` core centre with its last validated observation statistics). It
+was found only at the last validation, so ``--select walk`` (which kept generation 36)
+would have thrown it away: the next run should continue B=0 from it with
+``--select return`` and more budget.
 
     colony train smp-walkers --trainer ars --message 8 --hidden 32 --ars.directions 12 \
         --ars.top 6 --body-ranks True --env-steps 4691425
