@@ -3,7 +3,9 @@ as the agent receives them (shuffled) and its attention, side by side.
 
 The agent is duck-typed (worlds import no agents): any callable ``policy(obs) ->
 outputs``; one with ``initial_state`` is stepped as ``policy.step(obs, state) ->
-(outputs, state, attention)`` and its attention ``(B, M, N)`` is drawn.
+(outputs, state, attention)`` and its attention ``(B, M, N)`` is drawn. Its state may be
+any tuple (a ``NamedTuple``) of tensors with the env batch first: an ended episode's
+rows are zeroed (:func:`zero_ended`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch import Tensor
 
 from colonylab.envs.wrappers.sensory import ShuffleObservations
 
-__all__ = ["SensoryWatch"]
+__all__ = ["SensoryWatch", "zero_ended"]
 
 
 def _unpatchify(patches: Tensor, height: int, width: int, patch: int) -> Tensor:
@@ -28,14 +30,30 @@ def _unpatchify(patches: Tensor, height: int, width: int, patch: int) -> Tensor:
     return out.permute(0, 2, 1, 3, 4).reshape(height, width, channels)
 
 
+def zero_ended(state: Any, ended: Tensor) -> Any:
+    """``state`` with the rows of the ``ended`` envs zeroed: a tensor whose first dimension
+    is the env batch, or a (named) tuple of them, nested; ``None`` stays ``None``."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        keep = (~ended).to(state.dtype).reshape(-1, *([1] * (state.dim() - 1)))
+        return state * keep
+    if isinstance(state, tuple):
+        parts = [zero_ended(part, ended) for part in state]
+        return type(state)(*parts) if hasattr(state, "_fields") else tuple(parts)
+    raise TypeError(f"cannot reset a policy state of type {type(state).__name__}")
+
+
 class SensoryWatch:
     """What ``colony watch sensory-*`` shows: the world driven by a trained agent, the
     inputs as the agent receives them (shuffled), and its attention.
 
     Implements the viewer's world interface (``render_rgb``, ``step``, ``metrics``,
     ``step_count``, ``metadata``, ``handle_key``). Key ``x`` re-shuffles the inputs of
-    every env now; ``m`` switches between the AttentionNeuron and the MLP baseline (if
-    given) so you can watch the MLP collapse under the same shuffle.
+    every env now; ``m`` switches to the next agent (the AttentionNeuron, the MLP
+    baseline, ...) so you can watch the MLP collapse under the same shuffle; with
+    ``occlude``, ``o`` hides that share of every env's patches (the same real patches
+    until the episode ends, whatever the shuffle) or shows them all again.
 
     Args:
         world: An auto-resetting vectorized world (``render_rgb``) with observations
@@ -47,6 +65,10 @@ class SensoryWatch:
         image_shape: ``(H, W, patch)`` for patch worlds: the shuffled patches are
             reassembled into the picture the agent sees.
         seed: Seed of the world and the shuffles.
+        occlude: Share of the patches ``o`` hides (None: no ``o`` key). The agents get
+            the visible patches only (fewer inputs, as ``OccludePatches``' ``drop``),
+            except those in ``fixed_inputs``, which get the hidden ones zeroed.
+        fixed_inputs: Labels of agents that take a fixed number of inputs (the MLP).
     """
 
     def __init__(
@@ -59,7 +81,11 @@ class SensoryWatch:
         image_shape: tuple[int, int, int] | None = None,
         seed: int = 0,
         name: str = "sensory",
+        occlude: float | None = None,
+        fixed_inputs: tuple[str, ...] = (),
     ) -> None:
+        if occlude is not None and not 0.0 < occlude < 1.0:
+            raise ValueError(f"occlude must be None or in (0, 1), got {occlude!r}")
         self.base = world
         self.world = ShuffleObservations(world, every=shuffle_every, seed=seed)
         self.agents = agents
@@ -75,6 +101,11 @@ class SensoryWatch:
         self.attention: Tensor | None = None
         self.returns = torch.zeros(self.obs.shape[0], dtype=torch.float64)
         self.last_returns: list[float] = []
+        self.occlude = occlude
+        self.fixed_inputs = tuple(fixed_inputs)
+        self.hidden: Tensor | None = None
+        """``bool[N, P]`` the hidden patches, in the world's (unshuffled) order; None: off."""
+        self._occlusion = torch.Generator().manual_seed(seed + 1)
 
     @property
     def policy(self) -> Any:
@@ -90,23 +121,68 @@ class SensoryWatch:
             return True
         if name == "m" and len(self.labels) > 1:
             self.current = (self.current + 1) % len(self.labels)
-            self.state = None
-            self.returns.zero_()
+            self._restart_scores()
+            return True
+        if name == "o" and self.occlude is not None:
+            if self.hidden is None:
+                self.hidden = self._draw_hidden(self.obs.shape[0])
+            else:
+                self.hidden = None
+            self._restart_scores()  # a new input count: the agent's memory starts afresh
             return True
         return False
 
-    def _expand(self, permutation: Tensor) -> Tensor:
+    def _restart_scores(self) -> None:
+        """Another agent or condition: fresh state, returns counted from now."""
+        self.state = None
+        self.returns.zero_()
+        self.last_returns = []
+
+    def _draw_hidden(self, rows: int) -> Tensor:
+        patches = self.obs.shape[1]
+        count = min(patches - 1, round(float(self.occlude) * patches))
+        order = torch.rand(rows, patches, generator=self._occlusion).argsort(dim=1)
+        hidden = torch.zeros(rows, patches, dtype=torch.bool)
+        hidden.scatter_(1, order[:, :count], True)
+        return hidden
+
+    def hidden_now(self) -> Tensor | None:
+        """``bool[N, P]`` the hidden patches in the order the agent gets them (None: off)."""
+        if self.hidden is None:
+            return None
+        return torch.gather(self.hidden, 1, self.world.permutation)
+
+    def _agent_inputs(self) -> tuple[Tensor, Tensor | None]:
+        """What the current agent gets and, when it gets fewer inputs, their positions."""
+        hidden = self.hidden_now()
+        if hidden is None:
+            return self.obs, None
+        if self.labels[self.current] in self.fixed_inputs:
+            keep = (~hidden).to(self.obs.dtype)
+            return self.obs * keep.reshape(*keep.shape, *([1] * (self.obs.dim() - 2))), None
+        visible = int((~hidden[0]).sum())
+        index = (~hidden).to(torch.int8).argsort(dim=1, descending=True, stable=True)
+        index = index[:, :visible].sort(dim=1).values  # (N, P - r) in the shown order
+        return torch.gather(self.obs, 1, self._expand(index, visible)), index
+
+    def _expand(self, permutation: Tensor, count: int | None = None) -> Tensor:
         index = permutation.reshape(*permutation.shape, *([1] * (self.obs.dim() - 2)))
-        return index.expand_as(self.obs)
+        if count is None:
+            return index.expand_as(self.obs)
+        return index.expand(-1, count, *self.obs.shape[2:])
 
     @torch.no_grad()
     def step(self, actions: Any = None) -> Any:
         policy = self.policy
+        inputs, shown = self._agent_inputs()
         if callable(getattr(policy, "initial_state", None)):
-            out, self.state, attention = policy.step(self.obs, self.state)
+            out, self.state, attention = policy.step(inputs, self.state)
+            if shown is not None:  # back to every patch's place, 0 on the hidden ones
+                full = attention.new_zeros(*attention.shape[:-1], self.obs.shape[1])
+                attention = full.scatter(-1, shown[:, None, :].expand_as(attention), attention)
             self.attention = attention
         else:
-            out, self.attention = policy(self.obs), None
+            out, self.attention = policy(inputs), None
         result = self.world.step(self.action_fn(out))
         obs, reward, terminated, truncated, _ = result
         ended = torch.as_tensor(terminated) | torch.as_tensor(truncated)
@@ -114,13 +190,9 @@ class SensoryWatch:
         if bool(ended.any()):
             self.last_returns = (self.last_returns + self.returns[ended].tolist())[-20:]
             self.returns[ended] = 0.0
-            if self.state is not None:  # new episodes start from a zero state
-                keep = (~ended).to(self.state[0].dtype)
-                self.state = type(self.state)(
-                    self.state.h * keep[:, None, None],
-                    self.state.c * keep[:, None, None],
-                    self.state.prev_action * keep[:, None],
-                )
+            self.state = zero_ended(self.state, ended)  # new episodes start from zero
+            if self.hidden is not None:  # and hide other patches
+                self.hidden[ended] = self._draw_hidden(int(ended.sum()))
         self.obs = torch.as_tensor(obs).float()
         self.step_count += 1
         return result
@@ -136,8 +208,19 @@ class SensoryWatch:
             out["mean return, last episodes"] = round(float(np.mean(self.last_returns)), 1)
         if self.world.every:
             out["auto-shuffle every"] = self.world.every
-        out["keys"] = "x reshuffle, m MLP/AN"
+        if self.occlude is not None:
+            out["occluded"] = f"{self.occlude:.0%}" if self.hidden is not None else "no"
+        keys = "x reshuffle, m next agent"
+        out["keys"] = keys + (", o occlude" if self.occlude is not None else "")
         return out
+
+    def shown_obs(self) -> Tensor:
+        """The observation as drawn: hidden patches (``o``) filled with grey 0.35."""
+        hidden = self.hidden_now()
+        if hidden is None:
+            return self.obs
+        mask = hidden.reshape(*hidden.shape, *([1] * (self.obs.dim() - 2)))
+        return torch.where(mask, torch.full_like(self.obs, 0.35), self.obs)
 
     def render_rgb(self) -> np.ndarray:
         frame = np.asarray(self.base.render_rgb())
@@ -154,7 +237,7 @@ class SensoryWatch:
         draw.text(
             (8, 6), f"{self.labels[self.current]}: what it sees (env 0)", fill=(235, 235, 235)
         )
-        obs = self.obs[0]
+        obs = self.shown_obs()[0]
         attention = self.attention[0] if self.attention is not None else None  # (M, N)
         if self.image_shape is not None:
             h, w, patch = self.image_shape

@@ -204,9 +204,8 @@ are Pong's true state) and the viewer and the picture draw rectangular patches.
 
     colony train sensory-pong                 # both agents (~45 min on 1 thread)
     colony eval sensory-pong --json eval.json
-    colony watch sensory-pong                 # x reshuffles the patches, m: MLP
-                                              # (not the memory agent: its viewer
-                                              # resets LSTM states only)
+    colony watch sensory-pong                 # x reshuffles the patches, m: next
+                                              # agent (memory, MLP), o: 70% hidden
 """
 
 from __future__ import annotations
@@ -1294,7 +1293,7 @@ class PatchWatch(SensoryWatch):
             (8, 6), f"{self.labels[self.current]}: what it sees (env 0)", fill=(235, 235, 235)
         )
         size = min(panel_w - 16, (height - 64) // 2)
-        picture = _assemble(self.obs[0], width, ph)
+        picture = _assemble(self.shown_obs()[0], width, ph)
         img = Image.fromarray((picture * 255).astype(np.uint8)).resize((size, size), 0)
         panel.paste(img.convert("RGB"), (8, 24))
         draw.text((8, 26 + size), "shuffled patches (newest frame)", fill=(170, 176, 190))
@@ -1319,20 +1318,14 @@ class PatchWatch(SensoryWatch):
 def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
     """``colony watch sensory-pong``: games played by the AttentionNeuron with the
     patches shuffled every ``shuffle_every`` steps; ``x`` re-shuffles now, ``m`` hands
-    the games to the MLP baseline and back. The court is the AttentionNeuron's (the MLP
-    then sees the same shuffled screen, cut into its own patches)."""
+    the games to the next agent (the AttentionNeuron with memory, the MLP baseline),
+    ``o`` hides ``occlude`` (70%) of the strips -- dropped for the attention agents,
+    zeroed for the MLP, as in ``colony eval`` -- or shows them again. The court is the
+    AttentionNeuron's (the MLP then sees the same shuffled screen, cut into its own
+    patches)."""
     agents = load_agents(checkpoint)
     courts = agent_courts(checkpoint)
-    if LABELS["memory"] in agents:
-        # SensoryWatch zeroes an ended episode's LSTM state (h, c), not a MemoryState
-        if len(agents) == 1:
-            raise ValueError(
-                f"colony watch cannot show {MEMORY_VARIANT} yet (its viewer resets "
-                "LSTM states only); watch the shipped directory's other agents"
-            )
-        agents.pop(LABELS["memory"])
-        courts.pop(LABELS["memory"])
-    court = courts.get(LABELS["attention"])
+    court = courts.get(LABELS["attention"]) or courts.get(LABELS["memory"])
     court = court or {"background": cfg.background, "patch": cfg.patch}
     width = court["patch"]
     height = court.get("patch_height") or width
@@ -1362,7 +1355,9 @@ def watch(cfg: Config, checkpoint: str | None = None) -> SensoryWatch:
         action_fn=discrete_actions,
         image_shape=(SCREEN, SCREEN, width) if width == height else None,
         seed=cfg.seed,
-        name=f"{EXPERIMENT} (x: reshuffle, m: MLP/AttentionNeuron)",
+        name=f"{EXPERIMENT} (x: reshuffle, m: next agent, o: occlude)",
+        occlude=cfg.occlude,
+        fixed_inputs=(LABELS["mlp"],),
     )
 
 

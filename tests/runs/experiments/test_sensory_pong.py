@@ -168,6 +168,21 @@ def test_watch_steps_and_renders(tmp_path) -> None:
     assert watch.handle_key("x") and watch.handle_key("m")
     watch.step()
     assert watch.metrics()["agent"] == "MLP"
+    assert watch.handle_key("o")  # 70% of the strips hidden: zeroed for the MLP
+    watch.step()
+    assert watch.metrics()["occluded"] == "70%"
+
+
+def test_watch_shows_the_shipped_memory_agent_occluded() -> None:
+    watch = sp.watch(sp.Config(watch_envs=2), None)
+    assert watch.labels == ["AttentionNeuron", "AttentionNeuron + memory", "MLP"]
+    assert watch.handle_key("m") and watch.handle_key("o")
+    for _ in range(5):
+        watch.step()
+    assert watch.metrics()["agent"] == "AttentionNeuron + memory"
+    assert watch.attention.shape[-1] == 16  # put back in place: 0 on the hidden strips
+    assert int((watch.attention[0].sum(0) == 0).sum()) == 11
+    assert watch.render_rgb().dtype == np.uint8
 
 
 def test_shipped_checkpoints_load() -> None:
