@@ -56,6 +56,9 @@ __all__ = [
     "PROCEDURAL_STYLES",
     "grass_mask",
     "scripted_action",
+    "screen_patches",
+    "TRAINING_IMAGES",
+    "training_background",
 ]
 
 SCREEN = 96
@@ -181,6 +184,82 @@ def background_image(name: str) -> np.ndarray:
     return _IMAGES[name]
 
 
+TRAINING_IMAGES = (
+    "colorwheel",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "retina",
+    "stereo_motorcycle",
+    "brick",
+    "camera",
+    "clock",
+    "coins",
+    "grass",
+    "gravel",
+    "moon",
+    "page",
+    "text",
+    "cell",
+)
+"""``skimage.data`` images that :func:`training_background` may show in training: every
+image scikit-image ships offline except the test backgrounds (:data:`BACKGROUNDS`) and
+``cat`` (``chelsea`` again); the grey ones are tinted with random colours."""
+
+_TRAINING: dict[str, np.ndarray] = {}
+
+
+def _training_image(name: str) -> np.ndarray:
+    """``uint8[H, W, 3]`` or ``uint8[H, W]`` (grey) of ``skimage.data.<name>()`` (cached)."""
+    if name not in TRAINING_IMAGES:
+        raise ValueError(f"training image {name!r} is not one of {', '.join(TRAINING_IMAGES)}")
+    if name not in _TRAINING:
+        import skimage.data
+
+        image = getattr(skimage.data, name)()
+        image = image[0] if isinstance(image, tuple) else image  # stereo: the left view
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            image = np.clip(np.rint(image.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+        _TRAINING[name] = image[..., :3] if image.ndim == 3 else image
+    return _TRAINING[name]
+
+
+def training_background(rng: np.random.Generator, images: str = "mixed") -> np.ndarray:
+    """``uint8[96, 96, 3]``: a background for training off the grass (NOT in the paper).
+
+    ``images``: ``photos`` -- a random square crop (a fifth of the image's short side to
+    all of it) of one of :data:`TRAINING_IMAGES`, flipped at random, grey images mapped
+    through a random 2-colour ramp, colour images with their channels permuted, then a
+    random contrast and brightness; ``procedural`` -- :func:`procedural_background`'s
+    ``rich`` textures; ``mixed`` -- either, half and half. Never a test background.
+    """
+    if images not in ("photos", "procedural", "mixed"):
+        raise ValueError(f"images must be photos, procedural or mixed, got {images!r}")
+    if images == "procedural" or (images == "mixed" and rng.random() < 0.5):
+        return procedural_background(rng, "rich")
+    image = _training_image(TRAINING_IMAGES[int(rng.integers(len(TRAINING_IMAGES)))])
+    height, width = image.shape[:2]
+    side = int(rng.integers(max(8, min(height, width) // 5), min(height, width) + 1))
+    top = int(rng.integers(0, height - side + 1))
+    left = int(rng.integers(0, width - side + 1))
+    crop = image[top : top + side, left : left + side].astype(np.float64)
+    index = np.minimum((np.arange(SCREEN) * side / SCREEN).astype(int), side - 1)
+    crop = crop[index][:, index]  # nearest-neighbour resize to 96 x 96
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    if rng.random() < 0.5:
+        crop = crop[::-1]
+    if crop.ndim == 2:
+        ends = rng.uniform(0, 255, size=(2, 3))
+        crop = ends[0] + (crop / 255.0)[..., None] * (ends[1] - ends[0])
+    else:
+        crop = crop[..., rng.permutation(3)]
+    mean = crop.mean()
+    crop = (crop - mean) * rng.uniform(0.6, 1.4) + mean + rng.uniform(-40, 40)
+    return np.clip(np.rint(crop), 0, 255).astype(np.uint8)
+
+
 PROCEDURAL_SALT = 0x0BAC6
 """Mixed into a track's seed to draw its procedural background (the track is unchanged)."""
 
@@ -272,6 +351,18 @@ def apply_background(screen: np.ndarray, image: np.ndarray | None) -> np.ndarray
     if image is None:
         return screen
     return np.where(grass_mask(screen)[..., None], image, screen)
+
+
+def screen_patches(screens: Tensor, downsample: int, patch: int) -> Tensor:
+    """``uint8[N, 96, 96, 3]`` screens (a tensor) -> ``float32[N, P, patch*patch*3]``: in
+    ``[0, 1]``, average-pooled by ``downsample``, cut into row-major square patches (what
+    :meth:`CarRacingWorld.observe` gives)."""
+    x = screens.float().div_(255.0)
+    n, side = x.shape[0], SCREEN // downsample
+    if downsample > 1:
+        x = x.reshape(n, side, downsample, side, downsample, 3).mean(dim=(2, 4))
+    x = x.reshape(n, side // patch, patch, side // patch, patch, 3).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(n, (side // patch) ** 2, patch * patch * 3)
 
 
 # -- the teacher --------------------------------------------------------------------------------
@@ -580,12 +671,8 @@ class CarRacingWorld:
     def observe(self, screens: np.ndarray) -> Tensor:
         """``uint8[N, 96, 96, 3]`` screens -> ``float32[N, P, patch*patch*3]`` patches."""
         cfg = self.config
-        x = torch.from_numpy(np.ascontiguousarray(screens)).float().div_(255.0)
-        n, d, side, p = x.shape[0], cfg.downsample, cfg.side, cfg.patch
-        if d > 1:
-            x = x.reshape(n, side, d, side, d, 3).mean(dim=(2, 4))
-        x = x.reshape(n, side // p, p, side // p, p, 3).permute(0, 1, 3, 2, 4, 5)
-        return x.reshape(n, cfg.num_patches, cfg.patch_dim).to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(screens))
+        return screen_patches(x, cfg.downsample, cfg.patch).to(self.device)
 
     # -- the world API -----------------------------------------------------------------------------
     def reset(self, seed: Any = None, options: dict[str, Any] | None = None) -> Tensor:

@@ -98,9 +98,11 @@ was trained on either (procedural validation 89.0 after stage 2, grass 417.8).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -115,7 +117,13 @@ from colonylab.agents.patch_cnn import PatchCNNPolicy
 from colonylab.collective_ml.evaluate import continuous_actions, evaluate_conditions, mean_return
 from colonylab.collective_ml.population import episode_seeds
 from colonylab.collective_ml.trainers.clone import behaviour_clone
-from colonylab.envs.classic.carracing import BACKGROUNDS, CarRacingConfig, CarRacingWorld
+from colonylab.envs.classic.carracing import (
+    BACKGROUNDS,
+    CarRacingConfig,
+    CarRacingWorld,
+    grass_mask,
+    training_background,
+)
 from colonylab.envs.wrappers.conditions import Condition
 from colonylab.runs.common.checkpoint import (
     make_checkpoint,
@@ -138,6 +146,7 @@ VALIDATION_SEED = 777_000
 console = Console()
 
 POSITIVE = (
+    "consistency_rounds consistency_steps consistency_envs "
     "train_frames bc_iterations bc_envs bc_epochs cnn_epochs bc_replay bc_minibatch cnn_iterations "
     "eval_frames eval_episodes action_repeat downsample patch watch_envs attention_envs "
     "attention_frames attention_replay grid key_dim grid_head_hidden"
@@ -222,6 +231,27 @@ class Config:
     init: str | None = None
     """AttentionNeuron: start from the weights of this ``sensory-carracing`` AttentionNeuron
     checkpoint (its spec must be the one these flags make) instead of fresh ones."""
+    method: Literal["dagger", "consistency"] = "dagger"
+    """AttentionNeuron: ``dagger`` (clone the scripted driver) or ``consistency`` (NOT in
+    the paper; needs ``--init``: the loaded agent on the green screen is the target, a
+    copy of it learns to give the same attention, latent and action when the grass is
+    replaced by training backgrounds -- :func:`consistency_stage`)."""
+    consistency_rounds: int = 4
+    """``consistency``: rounds of (drive and record screens, train, validate)."""
+    consistency_steps: int = 1500
+    """``consistency``: gradient steps per round (minibatches of ``--bc-minibatch``)."""
+    consistency_envs: int = 12
+    """``consistency``: cars recorded per round (half driven by the target on green, half
+    by the student on training backgrounds), ``--attention-frames`` frames each."""
+    consistency_images: Literal["photos", "procedural", "mixed"] = "mixed"
+    """``consistency``: training backgrounds
+    (:func:`~colonylab.envs.classic.carracing.training_background`: crops of the
+    ``skimage.data`` images that are NOT test backgrounds, procedural textures, or both)."""
+    consistency_lr: float = 1e-3
+    """``consistency``: Adam step of the student's key and value networks."""
+    consistency_validation: str = "rocket"
+    """``consistency``: the background (not a training one, not in ``--backgrounds``) that
+    validates each round with the grass: the mean score of both keeps the best round."""
     num_queries: int = 16
     """AttentionNeuron: fixed queries (rows of the latent, each a 48-value patch mix)."""
     key_dim: int = 16
@@ -287,6 +317,30 @@ class Config:
                 f"--train-backgrounds must be grass or procedural, got {self.train_backgrounds!r}"
             )
         check_float("--procedural-share", self.procedural_share, 0.0, 1.0)
+        if self.method not in ("dagger", "consistency"):
+            raise ValueError(f"--method must be dagger or consistency, got {self.method!r}")
+        if self.consistency_images not in ("photos", "procedural", "mixed"):
+            raise ValueError(
+                "--consistency-images must be photos, procedural or mixed, got "
+                f"{self.consistency_images!r}"
+            )
+        check_float("--consistency-lr", self.consistency_lr, 0.0, low_open=True)
+        if self.method == "consistency":
+            if self.init is None or self.attention != "grid" or self.agents != "attention":
+                raise ValueError(
+                    "--method consistency needs --agents attention, --attention grid and "
+                    "--init (the trained AttentionNeuron whose green-screen outputs it keeps)"
+                )
+            if self.consistency_validation not in BACKGROUNDS:
+                raise ValueError(
+                    f"--consistency-validation {self.consistency_validation!r} is not one of "
+                    f"{', '.join(BACKGROUNDS)}"
+                )
+            if self.consistency_validation in self.backgrounds:
+                raise ValueError(
+                    f"--consistency-validation {self.consistency_validation!r} is a test "
+                    f"background (--backgrounds {' '.join(self.backgrounds)}): pick another"
+                )
         check_optional_int("--checkpoint-every", self.checkpoint_every, 1)
         for name in ("bc_lr", "cnn_lr"):
             check_float(f"--{name.replace('_', '-')}", getattr(self, name), 0.0, low_open=True)
@@ -494,6 +548,203 @@ def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dic
     return student, info
 
 
+def _record_screens(
+    cfg: Config,
+    target: torch.nn.Module,
+    student: torch.nn.Module,
+    rng: np.random.Generator,
+    seed: int,
+) -> np.ndarray:
+    """Green screens ``uint8[K, 96, 96, 3]`` of ``--consistency-envs`` cars: the first half
+    driven by ``target`` on the green screen, the rest by ``student`` seeing the grass
+    replaced by a training background (one per car), both with DART noise
+    ``--teacher-noise / 2`` on the executed action; every running car's screen of every
+    step is kept (green: the backgrounds are put on while training)."""
+    envs = cfg.consistency_envs
+    world = CarRacingWorld(
+        CarRacingConfig(num_envs=envs, **world_config(cfg, max_episode_steps=cfg.attention_frames))
+    )
+    backgrounds = np.stack([training_background(rng, cfg.consistency_images) for _ in range(envs)])
+    on_green = np.arange(envs) < (envs + 1) // 2
+    kept: list[np.ndarray] = []
+    try:
+        world.reset(seed=seed)
+        running = np.ones(envs, dtype=bool)
+        for _ in range(decisions(cfg, cfg.attention_frames)):
+            screens = world.screens
+            kept.append(screens[running])
+            textured = np.where(
+                (grass_mask(screens) & ~on_green[:, None, None])[..., None], backgrounds, screens
+            )
+            with torch.no_grad():
+                obs = world.observe(textured)
+                actions = torch.where(torch.as_tensor(on_green)[:, None], target(obs), student(obs))
+            noise = rng.normal(0.0, cfg.teacher_noise / 2, size=actions.shape)
+            actions = (actions + torch.as_tensor(noise, dtype=actions.dtype)).clamp(-1, 1)
+            _, _, terminated, truncated, _ = world.step(actions)
+            running &= ~(terminated.numpy() | truncated.numpy())
+            if not running.any():
+                break
+    finally:
+        world.close()
+    return np.concatenate(kept)
+
+
+def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``--method consistency`` (NOT in the paper): teach a trained AttentionNeuron to see
+    a new background as it sees the grass.
+
+    The target is the ``--init`` agent, frozen, on the GREEN screen. The student starts as
+    its copy (or, if ``--key-hidden`` / ``--value-hidden`` differ from the target's, with
+    new key and value networks and the target's convolutions and head) and only its key
+    and value networks learn. Each round records green screens along driven tracks
+    (:func:`_record_screens`), then for ``--consistency-steps`` minibatches of recorded
+    screens puts a fresh training background (:func:`training_background`, never a test
+    image) over the grass of 80% of them and fits the student on those to the target on
+    the green originals: mean squared error of the action, plus the latent's (over the
+    target latent's variance), plus the attention's (times the patch count). As the
+    background is pasted over the grass after the world draws (:func:`apply_background`,
+    exactly as ``colony eval`` does), every textured screen has a green twin: the labels
+    are exact. After each round the student drives the validation tracks on the grass and
+    on ``--consistency-validation`` (the round with the best mean of both is kept,
+    the starting agent included; ``--validate-episodes 0``: the last round).
+    """
+    from colonylab.envs.classic.carracing import screen_patches
+
+    spec = agent_spec(cfg, "attention")
+    target, ckpt = load_model(cfg.init, EXPERIMENT, build)
+    target.eval().requires_grad_(False)
+    seed_everything(cfg.seed)
+    student = build(spec)
+    same = {k: v for k, v in ckpt["spec"].items() if k not in ("key_hidden", "value_hidden")}
+    if same != {k: v for k, v in spec.items() if k not in ("key_hidden", "value_hidden")}:
+        raise ValueError(
+            f"--init {cfg.init}: its AttentionNeuron {ckpt['spec']} differs from the one these "
+            f"flags build, {spec}, beyond --key-hidden / --value-hidden"
+        )
+    fresh = ckpt["spec"] != spec
+    if fresh:  # new key / value networks: keep the target's convolutions and head
+        student.features.load_state_dict(target.features.state_dict())
+        student.head.load_state_dict(target.head.state_dict())
+    else:
+        student.load_state_dict(target.state_dict())
+    student.features.requires_grad_(False)
+    student.head.requires_grad_(False)
+    learn = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(learn, lr=cfg.consistency_lr)
+    rng = np.random.default_rng([cfg.seed, 0xC0515])
+    generator = torch.Generator().manual_seed(cfg.seed)
+    checks = {
+        "grass": CarRacingWorld.factory(**world_config(cfg, max_episode_steps=cfg.eval_frames)),
+        cfg.consistency_validation: CarRacingWorld.factory(
+            **world_config(
+                cfg, max_episode_steps=cfg.eval_frames, background=cfg.consistency_validation
+            )
+        ),
+    }
+
+    def validate(policy: torch.nn.Module) -> dict[str, float]:
+        if not cfg.validate_episodes:  # no validation: the last round is kept
+            return {}
+        return {
+            name: mean_return(
+                policy,
+                check,
+                episodes=cfg.validate_episodes,
+                max_steps=decisions(cfg, cfg.eval_frames),
+                seed=VALIDATION_SEED + cfg.seed,
+            )
+            for name, check in checks.items()
+        }
+
+    stages.begin("attention", spec, student, {})
+    start = time.perf_counter()
+    screens: list[np.ndarray] = []
+    best: tuple[float, dict[str, torch.Tensor], dict[str, float]] | None = None
+    history: list[dict[str, float]] = []
+    env_steps = 0
+    step = 0
+    scores = validate(student)
+    console.print(f"consistency: before training {scores}")
+    if not fresh and scores:
+        best = (float(np.mean(list(scores.values()))), copy.deepcopy(student.state_dict()), scores)
+    for round_ in range(cfg.consistency_rounds):
+        recorded = _record_screens(cfg, target, student, rng, seed=cfg.seed * 1000 + round_ * 97)
+        env_steps += len(recorded) * cfg.action_repeat
+        screens.append(recorded)
+        data = torch.from_numpy(np.concatenate(screens))
+        masks = torch.from_numpy(grass_mask(data.numpy()))
+        bank = torch.from_numpy(
+            np.stack([training_background(rng, cfg.consistency_images) for _ in range(512)])
+        )
+        losses = []
+        for _ in range(cfg.consistency_steps):
+            index = torch.randint(len(data), (cfg.bc_minibatch,), generator=generator)
+            green = data[index]
+            pick = torch.randint(len(bank), (len(index),), generator=generator)
+            swap = torch.rand(len(index), generator=generator) < 0.8
+            where = (masks[index] & swap[:, None, None])[..., None]
+            textured = torch.where(where, bank[pick], green)
+            with torch.no_grad():
+                latent_g, attention_g = target.attend(
+                    screen_patches(green, cfg.downsample, cfg.patch)
+                )
+                action_g = torch.tanh(target.head(target.features(latent_g)))
+            latent, attention = student.attend(screen_patches(textured, cfg.downsample, cfg.patch))
+            action = torch.tanh(student.head(student.features(latent)))
+            patches = attention.shape[-1]
+            loss_action = (action - action_g).pow(2).mean()
+            loss_latent = (latent - latent_g).pow(2).mean() / latent_g.var().clamp(min=1e-6)
+            loss_attention = (patches * (attention - attention_g)).pow(2).mean()
+            loss = loss_action + loss_latent + loss_attention
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append([loss_action.item(), loss_latent.item(), loss_attention.item()])
+            step += 1
+        scores = validate(student)
+        mean = float(np.mean(list(scores.values()))) if scores else float(round_)
+        loss_mean = np.mean(losses[-200:], axis=0)
+        record = {
+            "losses/action": float(loss_mean[0]),
+            "losses/latent": float(loss_mean[1]),
+            "losses/attention": float(loss_mean[2]),
+            **({"charts/validation_mean": mean} if scores else {}),
+            **{f"charts/validation_{k}": v for k, v in scores.items()},
+            "charts/screens": float(len(data)),
+            "charts/env_steps": float(env_steps),
+            "charts/seconds": time.perf_counter() - start,
+        }
+        stages.log(step, record)
+        history.append({"round": round_ + 1, **record})
+        console.print(
+            f"consistency round {round_ + 1}/{cfg.consistency_rounds}: losses action "
+            f"{loss_mean[0]:.4f} latent {loss_mean[1]:.3f} attention {loss_mean[2]:.3f}; "
+            + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
+            + f" ({record['charts/seconds']:.0f} s, {len(data)} screens)"
+        )
+        if best is None or mean > best[0]:
+            best = (mean, copy.deepcopy(student.state_dict()), scores)
+    assert best is not None
+    student.load_state_dict(best[1])
+    student.requires_grad_(True)
+    info = {
+        "trained_by": (
+            f"consistency (NOT in the paper): {cfg.consistency_rounds} rounds x "
+            f"{cfg.consistency_steps} steps fitting the key and value networks, on screens "
+            f"whose grass is replaced by {cfg.consistency_images} training backgrounds, to "
+            f"{cfg.init} on the green twins; best round by grass + "
+            f"{cfg.consistency_validation} validation"
+        ),
+        "validation": best[0] if best[2] else None,
+        "validation_scores": best[2],
+        "seconds": time.perf_counter() - start,
+        "env_steps": env_steps,
+        "history": history,
+    }
+    return student, info
+
+
 def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     """Clone the students, save their checkpoints, and evaluate them (``--agents both``)."""
     if cfg.threads is not None:
@@ -502,11 +753,16 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
     kinds = ("attention", "cnn") if cfg.agents == "both" else (cfg.agents,)
     sizes = {"attention": cfg.bc_iterations, "cnn": cfg.cnn_iterations}
+    if cfg.method == "consistency":
+        sizes["attention"] = cfg.consistency_rounds * cfg.consistency_steps
     stages = Stages(run, EXPERIMENT, cfg, {k: sizes[k] for k in kinds}, resume)
     for kind in kinds:
         if kind in stages.done:
             continue
-        policy, info = _clone(cfg, kind, stages)
+        if cfg.method == "consistency":
+            policy, info = consistency_stage(cfg, stages)
+        else:
+            policy, info = _clone(cfg, kind, stages)
         console.print(f"{LABELS[kind]}: cloned in {info['seconds']:.0f} s")
         history = info.pop("history")
         save_checkpoint(

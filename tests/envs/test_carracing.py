@@ -8,12 +8,17 @@ import pytest
 import torch
 
 from colonylab.envs.classic.carracing import (
+    BACKGROUNDS,
     DASHBOARD,
+    TRAINING_IMAGES,
     CarRacingConfig,
     CarRacingWorld,
     apply_background,
+    background_image,
     grass_mask,
     procedural_background,
+    screen_patches,
+    training_background,
 )
 
 pytestmark = pytest.mark.filterwarnings(
@@ -55,6 +60,36 @@ def test_procedural_backgrounds_are_seeded_and_varied() -> None:
         procedural_background(np.random.default_rng(0), "photo")
     with pytest.raises(ValueError, match="procedural_style 'photo'"):
         CarRacingConfig(procedural=1.0, procedural_style="photo")
+
+
+def test_training_backgrounds_never_show_a_test_image() -> None:
+    pytest.importorskip("skimage")
+    assert not set(TRAINING_IMAGES) & set(BACKGROUNDS) and "cat" not in TRAINING_IMAGES
+    for images in ("photos", "procedural", "mixed"):
+        drawn = [training_background(np.random.default_rng(s), images) for s in range(10)]
+        assert all(b.shape == (96, 96, 3) and b.dtype == np.uint8 for b in drawn)
+        again = training_background(np.random.default_rng(4), images)
+        assert np.array_equal(drawn[4], again)  # seeded
+        assert np.std([b.mean() for b in drawn]) > 5  # varied
+    photos = [training_background(np.random.default_rng(s), "photos") for s in range(40)]
+    for name in BACKGROUNDS:  # no crop of a test image: far from each one
+        test = background_image(name).astype(np.float64)
+        assert min(np.abs(p - test).mean() for p in photos) > 20
+    with pytest.raises(ValueError, match="images must be photos"):
+        training_background(np.random.default_rng(0), "astronaut")
+
+
+def test_screen_patches_is_what_the_world_observes() -> None:
+    screens = np.random.default_rng(0).integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
+    patches = screen_patches(torch.from_numpy(screens), 2, 8)
+    assert patches.shape == (2, 36, 192) and patches.dtype == torch.float32
+    # patch 0 = the mean of 2 x 2 blocks of the top-left 16 x 16 pixels, row-major
+    top_left = screens[0, :16, :16].astype(np.float64).reshape(8, 2, 8, 2, 3).mean((1, 3)) / 255
+    assert np.allclose(patches[0, 0].numpy(), top_left.reshape(-1), atol=1e-6)
+    world = CarRacingWorld.__new__(CarRacingWorld)  # observe needs only config and device
+    world.config = CarRacingConfig(num_envs=2, workers=0, downsample=2, patch=8)
+    world.device = torch.device("cpu")
+    assert torch.equal(world.observe(screens), patches)
 
 
 def test_grass_mask_and_background_swap() -> None:

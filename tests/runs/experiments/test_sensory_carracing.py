@@ -82,6 +82,17 @@ def test_config_rejects_bad_values() -> None:
         sc.Config(train_backgrounds="photos")
     with pytest.raises(ValueError, match="procedural-share"):
         sc.Config(procedural_share=1.5)
+    with pytest.raises(ValueError, match="--method consistency needs"):
+        sc.Config(method="consistency")
+    good = dict(method="consistency", agents="attention", init="x.pt")
+    with pytest.raises(ValueError, match="--consistency-validation 'coffee' is a test"):
+        sc.Config(**good, consistency_validation="coffee")
+    with pytest.raises(ValueError, match="--consistency-validation 'mars'"):
+        sc.Config(**good, consistency_validation="mars")
+    with pytest.raises(ValueError, match="--consistency-images must be"):
+        sc.Config(consistency_images="astronaut")
+    with pytest.raises(ValueError, match="consistency-rounds"):
+        sc.Config(consistency_rounds=0)
 
 
 @torch.no_grad()
@@ -129,6 +140,36 @@ def test_tiny_main_writes_checkpoints_and_rows(tmp_path) -> None:
     assert "unshuffled" in cnn_bg["note"]
     cnn_original = next(r for r in rows if r["agent"] == "CNN" and r["condition"] == "unshuffled")
     assert ("of_original" in cnn_bg) == (cnn_original["mean"] > 0)
+
+
+@box2d
+@skimage
+def test_consistency_stage_fits_the_green_twin(tmp_path) -> None:
+    """--method consistency from a tiny trained AttentionNeuron: only its key and value
+    networks move, the loss falls, and the checkpoint records the command."""
+    first = sc.Config(**{**TINY, "cnn_iterations": 1}, agents="attention", out=str(tmp_path))
+    sc.main(first)
+    (init,) = tmp_path.glob("sensory-carracing/*/checkpoints/sensory_carracing_attention.pt")
+    cfg = sc.Config(
+        **{**TINY, "validate_episodes": 0},  # no validation: the last round is kept
+        agents="attention",
+        method="consistency",
+        init=str(init),
+        consistency_rounds=2,
+        consistency_steps=6,
+        consistency_envs=2,
+        bc_minibatch=8,
+        out=str(tmp_path / "c"),
+    )
+    sc.main(cfg)
+    (path,) = (tmp_path / "c").glob("sensory-carracing/*/checkpoints/*.pt")
+    ckpt = load_checkpoint(path, sc.EXPERIMENT)
+    assert "--method consistency" in ckpt["provenance"]["command"]
+    start = load_checkpoint(init, sc.EXPERIMENT)["state_dict"]
+    moved = {k for k, v in ckpt["state_dict"].items() if not torch.equal(v, start[k])}
+    assert moved and all(k.startswith(("key.", "value.")) for k in moved), moved
+    history = sc.json.loads(next((tmp_path / "c").glob("*/*/history_attention.json")).read_text())
+    assert [h["round"] for h in history] == [1, 2]
 
 
 @box2d
