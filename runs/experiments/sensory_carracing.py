@@ -590,14 +590,33 @@ def _record_screens(
     return np.concatenate(kept)
 
 
+@torch.no_grad()
+def _widen(small: torch.nn.Module, big: torch.nn.Module) -> bool:
+    """Copy a trained two-layer MLP ``small`` into the same MLP with more (or as many)
+    hidden units, ``big``, so that ``big`` computes the same function: the new hidden
+    units keep their random input weights and get zero output weights. False (``big``
+    untouched) when ``big`` is narrower or not of that form."""
+    layers = [m for m in small.modules() if isinstance(m, torch.nn.Linear)]
+    wide = [m for m in big.modules() if isinstance(m, torch.nn.Linear)]
+    if len(layers) != 2 or len(wide) != 2 or wide[0].out_features < layers[0].out_features:
+        return False
+    hidden = layers[0].out_features
+    wide[0].weight[:hidden] = layers[0].weight
+    wide[0].bias[:hidden] = layers[0].bias
+    wide[1].weight.zero_()
+    wide[1].weight[:, :hidden] = layers[1].weight
+    wide[1].bias.copy_(layers[1].bias)
+    return True
+
+
 def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
     """``--method consistency`` (NOT in the paper): teach a trained AttentionNeuron to see
     a new background as it sees the grass.
 
     The target is the ``--init`` agent, frozen, on the GREEN screen. The student starts as
-    its copy (or, if ``--key-hidden`` / ``--value-hidden`` differ from the target's, with
-    new key and value networks and the target's convolutions and head) and only its key
-    and value networks learn. Each round records green screens along driven tracks
+    its copy -- with ``--key-hidden`` / ``--value-hidden`` wider than the target's, the
+    same functions in wider networks (:func:`_widen`: more capacity, the same start) --
+    and only its key and value networks learn. Each round records green screens along driven tracks
     (:func:`_record_screens`), then for ``--consistency-steps`` minibatches of recorded
     screens puts a fresh training background (:func:`training_background`, never a test
     image) over the grass of 80% of them and fits the student on those to the target on
@@ -622,12 +641,16 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
             f"--init {cfg.init}: its AttentionNeuron {ckpt['spec']} differs from the one these "
             f"flags build, {spec}, beyond --key-hidden / --value-hidden"
         )
-    fresh = ckpt["spec"] != spec
-    if fresh:  # new key / value networks: keep the target's convolutions and head
-        student.features.load_state_dict(target.features.state_dict())
-        student.head.load_state_dict(target.head.state_dict())
-    else:
-        student.load_state_dict(target.state_dict())
+    student.load_state_dict(
+        {k: v for k, v in target.state_dict().items() if not k.startswith(("key.", "value."))},
+        strict=False,
+    )
+    fresh = False
+    for name in ("key", "value"):
+        small, big = getattr(target, name), getattr(student, name)
+        fresh |= not _widen(small, big)
+    if fresh:
+        console.print("consistency: new key / value networks (narrower than the target's)")
     student.features.requires_grad_(False)
     student.head.requires_grad_(False)
     learn = [p for p in student.parameters() if p.requires_grad]
@@ -660,6 +683,7 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
     stages.begin("attention", spec, student, {})
     start = time.perf_counter()
     screens: list[np.ndarray] = []
+    targets: tuple[list[torch.Tensor], ...] = ([], [], [])  # latent, attention, action
     best: tuple[float, dict[str, torch.Tensor], dict[str, float]] | None = None
     history: list[dict[str, float]] = []
     env_steps = 0
@@ -672,8 +696,17 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
         recorded = _record_screens(cfg, target, student, rng, seed=cfg.seed * 1000 + round_ * 97)
         env_steps += len(recorded) * cfg.action_repeat
         screens.append(recorded)
+        with torch.no_grad():  # the target's outputs on the green screens, once
+            for chunk in torch.from_numpy(recorded).split(256):
+                latent_g, attention_g = target.attend(
+                    screen_patches(chunk, cfg.downsample, cfg.patch)
+                )
+                action_g = torch.tanh(target.head(target.features(latent_g)))
+                for store, value in zip(targets, (latent_g, attention_g, action_g), strict=True):
+                    store.append(value)
         data = torch.from_numpy(np.concatenate(screens))
         masks = torch.from_numpy(grass_mask(data.numpy()))
+        latents, attentions, actions = (torch.cat(store) for store in targets)
         bank = torch.from_numpy(
             np.stack([training_background(rng, cfg.consistency_images) for _ in range(512)])
         )
@@ -685,11 +718,7 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
             swap = torch.rand(len(index), generator=generator) < 0.8
             where = (masks[index] & swap[:, None, None])[..., None]
             textured = torch.where(where, bank[pick], green)
-            with torch.no_grad():
-                latent_g, attention_g = target.attend(
-                    screen_patches(green, cfg.downsample, cfg.patch)
-                )
-                action_g = torch.tanh(target.head(target.features(latent_g)))
+            latent_g, attention_g, action_g = latents[index], attentions[index], actions[index]
             latent, attention = student.attend(screen_patches(textured, cfg.downsample, cfg.patch))
             action = torch.tanh(student.head(student.features(latent)))
             patches = attention.shape[-1]

@@ -142,6 +142,22 @@ def test_tiny_main_writes_checkpoints_and_rows(tmp_path) -> None:
     assert ("of_original" in cnn_bg) == (cnn_original["mean"] > 0)
 
 
+@torch.no_grad()
+def test_widen_keeps_the_function() -> None:
+    small_cfg = sc.Config(**{**TINY, "key_hidden": 4, "value_hidden": 4})
+    big_cfg = sc.Config(**{**TINY, "key_hidden": 12, "value_hidden": 9})
+    small = sc.build(sc.agent_spec(small_cfg, "attention"))
+    big = sc.build(sc.agent_spec(big_cfg, "attention"))
+    big.load_state_dict(
+        {k: v for k, v in small.state_dict().items() if not k.startswith(("key.", "value."))},
+        strict=False,
+    )
+    assert sc._widen(small.key, big.key) and sc._widen(small.value, big.value)
+    obs = torch.rand(3, 36, 192, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(big(obs), small(obs), atol=1e-6)
+    assert not sc._widen(big.key, small.key)  # narrower: refused, untouched
+
+
 @box2d
 @skimage
 def test_consistency_stage_fits_the_green_twin(tmp_path) -> None:
