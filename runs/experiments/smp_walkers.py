@@ -50,7 +50,40 @@ runs of 4.7M env steps in all (three stages, each ``--init`` from the last; the 
 commands are in the checkpoint's provenance note), the no-message policy the same budget
 and each per-body MLP a tenth of it, on a shared 2-core CPU. The shipped SMP stands (all
 1000 steps) on 4 of the 10 training bodies and on the held-out walker_6_flipped; it does
-not walk.
+not walk. Session 27 added ``smp-walkers-transformer.pt`` (the Amorpheus-style row, same
+budget, below).
+
+Held-out bodies, zero-shot (``colony eval smp-walkers --json X``, 4 x 1000 steps per
+body, seed 2024; ratios to the per-body MLP trained on that body and to no-message):
+
+========================  ========================  ======================  ===========
+agent (env steps)         walker_5_main             walker_6_flipped        file
+========================  ========================  ======================  ===========
+SMP (4,691,425)           310.0 (0.75x MLP, 0.91x)  993.4 (0.90x, 1.02x)    smp-walkers
+no-message (4,713,316)    340.9 (0.82x MLP)         971.6 (0.88x)           -independent
+transformer (4,693,069)   319.0 (0.77x MLP, 0.94x)  1019.5 (0.92x, 1.05x)   -transformer
+per-body MLP (~469k)      415.0                     1103.4                  -mlp-<body>
+standing still (noop)     112.2                     104.5                   --
+========================  ========================  ======================  ===========
+
+Transformer (session 27): :class:`~colonylab.agents.modular.LimbTransformer` (width 32,
+2 heads, 2 layers: 17,761 weights; the SMP has 2,001, no-message 1,729) behind the same
+observation normalisation, ARS with the
+no-message baseline's recipe (``--body-ranks True --ars.directions 12 --ars.top 6``,
+zero torque at start, seed 0, 1 thread, niced). ~1.1k env-steps/s with three processes
+on the 2 cores (stage 1), ~2.9k/s in stage 2 (the SMP: ~2.1k/s), so the SMP's budget
+took two ``--init`` stages: stage 1 stopped by ``--time-budget-s 2280`` after 43
+generations (2,462,734 env steps, 2300 s, best validation 552.1 at generation 39),
+stage 2 ``--init`` its ``latest.pt`` with ``--env-steps 2228691`` (2,230,335 env steps,
+24 generations, 778 s, best validation 579.9 at 24): 4,693,069 env steps in all, the
+SMP's budget (the same over-shoot of < 1 generation as the baselines). It does what the
+SMP does: stands all 1000 steps on walker_7_main (1007.5), 6_main (1011.2), 5_flipped
+(989.4) and 7_flipped (1006.6; one of the 4 episodes falls, mean 953.5 steps), falls at ~190-260 steps on the six
+short bodies, walks on none (0/10); held-out 319.0 / 1019.5, 1.03x the SMP on both.
+After stage 1 alone (2.46M) it scored 144.8 / 1001.1. Goal 2 (held-out >= 0.5x the
+per-body MLP): met by all three shared policies; no shared policy beats the per-body
+MLPs, and messages (SMP) or attention (transformer) do not beat the no-message limbs by
+more than 5% on either body at this budget (one seed each: within noise).
 
 Survival-bonus shaping (session 26, NOT shipped: no try beat the shipped SMP on every
 goal; B=0 at the end made one body walk, below). ``--alive-bonus B`` pays B instead of 1 per step alive in TRAINING only
@@ -272,6 +305,9 @@ class Config:
     """Steps per training episode at most (the world's truncation; modular-rl: 1000)."""
     validate_every: int = 5
     """Validate the mean every this many generations (and at the end)."""
+    validate_episodes: int = 1
+    """ars / pgpe: episodes per body in each validation (different starts; the score,
+    distance and walking margin use the means over them)."""
     pgpe: PGPEOptions = field(default_factory=PGPEOptions)
     """PGPE options."""
     ars: ARSOptions = field(default_factory=ARSOptions)
@@ -325,7 +361,7 @@ class Config:
         check_dataclass_ints(
             self,
             {"message": 1, "hidden": 1, "pop_size": 2, "generations": 1, "max_steps": 1,
-             "validate_every": 1, "threads": 0, "checkpoint_every": 1, "eval_episodes": 1,
+             "validate_every": 1, "validate_episodes": 1, "threads": 0, "checkpoint_every": 1, "eval_episodes": 1,
              "eval_steps": 1, "eval_seed": 0, "seed": 0, "switch_every": 0, "env_steps": 0},
         )  # fmt: skip
         check_optional_int("--torch-threads", self.torch_threads, 1)
@@ -668,8 +704,12 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
     bodies = train_bodies(cfg)
     rollouts = Rollouts(policy, bodies, cfg.max_steps, cfg.threads, norm, cfg.body_ranks,
                         cfg.alive_bonus)  # fmt: skip
-    validation_seed = int(episode_seeds(cfg.seed, np.array([2]), 1)[0, 0])
-    standing = rollouts.standing(validation_seed)  # (B,) real return of no torque
+    # validation episode k starts from seed k (k = 0: the one-episode validation's)
+    validation_seeds = [
+        int(s) for s in episode_seeds(cfg.seed, np.array([2]), cfg.validate_episodes)[0]
+    ]
+    # (E, B) real return of no torque from every validation start
+    standing = np.stack([rollouts.standing(s) for s in validation_seeds])
     state = None
     # the normalisation each validated solution was scored with (the deployed pair)
     stats_at: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -706,14 +746,20 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
         return save_checkpoint(run.checkpoints / "latest.pt", checkpoint(trainer))
 
     def validate(params: torch.Tensor, generation: int) -> tuple[float, dict[str, float]]:
-        per_body = rollouts.returns(params[None], validation_seed)[0]  # the real reward
-        distance = rollouts.last_distance[0]
-        length = rollouts.last_length[0]
+        runs = []  # (return, distance, length) of each validation episode, (E, B) each
+        for s in validation_seeds:
+            per_body = rollouts.returns(params[None], s)[0]  # the real reward
+            runs.append((per_body, rollouts.last_distance[0], rollouts.last_length[0]))
+        episodes = np.array(runs)  # (E, 3, B)
+        per_body, distance, length = episodes.mean(axis=0)  # the means over the episodes
         if norm is not None:
             stats_at[generation] = (policy.obs_mean.clone(), policy.obs_std.clone())
-        walking = walks(per_body, distance, standing)
+        walking = walks(per_body, distance, standing.mean(axis=0))
+        # strict: the mean distance >= 1 m AND every episode up all max_steps steps
+        upright = walking & (episodes[:, 2].min(axis=0) >= cfg.max_steps)
         console.print(
-            f"  validation {per_body.mean():.1f}, walking {int(walking.sum())}/{len(bodies)}: "
+            f"  validation {per_body.mean():.1f}, walking {int(walking.sum())}/{len(bodies)} "
+            f"(upright {int(upright.sum())}): "
             + " ".join(
                 f"{b.replace('walker_', '')}={r:.0f}/{d:.1f}m/{n:.0f}"
                 for b, r, d, n in zip(bodies, per_body, distance, length, strict=True)
@@ -726,6 +772,7 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
             "charts/validation_return": float(per_body.mean()),
             "charts/validation_distance": float(distance.mean()),
             "charts/walking_bodies": float(walking.sum()),
+            "charts/walking_upright_bodies": float(upright.sum()),
             **{f"validation/{b}": float(r) for b, r in zip(bodies, per_body, strict=True)},
             **{f"distance/{b}": float(d) for b, d in zip(bodies, distance, strict=True)},
             **{f"length/{b}": float(n) for b, n in zip(bodies, length, strict=True)},
@@ -899,7 +946,9 @@ def evaluate_policy(
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval smp-walkers``: rows ``{body, split, agent, mean, std, episodes}``
     (plus the mean ``distance`` travelled in m and episode ``length``) on every Walker++
-    body for each checkpoint, standing still (``noop``) and random torques."""
+    body for each checkpoint, standing still (``noop``) and random torques. A row's agent
+    is the checkpoint's ``extra["label"]`` when it has one (a second policy of one agent,
+    e.g. ``smp (walk, B=0)``), else its agent (``body-mlp[BODY]``: its one body only)."""
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
     held = set(HELD_OUT["walker"])
@@ -912,7 +961,10 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
         model, ckpt = load_model(path, EXPERIMENT, build_modular)
         name = ckpt["extra"].get("agent", ckpt["spec"]["type"])
         trained_on = ckpt["extra"].get("bodies", [])
-        if name == "body-mlp":
+        if ckpt["extra"].get("label"):  # a second checkpoint of one agent, e.g. the walker
+            name = str(ckpt["extra"]["label"])
+            bodies = all_bodies
+        elif name == "body-mlp":
             name = f"body-mlp[{trained_on[0]}]"
             bodies = list(trained_on)
         else:

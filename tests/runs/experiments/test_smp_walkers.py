@@ -17,6 +17,7 @@ pytest.importorskip("mujoco")
 
 from colonylab.agents.modular import NormalizedModular, build_modular  # noqa: E402
 from colonylab.collective_ml.base import flatten_params  # noqa: E402
+from colonylab.envs.mujoco.morphology import body_names  # noqa: E402
 from colonylab.runs.cli import main as cli_main  # noqa: E402
 from colonylab.runs.common.stages import load_model  # noqa: E402
 from colonylab.runs.experiments.smp_walkers import (  # noqa: E402
@@ -127,6 +128,43 @@ def test_tiny_train_then_eval(tmp_path, trainer):
         policy, _ = load_model(ckpt, "smp-walkers", build_modular)
         assert isinstance(policy, NormalizedModular)
         assert not torch.equal(policy.obs_std, torch.ones_like(policy.obs_std))
+
+
+def test_validate_episodes_averages_several_starts(tmp_path):
+    """--validate-episodes 2: each validation plays two starts per body (the first the
+    one-episode validation's), logs their means and the strict (all episodes upright)
+    walking count."""
+    base = Config(trainer="ars", max_steps=6, hidden=8, message=4, threads=0, generations=1,
+                  validate_every=1, ars=ARSOptions(directions=2, top=1))  # fmt: skip
+    one = smp_walkers_main(replace(base, out=str(tmp_path / "one")))
+    two = smp_walkers_main(replace(base, out=str(tmp_path / "two"), validate_episodes=2))
+    rec1, rec2 = one.history[-1], two.history[-1]
+    assert rec1["charts/env_steps"] == rec2["charts/env_steps"]  # training is the same
+    assert "charts/walking_upright_bodies" in rec2
+    assert rec2["charts/walking_upright_bodies"] <= rec2["charts/walking_bodies"]
+    body = "validation/walker_7_main"
+    assert rec1[body] != rec2[body]  # a mean with a second start
+    with pytest.raises(ValueError, match="--validate-episodes"):
+        Config(validate_episodes=0)
+
+
+def test_eval_labels_a_checkpoint_by_its_label(tmp_path):
+    """A checkpoint with ``extra["label"]`` (a second policy of one agent, e.g. the
+    walking SMP) gets rows under that label on all 12 bodies."""
+    out = tmp_path / "runs"
+    argv = ["train", "smp-walkers", "--trainer", "ars", "--max-steps", "3", "--hidden", "8",
+            "--message", "4", "--ars.directions", "2", "--ars.top", "1", "--generations",
+            "1", "--out", str(out)]  # fmt: skip
+    assert cli_main(argv) == 0
+    ckpt_path = next(out.glob("smp-walkers/*/checkpoints/smp_walkers_smp.pt"))
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    ckpt["extra"]["label"] = "smp (walk, B=0)"
+    torch.save(ckpt, tmp_path / "walk.pt")
+    path = tmp_path / "eval.json"
+    args = ["eval", "smp-walkers", "--checkpoint", str(tmp_path / "walk.pt"), "--json", str(path)]
+    assert cli_main([*args, "--eval-episodes", "1", "--eval-steps", "3"]) == 0
+    rows = json.loads(path.read_text())["rows"]
+    assert sum(r["agent"] == "smp (walk, B=0)" for r in rows) == 12
 
 
 def test_ars_resume_continues_bit_identically(tmp_path):
@@ -247,6 +285,16 @@ def test_shipped_smp_stays_up_1000_steps_and_is_watched_by_default():
     watch.close()
 
 
+BASELINES = (
+    "smp-walkers-independent.pt",
+    "smp-walkers-mlp-walker_5_main.pt",
+    "smp-walkers-mlp-walker_6_flipped.pt",
+)
+"""The same-budget baselines of the shipped SMP (one stage each)."""
+TRANSFORMER = CHECKPOINTS / "smp-walkers-transformer.pt"
+WALKER = CHECKPOINTS / "smp-walkers-walk.pt"
+
+
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped smp-walkers checkpoint")
 def test_every_shipped_checkpoint_records_a_command_that_parses():
     import shlex
@@ -254,19 +302,67 @@ def test_every_shipped_checkpoint_records_a_command_that_parses():
     from colonylab.runs.cli import parse_config
 
     paths = sorted(CHECKPOINTS.glob("smp-walkers*.pt"))
-    assert len(paths) == 4
+    assert {"smp-walkers.pt", *BASELINES, TRANSFORMER.name} <= {p.name for p in paths}
     total = torch.load(SHIPPED, weights_only=True)["provenance"]["metrics"]["env_steps_total"]
     for path in paths:
         ckpt = torch.load(path, weights_only=True)
+        assert path.stat().st_size < 1_000_000, path.name
         words = shlex.split(ckpt["provenance"]["command"])
         assert words[:3] == ["colony", "train", "smp-walkers"], path.name
         cfg = parse_config(Config, words[3:], prog="colony train smp-walkers")
         assert cfg.agent == ckpt["extra"]["agent"] and cfg.trainer == "ars"
-        if path != SHIPPED:  # the baselines: the shared policy's budget (a tenth per body)
+        one_generation = 2 * cfg.ars.directions * cfg.max_steps * len(train_bodies(cfg))
+        if path.name in BASELINES:  # the shared policy's budget (a tenth per body)
             share = total // 10 if cfg.agent == "body-mlp" else total
             assert cfg.env_steps == share, path.name
-            one_generation = 2 * cfg.ars.directions * cfg.max_steps * len(train_bodies(cfg))
             assert 0 <= ckpt["trainer"]["env_steps"] - share <= one_generation, path.name
+        elif path != SHIPPED:  # --init stages: the last one's command, every stage's steps
+            metrics = ckpt["provenance"]["metrics"]
+            stages = metrics["env_steps_stages"]
+            assert sum(stages) == metrics["env_steps_total"], path.name
+            assert ckpt["trainer"]["env_steps"] == stages[-1], path.name
+            assert ckpt["extra"]["init"]["env_steps"] == stages[-2], path.name
+            assert cfg.init is not None, path.name
+        if path == TRANSFORMER:  # at most the SMP's budget
+            assert cfg.agent == "transformer"
+            assert ckpt["provenance"]["metrics"]["env_steps_total"] <= total + one_generation
+
+
+TRANSFORMER_HELD_OUT = {"walker_5_main": 318.96, "walker_6_flipped": 1019.50}
+"""``colony eval`` means (4 x 1000 steps, seed 2024) of the shipped transformer (the card)."""
+
+
+@pytest.mark.skipif(not TRANSFORMER.is_file(), reason="no shipped transformer checkpoint")
+def test_shipped_transformer_scores_its_card_numbers_and_eval_labels_it():
+    """The Amorpheus-style transformer re-scored as ``colony eval`` does on the held-out
+    bodies gives the card's numbers; its rows are labelled ``transformer``."""
+    policy, ckpt = load_model(TRANSFORMER, "smp-walkers", build_modular)
+    assert ckpt["spec"]["type"] == "transformer" and ckpt["extra"]["agent"] == "transformer"
+    assert "label" not in ckpt["extra"]  # colony eval's rows: agent "transformer"
+    cfg = Config(threads=0)  # colony eval's episodes, steps and seed
+    # every body in one world, as colony eval plays them (a robot's start hangs on its slot)
+    held = evaluate_episodes(policy, body_names("walker"), cfg)
+    for b, mean in TRANSFORMER_HELD_OUT.items():
+        assert held[b]["return"].size == 4
+        assert held[b]["return"].mean() == pytest.approx(mean, rel=0.02), b
+
+
+WALKING_UPRIGHT = ()
+"""Training bodies the shipped walking SMP walks on upright (every eval episode: >= 1 m,
+all 1000 steps up, return >= standing still's + 100)."""
+
+
+@pytest.mark.skipif(not WALKER.is_file(), reason="no shipped walking smp checkpoint")
+def test_shipped_walker_walks_upright_and_is_labelled():
+    policy, ckpt = load_model(WALKER, "smp-walkers", build_modular)
+    assert ckpt["extra"]["label"] == "smp (walk, B=0)" and ckpt["extra"]["agent"] == "smp"
+    cfg = Config(threads=0)
+    smp = evaluate_episodes(policy, body_names("walker"), cfg)  # colony eval's starts
+    still = evaluate_episodes(_NoTorque(), body_names("walker"), cfg)
+    for b in WALKING_UPRIGHT:
+        assert (smp[b]["length"] == 1000).all(), b
+        assert smp[b]["distance"].mean() >= 1.0, b
+        assert smp[b]["return"].mean() >= still[b]["return"].mean() + 100, b
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped smp-walkers checkpoint")
