@@ -347,7 +347,7 @@ def test_shipped_transformer_scores_its_card_numbers_and_eval_labels_it():
         assert held[b]["return"].mean() == pytest.approx(mean, rel=0.02), b
 
 
-WALKING_UPRIGHT = ()
+WALKING_UPRIGHT = ("walker_7_main", "walker_7_flipped", "walker_5_flipped")
 """Training bodies the shipped walking SMP walks on upright (every eval episode: >= 1 m,
 all 1000 steps up, return >= standing still's + 100)."""
 
