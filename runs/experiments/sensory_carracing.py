@@ -91,6 +91,29 @@ from met); a stage 4 (8 more, ``--procedural-share 0.9``, seed 5) fell back: 385
 grass alone): in 30 minutes the small layer did not learn to drive on the textures it
 was trained on either (procedural validation 89.0 after stage 2, grass 417.8).
 
+Tried and not shipped (session 27): ``--method consistency`` (:func:`consistency_stage`,
+NOT in the paper). Because ``colony eval`` pastes a background over the grass AFTER the
+world draws, every screen with a new background has an exact green twin; the shipped
+agent on the green twin is the target, and a copy's key and value networks learn to give
+the same action, latent and attention on the textured screen (training backgrounds:
+crops of the 16 ``skimage.data`` images that are not test backgrounds, tinted, and
+procedural textures; validation on grass and ``rocket``, never a test image). ``colony
+train sensory-carracing --agents attention --method consistency --init
+runs/checkpoints/sensory_carracing_attention.pt --consistency-rounds 5
+--consistency-steps 1500 --bc-minibatch 128 --consistency-envs 12 --workers 1 --seed 7``
+(16,826 recorded screens, 2071 s on a shared core): before training grass 514.9 /
+rocket -29.8 on the 4 validation tracks; after rounds 1-5 grass 283.0 / 337.7 / 309.8 /
+351.7 / 325.4, rocket -24.0 / -33.2 / -33.2 / -33.2 / -33.2; the action error on
+textured screens stayed at 0.066-0.072 (mean square; latent 0.175 -> 0.128 of its
+variance, attention 0.59 -> 0.45): the small key/value networks (32 hidden units) could
+not map every texture to "grass" and lost part of the green driving meanwhile. The kept
+"best" was the starting agent, so nothing changed. Wider key/value networks started as
+the same function (``--key-hidden 128 --value-hidden 128``, :func:`_widen`; 3 rounds,
+``--seed 8``, 614 s): before grass 527.9 / rocket -27.4, after rounds 1-3 grass 263.9 /
+288.9 / 161.5, rocket -23.2 / -33.3 / -33.3 (action error 0.066 -> 0.054): more
+capacity fits the textures a little better but the car still leaves the road on the
+validation background, and green driving degrades. Backgrounds goal: still NOT met.
+
     colony train sensory-carracing           # both students, 2 worker processes
     colony eval sensory-carracing --json eval.json
     colony watch sensory-carracing           # x reshuffles the patches, m: the CNN
