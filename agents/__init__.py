@@ -15,6 +15,8 @@ type                  model                                          module
                       (Tang & Ha's vision layer), a small CNN on it
 ``attention-memory``  feed-forward AttentionNeuron + GRU memory      ``agents/attention_memory.py``
 ``patch-cnn``         CNN on the patches put back on their grid      ``agents/patch_cnn.py``
+``filtered``          a per-patch conv filter in front of any patch  ``agents/patch_filter.py``
+                      policy (``{"filter": {...}, "policy": spec}``)
 ``nca``               neural cellular automaton                      ``agents/nca.py``
 ``grid``              shared grid actor-critic (views, ids, mean     ``agents/grid_policy.py``
                       field, messages)
@@ -82,6 +84,12 @@ def _patch_cnn(**kw: Any) -> nn.Module:
     return PatchCNNPolicy(**kw)
 
 
+def _filtered(**kw: Any) -> nn.Module:
+    from colonylab.agents.patch_filter import FilteredPolicy
+
+    return FilteredPolicy(**kw)
+
+
 def _grid(**kw: Any) -> nn.Module:
     from colonylab.agents.grid_policy import GridPolicy
 
@@ -123,6 +131,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "attention-grid": _attention_grid,
     "attention-memory": _attention_memory,
     "patch-cnn": _patch_cnn,
+    "filtered": _filtered,
     "nca": _nca,
     "grid": _grid,
     "consensus": _consensus,

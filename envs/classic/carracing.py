@@ -58,6 +58,8 @@ __all__ = [
     "scripted_action",
     "screen_patches",
     "TRAINING_IMAGES",
+    "FLAT_GRASS",
+    "flat_grass",
     "training_background",
 ]
 
@@ -344,6 +346,15 @@ def procedural_background(rng: np.random.Generator, style: str = "basic") -> np.
         image = colours[:2][pick]
     image += rng.normal(0.0, float(rng.uniform(0.0, 20.0)), size=image.shape)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+FLAT_GRASS = (99, 206, 99)
+"""The mean colour of CarRacing's grass on the screen (both greens), in RGB."""
+
+
+def flat_grass(screen: np.ndarray) -> np.ndarray:
+    """``screen`` (``uint8[..., 96, 96, 3]``) with its grass painted :data:`FLAT_GRASS`."""
+    return np.where(grass_mask(screen)[..., None], np.asarray(FLAT_GRASS, np.uint8), screen)
 
 
 def apply_background(screen: np.ndarray, image: np.ndarray | None) -> np.ndarray:

@@ -134,7 +134,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from colonylab._checks import check_dataclass_ints, check_float, check_optional_int
+from colonylab._checks import check_dataclass_ints, check_float, check_int, check_optional_int
 from colonylab.agents import build as build_agent
 from colonylab.agents.patch_cnn import PatchCNNPolicy
 from colonylab.collective_ml.evaluate import continuous_actions, evaluate_conditions, mean_return
@@ -142,6 +142,7 @@ from colonylab.collective_ml.population import episode_seeds
 from colonylab.collective_ml.trainers.clone import behaviour_clone
 from colonylab.envs.classic.carracing import (
     BACKGROUNDS,
+    FLAT_GRASS,
     CarRacingConfig,
     CarRacingWorld,
     grass_mask,
@@ -161,7 +162,9 @@ from colonylab.runs.common.tables import print_rows
 
 EXPERIMENT = "sensory-carracing"
 ACT_DIM = 2  # steer, accel
-LABELS = {"attention": "AttentionNeuron", "cnn": "CNN"}
+LABELS = {"attention": "AttentionNeuron", "cnn": "CNN", "filtered": "AttentionNeuron + filter"}
+OPTIONAL = ("filtered",)
+"""Students whose checkpoint ``colony eval`` scores only when it is there."""
 TEACHER = "teacher (scripted, reads the track)"
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 VALIDATION_SEED = 777_000
@@ -172,7 +175,7 @@ POSITIVE = (
     "consistency_rounds consistency_steps consistency_envs "
     "train_frames bc_iterations bc_envs bc_epochs cnn_epochs bc_replay bc_minibatch cnn_iterations "
     "eval_frames eval_episodes action_repeat downsample patch watch_envs attention_envs "
-    "attention_frames attention_replay grid key_dim grid_head_hidden"
+    "attention_frames attention_replay grid key_dim grid_head_hidden filter_width"
 )
 """Config fields that must be integers >= 1."""
 NON_NEGATIVE = "workers seed validate_episodes value_dim value_hidden key_hidden"
@@ -254,11 +257,18 @@ class Config:
     init: str | None = None
     """AttentionNeuron: start from the weights of this ``sensory-carracing`` AttentionNeuron
     checkpoint (its spec must be the one these flags make) instead of fresh ones."""
-    method: Literal["dagger", "consistency"] = "dagger"
-    """AttentionNeuron: ``dagger`` (clone the scripted driver) or ``consistency`` (NOT in
+    method: Literal["dagger", "consistency", "filter"] = "dagger"
+    """AttentionNeuron: ``dagger`` (clone the scripted driver), ``consistency`` (NOT in
     the paper; needs ``--init``: the loaded agent on the green screen is the target, a
     copy of it learns to give the same attention, latent and action when the grass is
-    replaced by training backgrounds -- :func:`consistency_stage`)."""
+    replaced by training backgrounds -- :func:`consistency_stage`) or ``filter`` (NOT in
+    the paper; needs ``--init``: a per-patch filter learns to paint what is not road one
+    flat green in front of the frozen agent -- :func:`filter_stage`; writes
+    ``sensory_carracing_filtered.pt``). Both use the ``--consistency-*`` settings."""
+    filter_width: int = 24
+    """``filter``: channels of the filter's hidden convolutions."""
+    filter_layers: int = 4
+    """``filter``: convolutions of the filter (3 x 3 ones, then a 1 x 1)."""
     consistency_rounds: int = 4
     """``consistency``: rounds of (drive and record screens, train, validate)."""
     consistency_steps: int = 1500
@@ -340,18 +350,19 @@ class Config:
                 f"--train-backgrounds must be grass or procedural, got {self.train_backgrounds!r}"
             )
         check_float("--procedural-share", self.procedural_share, 0.0, 1.0)
-        if self.method not in ("dagger", "consistency"):
-            raise ValueError(f"--method must be dagger or consistency, got {self.method!r}")
+        if self.method not in ("dagger", "consistency", "filter"):
+            raise ValueError(f"--method must be dagger, consistency or filter, got {self.method!r}")
+        check_int("--filter-layers", self.filter_layers, 2)
         if self.consistency_images not in ("photos", "procedural", "mixed"):
             raise ValueError(
                 "--consistency-images must be photos, procedural or mixed, got "
                 f"{self.consistency_images!r}"
             )
         check_float("--consistency-lr", self.consistency_lr, 0.0, low_open=True)
-        if self.method == "consistency":
+        if self.method in ("consistency", "filter"):
             if self.init is None or self.attention != "grid" or self.agents != "attention":
                 raise ValueError(
-                    "--method consistency needs --agents attention, --attention grid and "
+                    f"--method {self.method} needs --agents attention, --attention grid and "
                     "--init (the trained AttentionNeuron whose green-screen outputs it keeps)"
                 )
             if self.consistency_validation not in BACKGROUNDS:
@@ -399,6 +410,18 @@ def decisions(cfg: Config, frames: int) -> int:
 def agent_spec(cfg: Config, kind: str) -> dict[str, Any]:
     """The spec of a student (saved in its checkpoint; :func:`build` rebuilds it)."""
     world = CarRacingConfig(**world_config(cfg, workers=0))
+    if kind == "filtered":
+        return {
+            "type": "filtered",
+            "filter": {
+                "patch": cfg.patch,
+                "channels": 3,
+                "width": cfg.filter_width,
+                "layers": cfg.filter_layers,
+                "fill": [round(v / 255.0, 6) for v in FLAT_GRASS],
+            },
+            "policy": agent_spec(cfg, "attention"),
+        }
     if kind == "attention" and cfg.attention == "grid":
         return {
             "type": "attention-grid",
@@ -632,6 +655,35 @@ def _widen(small: torch.nn.Module, big: torch.nn.Module) -> bool:
     return True
 
 
+def _background_validation(cfg: Config) -> Any:
+    """``validate(policy) -> {"grass": score, <--consistency-validation>: score}`` on the
+    validation tracks (``{}`` with ``--validate-episodes 0``)."""
+    checks = {
+        "grass": CarRacingWorld.factory(**world_config(cfg, max_episode_steps=cfg.eval_frames)),
+        cfg.consistency_validation: CarRacingWorld.factory(
+            **world_config(
+                cfg, max_episode_steps=cfg.eval_frames, background=cfg.consistency_validation
+            )
+        ),
+    }
+
+    def validate(policy: torch.nn.Module) -> dict[str, float]:
+        if not cfg.validate_episodes:  # no validation: the last round is kept
+            return {}
+        return {
+            name: mean_return(
+                policy,
+                check,
+                episodes=cfg.validate_episodes,
+                max_steps=decisions(cfg, cfg.eval_frames),
+                seed=VALIDATION_SEED + cfg.seed,
+            )
+            for name, check in checks.items()
+        }
+
+    return validate
+
+
 def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
     """``--method consistency`` (NOT in the paper): teach a trained AttentionNeuron to see
     a new background as it sees the grass.
@@ -680,29 +732,7 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
     optimizer = torch.optim.Adam(learn, lr=cfg.consistency_lr)
     rng = np.random.default_rng([cfg.seed, 0xC0515])
     generator = torch.Generator().manual_seed(cfg.seed)
-    checks = {
-        "grass": CarRacingWorld.factory(**world_config(cfg, max_episode_steps=cfg.eval_frames)),
-        cfg.consistency_validation: CarRacingWorld.factory(
-            **world_config(
-                cfg, max_episode_steps=cfg.eval_frames, background=cfg.consistency_validation
-            )
-        ),
-    }
-
-    def validate(policy: torch.nn.Module) -> dict[str, float]:
-        if not cfg.validate_episodes:  # no validation: the last round is kept
-            return {}
-        return {
-            name: mean_return(
-                policy,
-                check,
-                episodes=cfg.validate_episodes,
-                max_steps=decisions(cfg, cfg.eval_frames),
-                seed=VALIDATION_SEED + cfg.seed,
-            )
-            for name, check in checks.items()
-        }
-
+    validate = _background_validation(cfg)
     stages.begin("attention", spec, student, {})
     start = time.perf_counter()
     screens: list[np.ndarray] = []
@@ -797,21 +827,151 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
     return student, info
 
 
+def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``--method filter`` (NOT in the paper): a learned per-patch filter in front of the
+    frozen ``--init`` AttentionNeuron (:class:`~colonylab.agents.patch_filter.FilteredPolicy`).
+
+    The filter (a small convolutional network run on every patch alone, so the agent
+    stays exactly invariant to the patches' order) learns to paint what is not road, kerb,
+    car or dashboard one flat green (:data:`~colonylab.envs.classic.carracing.FLAT_GRASS`):
+    its input is a recorded screen whose grass is replaced, on 85% of them, by a training
+    background (:func:`training_background`: never a test image), its target is the same
+    screen with the grass painted flat green (exact labels: the backgrounds are pasted
+    after the world draws, as ``colony eval`` does). Each of ``--consistency-rounds``
+    rounds records screens (:func:`_record_screens`: half the cars driven by the agent on
+    green, half by the filtered agent on training backgrounds), takes
+    ``--consistency-steps`` Adam steps (cosine-decayed from ``--consistency-lr``) on
+    minibatches of ``--bc-minibatch`` screens -- loss: the cross-entropy of each pooled
+    pixel's predicted background share against its true grass share, plus 100 x the mean
+    square error of the filtered patches against the flat-green ones -- then validates on
+    the grass and
+    ``--consistency-validation``; the best round by the mean of both is kept (the
+    untrained filter, the identity, included).
+    """
+    import torch.nn.functional as F
+
+    from colonylab.envs.classic.carracing import flat_grass, screen_patches
+
+    pooling = (cfg.downsample, cfg.patch)
+
+    spec = agent_spec(cfg, "filtered")
+    target, ckpt = load_model(cfg.init, EXPERIMENT, build)
+    if ckpt["spec"] != spec["policy"]:
+        raise ValueError(
+            f"--init {cfg.init}: its AttentionNeuron {ckpt['spec']} is not the one these flags "
+            f"build, {spec['policy']}"
+        )
+    target.eval().requires_grad_(False)
+    seed_everything(cfg.seed)
+    student = build(spec)
+    student.policy.load_state_dict(target.state_dict())
+    student.policy.requires_grad_(False)
+    optimizer = torch.optim.Adam(student.filter.parameters(), lr=cfg.consistency_lr)
+    total = cfg.consistency_rounds * cfg.consistency_steps
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
+    rng = np.random.default_rng([cfg.seed, 0xF117E])
+    generator = torch.Generator().manual_seed(cfg.seed)
+    validate = _background_validation(cfg)
+    stages.begin("filtered", spec, student, {})
+    start = time.perf_counter()
+    scores = validate(student)
+    console.print(f"filter: before training (the identity) {scores}")
+    best = (float(np.mean(list(scores.values()))) if scores else -math.inf, None, scores)
+    history: list[dict[str, float]] = []
+    screens: list[np.ndarray] = []
+    env_steps = step = 0
+    for round_ in range(cfg.consistency_rounds):
+        student.eval()
+        recorded = _record_screens(cfg, target, student, rng, seed=cfg.seed * 1000 + round_ * 97)
+        env_steps += len(recorded) * cfg.action_repeat
+        screens.append(recorded)
+        data = torch.from_numpy(np.concatenate(screens))
+        masks = torch.from_numpy(grass_mask(data.numpy()))[..., None]
+        flat = torch.from_numpy(flat_grass(np.zeros((1, 96, 96, 3), dtype=np.uint8)))[0]
+        bank = torch.from_numpy(
+            np.stack([training_background(rng, cfg.consistency_images) for _ in range(512)])
+        )
+        student.train()
+        losses = []
+        for _ in range(cfg.consistency_steps):
+            index = torch.randint(len(data), (cfg.bc_minibatch,), generator=generator)
+            green, mask = data[index], masks[index]
+            pick = torch.randint(len(bank), (len(index),), generator=generator)
+            swap = (torch.rand(len(index), generator=generator) < 0.85)[:, None, None, None]
+            textured = torch.where(mask & swap, bank[pick], green)
+            wanted = torch.where(mask, flat, green)
+            seen, share = student.filter.parts(screen_patches(textured, cfg.downsample, cfg.patch))
+            grass = screen_patches(mask.expand(-1, -1, -1, 3).to(torch.uint8) * 255, *pooling)
+            square = (seen - screen_patches(wanted, cfg.downsample, cfg.patch)).pow(2).mean()
+            cross = F.binary_cross_entropy(share.clamp(1e-6, 1 - 1e-6), grass[..., ::3])
+            loss = cross + 100.0 * square
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append([square.item(), cross.item()])
+            step += 1
+        student.eval()
+        scores = validate(student)
+        mean = float(np.mean(list(scores.values()))) if scores else float(round_)
+        loss_mean = np.mean(losses[-200:], axis=0)
+        record = {
+            "losses/filter_square": float(loss_mean[0]),
+            "losses/filter_share": float(loss_mean[1]),
+            **({"charts/validation_mean": mean} if scores else {}),
+            **{f"charts/validation_{k}": v for k, v in scores.items()},
+            "charts/screens": float(len(data)),
+            "charts/env_steps": float(env_steps),
+            "charts/seconds": time.perf_counter() - start,
+        }
+        stages.log(step, record)
+        history.append({"round": round_ + 1, **record})
+        console.print(
+            f"filter round {round_ + 1}/{cfg.consistency_rounds}: square error "
+            f"{loss_mean[0]:.5f}, share cross-entropy {loss_mean[1]:.4f}; "
+            + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
+            + f" ({record['charts/seconds']:.0f} s, {len(data)} screens)"
+        )
+        if mean > best[0] or not scores:
+            best = (mean, copy.deepcopy(student.state_dict()), scores)
+    if best[1] is not None:
+        student.load_state_dict(best[1])
+    student.requires_grad_(True)
+    info = {
+        "trained_by": (
+            f"filter (NOT in the paper): {cfg.consistency_rounds} rounds x "
+            f"{cfg.consistency_steps} steps fitting a per-patch filter in front of the frozen "
+            f"{cfg.init} to paint {cfg.consistency_images} training backgrounds flat green; "
+            f"best round by grass + {cfg.consistency_validation} validation"
+        ),
+        "validation": best[0] if best[2] else None,
+        "validation_scores": best[2],
+        "seconds": time.perf_counter() - start,
+        "env_steps": env_steps,
+        "history": history,
+    }
+    return student, info
+
+
 def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     """Clone the students, save their checkpoints, and evaluate them (``--agents both``)."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     run = RunDir(EXPERIMENT, cfg.seed, cfg, root=cfg.out, resume=resume)
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
-    kinds = ("attention", "cnn") if cfg.agents == "both" else (cfg.agents,)
+    kinds: tuple[str, ...] = ("attention", "cnn") if cfg.agents == "both" else (cfg.agents,)
     sizes = {"attention": cfg.bc_iterations, "cnn": cfg.cnn_iterations}
     if cfg.method == "consistency":
         sizes["attention"] = cfg.consistency_rounds * cfg.consistency_steps
+    if cfg.method == "filter":
+        kinds, sizes["filtered"] = ("filtered",), cfg.consistency_rounds * cfg.consistency_steps
     stages = Stages(run, EXPERIMENT, cfg, {k: sizes[k] for k in kinds}, resume)
     for kind in kinds:
         if kind in stages.done:
             continue
-        if cfg.method == "consistency":
+        if cfg.method == "filter":
+            policy, info = filter_stage(cfg, stages)
+        elif cfg.method == "consistency":
             policy, info = consistency_stage(cfg, stages)
         else:
             policy, info = _clone(cfg, kind, stages)
@@ -839,6 +999,7 @@ def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
         files = {kinds[0]: path}
     else:
         files = model_files(checkpoint, SHIPPED, {k: checkpoint_name(k) for k in LABELS})
+        files = {k: f for k, f in files.items() if k not in OPTIONAL or f.exists()}
     return {LABELS[k]: load_model(path, EXPERIMENT, build)[0] for k, path in files.items()}
 
 
@@ -938,10 +1099,19 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     return {"experiment": EXPERIMENT, "world": "carracing", "rows": rows}
 
 
-def picture(cfg: Config, path: str | Path, *, seed: int = 3, frames: int = 240) -> Path:
+def picture(
+    cfg: Config,
+    path: str | Path,
+    *,
+    seed: int = 3,
+    frames: int = 240,
+    filtered: str | Path | None = None,
+) -> Path:
     """Write the README's figure: after ``frames`` frames of the teacher on track
     ``seed``, the real screen, the agent's input (pooled, then its patches shuffled),
-    the same moment on each of ``cfg.backgrounds``, and those as the agent sees them."""
+    the same moment on each of ``cfg.backgrounds``, and those as the agent sees them;
+    with ``filtered`` (a ``sensory_carracing_filtered.pt``), also each background as the
+    filtered agent sees it after its learned per-patch filter."""
     from PIL import Image, ImageDraw
 
     size = 288
@@ -959,8 +1129,13 @@ def picture(cfg: Config, path: str | Path, *, seed: int = 3, frames: int = 240) 
     side = 96 // cfg.downsample
     order = torch.randperm((side // cfg.patch) ** 2, generator=torch.Generator().manual_seed(0))
 
-    def seen(image: np.ndarray, shuffle: bool) -> np.ndarray:
+    filt = load_model(filtered, EXPERIMENT, build)[0].filter if filtered else None
+
+    def seen(image: np.ndarray, shuffle: bool, through: Any = None) -> np.ndarray:
         patches = world.observe(image[None])[0]
+        if through is not None:
+            with torch.no_grad():
+                patches = through(patches).clamp(0.0, 1.0)
         if shuffle:
             patches = patches[order]
         return (unpatchify(patches, side, side, cfg.patch).numpy() * 255).astype(np.uint8)
@@ -975,6 +1150,11 @@ def picture(cfg: Config, path: str | Path, *, seed: int = 3, frames: int = 240) 
     panels += [
         (seen(image, True), f"{name}, as the agent sees it") for name, image in swapped.items()
     ]
+    if filt is not None:
+        panels += [
+            (seen(image, True, filt), f"{name}, after the learned filter")
+            for name, image in swapped.items()
+        ]
     cols = 3
     rows = math.ceil(len(panels) / cols)
     caption = 26
@@ -1013,7 +1193,7 @@ def watch(cfg: Config, checkpoint: str | None = None) -> Any:
         action_fn=continuous_actions,
         image_shape=(side, side, cfg.patch),
         seed=cfg.seed,
-        name=f"{EXPERIMENT} (x: reshuffle, m: CNN/AttentionNeuron)",
+        name=f"{EXPERIMENT} (x: reshuffle, m: next agent)",
     )
 
 

@@ -190,6 +190,53 @@ def test_consistency_stage_fits_the_green_twin(tmp_path) -> None:
 
 @box2d
 @skimage
+def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
+    """--method filter from a tiny trained AttentionNeuron: only the filter moves (the
+    agent behind it is the --init one), the loss falls, the checkpoint is
+    sensory_carracing_filtered.pt with its command, and colony eval scores it too."""
+    first = sc.Config(**TINY, agents="attention", out=str(tmp_path))
+    sc.main(first)
+    (init,) = tmp_path.glob("sensory-carracing/*/checkpoints/sensory_carracing_attention.pt")
+    cfg = sc.Config(
+        **{**TINY, "validate_episodes": 0},
+        agents="attention",
+        method="filter",
+        init=str(init),
+        consistency_rounds=2,
+        consistency_steps=8,
+        consistency_envs=2,
+        filter_width=4,
+        filter_layers=3,
+        bc_minibatch=4,
+        out=str(tmp_path / "f"),
+    )
+    sc.main(cfg)
+    (path,) = (tmp_path / "f").glob("sensory-carracing/*/checkpoints/*.pt")
+    assert path.name == "sensory_carracing_filtered.pt"
+    ckpt = load_checkpoint(path, sc.EXPERIMENT)
+    assert "--method filter" in ckpt["provenance"]["command"]
+    assert ckpt["extra"]["agent"] == "AttentionNeuron + filter"
+    start = load_checkpoint(init, sc.EXPERIMENT)["state_dict"]
+    state = ckpt["state_dict"]
+    assert all(torch.equal(state[f"policy.{k}"], v) for k, v in start.items())
+    last = max(int(k.split(".")[2]) for k in state if k.startswith("filter.net."))
+    assert state[f"filter.net.{last}.weight"].abs().sum() > 0  # it starts at zero
+    history = sc.json.loads(next((tmp_path / "f").glob("*/*/history_filtered.json")).read_text())
+    assert [h["round"] for h in history] == [1, 2]
+    agents = sc.load_agents(str(path))
+    assert list(agents) == ["AttentionNeuron + filter"]
+    rows = sc.evaluate(sc.Config(**TINY), checkpoint=str(path))["rows"]
+    assert {r["agent"] for r in rows} == {sc.TEACHER, "AttentionNeuron + filter"}
+    with pytest.raises(ValueError, match="--method filter needs"):
+        sc.Config(method="filter")
+    with pytest.raises(ValueError, match="--filter-layers must be an integer >= 2"):
+        sc.Config(filter_layers=1)
+    with pytest.raises(ValueError, match="--filter-width"):
+        sc.Config(filter_width=0)
+
+
+@box2d
+@skimage
 def test_picture(tmp_path) -> None:
     path = sc.picture(sc.Config(workers=0, backgrounds=("coffee",)), tmp_path / "p.png", frames=4)
     assert path.stat().st_size > 1000
