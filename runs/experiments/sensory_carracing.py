@@ -187,8 +187,9 @@ class Config:
     """Clone an AttentionNeuron and a CNN from CarRacing's scripted driver (DAgger, normal
     screen); evaluate them unshuffled, shuffled and on natural-image backgrounds."""
 
-    agents: Literal["both", "attention", "cnn"] = "both"
-    """Which students to train."""
+    agents: Literal["both", "attention", "cnn", "filtered"] = "both"
+    """Which students to train (``filtered``: DAgger fine-tuning of the AttentionNeuron
+    behind the frozen filter of the ``--init`` ``sensory_carracing_filtered.pt``)."""
     train_frames: int = 400
     """Frames per training episode (CarRacing's standard is 1000; shortened for budget)."""
     bc_iterations: int = 8
@@ -359,6 +360,11 @@ class Config:
                 f"{self.consistency_images!r}"
             )
         check_float("--consistency-lr", self.consistency_lr, 0.0, low_open=True)
+        if self.agents == "filtered" and (self.init is None or self.method != "dagger"):
+            raise ValueError(
+                "--agents filtered fine-tunes the AttentionNeuron behind a trained filter: it "
+                "needs --init (a sensory_carracing_filtered.pt) and --method dagger"
+            )
         if self.method in ("consistency", "filter"):
             if self.init is None or self.attention != "grid" or self.agents != "attention":
                 raise ValueError(
@@ -482,13 +488,47 @@ def _product(cfg: Config, kind: str, policy: torch.nn.Module, **meta: Any) -> di
     )
 
 
+class _FilteredWorld:
+    """A world whose observations pass through a frozen :class:`PatchFilter` (so that
+    DAgger's replay keeps the filtered patches and training runs only the agent)."""
+
+    def __init__(self, world: CarRacingWorld, filt: torch.nn.Module) -> None:
+        self.unwrapped, self.filter = world, filt
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.unwrapped, name)
+
+    @torch.no_grad()
+    def reset(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self.filter(self.unwrapped.reset(*args, **kwargs))
+
+    @torch.no_grad()
+    def step(self, actions: Any) -> Any:
+        result = self.unwrapped.step(actions)
+        return dataclasses.replace(result, obs=self.filter(result.obs))
+
+
 def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """DAgger from the scripted driver on the normal screen (unshuffled, green grass)."""
+    """DAgger from the scripted driver on the normal screen (unshuffled, green grass).
+
+    ``kind == "filtered"``: the ``--init`` filtered agent's filter is frozen and its
+    AttentionNeuron is fine-tuned on what the filter makes of the screens."""
     spec = agent_spec(cfg, kind)
-    attention = kind == "attention"
+    attention = kind in ("attention", "filtered")
     seed_everything(cfg.seed)
     student = build(spec)
-    if attention and cfg.init:
+    filtered: torch.nn.Module | None = None
+    if kind == "filtered":
+        start, ckpt = load_model(str(cfg.init), EXPERIMENT, build)
+        if ckpt["spec"] != spec:
+            raise ValueError(
+                f"--init {cfg.init}: its filtered agent {ckpt['spec']} is not the one these "
+                f"flags build, {spec}"
+            )
+        filtered = start
+        filtered.filter.requires_grad_(False)
+        student = filtered.policy  # the AttentionNeuron learns; validation drives `filtered`
+    elif attention and cfg.init:
         start, ckpt = load_model(cfg.init, EXPERIMENT, build)
         if ckpt["spec"] != spec:
             raise ValueError(
@@ -543,7 +583,15 @@ def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dic
                 )
             )
 
-    def make_world(num_envs: int, iteration: int) -> CarRacingWorld:
+    if filtered is not None and cfg.validate_episodes:
+        on_backgrounds = _background_validation(cfg)  # grass and --consistency-validation
+
+        def validate(policy: torch.nn.Module) -> float:
+            return float(np.mean(list(on_backgrounds(filtered).values())))
+
+    def make_world(num_envs: int, iteration: int) -> Any:
+        if filtered is not None:
+            return _FilteredWorld(factory(num_envs=num_envs), filtered.filter)
         return factory(num_envs=num_envs)
 
     def log(iteration: int, record: dict[str, float]) -> None:
@@ -585,13 +633,14 @@ def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dic
             else "green screen) from "
         )
         + "the scripted driver"
-        + (f", starting from {cfg.init}" if attention and cfg.init else ""),
+        + (f", starting from {cfg.init}" if attention and cfg.init else "")
+        + (", behind its frozen filter" if filtered is not None else ""),
         "validation": result.validation,
         "seconds": result.seconds,
         "env_steps": result.env_steps,
         "history": result.history,
     }
-    return student, info
+    return (student if filtered is None else filtered), info
 
 
 def _record_screens(
@@ -827,6 +876,31 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
     return student, info
 
 
+def filter_batch(
+    cfg: Config,
+    green: torch.Tensor,
+    grass: torch.Tensor,
+    backgrounds: torch.Tensor,
+    swap: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One minibatch of ``--method filter``: from green screens ``uint8[B, 96, 96, 3]``,
+    their grass masks ``bool[B, 96, 96, 1]``, backgrounds ``uint8[B, 96, 96, 3]`` and
+    ``swap`` ``bool[B, 1, 1, 1]`` (which screens get theirs), returns the filter's input
+    patches (grass replaced where ``swap``), the wanted patches (grass painted
+    :data:`FLAT_GRASS`) and each pooled pixel's grass share ``[B, N, patch * patch]``."""
+    from colonylab.envs.classic.carracing import screen_patches
+
+    flat = torch.tensor(FLAT_GRASS, dtype=torch.uint8)
+    given = torch.where(grass & swap, backgrounds, green)
+    wanted = torch.where(grass, flat, green)
+    share = grass.expand(-1, -1, -1, 3).to(torch.uint8) * 255
+    return (
+        screen_patches(given, cfg.downsample, cfg.patch),
+        screen_patches(wanted, cfg.downsample, cfg.patch),
+        screen_patches(share, cfg.downsample, cfg.patch)[..., ::3],
+    )
+
+
 def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
     """``--method filter`` (NOT in the paper): a learned per-patch filter in front of the
     frozen ``--init`` AttentionNeuron (:class:`~colonylab.agents.patch_filter.FilteredPolicy`).
@@ -849,10 +923,6 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
     untrained filter, the identity, included).
     """
     import torch.nn.functional as F
-
-    from colonylab.envs.classic.carracing import flat_grass, screen_patches
-
-    pooling = (cfg.downsample, cfg.patch)
 
     spec = agent_spec(cfg, "filtered")
     target, ckpt = load_model(cfg.init, EXPERIMENT, build)
@@ -887,7 +957,6 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
         screens.append(recorded)
         data = torch.from_numpy(np.concatenate(screens))
         masks = torch.from_numpy(grass_mask(data.numpy()))[..., None]
-        flat = torch.from_numpy(flat_grass(np.zeros((1, 96, 96, 3), dtype=np.uint8)))[0]
         bank = torch.from_numpy(
             np.stack([training_background(rng, cfg.consistency_images) for _ in range(512)])
         )
@@ -898,12 +967,10 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
             green, mask = data[index], masks[index]
             pick = torch.randint(len(bank), (len(index),), generator=generator)
             swap = (torch.rand(len(index), generator=generator) < 0.85)[:, None, None, None]
-            textured = torch.where(mask & swap, bank[pick], green)
-            wanted = torch.where(mask, flat, green)
-            seen, share = student.filter.parts(screen_patches(textured, cfg.downsample, cfg.patch))
-            grass = screen_patches(mask.expand(-1, -1, -1, 3).to(torch.uint8) * 255, *pooling)
-            square = (seen - screen_patches(wanted, cfg.downsample, cfg.patch)).pow(2).mean()
-            cross = F.binary_cross_entropy(share.clamp(1e-6, 1 - 1e-6), grass[..., ::3])
+            given, wanted, grass = filter_batch(cfg, green, mask, bank[pick], swap)
+            seen, share = student.filter.parts(given)
+            square = (seen - wanted).pow(2).mean()
+            cross = F.binary_cross_entropy(share.clamp(1e-6, 1 - 1e-6), grass)
             loss = cross + 100.0 * square
             optimizer.zero_grad()
             loss.backward()
@@ -961,6 +1028,7 @@ def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
     console.print(f"[bold]{EXPERIMENT}[/] -> {run.path}")
     kinds: tuple[str, ...] = ("attention", "cnn") if cfg.agents == "both" else (cfg.agents,)
     sizes = {"attention": cfg.bc_iterations, "cnn": cfg.cnn_iterations}
+    sizes["filtered"] = cfg.bc_iterations
     if cfg.method == "consistency":
         sizes["attention"] = cfg.consistency_rounds * cfg.consistency_steps
     if cfg.method == "filter":

@@ -188,6 +188,25 @@ def test_consistency_stage_fits_the_green_twin(tmp_path) -> None:
     assert [h["round"] for h in history] == [1, 2]
 
 
+def test_filter_batch_targets_are_the_flat_green_twins() -> None:
+    cfg = sc.Config()
+    green = torch.full((2, 96, 96, 3), 60, dtype=torch.uint8)  # road grey
+    grass = torch.zeros(2, 96, 96, 1, dtype=torch.bool)
+    grass[:, :48] = True  # the top half is grass (every pooled pixel all grass or none)
+    green[:, :48] = torch.tensor([100, 220, 100], dtype=torch.uint8)
+    texture = torch.full((2, 96, 96, 3), 200, dtype=torch.uint8)
+    swap = torch.tensor([True, False]).view(2, 1, 1, 1)
+    given, wanted, share = sc.filter_batch(cfg, green, grass, texture, swap)
+    assert given.shape == wanted.shape == (2, 36, 192) and share.shape == (2, 36, 64)
+    top, bottom = slice(0, 18), slice(18, 36)  # row-major 6 x 6 patches
+    assert torch.allclose(given[0, top], torch.full_like(given[0, top], 200 / 255))
+    assert torch.allclose(given[1, top, 1::3], torch.full_like(given[1, top, 1::3], 220 / 255))
+    flat = torch.tensor(sc.FLAT_GRASS, dtype=torch.float32) / 255
+    assert torch.allclose(wanted[:, top].reshape(2, 18, 64, 3), flat.expand(2, 18, 64, 3))
+    assert torch.equal(wanted[:, bottom], given[:, bottom])  # the road passes unchanged
+    assert share[:, top].eq(1).all() and share[:, bottom].eq(0).all()
+
+
 @box2d
 @skimage
 def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
@@ -223,6 +242,24 @@ def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
     assert state[f"filter.net.{last}.weight"].abs().sum() > 0  # it starts at zero
     history = sc.json.loads(next((tmp_path / "f").glob("*/*/history_filtered.json")).read_text())
     assert [h["round"] for h in history] == [1, 2]
+    # stage 2: DAgger behind the frozen filter moves only the AttentionNeuron
+    tuned = sc.Config(
+        **TINY,
+        agents="filtered",
+        init=str(path),
+        filter_width=4,
+        filter_layers=3,
+        out=str(tmp_path / "t"),
+    )
+    sc.main(tuned)
+    (path,) = (tmp_path / "t").glob("sensory-carracing/*/checkpoints/*.pt")
+    after = load_checkpoint(path, sc.EXPERIMENT)
+    assert path.name == "sensory_carracing_filtered.pt"
+    assert "--agents filtered" in after["provenance"]["command"]
+    moved = {k for k, v in after["state_dict"].items() if not torch.equal(v, state[k])}
+    assert moved and all(k.startswith("policy.") for k in moved), moved
+    with pytest.raises(ValueError, match="--agents filtered fine-tunes"):
+        sc.Config(agents="filtered")
     agents = sc.load_agents(str(path))
     assert list(agents) == ["AttentionNeuron + filter"]
     rows = sc.evaluate(sc.Config(**TINY), checkpoint=str(path))["rows"]
