@@ -36,7 +36,8 @@ Students, both cloned from it with DAgger on the normal (unshuffled, green) scre
   their grid, two strided convolutions and an MLP head (the shipped one was cloned on
   4 x 4 patches of the same screen; it re-assembles any square patches).
 
-``colony eval sensory-carracing`` scores the teacher and both students unshuffled,
+``colony eval sensory-carracing`` scores the teacher and the students (the AttentionNeuron +
+filter when its checkpoint is there) unshuffled,
 shuffled at reset, and on each new background (``skimage.data`` images pasted over the
 grass; AttentionNeuron shuffled, CNN unshuffled so that only the background changes).
 Rows carry ``of_teacher`` (mean / the teacher's mean) and, on backgrounds,
@@ -52,15 +53,43 @@ Result of the shipped checkpoints (``colony eval sensory-carracing``: 5 tracks o
 frames, mean +- sd; the teacher on 10 tracks of the standard 1000 frames scores
 791.0 +- 186.6, with one spin-out at 256):
 
-=====================================  ==============  ==============  ===============
-condition                              teacher         AttentionNeuron CNN
-=====================================  ==============  ==============  ===============
-unshuffled                             413.7 +- 59.8   471.7 +- 66.7   391.7 +- 136.3
-shuffled at reset                      (413.7)         452.4 +- 85.3   -25.8 +- 11.1
-background astronaut                   (413.7)         -31.9 +- 1.7    -34.4 +- 1.1
-background coffee                      (413.7)         -30.9 +- 4.3    -34.4 +- 1.1
-background chelsea                     (413.7)         -25.8 +- 4.9    -36.2 +- 2.3
-=====================================  ==============  ==============  ===============
+=====================  ==============  ===============  ===============  ===============
+condition              teacher         AttentionNeuron  AN + filter      CNN
+=====================  ==============  ===============  ===============  ===============
+unshuffled             413.7 +- 59.8   471.7 +- 66.7    423.1 +- 97.5    391.7 +- 136.3
+shuffled at reset      (413.7)         452.4 +- 85.3    385.9 +- 106.8   -25.8 +- 11.1
+background astronaut   (413.7)         -31.9 +- 1.7     -28.2 +- 1.6     -34.4 +- 1.1
+background coffee      (413.7)         -30.9 +- 4.3     328.0 +- 111.0   -34.4 +- 1.1
+background chelsea     (413.7)         -25.8 +- 4.9     337.5 +- 101.5   -36.2 +- 2.3
+=====================  ==============  ===============  ===============  ===============
+
+Session 28, ``sensory_carracing_filtered.pt`` (AN + filter, NOT in the paper; the
+backgrounds goal is met on coffee, 78% of its unshuffled score, and chelsea, 80%, NOT on
+astronaut, -7%; shuffled 93% of the teacher): a :class:`~colonylab.agents.patch_filter.
+PatchFilter` (4 convolutions of 24 channels run on each patch alone) predicts each
+pooled pixel's background share and paints it :data:`~colonylab.envs.classic.carracing.
+FLAT_GRASS`, in front of the AttentionNeuron. The shipped agent on screens whose grass is
+painted flat green drives 454.7 (5 eval tracks; 471.7 on its own grass): a perfect filter
+would have met the goal. Stage 1, ``--method filter`` (:func:`filter_stage`): ``colony
+train sensory-carracing --agents attention --method filter --init
+runs/checkpoints/sensory_carracing_attention.pt --consistency-rounds 1 --consistency-steps
+2500 --consistency-lr 0.002 --bc-minibatch 32 --validate-episodes 0 --workers 1 --seed 11``
+(533 s, 3,600 recorded screens; final square error 0.0028, share cross-entropy 0.115),
+``runs/checkpoints/sensory_carracing_filtered_stage1.pt``. Its errors on road pixels
+(mean square 0.0027 on 400 held-out green screens, against 0.0001 on grass pixels) moved
+the frozen agent's actions by 0.07 / 0.04 (mean square; the flat twin itself: 0.006 /
+0.002), and the filtered agent left the road on green validation tracks (-33 after a
+first try's round). Stage 2, ``--agents filtered`` (:func:`_clone` behind the frozen
+filter; the replay keeps filtered patches): ``colony train sensory-carracing --agents
+filtered --init runs/checkpoints/sensory_carracing_filtered_stage1.pt --bc-iterations 5
+--train-backgrounds procedural --procedural-share 0.5 --procedural-style rich --workers 1
+--seed 12`` (732 s; validation, mean of grass and ``rocket``, 157.8 / 140.3 / 207.1 /
+254.8 / 217.8: iteration 4 kept; grass 461.2, rocket 48.4). A stage 3 (5 more from it,
+``--seed 13``) scored grass 527.3 / rocket -21.4 on the same validation tracks: not kept.
+The test backgrounds were scored once, after the choice. Why astronaut fails (the
+figure's last row): the filter keeps black regions -- probably because the dashboard it
+must keep is black -- and astronaut's space, visor and helmet are black. A fix drawn from
+this look at a test image would need a new held-out background to be claimed.
 
 Shuffled, the AttentionNeuron drives at 109% of the teacher's score (goal 80%: met; it
 scores more than the teacher on 4 of the 5 tracks). Shuffled and unshuffled differ only

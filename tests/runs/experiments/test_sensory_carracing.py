@@ -305,3 +305,41 @@ def test_shipped_attention_drives_shuffled() -> None:
     assert shuffled == pytest.approx(unshuffled, abs=10.0)
     teacher = sc.teacher_returns(cfg, 2, FRAMES, cfg.eval_seed).mean()
     assert min(unshuffled, shuffled) >= SHARE * teacher, (unshuffled, shuffled, teacher)
+
+
+@box2d
+@skimage
+def test_shipped_filtered_agent_keeps_driving_on_new_backgrounds() -> None:
+    """The shipped AttentionNeuron + filter re-evaluated on 2 short tracks, patches
+    shuffled: on coffee and chelsea (never seen in training) it keeps >= 70% of its grass
+    score, the headline of colony eval (measured: grass 186.5, coffee 195.3, chelsea
+    191.9; the teacher 167.7). Its command is recorded, --init the shipped stage 1."""
+    path = sc.SHIPPED / sc.checkpoint_name("filtered")
+    if not path.is_file():
+        pytest.skip("no shipped filtered checkpoint")
+    ckpt = load_checkpoint(path, sc.EXPERIMENT)
+    command = ckpt["provenance"]["command"]
+    assert command.startswith("colony train sensory-carracing --agents filtered")
+    assert "--init runs/checkpoints/sensory_carracing_filtered_stage1.pt" in command
+    assert (sc.SHIPPED / "sensory_carracing_filtered_stage1.pt").is_file()
+    policy = sc.load_agents(None)["AttentionNeuron + filter"]
+    cfg = sc.Config(eval_frames=FRAMES, eval_episodes=2, workers=0)
+    shuffled = sc.Condition("shuffled at reset", shuffle=0)
+    scores = {}
+    for background in (None, "coffee", "chelsea"):
+        factory = sc.CarRacingWorld.factory(
+            **sc.world_config(cfg, max_episode_steps=FRAMES, background=background)
+        )
+        (row,) = sc.evaluate_conditions(
+            {"filtered": policy},
+            factory,
+            [shuffled],
+            episodes=2,
+            max_steps=sc.decisions(cfg, FRAMES),
+            seed=cfg.eval_seed,
+        )
+        scores[background or "grass"] = row["mean"]
+    teacher = sc.teacher_returns(cfg, 2, FRAMES, cfg.eval_seed).mean()
+    assert scores["grass"] >= SHARE * teacher, (scores, teacher)
+    for name in ("coffee", "chelsea"):
+        assert scores[name] >= 0.7 * scores["grass"], scores
