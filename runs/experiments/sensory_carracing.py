@@ -762,6 +762,38 @@ def _background_validation(cfg: Config) -> Any:
     return validate
 
 
+def _end_round(
+    cfg: Config,
+    stages: Stages,
+    history: list[dict[str, float]],
+    where: tuple[int, int, int, int, float],
+    losses: dict[str, float],
+    scores: dict[str, float],
+    said: str,
+) -> float:
+    """Log and print the end of a ``--method consistency | filter`` round; ``where`` is
+    ``(step, round index, screens, env steps, start time)``. Returns the round's
+    validation mean (its index without validation: the last round wins)."""
+    step, round_, screens, env_steps, start = where
+    mean = float(np.mean(list(scores.values()))) if scores else float(round_)
+    record = {
+        **{f"losses/{name}": value for name, value in losses.items()},
+        **({"charts/validation_mean": mean} if scores else {}),
+        **{f"charts/validation_{k}": v for k, v in scores.items()},
+        "charts/screens": float(screens),
+        "charts/env_steps": float(env_steps),
+        "charts/seconds": time.perf_counter() - start,
+    }
+    stages.log(step, record)
+    history.append({"round": round_ + 1, **record})
+    console.print(
+        f"{cfg.method} round {round_ + 1}/{cfg.consistency_rounds}: {said}; "
+        + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
+        + f" ({record['charts/seconds']:.0f} s, {screens} screens)"
+    )
+    return mean
+
+
 def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
     """``--method consistency`` (NOT in the paper): teach a trained AttentionNeuron to see
     a new background as it sees the grass.
@@ -863,25 +895,16 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
             losses.append([loss_action.item(), loss_latent.item(), loss_attention.item()])
             step += 1
         scores = validate(student)
-        mean = float(np.mean(list(scores.values()))) if scores else float(round_)
         loss_mean = np.mean(losses[-200:], axis=0)
-        record = {
-            "losses/action": float(loss_mean[0]),
-            "losses/latent": float(loss_mean[1]),
-            "losses/attention": float(loss_mean[2]),
-            **({"charts/validation_mean": mean} if scores else {}),
-            **{f"charts/validation_{k}": v for k, v in scores.items()},
-            "charts/screens": float(len(data)),
-            "charts/env_steps": float(env_steps),
-            "charts/seconds": time.perf_counter() - start,
-        }
-        stages.log(step, record)
-        history.append({"round": round_ + 1, **record})
-        console.print(
-            f"consistency round {round_ + 1}/{cfg.consistency_rounds}: losses action "
-            f"{loss_mean[0]:.4f} latent {loss_mean[1]:.3f} attention {loss_mean[2]:.3f}; "
-            + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
-            + f" ({record['charts/seconds']:.0f} s, {len(data)} screens)"
+        mean = _end_round(
+            cfg,
+            stages,
+            history,
+            (step, round_, len(data), env_steps, start),
+            dict(zip(("action", "latent", "attention"), loss_mean.tolist(), strict=True)),
+            scores,
+            f"losses action {loss_mean[0]:.4f} latent {loss_mean[1]:.3f} "
+            f"attention {loss_mean[2]:.3f}",
         )
         if best is None or mean > best[0]:
             best = (mean, copy.deepcopy(student.state_dict()), scores)
@@ -1009,24 +1032,15 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
             step += 1
         student.eval()
         scores = validate(student)
-        mean = float(np.mean(list(scores.values()))) if scores else float(round_)
         loss_mean = np.mean(losses[-200:], axis=0)
-        record = {
-            "losses/filter_square": float(loss_mean[0]),
-            "losses/filter_share": float(loss_mean[1]),
-            **({"charts/validation_mean": mean} if scores else {}),
-            **{f"charts/validation_{k}": v for k, v in scores.items()},
-            "charts/screens": float(len(data)),
-            "charts/env_steps": float(env_steps),
-            "charts/seconds": time.perf_counter() - start,
-        }
-        stages.log(step, record)
-        history.append({"round": round_ + 1, **record})
-        console.print(
-            f"filter round {round_ + 1}/{cfg.consistency_rounds}: square error "
-            f"{loss_mean[0]:.5f}, share cross-entropy {loss_mean[1]:.4f}; "
-            + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
-            + f" ({record['charts/seconds']:.0f} s, {len(data)} screens)"
+        mean = _end_round(
+            cfg,
+            stages,
+            history,
+            (step, round_, len(data), env_steps, start),
+            {"filter_square": float(loss_mean[0]), "filter_share": float(loss_mean[1])},
+            scores,
+            f"square error {loss_mean[0]:.5f}, share cross-entropy {loss_mean[1]:.4f}",
         )
         if mean > best[0] or not scores:
             best = (mean, copy.deepcopy(student.state_dict()), scores)
