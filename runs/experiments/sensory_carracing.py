@@ -794,6 +794,21 @@ def _end_round(
     return mean
 
 
+def _round_info(
+    trained_by: str, best: tuple, start: float, env_steps: int, history: list[dict[str, float]]
+) -> dict[str, Any]:
+    """The checkpoint's provenance of a ``--method consistency | filter`` stage;
+    ``best`` is ``(validation mean, state, scores)`` of the kept round."""
+    return {
+        "trained_by": trained_by,
+        "validation": best[0] if best[2] else None,
+        "validation_scores": best[2],
+        "seconds": time.perf_counter() - start,
+        "env_steps": env_steps,
+        "history": history,
+    }
+
+
 def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
     """``--method consistency`` (NOT in the paper): teach a trained AttentionNeuron to see
     a new background as it sees the grass.
@@ -911,21 +926,14 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
     assert best is not None
     student.load_state_dict(best[1])
     student.requires_grad_(True)
-    info = {
-        "trained_by": (
-            f"consistency (NOT in the paper): {cfg.consistency_rounds} rounds x "
-            f"{cfg.consistency_steps} steps fitting the key and value networks, on screens "
-            f"whose grass is replaced by {cfg.consistency_images} training backgrounds, to "
-            f"{cfg.init} on the green twins; best round by grass + "
-            f"{cfg.consistency_validation} validation"
-        ),
-        "validation": best[0] if best[2] else None,
-        "validation_scores": best[2],
-        "seconds": time.perf_counter() - start,
-        "env_steps": env_steps,
-        "history": history,
-    }
-    return student, info
+    trained_by = (
+        f"consistency (NOT in the paper): {cfg.consistency_rounds} rounds x "
+        f"{cfg.consistency_steps} steps fitting the key and value networks, on screens "
+        f"whose grass is replaced by {cfg.consistency_images} training backgrounds, to "
+        f"{cfg.init} on the green twins; best round by grass + "
+        f"{cfg.consistency_validation} validation"
+    )
+    return student, _round_info(trained_by, best, start, env_steps, history)
 
 
 def filter_batch(
@@ -1047,20 +1055,13 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
     if best[1] is not None:
         student.load_state_dict(best[1])
     student.requires_grad_(True)
-    info = {
-        "trained_by": (
-            f"filter (NOT in the paper): {cfg.consistency_rounds} rounds x "
-            f"{cfg.consistency_steps} steps fitting a per-patch filter in front of the frozen "
-            f"{cfg.init} to paint {cfg.consistency_images} training backgrounds flat green; "
-            f"best round by grass + {cfg.consistency_validation} validation"
-        ),
-        "validation": best[0] if best[2] else None,
-        "validation_scores": best[2],
-        "seconds": time.perf_counter() - start,
-        "env_steps": env_steps,
-        "history": history,
-    }
-    return student, info
+    trained_by = (
+        f"filter (NOT in the paper): {cfg.consistency_rounds} rounds x "
+        f"{cfg.consistency_steps} steps fitting a per-patch filter in front of the frozen "
+        f"{cfg.init} to paint {cfg.consistency_images} training backgrounds flat green; "
+        f"best round by grass + {cfg.consistency_validation} validation"
+    )
+    return student, _round_info(trained_by, best, start, env_steps, history)
 
 
 def main(cfg: Config, resume: str | None = None) -> dict[str, Any]:
