@@ -29,7 +29,8 @@ ars``            directions) over the policy's flat weights, the policy behind
                  bodies (the world's reward; ``--alive-bonus`` replaces its +1 per step
                  alive in training only, every trainer); ``--env-steps`` caps the
                  budget (the baselines get the same: the total for no-message, a tenth
-                 per body-MLP)
+                 per body-MLP); ``--body-weights BODY=W ...`` weights bodies in the
+                 fitness (ars / pgpe; validation weighs all alike)
 ``--trainer      :class:`~colonylab.collective_ml.es.PGPE` + ClipUp over the policy's
 pgpe``           flat weights, candidates as one ``vmap``-ed ``functional_call`` in one
                  world of ``pop_size x 10`` robots (:func:`~colonylab.collective_ml.
@@ -204,6 +205,87 @@ and has no same-budget baselines; the same-budget rows above stay the SMP's.
 7_flipped +12.4 m, 5_flipped +12.1 m and the held-out 6_flipped +9.0 m, upright at step
 900).
 
+Short bodies (session 28): can ANY policy walk on them? Per-body MLPs (``--agent body-mlp
+--hidden 32``, ARS ``--ars.directions 12 --ars.top 6 --body-ranks True --validate-every 3
+--validate-episodes 3 --threads 1 --time-budget-s 660``, the default survival bonus 1,
+seed 0, niced, ~1.2-1.45M env steps each = 2.6-3.1x the per-body budget of the shipped
+MLPs), ``colony eval`` (4 x 1000 steps, seed 2024; standing still from the same table):
+
+================  ========================================  ===========  ===================
+body (limbs on    per-body MLP (env steps; kept gen.):      standing     walks (loose /
+the floor)        return, m, steps up (of 1000)             still        strict)
+================  ========================================  ===========  ===================
+walker_4_main     315.7, 0.28 m, 281 (1,315,753; g54):      93.5         no / no
+(one footless     episodes 273 / 298 / 181 / 372 steps,
+leg)              -0.41 / 0.95 / -0.39 / 0.96 m
+walker_3_main     239.3, -0.37 m, 285 (1,231,958; g3: no    103.4        no / no
+(one footless     gain after generation 3 in 237)
+leg)
+walker_2_main     220.6, 0.19 m, 197 (1,451,028; g300)      120.6        no / no (return
+(one thigh)                                                              margin +100.0 only)
+walker_3_flipped  **1858.5, 6.87 m, all 4 episodes 1000**   126.7        **yes / yes**
+(two thighs)      (1,282,129; g72)
+================  ========================================  ===========  ===================
+
+Why the one-legged bodies fall and cannot meet the 1 m: inside the health band only ONE
+limb chain can touch the floor on walker_4_main, 4_flipped and 3_main (the leg's tip;
+the hip stays >= 0.55 m up, so the 0.45 m left thigh of walker_4 hangs >= 0.05 m clear)
+and on walker_2_main / 2_flipped (the thigh's tip): they stand on a point (a capsule
+end, no foot). With that tip fixed, the torso can get at most 0.90 m (leg + thigh,
+torso >= z0 - 0.45 = 0.75 m, |pitch| < 1; joint limits ignored, so an upper bound) or
+0.61 m (walker_2) ahead of it: the lunges in every ``colony eval`` of sessions 27-28
+(0.93-0.96 m with the capsule end rolling; walker_2 0.60-0.67 m) are that fall, and
+the 1 m of the margin needs the tip to leave (or slide on) the floor, i.e. HOPPING on a
+footless leg (walker_2 has no knee to hop with; one W2 validation below lunged
+walker_3_main 1.1 m, mean of 3 starts, falling at 201 steps: the tip left or slid on
+the floor before the fall). Standing is possible: a linear controller (LQR on the env
+step, ``frame_skip`` 4, around a bent pose with the centre of mass over the tip; a script
+outside the repo, ``/work/runs-s28/walkers/lqr_balance.py``) keeps walker_4_main and
+4_flipped up all 1000 steps from 8 / 8 starts of the world's reset distribution,
+walker_3_main 6 / 8, walker_2_flipped 4 / 8, walker_2_main 3 / 8 (return ~1000 against
+standing still's ~100, 0.0-0.1 m travelled; the failed starts fall forward 0.95 m /
+0.6 m), so ARS with the MLP did not find a balance that exists. walker_3_flipped, the
+one short body with two limbs reaching the floor, is learnable: its per-body MLP walks
+6.87 m upright. So on 5 of the 6 short bodies (walker_4_main, 4_flipped, 3_main,
+2_main, 2_flipped) no policy trained here walks (per-body MLPs tried on walker_4_main,
+3_main and 2_main; every shared policy on all five), and walking needs a hopping gait
+on a footless leg that none has shown; issue 17's "every training body" is not reachable
+with this body set, health band and budget unless such a gait is learned.
+
+Weighting the bodies (session 28, NOT shipped). ``--body-weights BODY=W ...`` (new)
+weights bodies in the ARS fitness (weighted mean of the per-body centred ranks;
+validation weighs all alike) and ``--select upright`` (new) keeps the validation with
+the most bodies walking upright (every validation start up all 1000 steps), ties to the
+mean return. Both runs ``--init runs/checkpoints/smp-walkers-walk.pt --alive-bonus 0
+--validate-every 3 --validate-episodes 3 --select upright`` with the session-27 options
+(``--message 8 --hidden 32 --ars.directions 12 --ars.top 6 --body-ranks True --threads
+1``), niced, after the per-body runs above showed walker_3_flipped learnable and the
+one-legged bodies not:
+
+- W1 ``--seed 2 --body-weights walker_6_main=3 walker_3_flipped=3`` (stopped by hand
+  after 23 generations, 1,610,622 env steps, 953 s): the tall walkers came apart
+  (validation at generation 21: walker_7_flipped 837 / 4.1 m / 323 steps, 5_flipped
+  630 / 2.9 m / 264, upright 0 of 10; the best, generation 9, upright 2) while
+  walker_3_flipped stayed at ~0.6 m / 200-240 steps; not evaluated further.
+- W2 ``--seed 3 --ars.step-size 0.01 --ars.noise 0.02 --body-weights walker_4_main=0
+  walker_4_flipped=0 walker_3_main=0 walker_2_main=0 walker_2_flipped=0
+  walker_3_flipped=2`` (half-size steps; the five one-legged bodies out of the fitness;
+  ``--time-budget-s 2280``: 51 generations, 4,016,416 env steps, 2338 s): validations
+  upright on the shipped walker's three (7_main, 7_flipped, 5_flipped) at generations
+  36, 42, 45 and 51, never on walker_6_main or 3_flipped (3_flipped: 0.2-0.6 m,
+  200-245 steps in every validation). ``colony eval`` of the kept generation 45
+  (validation 1071.1): loose 4 / 10, strict **2** (walker_7_flipped 3063.3, 16.53 m and
+  5_flipped 2873.0, 15.00 m upright; 7_main 2262.0, 10.58 m but one of 4 episodes falls
+  at 766 steps; 6_main 748.6, 3.65 m, falls at 292); walker_3_flipped 322.2, 0.30 m,
+  279 steps (its per-body MLP: 1858.5, 6.87 m); the one-legged bodies 238-348, 0.3-1.0 m,
+  128-230 steps; held-out walker_5_main 237.1 (0.90 m, 125 steps), walker_6_flipped
+  2674.2 (13.41 m, all 1000 up).
+
+Neither beats ``smp-walkers-walk.pt`` (strict 3, loose 4), so nothing new is shipped; W2's
+kept weights are at ``/work/runs-s28/walkers/smp_w2/`` (outside the repo). The count of
+training bodies a shared policy walks on upright stays 3 of 10 (loose 4); the best
+per-body evidence is 4 of 10 (the three plus walker_3_flipped by its own MLP).
+
     colony train smp-walkers --trainer ars --message 8 --hidden 32 --ars.directions 12 \
         --ars.top 6 --body-ranks True --env-steps 4691425
     colony train smp-walkers --trainer ars --agent independent --hidden 32 ... --env-steps 4691425
@@ -217,6 +299,10 @@ and has no same-budget baselines; the same-budget rows above stay the SMP's.
         (stage C' of -walk.pt; stages A and B in its provenance note)
     colony train smp-walkers --trainer ars --agent body-mlp --body walker_5_main --hidden 32 \
         ... --env-steps 469142
+    colony train smp-walkers --trainer ars --agent body-mlp --body walker_3_flipped \
+        --hidden 32 --generations 78 --validate-every 3 --validate-episodes 3 \
+        --ars.directions 12 --ars.top 6 --body-ranks True --threads 1   # walks 6.87 m
+        (as run: --generations 100000 --time-budget-s 660, which stopped it after 78)
     colony train smp-walkers --td3.steps 99140
     colony train smp-walkers --trainer pgpe --generations 40 --max-steps 200
     colony eval smp-walkers --json runs/out/eval-smp-walkers.json
@@ -389,11 +475,18 @@ class Config:
     (shaping, as the ARS paper's Walker / Hopper / Humanoid runs subtract the survival
     bonus; 0: forward velocity - control cost only). Validation, the kept best and
     ``colony eval`` always score the world's real reward (1 per step alive)."""
+    body_weights: tuple[str, ...] = ()
+    """ars / pgpe: ``BODY=W`` entries (``--body-weights walker_6_main=3 walker_3_flipped=2``)
+    weighting training bodies in the fitness (the weighted mean over the bodies of their
+    returns or, ``--body-ranks``, of their centred ranks); bodies not named weigh 1, W >= 0
+    (0: the body is still played but no longer steers the search). Validation and the
+    kept solution always weigh every body the same."""
     select: str = "return"
     """ars / pgpe: which validated solution is kept: ``return`` (the highest mean real
-    return over the bodies) or ``walk`` (the most bodies walking -- real return >=
+    return over the bodies), ``walk`` (the most bodies walking -- real return >=
     standing still's + 100 and >= 1 m forward in the episode -- ties to the higher mean
-    return)."""
+    return) or ``upright`` (the most bodies walking with every validation episode up for
+    all ``max_steps`` steps, ties to the higher mean return)."""
     td3: TD3Options = field(default_factory=TD3Options)
     """TD3 options."""
     threads: int = 2
@@ -429,7 +522,7 @@ class Config:
         )  # fmt: skip
         check_optional_int("--torch-threads", self.torch_threads, 1)
         check_float("--alive-bonus", self.alive_bonus, 0.0)
-        check_choice("--select", self.select, ("return", "walk"))
+        check_choice("--select", self.select, ("return", "walk", "upright"))
         if self.pop_size % 2:
             raise ValueError(f"--pop-size must be even (antithetic pairs), got {self.pop_size}")
         if self.select != "return" and self.trainer == "td3":
@@ -441,6 +534,48 @@ class Config:
             raise ValueError(
                 f"--init {self.init!r} starts --trainer ars or pgpe runs; got --trainer td3"
             )
+        weights = parse_body_weights(self.body_weights, train_bodies(self))
+        if weights is not None and self.trainer == "td3":
+            raise ValueError(
+                f"--body-weights {' '.join(self.body_weights)} weights ars / pgpe fitness; "
+                "got --trainer td3"
+            )
+
+
+def parse_body_weights(entries: tuple[str, ...], bodies: tuple[str, ...]) -> np.ndarray | None:
+    """``float64[B]`` fitness weights of ``bodies`` from ``--body-weights`` entries
+    ``BODY=W`` (bodies not named: 1), or None when there are none.
+
+    Raises:
+        ValueError: naming the entry that is not ``BODY=W`` with BODY one of ``bodies``
+            (once) and W a finite number >= 0, or weights that are all 0.
+    """
+    if not entries:
+        return None
+    weights = np.ones(len(bodies))
+    seen: set[str] = set()
+    for entry in entries:
+        name, sep, value = str(entry).partition("=")
+        if name in seen:
+            raise ValueError(f"--body-weights entry {entry!r}: {name} is weighted twice")
+        if not sep or name not in bodies:
+            raise ValueError(
+                f"--body-weights entry {entry!r}: expected BODY=W with BODY one of "
+                + ", ".join(bodies)
+            )
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not np.isfinite(weight) or weight < 0:
+            raise ValueError(
+                f"--body-weights entry {entry!r}: W must be a finite number >= 0, got {value!r}"
+            )
+        weights[bodies.index(name)] = weight
+        seen.add(name)
+    if weights.sum() <= 0:
+        raise ValueError(f"--body-weights {' '.join(entries)}: every body weighs 0")
+    return weights
 
 
 def train_bodies(cfg: Config) -> tuple[str, ...]:
@@ -495,9 +630,21 @@ class Rollouts:
 
     def __init__(self, policy: torch.nn.Module, bodies: tuple[str, ...], max_steps: int,
                  threads: int, norm: RunningNorm | None = None,
-                 body_ranks: bool = False, alive_bonus: float = 1.0) -> None:  # fmt: skip
+                 body_ranks: bool = False, alive_bonus: float = 1.0,
+                 body_weights: np.ndarray | None = None) -> None:  # fmt: skip
         self.policy, self.bodies = policy, bodies
         self.body_ranks = body_ranks
+        self.body_weights = None
+        """``float64[B]`` fitness weights of the bodies (None: every body weighs 1)."""
+        if body_weights is not None:
+            w = np.asarray(body_weights, dtype=np.float64)
+            if w.shape != (len(bodies),) or not np.isfinite(w).all() or (w < 0).any() \
+                    or w.sum() <= 0:  # fmt: skip
+                raise ValueError(
+                    f"body_weights must be {len(bodies)} finite weights >= 0 (not all 0), "
+                    f"got {body_weights!r}"
+                )
+            self.body_weights = w / w.sum()
         self.alive_bonus = check_float("alive_bonus", alive_bonus, 0.0)
         self.max_steps, self.threads = max_steps, threads
         self.norm = norm
@@ -585,13 +732,15 @@ class Rollouts:
 
     def __call__(self, params: torch.Tensor, seed: int) -> torch.Tensor:
         """``(P,)`` fitness: mean return over the bodies, or (``body_ranks``) the mean of
-        each body's centred ranks."""
+        each body's centred ranks; weighted by :attr:`body_weights` when given."""
         returns = self.returns(params, seed, update_norm=True, training=True)
         returns = torch.as_tensor(returns)  # (P, B)
         if self.body_ranks:
             ranks = [centred_ranks(returns[:, b]) for b in range(returns.shape[1])]
-            return torch.stack(ranks, dim=1).mean(dim=1)
-        return returns.mean(dim=1)
+            returns = torch.stack(ranks, dim=1)
+        if self.body_weights is None:
+            return returns.mean(dim=1)
+        return returns @ torch.as_tensor(self.body_weights, dtype=returns.dtype)
 
 
 class WalkerTask:
@@ -766,7 +915,7 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
         )  # fmt: skip
     bodies = train_bodies(cfg)
     rollouts = Rollouts(policy, bodies, cfg.max_steps, cfg.threads, norm, cfg.body_ranks,
-                        cfg.alive_bonus)  # fmt: skip
+                        cfg.alive_bonus, parse_body_weights(cfg.body_weights, bodies))  # fmt: skip
     # validation episode k starts from seed k (k = 0: the one-episode validation's)
     validation_seeds = [
         int(s) for s in episode_seeds(cfg.seed, np.array([2]), cfg.validate_episodes)[0]
@@ -829,8 +978,8 @@ def main(cfg: Config, resume: str | None = None) -> EvolveResult | dict[str, Any
             )
         )
         score = float(per_body.mean())
-        if cfg.select == "walk":  # whole bodies first; |mean return| / 1e4 < 1 breaks ties
-            score = float(walking.sum()) + score / 1e4
+        if cfg.select != "return":  # whole bodies first; |mean return| / 1e4 < 1 breaks ties
+            score = float((upright if cfg.select == "upright" else walking).sum()) + score / 1e4
         return score, {
             "charts/validation_return": float(per_body.mean()),
             "charts/validation_distance": float(distance.mean()),

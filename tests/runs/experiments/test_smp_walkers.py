@@ -31,6 +31,7 @@ from colonylab.runs.experiments.smp_walkers import (  # noqa: E402
     WalkerWatch,
     _NoTorque,
     evaluate_episodes,
+    parse_body_weights,
     picture,
     policy_spec,
     train_bodies,
@@ -148,6 +149,20 @@ def test_validate_episodes_averages_several_starts(tmp_path):
         Config(validate_episodes=0)
 
 
+@pytest.mark.parametrize("select", ["walk", "upright"])
+def test_select_scores_whole_bodies_then_the_mean_return(tmp_path, select):
+    """--select walk / upright: a validation scores the count of bodies walking (upright:
+    every validation episode up all --max-steps steps too), the mean real return / 1e4
+    breaking ties."""
+    cfg = Config(trainer="ars", max_steps=6, hidden=8, message=4, threads=0, generations=1,
+                 validate_every=1, ars=ARSOptions(directions=2, top=1), select=select,
+                 out=str(tmp_path))  # fmt: skip
+    record = smp_walkers_main(cfg).history[-1]
+    key = "charts/walking_upright_bodies" if select == "upright" else "charts/walking_bodies"
+    expected = record[key] + record["charts/validation_return"] / 1e4
+    assert record["charts/validation"] == pytest.approx(expected)
+
+
 def test_eval_labels_a_checkpoint_by_its_label(tmp_path):
     """A checkpoint with ``extra["label"]`` (a second policy of one agent, e.g. the
     walking SMP) gets rows under that label on all 12 bodies."""
@@ -246,6 +261,69 @@ def test_bad_options_are_refused():
         Config(trainer="ars", select="distance")
     with pytest.raises(ValueError, match="--select"):
         Config(trainer="td3", select="walk")
+    with pytest.raises(ValueError, match="--select"):
+        Config(trainer="td3", select="upright")
+
+
+def test_body_weights_weight_each_bodys_share_of_the_fitness():
+    """--body-weights: the fitness is the weighted mean over the bodies (returns or, with
+    --body-ranks, centred ranks); weight 0 on every body but one = that body's alone."""
+    cfg = Config(trainer="ars", hidden=8, message=4)
+    bodies = train_bodies(cfg)[:3]
+    assert parse_body_weights((), bodies) is None
+    weights = parse_body_weights((f"{bodies[1]}=3", f"{bodies[2]}=0"), bodies)
+    np.testing.assert_array_equal(weights, [1.0, 3.0, 0.0])
+    policy = build_modular(policy_spec(cfg))
+    flat = flatten_params(policy)
+    params = torch.stack([flat, flat + 0.3, flat - 0.3])
+    for ranks in (False, True):
+        plain = Rollouts(policy, bodies, max_steps=8, threads=1, body_ranks=ranks)
+        only = Rollouts(policy, bodies, max_steps=8, threads=1, body_ranks=ranks,
+                        body_weights=np.array([0.0, 2.0, 0.0]))  # fmt: skip
+        mixed = Rollouts(policy, bodies, max_steps=8, threads=1, body_ranks=ranks,
+                         body_weights=weights)  # fmt: skip
+        per_body = torch.as_tensor(plain.returns(params, seed=5, training=True))
+        if ranks:
+            from colonylab.collective_ml.es import centred_ranks
+
+            per_body = torch.stack([centred_ranks(per_body[:, b]) for b in range(3)], dim=1)
+        torch.testing.assert_close(plain(params, 5), per_body.mean(dim=1))
+        torch.testing.assert_close(only(params, 5), per_body[:, 1])
+        expected = (per_body[:, 0] + 3 * per_body[:, 1]) / 4
+        torch.testing.assert_close(mixed(params, 5), expected.to(mixed(params, 5).dtype))
+    with pytest.raises(ValueError, match="body_weights"):
+        Rollouts(policy, bodies, max_steps=8, threads=1, body_weights=np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("walker_9_main=2", "BODY one of walker_7_main"),
+        ("walker_6_main", "expected BODY=W"),
+        ("walker_6_main=-1", "finite number >= 0"),
+        ("walker_6_main=nan", "finite number >= 0"),
+        ("walker_5_main=2", "BODY one of"),  # held out: not a training body
+    ],
+)
+def test_bad_body_weights_are_one_error_line(capsys, entry, expected):
+    argv = ["train", "smp-walkers", "--trainer", "ars", "--body-weights", entry]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("error:"), err
+    assert "--body-weights" in err and entry in err and expected in err, err
+
+
+def test_body_weights_refused_twice_all_zero_or_with_td3():
+    with pytest.raises(ValueError, match="weighted twice"):
+        Config(trainer="ars", body_weights=("walker_6_main=2", "walker_6_main=3"))
+    zeros = tuple(f"{b}=0" for b in train_bodies(Config()))
+    with pytest.raises(ValueError, match="every body weighs 0"):
+        Config(trainer="ars", body_weights=zeros)
+    with pytest.raises(ValueError, match="--trainer td3"):
+        Config(trainer="td3", body_weights=("walker_6_main=2",))
+    with pytest.raises(ValueError, match="BODY one of walker_4_main"):  # body-mlp: its body
+        Config(trainer="ars", agent="body-mlp", body="walker_4_main",
+               body_weights=("walker_6_main=2",))  # fmt: skip
 
 
 def test_bad_alive_bonus_is_one_error_line(capsys):
