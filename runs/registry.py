@@ -327,6 +327,7 @@ AGENTS: dict[str, str] = {
     # the agents.build(spec) types, one line each
     "mlp": "MLP policy over vectors or patches, tanh or linear output (agents/mlp.py)",
     "patch-cnn": "CNN over screen patches put back on their grid: CarRacing baseline (agents/patch_cnn.py)",
+    "filtered": "a per-patch background filter in front of any patch policy: CarRacing's AttentionNeuron + filter (agents/patch_filter.py)",
     "linear": "normalised linear / one-layer tanh policy: the Ant teacher (agents/mlp.py)",
     "backprop": "one-hidden-layer backprop net of Jacobs et al. 1991 (agents/mlp.py)",
     "attention": "AttentionNeuron: shared sensory neurons + fixed-query attention, permutation-invariant (agents/sensory.py)",
