@@ -565,7 +565,10 @@ class AttentionGridPolicy(nn.Module):
         if unbatched:
             obs = obs.unsqueeze(0)
         latent, _ = self.attend(obs)
-        out = self.head(self.features(latent))
-        if self.output == "tanh":
-            out = torch.tanh(out)
+        out = self.act(latent)
         return out[0] if unbatched else out
+
+    def act(self, latent: Tensor) -> Tensor:
+        """``(B, V, grid, grid)`` latent (from :meth:`attend`) -> ``(B, A)`` actions."""
+        out = self.head(self.features(latent))
+        return torch.tanh(out) if self.output == "tanh" else out

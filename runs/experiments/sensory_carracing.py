@@ -879,7 +879,7 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
                 latent_g, attention_g = target.attend(
                     screen_patches(chunk, cfg.downsample, cfg.patch)
                 )
-                action_g = torch.tanh(target.head(target.features(latent_g)))
+                action_g = target.act(latent_g)
                 for store, value in zip(targets, (latent_g, attention_g, action_g), strict=True):
                     store.append(value)
         data = torch.from_numpy(np.concatenate(screens))
@@ -898,7 +898,7 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
             textured = torch.where(where, bank[pick], green)
             latent_g, attention_g, action_g = latents[index], attentions[index], actions[index]
             latent, attention = student.attend(screen_patches(textured, cfg.downsample, cfg.patch))
-            action = torch.tanh(student.head(student.features(latent)))
+            action = student.act(latent)
             patches = attention.shape[-1]
             loss_action = (action - action_g).pow(2).mean()
             loss_latent = (latent - latent_g).pow(2).mean() / latent_g.var().clamp(min=1e-6)
