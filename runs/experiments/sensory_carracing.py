@@ -1110,8 +1110,12 @@ def load_agents(checkpoint: str | None) -> dict[str, torch.nn.Module]:
     if path is not None and path.is_file() and path.suffix == ".pt" and kinds:
         files = {kinds[0]: path}
     else:
-        files = model_files(checkpoint, SHIPPED, {k: checkpoint_name(k) for k in LABELS})
-        files = {k: f for k, f in files.items() if k not in OPTIONAL or f.exists()}
+        needed = {k: checkpoint_name(k) for k in LABELS if k not in OPTIONAL}
+        files = model_files(checkpoint, SHIPPED, needed)
+        root = Path(checkpoint) if checkpoint else SHIPPED
+        if root.is_dir():  # the optional students, when they are there
+            files |= {k: root / checkpoint_name(k) for k in OPTIONAL}
+            files = {k: f for k, f in files.items() if k not in OPTIONAL or f.is_file()}
     return {LABELS[k]: load_model(path, EXPERIMENT, build)[0] for k, path in files.items()}
 
 
