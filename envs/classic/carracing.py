@@ -59,7 +59,6 @@ __all__ = [
     "screen_patches",
     "TRAINING_IMAGES",
     "FLAT_GRASS",
-    "flat_grass",
     "training_background",
 ]
 
@@ -350,11 +349,6 @@ def procedural_background(rng: np.random.Generator, style: str = "basic") -> np.
 
 FLAT_GRASS = (99, 206, 99)
 """The mean colour of CarRacing's grass on the screen (both greens), in RGB."""
-
-
-def flat_grass(screen: np.ndarray) -> np.ndarray:
-    """``screen`` (``uint8[..., 96, 96, 3]``) with its grass painted :data:`FLAT_GRASS`."""
-    return np.where(grass_mask(screen)[..., None], np.asarray(FLAT_GRASS, np.uint8), screen)
 
 
 def apply_background(screen: np.ndarray, image: np.ndarray | None) -> np.ndarray:

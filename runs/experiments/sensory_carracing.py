@@ -545,26 +545,21 @@ def _clone(cfg: Config, kind: str, stages: Stages) -> tuple[torch.nn.Module, dic
     spec = agent_spec(cfg, kind)
     attention = kind in ("attention", "filtered")
     seed_everything(cfg.seed)
-    student = build(spec)
+    student = build(spec)  # built even when replaced below: the seeded RNG stays the same
     filtered: torch.nn.Module | None = None
-    if kind == "filtered":
-        start, ckpt = load_model(str(cfg.init), EXPERIMENT, build)
-        if ckpt["spec"] != spec:
-            raise ValueError(
-                f"--init {cfg.init}: its filtered agent {ckpt['spec']} is not the one these "
-                f"flags build, {spec}"
-            )
-        filtered = start
-        filtered.filter.requires_grad_(False)
-        student = filtered.policy  # the AttentionNeuron learns; validation drives `filtered`
-    elif attention and cfg.init:
+    if attention and cfg.init:  # --agents filtered always has one (Config checks)
         start, ckpt = load_model(cfg.init, EXPERIMENT, build)
         if ckpt["spec"] != spec:
             raise ValueError(
-                f"--init {cfg.init}: its AttentionNeuron {ckpt['spec']} is not the one these "
+                f"--init {cfg.init}: its {LABELS[kind]} {ckpt['spec']} is not the one these "
                 f"flags build, {spec}"
             )
-        student.load_state_dict(start.state_dict())
+        if kind == "filtered":
+            filtered = start
+            filtered.filter.requires_grad_(False)
+            student = filtered.policy  # the AttentionNeuron learns; validation drives `filtered`
+        else:
+            student.load_state_dict(start.state_dict())
     resume = stages.resuming(kind)
     iterations = cfg.bc_iterations if attention else cfg.cnn_iterations
     lr = cfg.bc_lr if attention else cfg.cnn_lr
