@@ -158,14 +158,19 @@ def test_widen_keeps_the_function() -> None:
     assert not sc._widen(big.key, small.key)  # narrower: refused, untouched
 
 
+def _tiny_attention(tmp_path):
+    """A tiny trained AttentionNeuron checkpoint (the --init of the later stages)."""
+    sc.main(sc.Config(**TINY, agents="attention", out=str(tmp_path)))
+    (init,) = tmp_path.glob("sensory-carracing/*/checkpoints/sensory_carracing_attention.pt")
+    return init
+
+
 @box2d
 @skimage
 def test_consistency_stage_fits_the_green_twin(tmp_path) -> None:
     """--method consistency from a tiny trained AttentionNeuron: only its key and value
     networks move, the loss falls, and the checkpoint records the command."""
-    first = sc.Config(**{**TINY, "cnn_iterations": 1}, agents="attention", out=str(tmp_path))
-    sc.main(first)
-    (init,) = tmp_path.glob("sensory-carracing/*/checkpoints/sensory_carracing_attention.pt")
+    init = _tiny_attention(tmp_path)
     cfg = sc.Config(
         **{**TINY, "validate_episodes": 0},  # no validation: the last round is kept
         agents="attention",
@@ -213,9 +218,7 @@ def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
     """--method filter from a tiny trained AttentionNeuron: only the filter moves (the
     agent behind it is the --init one), the loss falls, the checkpoint is
     sensory_carracing_filtered.pt with its command, and colony eval scores it too."""
-    first = sc.Config(**TINY, agents="attention", out=str(tmp_path))
-    sc.main(first)
-    (init,) = tmp_path.glob("sensory-carracing/*/checkpoints/sensory_carracing_attention.pt")
+    init = _tiny_attention(tmp_path)
     cfg = sc.Config(
         **{**TINY, "validate_episodes": 0},
         agents="attention",
