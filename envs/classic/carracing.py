@@ -65,8 +65,30 @@ __all__ = [
 SCREEN = 96
 DASHBOARD = 84
 """Rows ``[84, 96)`` are CarRacing's dashboard (speed, ABS, steering, gyro bars)."""
-BACKGROUNDS = ("astronaut", "coffee", "chelsea", "rocket")
-"""Natural images of ``skimage.data`` (shipped with scikit-image, no download)."""
+BACKGROUNDS = ("astronaut", "coffee", "chelsea", "rocket", "grace_hopper", "china", "flower")
+"""Natural images shipped with installed packages (no download): ``skimage.data``'s
+``astronaut``, ``coffee``, ``chelsea`` and ``rocket``; matplotlib's sample
+``grace_hopper.jpg``; scikit-learn's sample ``china.jpg`` and ``flower.jpg`` (the last
+three were added in session 29 as held-out test backgrounds, chosen before the filter that
+they test was trained). None of them is ever a training background (:data:`TRAINING_IMAGES`)."""
+
+
+def _natural_image(name: str) -> np.ndarray:
+    """``uint8[H, W, 3]``: the full-size image of background ``name``."""
+    if name == "grace_hopper":
+        import matplotlib.cbook
+        import matplotlib.image
+
+        return matplotlib.image.imread(
+            matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        )
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    import skimage.data
+
+    return getattr(skimage.data, name)()
 
 
 @dataclass(frozen=True)
@@ -163,19 +185,19 @@ _IMAGES: dict[str, np.ndarray] = {}
 
 
 def background_image(name: str) -> np.ndarray:
-    """``uint8[96, 96, 3]``: ``skimage.data.<name>()`` cropped to the screen's aspect
-    (centre) and resized (cached)."""
+    """``uint8[96, 96, 3]``: the natural image ``name`` (:data:`BACKGROUNDS`) cropped to
+    the screen's aspect (centre) and resized (cached)."""
     if name not in BACKGROUNDS:
         raise ValueError(f"background {name!r} is not one of {', '.join(BACKGROUNDS)}")
     if name not in _IMAGES:
         try:
-            import skimage.data
             from skimage.transform import resize
+
+            image = np.asarray(_natural_image(name))[..., :3]
         except ImportError as exc:
             raise ValueError(
-                f"background {name!r} needs scikit-image (pip install scikit-image): {exc}"
+                f"background {name!r} needs scikit-image, matplotlib and scikit-learn: {exc}"
             ) from None
-        image = np.asarray(getattr(skimage.data, name)())[..., :3]
         height, width = image.shape[:2]
         side = min(height, width)
         top, left = (height - side) // 2, (width - side) // 2

@@ -297,6 +297,14 @@ class Config:
     ``sensory_carracing_filtered.pt``). Both use the ``--consistency-*`` settings."""
     filter_width: int = 24
     """``filter``: channels of the filter's hidden convolutions."""
+    filter_dashboard: Literal["keep", "paint"] = "keep"
+    """``filter``: what the filter's target does with the dashboard's black (rows 84-95,
+    pure black pixels): ``keep`` it, or ``paint`` it flat green like the grass, so that
+    every black pixel the filter meets is one to paint (a dark background cannot pass as
+    dashboard); the indicator bars stay either way."""
+    filter_dark: float = 0.0
+    """``filter``: share of the training backgrounds darkened (multiplied by a random
+    0-0.35), so that dark and black textures are among those it learns to paint."""
     filter_layers: int = 4
     """``filter``: convolutions of the filter (3 x 3 ones, then a 1 x 1)."""
     consistency_rounds: int = 4
@@ -344,8 +352,17 @@ class Config:
     """``colony eval``: episodes (tracks) per agent and condition."""
     eval_seed: int = 2024
     """``colony eval``: base seed of its tracks and shuffles."""
-    backgrounds: tuple[str, ...] = ("astronaut", "coffee", "chelsea")
-    """``colony eval``: natural images (``skimage.data``) put over the grass."""
+    backgrounds: tuple[str, ...] = (
+        "astronaut",
+        "coffee",
+        "chelsea",
+        "grace_hopper",
+        "china",
+        "flower",
+    )
+    """``colony eval``: natural images put over the grass (``skimage.data``'s first three
+    since session 25; matplotlib's ``grace_hopper`` and scikit-learn's ``china`` and
+    ``flower`` added in session 29 as fresh held-out ones)."""
     watch_envs: int = 2
     """``colony watch``: cars shown."""
     checkpoint_every: int | None = None
@@ -383,6 +400,11 @@ class Config:
         if self.method not in ("dagger", "consistency", "filter"):
             raise ValueError(f"--method must be dagger, consistency or filter, got {self.method!r}")
         check_int("--filter-layers", self.filter_layers, 2)
+        if self.filter_dashboard not in ("keep", "paint"):
+            raise ValueError(
+                f"--filter-dashboard must be keep or paint, got {self.filter_dashboard!r}"
+            )
+        check_float("--filter-dark", self.filter_dark, 0.0, 1.0)
         if self.consistency_images not in ("photos", "procedural", "mixed"):
             raise ValueError(
                 "--consistency-images must be photos, procedural or mixed, got "
@@ -941,19 +963,37 @@ def filter_batch(
     """One minibatch of ``--method filter``: from green screens ``uint8[B, 96, 96, 3]``,
     their grass masks ``bool[B, 96, 96, 1]``, backgrounds ``uint8[B, 96, 96, 3]`` and
     ``swap`` ``bool[B, 1, 1, 1]`` (which screens get theirs), returns the filter's input
-    patches (grass replaced where ``swap``), the wanted patches (grass painted
-    :data:`FLAT_GRASS`) and each pooled pixel's grass share ``[B, N, patch * patch]``."""
-    from colonylab.envs.classic.carracing import screen_patches
+    patches (grass replaced where ``swap``), the wanted patches (grass -- and with
+    ``--filter-dashboard paint`` the dashboard's black -- painted :data:`FLAT_GRASS`) and
+    each pooled pixel's share of painted pixels ``[B, N, patch * patch]``."""
+    from colonylab.envs.classic.carracing import DASHBOARD, screen_patches
 
     flat = torch.tensor(FLAT_GRASS, dtype=torch.uint8)
     given = torch.where(grass & swap, backgrounds, green)
-    wanted = torch.where(grass, flat, green)
-    share = grass.expand(-1, -1, -1, 3).to(torch.uint8) * 255
+    paint = grass
+    if cfg.filter_dashboard == "paint":
+        black = green.amax(dim=-1, keepdim=True) == 0
+        black[:, :DASHBOARD] = False
+        paint = grass | black
+    wanted = torch.where(paint, flat, green)
+    share = paint.expand(-1, -1, -1, 3).to(torch.uint8) * 255
     return (
         screen_patches(given, cfg.downsample, cfg.patch),
         screen_patches(wanted, cfg.downsample, cfg.patch),
         screen_patches(share, cfg.downsample, cfg.patch)[..., ::3],
     )
+
+
+def filter_backgrounds(cfg: Config, rng: np.random.Generator, count: int) -> np.ndarray:
+    """``uint8[count, 96, 96, 3]``: training backgrounds of ``--method filter``
+    (:func:`~colonylab.envs.classic.carracing.training_background`), a ``--filter-dark``
+    share of them darkened (multiplied by a random 0-0.35)."""
+    bank = np.stack([training_background(rng, cfg.consistency_images) for _ in range(count)])
+    if cfg.filter_dark > 0:
+        dark = rng.random(count) < cfg.filter_dark
+        scale = rng.uniform(0.0, 0.35, size=count)[dark, None, None, None]
+        bank[dark] = np.rint(bank[dark] * scale).astype(np.uint8)
+    return bank
 
 
 def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -1012,9 +1052,7 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
         screens.append(recorded)
         data = torch.from_numpy(np.concatenate(screens))
         masks = torch.from_numpy(grass_mask(data.numpy()))[..., None]
-        bank = torch.from_numpy(
-            np.stack([training_background(rng, cfg.consistency_images) for _ in range(512)])
-        )
+        bank = torch.from_numpy(filter_backgrounds(cfg, rng, 512))
         student.train()
         losses = []
         for _ in range(cfg.consistency_steps):
@@ -1053,8 +1091,9 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
     trained_by = (
         f"filter (NOT in the paper): {cfg.consistency_rounds} rounds x "
         f"{cfg.consistency_steps} steps fitting a per-patch filter in front of the frozen "
-        f"{cfg.init} to paint {cfg.consistency_images} training backgrounds flat green; "
-        f"best round by grass + {cfg.consistency_validation} validation"
+        f"{cfg.init} to paint {cfg.consistency_images} training backgrounds "
+        f"({cfg.filter_dark:.0%} darkened) flat green, dashboard black: "
+        f"{cfg.filter_dashboard}; best round by grass + {cfg.consistency_validation} validation"
     )
     return student, _round_info(trained_by, best, start, env_steps, history)
 

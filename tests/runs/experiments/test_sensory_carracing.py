@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,6 +94,10 @@ def test_config_rejects_bad_values() -> None:
         sc.Config(consistency_images="astronaut")
     with pytest.raises(ValueError, match="consistency-rounds"):
         sc.Config(consistency_rounds=0)
+    with pytest.raises(ValueError, match="--filter-dashboard must be keep or paint"):
+        sc.Config(filter_dashboard="hide")
+    with pytest.raises(ValueError, match="filter-dark"):
+        sc.Config(filter_dark=1.5)
 
 
 @torch.no_grad()
@@ -210,6 +215,38 @@ def test_filter_batch_targets_are_the_flat_green_twins() -> None:
     assert torch.allclose(wanted[:, top].reshape(2, 18, 64, 3), flat.expand(2, 18, 64, 3))
     assert torch.equal(wanted[:, bottom], given[:, bottom])  # the road passes unchanged
     assert share[:, top].eq(1).all() and share[:, bottom].eq(0).all()
+
+
+def test_filter_batch_can_paint_the_dashboard_black() -> None:
+    """--filter-dashboard paint: the dashboard's pure black becomes flat green (so a black
+    background is never one to keep); its bars and the playfield's black stay."""
+    green = torch.full((1, 96, 96, 3), 60, dtype=torch.uint8)
+    green[:, 84:] = 0  # the dashboard
+    green[:, 88:90, 10:20] = torch.tensor([255, 255, 255], dtype=torch.uint8)  # a bar
+    green[:, 10:12, 10:12] = 0  # a black wheel in the playfield
+    grass = torch.zeros(1, 96, 96, 1, dtype=torch.bool)
+    swap = torch.ones(1, 1, 1, 1, dtype=torch.bool)
+    flat = torch.tensor(sc.FLAT_GRASS, dtype=torch.float32) / 255
+    kept = sc.filter_batch(sc.Config(), green, grass, green, swap)
+    assert torch.equal(kept[1], kept[0]) and kept[2].eq(0).all()
+    given, wanted, share = sc.filter_batch(
+        sc.Config(filter_dashboard="paint"), green, grass, green, swap
+    )
+    wanted = wanted.reshape(6, 6, 8, 8, 3).permute(0, 2, 1, 3, 4).reshape(48, 48, 3)
+    share = share.reshape(6, 6, 8, 8).permute(0, 2, 1, 3).reshape(48, 48)
+    assert torch.allclose(wanted[46:, 20:], flat.expand(2, 28, 3))  # black -> flat green
+    assert torch.allclose(wanted[44, 5:10], torch.ones(5, 3))  # the bar stays
+    assert torch.allclose(wanted[5, 5], torch.zeros(3))  # the wheel stays
+    assert share[46:].eq(1).sum() > 0 and share[:42].eq(0).all()
+
+
+def test_filter_backgrounds_darkens_a_share() -> None:
+    pytest.importorskip("skimage")
+    plain = sc.filter_backgrounds(sc.Config(), np.random.default_rng(3), 40)
+    dark = sc.filter_backgrounds(sc.Config(filter_dark=0.5), np.random.default_rng(3), 40)
+    assert plain.shape == dark.shape == (40, 96, 96, 3) and dark.dtype == np.uint8
+    darker = dark.reshape(40, -1).mean(1) < 0.36 * plain.reshape(40, -1).mean(1) + 1
+    assert 8 <= darker.sum() <= 32 and (dark <= plain).all()
 
 
 @box2d
