@@ -38,8 +38,11 @@ Students, both cloned from it with DAgger on the normal (unshuffled, green) scre
 
 ``colony eval sensory-carracing`` scores the teacher and the students (the AttentionNeuron +
 filter when its checkpoint is there) unshuffled,
-shuffled at reset, and on each new background (``skimage.data`` images pasted over the
-grass; AttentionNeuron shuffled, CNN unshuffled so that only the background changes).
+shuffled at reset, and on each new background (natural images pasted over the grass:
+``skimage.data``'s astronaut, coffee and chelsea since session 25; matplotlib's
+grace_hopper and scikit-learn's china and flower added in session 29, chosen and
+committed before the filter they test was trained; AttentionNeuron shuffled, CNN
+unshuffled so that only the background changes).
 Rows carry ``of_teacher`` (mean / the teacher's mean) and, on backgrounds,
 ``of_original`` (mean / the same agent's unshuffled mean on the green screen). The
 teacher reads the track, not the screen: its rows under shuffles and backgrounds are
@@ -53,43 +56,57 @@ Result of the shipped checkpoints (``colony eval sensory-carracing``: 5 tracks o
 frames, mean +- sd; the teacher on 10 tracks of the standard 1000 frames scores
 791.0 +- 186.6, with one spin-out at 256):
 
-=====================  ==============  ===============  ===============  ===============
-condition              teacher         AttentionNeuron  AN + filter      CNN
-=====================  ==============  ===============  ===============  ===============
-unshuffled             413.7 +- 59.8   471.7 +- 66.7    423.1 +- 97.5    391.7 +- 136.3
-shuffled at reset      (413.7)         452.4 +- 85.3    385.9 +- 106.8   -25.8 +- 11.1
-background astronaut   (413.7)         -31.9 +- 1.7     -28.2 +- 1.6     -34.4 +- 1.1
-background coffee      (413.7)         -30.9 +- 4.3     328.0 +- 111.0   -34.4 +- 1.1
-background chelsea     (413.7)         -25.8 +- 4.9     337.5 +- 101.5   -36.2 +- 2.3
-=====================  ==============  ===============  ===============  ===============
+=======================  ==============  ===============  ===============  ===============
+condition                teacher         AttentionNeuron  AN + filter      CNN
+=======================  ==============  ===============  ===============  ===============
+unshuffled               413.7 +- 59.8   471.7 +- 66.7    389.9 +- 108.3   391.7 +- 136.3
+shuffled at reset        (413.7)         452.4 +- 85.3    408.7 +- 117.8   -25.8 +- 11.1
+background astronaut     (413.7)         -31.9 +- 1.7     364.9 +- 118.0   -34.4 +- 1.1
+background coffee        (413.7)         -30.9 +- 4.3     285.1 +- 101.0   -34.4 +- 1.1
+background chelsea       (413.7)         -25.8 +- 4.9     253.8 +- 127.5   -36.2 +- 2.3
+background grace_hopper  (413.7)         -31.9 +- 2.7     378.5 +- 98.1    -34.4 +- 1.1
+background china         (413.7)         -30.6 +- 3.4     318.0 +- 91.0    -34.4 +- 1.1
+background flower        (413.7)         -34.4 +- 1.1     362.0 +- 62.3    -43.8 +- 0.4
+=======================  ==============  ===============  ===============  ===============
 
-Session 28, ``sensory_carracing_filtered.pt`` (AN + filter, NOT in the paper; the
-backgrounds goal is met on coffee, 78% of its unshuffled score, and chelsea, 80%, NOT on
-astronaut, -7%; shuffled 93% of the teacher): a :class:`~colonylab.agents.patch_filter.
-PatchFilter` (4 convolutions of 24 channels run on each patch alone) predicts each
-pooled pixel's background share and paints it :data:`~colonylab.envs.classic.carracing.
-FLAT_GRASS`, in front of the AttentionNeuron. The shipped agent on screens whose grass is
-painted flat green drives 454.7 (5 eval tracks; 471.7 on its own grass): a perfect filter
-would have met the goal. Stage 1, ``--method filter`` (:func:`filter_stage`): ``colony
-train sensory-carracing --agents attention --method filter --init
-runs/checkpoints/sensory_carracing_attention.pt --consistency-rounds 1 --consistency-steps
-2500 --consistency-lr 0.002 --bc-minibatch 32 --validate-episodes 0 --workers 1 --seed 11``
-(533 s, 3,600 recorded screens; final square error 0.0028, share cross-entropy 0.115),
-``runs/checkpoints/sensory_carracing_filtered_stage1.pt``. Its errors on road pixels
-(mean square 0.0027 on 400 held-out green screens, against 0.0001 on grass pixels) moved
-the frozen agent's actions by 0.07 / 0.04 (mean square; the flat twin itself: 0.006 /
-0.002), and the filtered agent left the road on green validation tracks (-33 after a
-first try's round). Stage 2, ``--agents filtered`` (:func:`_clone` behind the frozen
-filter; the replay keeps filtered patches): ``colony train sensory-carracing --agents
-filtered --init runs/checkpoints/sensory_carracing_filtered_stage1.pt --bc-iterations 5
---train-backgrounds procedural --procedural-share 0.5 --procedural-style rich --workers 1
---seed 12`` (732 s; validation, mean of grass and ``rocket``, 157.8 / 140.3 / 207.1 /
-254.8 / 217.8: iteration 4 kept; grass 461.2, rocket 48.4). A stage 3 (5 more from it,
-``--seed 13``) scored grass 527.3 / rocket -21.4 on the same validation tracks: not kept.
-The test backgrounds were scored once, after the choice. Why astronaut fails (the
-figure's last row): the filter keeps black regions -- probably because the dashboard it
-must keep is black -- and astronaut's space, visor and helmet are black. A fix drawn from
-this look at a test image would need a new held-out background to be claimed.
+Session 29, ``sensory_carracing_filtered.pt`` (AN + filter, NOT in the paper): a
+:class:`~colonylab.agents.patch_filter.PatchFilter` (4 convolutions of 32 channels run on
+each patch alone) predicts each pooled pixel's background share and paints it
+:data:`~colonylab.envs.classic.carracing.FLAT_GRASS`, in front of the AttentionNeuron.
+The backgrounds goal (>= 70% of its own unshuffled score on each) is met on 5 of 6
+test backgrounds -- astronaut 94%, coffee 73%, grace_hopper 97%, china 82%, flower 93% --
+and NOT on chelsea, 65%; shuffled it drives at 99% of the teacher (goal 80%: met).
+Session 28's filter kept black regions (its target kept the dashboard, which is pure
+black, so a black background could pass as dashboard): its agent scored unshuffled
+423.1, shuffled 385.9, astronaut -28.2 (-7%), coffee 328.0 (78%), chelsea 337.5 (80%).
+Session 29's target paints the dashboard's black flat green too (``--filter-dashboard
+paint``; the bars stay), and 30% of its training backgrounds are darkened
+(``--filter-dark 0.3``). This fix came from looking at astronaut, a test image, so three
+fresh held-out backgrounds were added first (above). Stage 1, ``--method filter``
+(:func:`filter_stage`): ``colony train sensory-carracing --agents attention --method
+filter --init runs/checkpoints/sensory_carracing_attention.pt --filter-width 32
+--filter-dashboard paint --filter-dark 0.3 --consistency-rounds 1 --consistency-steps 3000
+--consistency-lr 0.002 --bc-minibatch 32 --validate-episodes 0 --workers 1 --seed 22``
+(718 s; square error 0.0026, share cross-entropy 0.111),
+``sensory_carracing_filtered_stage1.pt``. Then the AttentionNeuron is DAgger-fine-tuned
+behind the frozen filter (``--agents filtered``, :func:`_clone`; the replay keeps filtered
+patches) in three stages of 5 iterations, each ``--init`` the last: ``colony train
+sensory-carracing --agents filtered --init runs/checkpoints/sensory_carracing_filtered_stage1.pt
+--filter-width 32 --bc-iterations 5 --train-backgrounds procedural --procedural-share 0.5
+--procedural-style rich --workers 1 --seed 32`` (stage 2, 724 s), the same from
+``..._stage2.pt`` with ``--seed 33`` (stage 3, 736 s) and from ``..._stage3.pt`` with
+``--seed 35`` (the shipped stage 4, 840 s). The choice used validation tracks only: every
+candidate was scored on the same 8 grass and 8 ``rocket`` tracks (seed base 777,900, no
+training run's), mean of both: stage 2 252.6, stage 3 338.6, stage 4 391.6 (grass 545.9,
+rocket 237.2); a sibling stage 3 (``--seed 34``) 240.9; the filter of width 24 (seed 21,
+its stage 2 seed 31) 160.1; session 28's shipped agent 270.0 (grass 532.4, rocket 7.7).
+Stage 3 was scored on the test backgrounds before stage 4 had finished; the rule, fixed
+before, was to ship the best on validation, so stage 4 replaced it: stage 3 scored
+unshuffled 387.6, shuffled 385.7, backgrounds astronaut 338.7 (87%), coffee 396.5
+(102%), chelsea 293.6 (76%), grace_hopper 303.0 (78%), china 293.4 (76%), flower 357.4
+(92%). Stage 2 alone: 333.2 / 354.3, 49.6 (15%) / 276.2 (83%) / 185.1 (56%) / 325.1
+(98%) / 419.7 (126%) / 362.8 (109%). The figure's last rows: every background comes
+out nearly all flat green (astronaut keeps part of its helmet's white ring).
 
 Shuffled, the AttentionNeuron drives at 109% of the teacher's score (goal 80%: met; it
 scores more than the teacher on 4 of the 5 tracks). Shuffled and unshuffled differ only
