@@ -76,6 +76,11 @@ each patch alone) predicts each pooled pixel's background share and paints it
 The backgrounds goal (>= 70% of its own unshuffled score on each) is met on 5 of 6
 test backgrounds -- astronaut 94%, coffee 73%, grace_hopper 97%, china 82%, flower 93% --
 and NOT on chelsea, 65%; shuffled it drives at 99% of the teacher (goal 80%: met).
+On 20 fresh tracks (``colony eval sensory-carracing --checkpoint
+runs/checkpoints/sensory_carracing_filtered.pt --eval-episodes 20 --eval-seed 4048``, run
+after the 5-track result, as information) it is 3 of 6: unshuffled 529.8, shuffled
+526.6 (the teacher 480.5), astronaut 365.3 (69%), coffee 301.7 (57%), chelsea 284.4
+(54%), grace_hopper 448.6 (85%), china 430.1 (81%), flower 439.8 (83%).
 Session 28's filter kept black regions (its target kept the dashboard, which is pure
 black, so a black background could pass as dashboard): its agent scored unshuffled
 423.1, shuffled 385.9, astronaut -28.2 (-7%), coffee 328.0 (78%), chelsea 337.5 (80%).
