@@ -54,7 +54,9 @@ __all__ = [
     "background_image",
     "procedural_background",
     "PROCEDURAL_STYLES",
+    "TRAINING_STYLES",
     "grass_mask",
+    "dashboard_black",
     "scripted_action",
     "screen_patches",
     "TRAINING_IMAGES",
@@ -112,7 +114,9 @@ class CarRacingConfig:
     (:func:`procedural_background`, drawn from the track's seed; never a photograph) --
     domain randomisation for training (0: never; ``background`` must then be ``None``)."""
     procedural_style: str = "basic"
-    """Textures of ``procedural``: one of :data:`PROCEDURAL_STYLES`."""
+    """Textures of ``procedural``: one of :data:`PROCEDURAL_STYLES`, or ``photos`` /
+    ``mixed``: :func:`training_background`'s training photos (never a test background),
+    or those and ``rich`` textures half and half (:data:`TRAINING_STYLES`)."""
     workers: int = 2
     """Worker processes stepping the cars (0: all in this process)."""
     autoreset: bool = False
@@ -142,9 +146,9 @@ class CarRacingConfig:
             )
         if not 0.0 <= float(self.procedural) <= 1.0:
             raise ValueError(f"procedural must be a probability in [0, 1], got {self.procedural!r}")
-        if self.procedural_style not in PROCEDURAL_STYLES:
+        if self.procedural_style not in TRAINING_STYLES:
             raise ValueError(
-                f"procedural_style {self.procedural_style!r} is not one of {PROCEDURAL_STYLES}"
+                f"procedural_style {self.procedural_style!r} is not one of {TRAINING_STYLES}"
             )
         if self.procedural and self.background is not None:
             raise ValueError("procedural backgrounds replace the grass: give background=None")
@@ -178,6 +182,14 @@ def grass_mask(screen: np.ndarray) -> np.ndarray:
     rgb = screen.astype(np.int16)
     mask = rgb[..., 1] - np.maximum(rgb[..., 0], rgb[..., 2]) > 40
     mask[..., DASHBOARD:, :] = False
+    return mask
+
+
+def dashboard_black(screen: Any) -> Any:
+    """``bool[..., 96, 96]``: the pure black pixels of the dashboard rows of CarRacing
+    screens ``uint8[..., 96, 96, 3]`` (a NumPy array or a tensor; the bars are not black)."""
+    mask = (screen == 0).all(-1)
+    mask[..., :DASHBOARD, :] = False
     return mask
 
 
@@ -318,6 +330,11 @@ def _collage(rng: np.random.Generator) -> np.ndarray:
 PROCEDURAL_STYLES = ("basic", "rich")
 """``basic``: solid, blobs, stripes, checkerboard; ``rich`` adds greyish colours,
 multi-scale noise and collages of shapes (:func:`procedural_background`)."""
+
+TRAINING_STYLES = (*PROCEDURAL_STYLES, "photos", "mixed")
+"""What :class:`CarRacingConfig`'s ``procedural`` episodes show: a
+:data:`PROCEDURAL_STYLES` texture, or :func:`training_background`'s ``photos`` or
+``mixed``."""
 
 
 def procedural_background(rng: np.random.Generator, style: str = "basic") -> np.ndarray:
@@ -520,7 +537,12 @@ class _Shard:
         if self.procedural:
             rng = np.random.default_rng([int(seed), PROCEDURAL_SALT])
             use = rng.random() < self.procedural
-            self.backgrounds[k] = procedural_background(rng, self.style) if use else None
+            if not use:
+                self.backgrounds[k] = None
+            elif self.style in PROCEDURAL_STYLES:
+                self.backgrounds[k] = procedural_background(rng, self.style)
+            else:
+                self.backgrounds[k] = training_background(rng, self.style)
         self.screens[k] = apply_background(screen, self.backgrounds[k])
 
     def reset(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

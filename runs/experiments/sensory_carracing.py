@@ -306,10 +306,13 @@ class Config:
     scores the mean of its grass tracks and the same tracks on procedural textures)."""
     procedural_share: float = 0.75
     """``--train-backgrounds procedural``: share of training episodes off the grass."""
-    procedural_style: Literal["basic", "rich"] = "basic"
+    procedural_style: Literal["basic", "rich", "photos", "mixed"] = "basic"
     """``--train-backgrounds procedural``: its textures (``basic``: solid, blobs, stripes,
     checkerboards; ``rich`` adds greyish colours, multi-scale noise and collages of
-    shapes: :func:`~colonylab.envs.classic.carracing.procedural_background`)."""
+    shapes: :func:`~colonylab.envs.classic.carracing.procedural_background`; ``photos``:
+    crops of the ``skimage.data`` training photos, never a test or validation background,
+    ``mixed``: photos or ``rich`` textures, half and half --
+    :func:`~colonylab.envs.classic.carracing.training_background`)."""
     init: str | None = None
     """AttentionNeuron: start from the weights of this ``sensory-carracing`` AttentionNeuron
     checkpoint (its spec must be the one these flags make) instead of fresh ones."""
@@ -389,6 +392,11 @@ class Config:
     """``colony eval``: natural images put over the grass (``skimage.data``'s first three
     since session 25; matplotlib's ``grace_hopper`` and scikit-learn's ``china`` and
     ``flower`` added in session 29 as fresh held-out ones)."""
+    validation: bool = False
+    """``colony eval``: score the checkpoint on the validation tracks instead -- the grass
+    and ``--consistency-validation`` (never a test background), ``--validate-episodes``
+    tracks from seed base ``777000 + --seed`` -- the score that picks among candidates
+    (session 29's and 30's choices: ``--validation True --seed 900 --validate-episodes 8``)."""
     watch_envs: int = 2
     """``colony watch``: cars shown."""
     checkpoint_every: int | None = None
@@ -437,16 +445,21 @@ class Config:
                 f"{self.consistency_images!r}"
             )
         check_float("--consistency-lr", self.consistency_lr, 0.0, low_open=True)
-        if self.agents == "filtered" and (self.init is None or self.method != "dagger"):
+        if self.agents == "filtered" and (
+            self.init is None or self.method not in ("dagger", "filter")
+        ):
             raise ValueError(
-                "--agents filtered fine-tunes the AttentionNeuron behind a trained filter: it "
-                "needs --init (a sensory_carracing_filtered.pt) and --method dagger"
+                "--agents filtered fine-tunes the AttentionNeuron (--method dagger) or the "
+                "filter (--method filter) of a trained AN + filter: it needs --init (a "
+                "sensory_carracing_filtered.pt) and --method dagger or filter"
             )
         if self.method in ("consistency", "filter"):
-            if self.init is None or self.attention != "grid" or self.agents != "attention":
+            wanted = ("attention", "filtered") if self.method == "filter" else ("attention",)
+            if self.init is None or self.attention != "grid" or self.agents not in wanted:
                 raise ValueError(
-                    f"--method {self.method} needs --agents attention, --attention grid and "
-                    "--init (the trained AttentionNeuron whose green-screen outputs it keeps)"
+                    f"--method {self.method} needs --agents {' or '.join(wanted)}, --attention "
+                    "grid and --init (the trained AttentionNeuron whose green-screen outputs it "
+                    "keeps; for --agents filtered the AN + filter whose filter it refines)"
                 )
             if self.consistency_validation not in BACKGROUNDS:
                 raise ValueError(
@@ -992,15 +1005,13 @@ def filter_batch(
     patches (grass replaced where ``swap``), the wanted patches (grass -- and with
     ``--filter-dashboard paint`` the dashboard's black -- painted :data:`FLAT_GRASS`) and
     each pooled pixel's share of painted pixels ``[B, N, patch * patch]``."""
-    from colonylab.envs.classic.carracing import DASHBOARD, screen_patches
+    from colonylab.envs.classic.carracing import dashboard_black, screen_patches
 
     flat = torch.tensor(FLAT_GRASS, dtype=torch.uint8)
     given = torch.where(grass & swap, backgrounds, green)
     paint = grass
     if cfg.filter_dashboard == "paint":
-        black = green.amax(dim=-1, keepdim=True) == 0
-        black[:, :DASHBOARD] = False
-        paint = grass | black
+        paint = grass | dashboard_black(green)[..., None]
     wanted = torch.where(paint, flat, green)
     share = paint.expand(-1, -1, -1, 3).to(torch.uint8) * 255
     return (
@@ -1042,20 +1053,30 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
     the grass and
     ``--consistency-validation``; the best round by the mean of both is kept (the
     untrained filter, the identity, included).
+
+    With ``--agents filtered`` the ``--init`` is an AN + filter: its filter is refined
+    (trained on), in front of its own frozen AttentionNeuron (the start is a candidate too).
     """
     import torch.nn.functional as F
 
     spec = agent_spec(cfg, "filtered")
-    target, ckpt = load_model(cfg.init, EXPERIMENT, build)
-    if ckpt["spec"] != spec["policy"]:
+    start, ckpt = load_model(cfg.init, EXPERIMENT, build)
+    refine = cfg.agents == "filtered"  # --init is an AN + filter: refine its filter
+    if ckpt["spec"] != (spec if refine else spec["policy"]):
         raise ValueError(
-            f"--init {cfg.init}: its AttentionNeuron {ckpt['spec']} is not the one these flags "
-            f"build, {spec['policy']}"
+            f"--init {cfg.init}: its {'AN + filter' if refine else 'AttentionNeuron'} "
+            f"{ckpt['spec']} is not the one these flags build, "
+            f"{spec if refine else spec['policy']}"
         )
-    target.eval().requires_grad_(False)
     seed_everything(cfg.seed)
-    student = build(spec)
-    student.policy.load_state_dict(target.state_dict())
+    student = build(spec)  # built even when replaced below: the seeded RNG stays the same
+    if refine:
+        student.load_state_dict(start.state_dict())
+        target = student.policy
+    else:
+        target = start
+        student.policy.load_state_dict(target.state_dict())
+    target.eval().requires_grad_(False)
     student.policy.requires_grad_(False)
     optimizer = torch.optim.Adam(student.filter.parameters(), lr=cfg.consistency_lr)
     total = cfg.consistency_rounds * cfg.consistency_steps
@@ -1066,8 +1087,12 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
     stages.begin("filtered", spec, student, {})
     start = time.perf_counter()
     scores = validate(student)
-    console.print(f"filter: before training (the identity) {scores}")
-    best = (float(np.mean(list(scores.values()))) if scores else -math.inf, None, scores)
+    console.print(f"filter: before training ({'--init' if refine else 'the identity'}) {scores}")
+    best = (
+        float(np.mean(list(scores.values()))) if scores else -math.inf,
+        copy.deepcopy(student.state_dict()),
+        scores,
+    )
     history: list[dict[str, float]] = []
     screens: list[np.ndarray] = []
     env_steps = step = 0
@@ -1111,13 +1136,17 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
         )
         if mean > best[0] or not scores:
             best = (mean, copy.deepcopy(student.state_dict()), scores)
-    if best[1] is not None:
-        student.load_state_dict(best[1])
+    student.load_state_dict(best[1])
     student.requires_grad_(True)
     trained_by = (
         f"filter (NOT in the paper): {cfg.consistency_rounds} rounds x "
-        f"{cfg.consistency_steps} steps fitting a per-patch filter in front of the frozen "
-        f"{cfg.init} to paint {cfg.consistency_images} training backgrounds "
+        f"{cfg.consistency_steps} steps fitting "
+        + (
+            f"{cfg.init}'s filter in front of its frozen AttentionNeuron"
+            if refine
+            else f"a per-patch filter in front of the frozen {cfg.init}"
+        )
+        + f" to paint {cfg.consistency_images} training backgrounds "
         f"({cfg.filter_dark:.0%} darkened) flat green, dashboard black: "
         f"{cfg.filter_dashboard}; best round by grass + {cfg.consistency_validation} validation"
     )
@@ -1219,6 +1248,55 @@ def teacher_returns(cfg: Config, episodes: int, frames: int, seed: int) -> np.nd
     return total
 
 
+def validation_rows(cfg: Config, agents: dict[str, torch.nn.Module]) -> dict[str, Any]:
+    """``colony eval sensory-carracing --validation``: each agent's mean return on the
+    validation tracks (:func:`_background_validation`), grass and
+    ``--consistency-validation``, and the mean of both (``validation_mean``: what picks
+    among candidates). Test backgrounds never enter."""
+    if not cfg.validate_episodes:
+        raise ValueError("--validation needs --validate-episodes >= 1 (tracks per background)")
+    if (
+        cfg.consistency_validation not in BACKGROUNDS
+        or cfg.consistency_validation in cfg.backgrounds
+    ):
+        raise ValueError(
+            f"--consistency-validation {cfg.consistency_validation!r} must be one of "
+            f"{', '.join(BACKGROUNDS)} and not a test background ({', '.join(cfg.backgrounds)})"
+        )
+    validate = _background_validation(cfg)
+    rows: list[dict[str, Any]] = []
+    means: dict[str, float] = {}
+    for label, policy in agents.items():
+        scores = validate(policy.eval())
+        for name, score in scores.items():
+            rows.append(
+                {
+                    "condition": f"validation {name}",
+                    "agent": label,
+                    "mean": score,
+                    "std": float("nan"),
+                    "episodes": cfg.validate_episodes,
+                    "background": name,
+                }
+            )
+        means[label] = float(np.mean(list(scores.values())))
+        console.print(
+            f"{label}: validation "
+            + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
+            + f", mean {means[label]:.1f}"
+        )
+    out: dict[str, Any] = {
+        "experiment": EXPERIMENT,
+        "world": "carracing",
+        "validation_seed": VALIDATION_SEED + cfg.seed,
+        "rows": rows,
+        "validation_means": means,
+    }
+    if len(means) == 1:
+        out["validation_mean"] = next(iter(means.values()))
+    return out
+
+
 def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     """``colony eval sensory-carracing``: rows ``{condition, agent, mean, std, episodes,
     returns, background, of_teacher[, of_original][, note]}`` for the teacher and both
@@ -1226,6 +1304,8 @@ def evaluate(cfg: Config, checkpoint: str | None = None) -> dict[str, Any]:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     agents = load_agents(checkpoint)
+    if cfg.validation:
+        return {**validation_rows(cfg, agents), "checkpoint": checkpoint or str(SHIPPED)}
     teacher = teacher_returns(cfg, cfg.eval_episodes, cfg.eval_frames, cfg.eval_seed)
     teacher_mean = float(teacher.mean())
     rows: list[dict[str, Any]] = []

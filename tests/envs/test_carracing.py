@@ -15,6 +15,7 @@ from colonylab.envs.classic.carracing import (
     CarRacingWorld,
     apply_background,
     background_image,
+    dashboard_black,
     grass_mask,
     procedural_background,
     screen_patches,
@@ -202,5 +203,23 @@ def test_procedural_world_replaces_grass_per_track() -> None:
     assert not torch.equal(rich[0], swapped[0])
     for a, b in zip(swapped, again, strict=True):
         assert torch.equal(a, b)
+    pytest.importorskip("skimage")
+    photos, _ = _run(0, steps=1, procedural=1.0, procedural_style="photos")
+    again, _ = _run(2, steps=1, procedural=1.0, procedural_style="photos")
+    assert not torch.equal(photos[0], swapped[0]) and torch.equal(photos[0], again[0])
+    assert torch.equal(photos[0][:, -12:], plain[0][:, -12:])  # the dashboard
     never, _ = _run(0, steps=1, procedural=0.0)
     assert all(torch.equal(a, b) for a, b in zip(plain, never, strict=True))
+
+
+def test_dashboard_black_is_only_the_dashboards_pure_black() -> None:
+    screen = np.full((2, 96, 96, 3), 90, dtype=np.uint8)
+    screen[:, DASHBOARD:] = 0
+    screen[:, DASHBOARD + 4 : DASHBOARD + 6, 10:20] = 255  # a bar
+    screen[:, 5:7, 5:7] = 0  # black in the playfield: not the dashboard
+    screen[1, DASHBOARD + 1, 40] = (0, 0, 1)  # not pure black
+    mask = dashboard_black(screen)
+    assert mask.shape == (2, 96, 96) and mask.dtype == bool
+    assert not mask[:, :DASHBOARD].any() and not mask[:, DASHBOARD + 4, 10:20].any()
+    assert mask[0, DASHBOARD:].sum() == 12 * 96 - 20 and not mask[1, DASHBOARD + 1, 40]
+    assert torch.equal(dashboard_black(torch.from_numpy(screen)), torch.from_numpy(mask))

@@ -300,6 +300,36 @@ def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
     assert moved and all(k.startswith("policy.") for k in moved), moved
     with pytest.raises(ValueError, match="--agents filtered fine-tunes"):
         sc.Config(agents="filtered")
+    # stage 3: --method filter with --agents filtered refines only the filter
+    refined = sc.Config(
+        **{**TINY, "validate_episodes": 0},
+        agents="filtered",
+        method="filter",
+        init=str(path),
+        consistency_rounds=1,
+        consistency_steps=4,
+        consistency_envs=2,
+        filter_width=4,
+        filter_layers=3,
+        bc_minibatch=4,
+        out=str(tmp_path / "r"),
+    )
+    sc.main(refined)
+    (again,) = (tmp_path / "r").glob("sensory-carracing/*/checkpoints/*.pt")
+    third = load_checkpoint(again, sc.EXPERIMENT)
+    assert "--agents filtered" in third["provenance"]["command"]
+    assert "--method filter" in third["provenance"]["command"]
+    assert "'s filter in front of its frozen" in third["provenance"]["trained_by"]
+    moved = {
+        k for k, v in third["state_dict"].items() if not torch.equal(v, after["state_dict"][k])
+    }
+    assert moved and all(k.startswith("filter.") for k in moved), moved
+    # the validation score that picks among candidates (never a test background)
+    scores = sc.evaluate(sc.Config(**TINY, validation=True), checkpoint=str(path))
+    assert [r["condition"] for r in scores["rows"]] == ["validation grass", "validation rocket"]
+    assert scores["validation_mean"] == pytest.approx(np.mean([r["mean"] for r in scores["rows"]]))
+    with pytest.raises(ValueError, match="--validation needs --validate-episodes"):
+        sc.evaluate(sc.Config(**{**TINY, "validate_episodes": 0}, validation=True), str(path))
     agents = sc.load_agents(str(path))
     assert list(agents) == ["AttentionNeuron + filter"]
     rows = sc.evaluate(sc.Config(**TINY), checkpoint=str(path))["rows"]
