@@ -61,6 +61,7 @@ __all__ = [
     "screen_patches",
     "TRAINING_IMAGES",
     "FLAT_GRASS",
+    "thin_lines",
     "training_background",
 ]
 
@@ -325,6 +326,49 @@ def _collage(rng: np.random.Generator) -> np.ndarray:
             shape = (y - cy) ** 2 + (x - cx) ** 2 < (size / 2) ** 2
         image[shape] = colour
     return image
+
+
+def thin_lines(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``image`` (``uint8[96, 96, 3]``) with 3-40 thin straight lines drawn over it
+    (1-3 pixels wide, random angles and lengths; 60% of them greyish, dark to light), half
+    the time as a lattice (two families of parallel lines crossing, like a truss): the
+    thin structures -- masts, wires, branches -- that a patch filter must not take for
+    road edges. NumPy only; never a photograph."""
+    out = image.astype(np.float64)
+    y, x = np.mgrid[0:SCREEN, 0:SCREEN].astype(np.float64)
+
+    def line(cy: float, cx: float, angle: float, length: float, width: float) -> np.ndarray:
+        along = (x - cx) * np.cos(angle) + (y - cy) * np.sin(angle)
+        across = -(x - cx) * np.sin(angle) + (y - cy) * np.cos(angle)
+        return (np.abs(across) < width / 2) & (np.abs(along) < length / 2)
+
+    def colour() -> np.ndarray:
+        if rng.random() < 0.6:
+            return np.full(3, rng.uniform(0, 255)) + rng.normal(0, 12, size=3)
+        return rng.uniform(0, 255, size=3)
+
+    if rng.random() < 0.5:  # a lattice in a random box
+        cy, cx = rng.uniform(0, SCREEN, size=2)
+        size = float(rng.uniform(15.0, 80.0))
+        base = float(rng.uniform(0.0, np.pi))
+        spacing = float(rng.uniform(3.0, 12.0))
+        width = float(rng.uniform(0.8, 2.5))
+        paint = colour()
+        for angle in (base, base + rng.uniform(0.4, 1.2)):
+            for offset in np.arange(-size / 2, size / 2, spacing):
+                shift = offset * np.array([-np.sin(angle), np.cos(angle)])
+                out[line(cy + shift[1], cx + shift[0], angle, size, width)] = paint
+    for _ in range(int(rng.integers(3, 41))):
+        cy, cx = rng.uniform(0, SCREEN, size=2)
+        mask = line(
+            cy,
+            cx,
+            float(rng.uniform(0.0, np.pi)),
+            float(rng.uniform(5.0, 130.0)),
+            float(rng.uniform(0.8, 3.0)),
+        )
+        out[mask] = colour()
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 PROCEDURAL_STYLES = ("basic", "rich")

@@ -201,6 +201,7 @@ from colonylab.envs.classic.carracing import (
     CarRacingConfig,
     CarRacingWorld,
     grass_mask,
+    thin_lines,
     training_background,
 )
 from colonylab.envs.wrappers.conditions import Condition
@@ -334,6 +335,10 @@ class Config:
     filter_dark: float = 0.0
     """``filter``: share of the training backgrounds darkened (multiplied by a random
     0-0.35), so that dark and black textures are among those it learns to paint."""
+    filter_lines: float = 0.0
+    """``filter``: share of the training backgrounds with thin straight lines and lattices
+    drawn over them (:func:`~colonylab.envs.classic.carracing.thin_lines`: masts, wires,
+    branches), so that thin grey structures are among those it learns to paint."""
     filter_layers: int = 4
     """``filter``: convolutions of the filter (3 x 3 ones, then a 1 x 1)."""
     consistency_rounds: int = 4
@@ -439,6 +444,7 @@ class Config:
                 f"--filter-dashboard must be keep or paint, got {self.filter_dashboard!r}"
             )
         check_float("--filter-dark", self.filter_dark, 0.0, 1.0)
+        check_float("--filter-lines", self.filter_lines, 0.0, 1.0)
         if self.consistency_images not in ("photos", "procedural", "mixed"):
             raise ValueError(
                 "--consistency-images must be photos, procedural or mixed, got "
@@ -1024,8 +1030,12 @@ def filter_batch(
 def filter_backgrounds(cfg: Config, rng: np.random.Generator, count: int) -> np.ndarray:
     """``uint8[count, 96, 96, 3]``: training backgrounds of ``--method filter``
     (:func:`~colonylab.envs.classic.carracing.training_background`), a ``--filter-dark``
-    share of them darkened (multiplied by a random 0-0.35)."""
+    share of them darkened (multiplied by a random 0-0.35), a ``--filter-lines`` share
+    with thin lines drawn over them first (:func:`thin_lines`)."""
     bank = np.stack([training_background(rng, cfg.consistency_images) for _ in range(count)])
+    if cfg.filter_lines > 0:  # drawn only then: the RNG stream of earlier runs is kept
+        for k in np.flatnonzero(rng.random(count) < cfg.filter_lines):
+            bank[k] = thin_lines(bank[k], rng)
     if cfg.filter_dark > 0:
         dark = rng.random(count) < cfg.filter_dark
         scale = rng.uniform(0.0, 0.35, size=count)[dark, None, None, None]
@@ -1147,7 +1157,8 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
             else f"a per-patch filter in front of the frozen {cfg.init}"
         )
         + f" to paint {cfg.consistency_images} training backgrounds "
-        f"({cfg.filter_dark:.0%} darkened) flat green, dashboard black: "
+        f"({cfg.filter_dark:.0%} darkened, {cfg.filter_lines:.0%} with thin lines) flat "
+        "green, dashboard black: "
         f"{cfg.filter_dashboard}; best round by grass + {cfg.consistency_validation} validation"
     )
     return student, _round_info(trained_by, best, start, env_steps, history)

@@ -19,6 +19,7 @@ from colonylab.envs.classic.carracing import (
     grass_mask,
     procedural_background,
     screen_patches,
+    thin_lines,
     training_background,
 )
 
@@ -223,3 +224,13 @@ def test_dashboard_black_is_only_the_dashboards_pure_black() -> None:
     assert not mask[:, :DASHBOARD].any() and not mask[:, DASHBOARD + 4, 10:20].any()
     assert mask[0, DASHBOARD:].sum() == 12 * 96 - 20 and not mask[1, DASHBOARD + 1, 40]
     assert torch.equal(dashboard_black(torch.from_numpy(screen)), torch.from_numpy(mask))
+
+
+def test_thin_lines_are_seeded_thin_and_drawn_over_the_image() -> None:
+    base = np.full((96, 96, 3), 120, dtype=np.uint8)
+    drawn = [thin_lines(base, np.random.default_rng(s)) for s in range(6)]
+    assert all(d.shape == base.shape and d.dtype == np.uint8 for d in drawn)
+    assert np.array_equal(drawn[2], thin_lines(base, np.random.default_rng(2)))
+    changed = [(d != base).any(-1).mean() for d in drawn]
+    assert all(0.0 < c < 0.8 for c in changed)  # lines, not a new image
+    assert np.array_equal(base, np.full((96, 96, 3), 120, dtype=np.uint8))  # not in place

@@ -247,6 +247,12 @@ def test_filter_backgrounds_darkens_a_share() -> None:
     assert plain.shape == dark.shape == (40, 96, 96, 3) and dark.dtype == np.uint8
     darker = dark.reshape(40, -1).mean(1) < 0.36 * plain.reshape(40, -1).mean(1) + 1
     assert 8 <= darker.sum() <= 32 and (dark <= plain).all()
+    lined = sc.filter_backgrounds(sc.Config(filter_lines=0.5), np.random.default_rng(3), 40)
+    changed = (lined != plain).reshape(40, -1).any(1)
+    assert 8 <= changed.sum() <= 32  # a share gets thin lines; the others are as before
+    assert np.array_equal(lined[~changed], plain[~changed])
+    with pytest.raises(ValueError, match="--filter-lines"):
+        sc.Config(filter_lines=1.5)
 
 
 @box2d
