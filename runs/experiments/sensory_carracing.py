@@ -201,6 +201,7 @@ from colonylab.envs.classic.carracing import (
     CarRacingConfig,
     CarRacingWorld,
     grass_mask,
+    screen_patches,
     thin_lines,
     training_background,
 )
@@ -339,6 +340,11 @@ class Config:
     """``filter``: share of the training backgrounds with thin straight lines and lattices
     drawn over them (:func:`~colonylab.envs.classic.carracing.thin_lines`: masts, wires,
     branches), so that thin grey structures are among those it learns to paint."""
+    filter_action: float = 0.0
+    """``filter``: weight of a third loss, the mean square difference between the frozen
+    agent's actions on the filtered background screen and on the green screen as it saw
+    it in training (the raw patches, or through the ``--init`` filter when refining one):
+    the filter learns what the agent needs, not only what the pixels were."""
     filter_layers: int = 4
     """``filter``: convolutions of the filter (3 x 3 ones, then a 1 x 1)."""
     consistency_rounds: int = 4
@@ -445,6 +451,7 @@ class Config:
             )
         check_float("--filter-dark", self.filter_dark, 0.0, 1.0)
         check_float("--filter-lines", self.filter_lines, 0.0, 1.0)
+        check_float("--filter-action", self.filter_action, 0.0)
         if self.consistency_images not in ("photos", "procedural", "mixed"):
             raise ValueError(
                 "--consistency-images must be photos, procedural or mixed, got "
@@ -890,8 +897,6 @@ def consistency_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dic
     on ``--consistency-validation`` (the round with the best mean of both is kept,
     the starting agent included; ``--validate-episodes 0``: the last round).
     """
-    from colonylab.envs.classic.carracing import screen_patches
-
     spec = agent_spec(cfg, "attention")
     target, ckpt = load_model(cfg.init, EXPERIMENT, build)
     target.eval().requires_grad_(False)
@@ -1011,7 +1016,7 @@ def filter_batch(
     patches (grass replaced where ``swap``), the wanted patches (grass -- and with
     ``--filter-dashboard paint`` the dashboard's black -- painted :data:`FLAT_GRASS`) and
     each pooled pixel's share of painted pixels ``[B, N, patch * patch]``."""
-    from colonylab.envs.classic.carracing import dashboard_black, screen_patches
+    from colonylab.envs.classic.carracing import dashboard_black
 
     flat = torch.tensor(FLAT_GRASS, dtype=torch.uint8)
     given = torch.where(grass & swap, backgrounds, green)
@@ -1088,6 +1093,9 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
         student.policy.load_state_dict(target.state_dict())
     target.eval().requires_grad_(False)
     student.policy.requires_grad_(False)
+    # --filter-action's reference: the agent on the green screen as it saw it in training
+    # (through the --init filter when refining one, else the raw patches)
+    reference = copy.deepcopy(student.filter).requires_grad_(False) if refine else None
     optimizer = torch.optim.Adam(student.filter.parameters(), lr=cfg.consistency_lr)
     total = cfg.consistency_rounds * cfg.consistency_steps
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
@@ -1126,11 +1134,18 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
             square = (seen - wanted).pow(2).mean()
             cross = F.binary_cross_entropy(share.clamp(1e-6, 1 - 1e-6), grass)
             loss = cross + 100.0 * square
+            action = torch.zeros(())
+            if cfg.filter_action > 0:  # the agent's actions as on the green screen
+                with torch.no_grad():
+                    raw = screen_patches(green, cfg.downsample, cfg.patch)
+                    aim = target(reference(raw) if reference is not None else raw)
+                action = (student.policy(seen) - aim).pow(2).mean()
+                loss = loss + cfg.filter_action * action
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
-            losses.append([square.item(), cross.item()])
+            losses.append([square.item(), cross.item(), action.item()])
             step += 1
         student.eval()
         scores = validate(student)
@@ -1140,9 +1155,14 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
             stages,
             history,
             (step, round_, len(data), env_steps, start),
-            {"filter_square": float(loss_mean[0]), "filter_share": float(loss_mean[1])},
+            {
+                "filter_square": float(loss_mean[0]),
+                "filter_share": float(loss_mean[1]),
+                "filter_action": float(loss_mean[2]),
+            },
             scores,
-            f"square error {loss_mean[0]:.5f}, share cross-entropy {loss_mean[1]:.4f}",
+            f"square error {loss_mean[0]:.5f}, share cross-entropy {loss_mean[1]:.4f}, "
+            f"action error {loss_mean[2]:.5f}",
         )
         if mean > best[0] or not scores:
             best = (mean, copy.deepcopy(student.state_dict()), scores)
@@ -1158,7 +1178,7 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
         )
         + f" to paint {cfg.consistency_images} training backgrounds "
         f"({cfg.filter_dark:.0%} darkened, {cfg.filter_lines:.0%} with thin lines) flat "
-        "green, dashboard black: "
+        f"green, action loss weight {cfg.filter_action}, dashboard black: "
         f"{cfg.filter_dashboard}; best round by grass + {cfg.consistency_validation} validation"
     )
     return student, _round_info(trained_by, best, start, env_steps, history)

@@ -312,6 +312,8 @@ def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
         agents="filtered",
         method="filter",
         init=str(path),
+        filter_action=1.0,
+        filter_lines=0.5,
         consistency_rounds=1,
         consistency_steps=4,
         consistency_envs=2,
@@ -326,6 +328,9 @@ def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
     assert "--agents filtered" in third["provenance"]["command"]
     assert "--method filter" in third["provenance"]["command"]
     assert "'s filter in front of its frozen" in third["provenance"]["trained_by"]
+    assert "action loss weight 1.0" in third["provenance"]["trained_by"]
+    rounds = sc.json.loads(next((tmp_path / "r").glob("*/*/history_filtered.json")).read_text())
+    assert rounds[0]["losses/filter_action"] > 0
     moved = {
         k for k, v in third["state_dict"].items() if not torch.equal(v, after["state_dict"][k])
     }
