@@ -1071,6 +1071,11 @@ def filter_stage(cfg: Config, stages: Stages) -> tuple[torch.nn.Module, dict[str
 
     With ``--agents filtered`` the ``--init`` is an AN + filter: its filter is refined
     (trained on), in front of its own frozen AttentionNeuron (the start is a candidate too).
+    ``--filter-action W`` adds ``W x`` the mean square difference between the agent's
+    actions on the filtered input and on the green screen as it saw it in training (the
+    raw patches; when refining, through the ``--init`` filter, kept frozen as the
+    reference); ``--filter-lines`` and ``--filter-dark`` vary the training backgrounds
+    (:func:`filter_backgrounds`).
     """
     import torch.nn.functional as F
 
