@@ -73,7 +73,12 @@ Session 30, ``sensory_carracing_filtered.pt`` (the column above): two stages on 
 session 29's agent (below; now ``sensory_carracing_filtered_stage4.pt``, the same bytes).
 The backgrounds goal (>= 70% of its own unshuffled score on each) is met on all six:
 astronaut 92%, coffee 89%, chelsea 96%, grace_hopper 88%, china 99%, flower 99%; shuffled
-it drives at 102% of the teacher. TWENTY_TRACKS
+it drives at 102% of the teacher. On 20 fresh tracks (``colony eval
+sensory-carracing --checkpoint runs/checkpoints/sensory_carracing_filtered.pt
+--eval-episodes 20 --eval-seed 4048``, after the 5-track result, as information) also
+six of six: unshuffled 566.7, shuffled 564.8 (the teacher 480.5), astronaut 563.4 (99%),
+coffee 528.9 (93%), chelsea 516.5 (91%), grace_hopper 557.0 (98%), china 556.5 (98%),
+flower 553.0 (98%).
 On the validation tracks stage 4 lost rocket tracks where its filter left thin grey
 streaks of the launch tower (pictures of validation screens only). Refining the filter
 alone (2 x 4000 steps, seed 41) moved its output on the grass and the frozen driver fell
