@@ -4,6 +4,7 @@ checkpoints and every row, the figure, and the shipped checkpoints re-evaluated.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,6 +164,18 @@ def test_widen_keeps_the_function() -> None:
     assert not sc._widen(big.key, small.key)  # narrower: refused, untouched
 
 
+def _train(cfg: sc.Config) -> tuple:
+    """Run ``cfg`` (one stage); its checkpoint's path and contents."""
+    sc.main(cfg)
+    (path,) = Path(cfg.out).glob("sensory-carracing/*/checkpoints/*.pt")
+    return path, load_checkpoint(path, sc.EXPERIMENT)
+
+
+def _moved(state: dict, start: dict) -> set:
+    """The names of the tensors of ``state`` that differ from ``start``'s."""
+    return {k for k, v in state.items() if not torch.equal(v, start[k])}
+
+
 def _tiny_attention(tmp_path):
     """A tiny trained AttentionNeuron checkpoint (the --init of the later stages)."""
     sc.main(sc.Config(**TINY, agents="attention", out=str(tmp_path)))
@@ -187,12 +200,9 @@ def test_consistency_stage_fits_the_green_twin(tmp_path) -> None:
         bc_minibatch=8,
         out=str(tmp_path / "c"),
     )
-    sc.main(cfg)
-    (path,) = (tmp_path / "c").glob("sensory-carracing/*/checkpoints/*.pt")
-    ckpt = load_checkpoint(path, sc.EXPERIMENT)
+    _, ckpt = _train(cfg)
     assert "--method consistency" in ckpt["provenance"]["command"]
-    start = load_checkpoint(init, sc.EXPERIMENT)["state_dict"]
-    moved = {k for k, v in ckpt["state_dict"].items() if not torch.equal(v, start[k])}
+    moved = _moved(ckpt["state_dict"], load_checkpoint(init, sc.EXPERIMENT)["state_dict"])
     assert moved and all(k.startswith(("key.", "value.")) for k in moved), moved
     history = sc.json.loads(next((tmp_path / "c").glob("*/*/history_attention.json")).read_text())
     assert [h["round"] for h in history] == [1, 2]
@@ -255,6 +265,18 @@ def test_filter_backgrounds_darkens_a_share() -> None:
         sc.Config(filter_lines=1.5)
 
 
+FILTER_STAGE = dict(
+    TINY,
+    validate_episodes=0,  # no validation: the last round is kept
+    method="filter",
+    consistency_envs=2,
+    filter_width=4,
+    filter_layers=3,
+    bc_minibatch=4,
+)
+"""A tiny ``--method filter`` stage."""
+
+
 @box2d
 @skimage
 def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
@@ -263,22 +285,15 @@ def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
     sensory_carracing_filtered.pt with its command, and colony eval scores it too."""
     init = _tiny_attention(tmp_path)
     cfg = sc.Config(
-        **{**TINY, "validate_episodes": 0},
+        **FILTER_STAGE,
         agents="attention",
-        method="filter",
         init=str(init),
         consistency_rounds=2,
         consistency_steps=8,
-        consistency_envs=2,
-        filter_width=4,
-        filter_layers=3,
-        bc_minibatch=4,
         out=str(tmp_path / "f"),
     )
-    sc.main(cfg)
-    (path,) = (tmp_path / "f").glob("sensory-carracing/*/checkpoints/*.pt")
+    path, ckpt = _train(cfg)
     assert path.name == "sensory_carracing_filtered.pt"
-    ckpt = load_checkpoint(path, sc.EXPERIMENT)
     assert "--method filter" in ckpt["provenance"]["command"]
     assert ckpt["extra"]["agent"] == "AttentionNeuron + filter"
     start = load_checkpoint(init, sc.EXPERIMENT)["state_dict"]
@@ -297,43 +312,32 @@ def test_filter_stage_trains_only_the_filter(tmp_path) -> None:
         filter_layers=3,
         out=str(tmp_path / "t"),
     )
-    sc.main(tuned)
-    (path,) = (tmp_path / "t").glob("sensory-carracing/*/checkpoints/*.pt")
-    after = load_checkpoint(path, sc.EXPERIMENT)
+    path, after = _train(tuned)
     assert path.name == "sensory_carracing_filtered.pt"
     assert "--agents filtered" in after["provenance"]["command"]
-    moved = {k for k, v in after["state_dict"].items() if not torch.equal(v, state[k])}
+    moved = _moved(after["state_dict"], state)
     assert moved and all(k.startswith("policy.") for k in moved), moved
     with pytest.raises(ValueError, match="--agents filtered fine-tunes"):
         sc.Config(agents="filtered")
     # stage 3: --method filter with --agents filtered refines only the filter
     refined = sc.Config(
-        **{**TINY, "validate_episodes": 0},
+        **FILTER_STAGE,
         agents="filtered",
-        method="filter",
         init=str(path),
         filter_action=1.0,
         filter_lines=0.5,
         consistency_rounds=1,
         consistency_steps=4,
-        consistency_envs=2,
-        filter_width=4,
-        filter_layers=3,
-        bc_minibatch=4,
         out=str(tmp_path / "r"),
     )
-    sc.main(refined)
-    (again,) = (tmp_path / "r").glob("sensory-carracing/*/checkpoints/*.pt")
-    third = load_checkpoint(again, sc.EXPERIMENT)
+    _, third = _train(refined)
     assert "--agents filtered" in third["provenance"]["command"]
     assert "--method filter" in third["provenance"]["command"]
     assert "'s filter in front of its frozen" in third["provenance"]["trained_by"]
     assert "action loss weight 1.0" in third["provenance"]["trained_by"]
     rounds = sc.json.loads(next((tmp_path / "r").glob("*/*/history_filtered.json")).read_text())
     assert rounds[0]["losses/filter_action"] > 0
-    moved = {
-        k for k, v in third["state_dict"].items() if not torch.equal(v, after["state_dict"][k])
-    }
+    moved = _moved(third["state_dict"], after["state_dict"])
     assert moved and all(k.startswith("filter.") for k in moved), moved
     # the validation score that picks among candidates (never a test background)
     scores = sc.evaluate(sc.Config(**TINY, validation=True), checkpoint=str(path))
