@@ -511,6 +511,10 @@ class Config:
                     "grid and --init (the trained AttentionNeuron whose green-screen outputs it "
                     "keeps; for --agents filtered the AN + filter whose filter it refines)"
                 )
+        if self.validation and not self.validate_episodes:
+            raise ValueError("--validation needs --validate-episodes >= 1 (tracks per background)")
+        # the runs and the eval that score --consistency-validation (_background_validation)
+        if self.method in ("consistency", "filter") or self.agents == "filtered" or self.validation:
             if self.consistency_validation not in BACKGROUNDS:
                 raise ValueError(
                     f"--consistency-validation {self.consistency_validation!r} is not one of "
@@ -1325,17 +1329,8 @@ def validation_rows(cfg: Config, agents: dict[str, torch.nn.Module]) -> dict[str
     """``colony eval sensory-carracing --validation``: each agent's mean return on the
     validation tracks (:func:`_background_validation`), grass and
     ``--consistency-validation``, and the mean of both (``validation_mean``: what picks
-    among candidates). Test backgrounds never enter."""
-    if not cfg.validate_episodes:
-        raise ValueError("--validation needs --validate-episodes >= 1 (tracks per background)")
-    if (
-        cfg.consistency_validation not in BACKGROUNDS
-        or cfg.consistency_validation in cfg.backgrounds
-    ):
-        raise ValueError(
-            f"--consistency-validation {cfg.consistency_validation!r} must be one of "
-            f"{', '.join(BACKGROUNDS)} and not a test background ({', '.join(cfg.backgrounds)})"
-        )
+    among candidates; :class:`Config` checks that it is not a test background). Test
+    backgrounds never enter."""
     validate = _background_validation(cfg)
     rows: list[dict[str, Any]] = []
     means: dict[str, float] = {}
